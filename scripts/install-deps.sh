@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive only, what building and testing need.
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get)" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+BUILD_PKGS=(build-essential cmake ninja-build pkg-config libprotobuf-dev protobuf-compiler
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libseccomp-dev libgtest-dev)
+RUN_PKGS=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2 procps)
+missing=()
+for p in "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "$@"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
