@@ -1,0 +1,241 @@
+#include "ttrpc/server.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <system_error>
+#include <thread>
+
+#include "common/log.h"
+#include "ttrpc.pb.h"
+#include "ttrpc/frame.h"
+
+namespace kata::ttrpc {
+namespace {
+
+// One served fd. Shared by the read loop and every handler thread, so a
+// handler finishing after the connection ended still finds valid state and
+// sees `closed` instead of writing to a recycled fd number.
+struct Conn {
+  Conn(int f, bool device) : fd(f), reconnecting_device(device) {}
+  const int fd;
+  const bool reconnecting_device;
+  std::mutex write_mu;      // one frame at a time on the wire
+  bool closed = false;      // guarded by write_mu
+  uint64_t generation = 0;  // guarded by write_mu; bumped when a device peer goes away
+
+  void Send(uint32_t stream_id, uint64_t gen, const ::ttrpc::Response& resp) {
+    Frame f{.stream_id = stream_id, .type = kResponse, .flags = 0, .data = {}};
+    resp.SerializeToString(&f.data);
+    if (f.data.size() > kMessageLengthMax) {  // tell the caller instead of leaving it hanging
+      Status st = OversizedError(f.data.size());
+      ::ttrpc::Response small;
+      small.mutable_status()->set_code(static_cast<int32_t>(st.code()));
+      small.mutable_status()->set_message(st.message());
+      f.data.clear();
+      small.SerializeToString(&f.data);
+    }
+    std::lock_guard lk(write_mu);
+    if (closed || gen != generation) return;  // whoever asked is gone
+    Status st = WriteFrame(fd, f);
+    if (st.ok()) return;
+    log::Warn("ttrpc: dropping response on stream " + std::to_string(stream_id) + ": " + st.message());
+    // A device write fails while the host is away; that is expected. On a
+    // socket a failed write may leave half a frame: end the connection.
+    if (!reconnecting_device) ::shutdown(fd, SHUT_RDWR);
+  }
+};
+
+::ttrpc::Response MakeResponse(const Result<std::string>& r) {
+  ::ttrpc::Response resp;
+  // Go's server always sets status (code 0 on success); mirror it byte for byte.
+  ::ttrpc::RpcStatus* st = resp.mutable_status();
+  if (r.ok()) {
+    resp.set_payload(r.value());
+  } else {
+    st->set_code(static_cast<int32_t>(r.status().code()));
+    st->set_message(r.status().message());
+  }
+  return resp;
+}
+
+Result<std::string> Invoke(const Server::Handler& h, const CallContext& ctx, const std::string& payload) {
+  try {
+    return h(ctx, payload);
+  } catch (const std::exception& e) {  // a throwing handler must not kill the process
+    return Error(Code::kInternal, std::string("ttrpc: handler threw: ") + e.what());
+  }
+}
+
+// After EOF on a reconnecting device: waits until it is readable again.
+// poll() reports POLLHUP immediately while the host is away, so sleep between
+// polls rather than spin. Returns false when serving should stop.
+bool WaitForPeer(int fd, const std::atomic<bool>& stop) {
+  while (!stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, 0);
+    if (n < 0 && errno != EINTR) return false;
+    if (p.revents & POLLNVAL) return false;
+    if (p.revents & POLLIN) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+struct Server::State {
+  std::mutex mu;
+  std::map<std::string, std::map<std::string, Handler>> services;
+  std::set<std::shared_ptr<Conn>> conns;
+  int listen_fd = -1;
+  bool shutdown = false;
+  std::atomic<bool> stop{false};  // read without mu by device wait loops
+
+  Result<Handler> Resolve(const std::string& service, const std::string& method) {
+    std::lock_guard lk(mu);
+    auto s = services.find(service);
+    if (s == services.end()) return Error(Code::kUnimplemented, "service " + service);
+    auto m = s->second.find(method);
+    if (m == s->second.end()) return Error(Code::kUnimplemented, "method " + method);
+    return m->second;
+  }
+
+  // Handles one frame from the read loop; the order of checks is ttrpc v1.1's.
+  void Dispatch(const std::shared_ptr<Conn>& conn, uint64_t gen, Frame& f) {
+    uint32_t id = f.stream_id;
+    auto reject = [&](const Status& st) { conn->Send(id, gen, MakeResponse(st)); };
+    if (f.oversized) return reject(OversizedError(f.length));
+    if (f.type != kRequest) return;  // "we must ignore this for future compat"
+    ::ttrpc::Request req;
+    if (!req.ParseFromString(f.data)) {
+      return reject(Error(Code::kInvalidArgument, "unmarshal request error"));
+    }
+    if (id % 2 != 1) {
+      return reject(Error(Code::kInvalidArgument, "StreamID must be odd for client initiated streams"));
+    }
+    Result<Handler> h = Resolve(req.service(), req.method());
+    if (!h.ok()) return reject(h.status());
+
+    CallContext ctx{req.service(), req.method(), {}, std::nullopt};
+    for (const auto& kv : req.metadata()) ctx.metadata.emplace_back(kv.key(), kv.value());
+    if (req.timeout_nano() > 0) {
+      ctx.deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(req.timeout_nano());
+    }
+    try {
+      std::thread([conn, gen, id, h = std::move(h).value(), ctx = std::move(ctx),
+                   payload = std::move(*req.mutable_payload())] {
+        conn->Send(id, gen, MakeResponse(Invoke(h, ctx, payload)));
+      }).detach();
+    } catch (const std::system_error& e) {
+      reject(Error(Code::kResourceExhausted, std::string("ttrpc: cannot start handler: ") + e.what()));
+    }
+  }
+
+  void Serve(int fd, ConnectionOptions opts) {
+    auto conn = std::make_shared<Conn>(fd, opts.reconnecting_device);
+    {
+      std::lock_guard lk(mu);
+      if (shutdown) {
+        ::close(fd);
+        return;
+      }
+      conns.insert(conn);
+    }
+    uint64_t gen = 0;
+    for (;;) {
+      Result<Frame> f = ReadFrame(fd);
+      if (f.ok()) {
+        Dispatch(conn, gen, f.value());
+        if (stop) break;  // Shutdown() cannot wake a read() on a device
+        continue;
+      }
+      Code c = f.status().code();
+      bool eof = c == Code::kUnavailable || c == Code::kDataLoss;
+      if (!eof) log::Warn("ttrpc: " + f.status().message());
+      if (!eof || !opts.reconnecting_device) break;
+      {
+        // The host session ended: replies still owed to it would confuse the
+        // next one (its stream ids restart at 1), so retire them.
+        std::lock_guard lk(conn->write_mu);
+        conn->generation = ++gen;
+      }
+      if (!WaitForPeer(fd, stop)) break;
+    }
+    {
+      std::lock_guard lk(mu);
+      conns.erase(conn);
+    }
+    std::lock_guard lk(conn->write_mu);
+    conn->closed = true;
+    ::close(fd);
+  }
+};
+
+Server::Server() : state_(std::make_shared<State>()) {}
+
+Server::~Server() { Shutdown(); }
+
+void Server::Register(const std::string& service, const std::string& method, Handler handler) {
+  std::lock_guard lk(state_->mu);
+  state_->services[service][method] = std::move(handler);
+}
+
+void Server::ServeConnection(int fd, ConnectionOptions opts) { state_->Serve(fd, opts); }
+
+void Server::ServeListener(int listen_fd) {
+  std::shared_ptr<State> st = state_;
+  {
+    std::lock_guard lk(st->mu);
+    if (st->shutdown) {
+      ::close(listen_fd);
+      return;
+    }
+    st->listen_fd = listen_fd;
+  }
+  for (;;) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (st->stop) {
+      if (fd >= 0) ::close(fd);
+      break;
+    }
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      log::Warn("ttrpc: accept: " + ErrnoError("accept").message());
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // may pass; don't spin
+        continue;
+      }
+      break;
+    }
+    try {
+      std::thread([st, fd] { st->Serve(fd, {}); }).detach();
+    } catch (const std::system_error& e) {
+      log::Warn(std::string("ttrpc: cannot start connection thread: ") + e.what());
+      ::close(fd);
+    }
+  }
+  std::lock_guard lk(st->mu);
+  st->listen_fd = -1;
+  ::close(listen_fd);
+}
+
+void Server::Shutdown() {
+  std::lock_guard lk(state_->mu);
+  state_->shutdown = true;
+  state_->stop = true;
+  // shutdown(2) wakes threads blocked in accept()/read() on these fds; the
+  // owners close them (closing here could hand the number to another open).
+  if (state_->listen_fd >= 0) ::shutdown(state_->listen_fd, SHUT_RDWR);
+  for (const auto& c : state_->conns) {
+    std::lock_guard wl(c->write_mu);
+    if (!c->closed) ::shutdown(c->fd, SHUT_RDWR);
+  }
+}
+
+}  // namespace kata::ttrpc

@@ -1,0 +1,467 @@
+// ttrpc framing, client and server, over socketpairs, unix sockets and a FIFO
+// (standing in for a virtio-serial port whose host end comes and goes).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ttrpc.pb.h"
+#include "ttrpc/client.h"
+#include "ttrpc/frame.h"
+#include "ttrpc/server.h"
+
+namespace kata::ttrpc {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A one-shot gate shared (by shared_ptr) with handler threads, which may
+// outlive the test body by a moment.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  void Open() {
+    std::lock_guard lk(mu);
+    open = true;
+    cv.notify_all();
+  }
+  void Wait() {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [this] { return open; });
+  }
+};
+
+std::pair<int, int> SocketPair() {
+  int sv[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  return {sv[0], sv[1]};
+}
+
+void WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    ASSERT_GT(n, 0);
+    off += static_cast<size_t>(n);
+  }
+}
+
+std::string RequestBytes(const std::string& service, const std::string& method,
+                         const std::string& payload = "") {
+  ::ttrpc::Request req;
+  req.set_service(service);
+  req.set_method(method);
+  req.set_payload(payload);
+  return req.SerializeAsString();
+}
+
+::ttrpc::Response ReadResponse(int fd, uint32_t want_stream) {
+  Result<Frame> f = ReadFrame(fd);
+  EXPECT_TRUE(f.ok()) << f.status().message();
+  ::ttrpc::Response resp;
+  if (!f.ok()) return resp;
+  EXPECT_EQ(f->stream_id, want_stream);
+  EXPECT_EQ(f->type, kResponse);
+  EXPECT_EQ(f->flags, 0);
+  EXPECT_TRUE(resp.ParseFromString(f->data));
+  return resp;
+}
+
+// A server serving one end of a socketpair on its own thread.
+class TtrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto [a, b] = SocketPair();
+    peer_fd_ = a;
+    serving_ = std::thread([this, fd = b] { server_.ServeConnection(fd); });
+    server_.Register("test.Echo", "Echo", [](const CallContext&, const std::string& p) -> Result<std::string> {
+      return "echo:" + p;
+    });
+  }
+  void TearDown() override {
+    client_.reset();
+    if (peer_fd_ >= 0) ::close(peer_fd_);
+    serving_.join();
+  }
+  // Hands the peer end to a Client (which then owns it).
+  Client& client() {
+    client_ = std::make_unique<Client>(peer_fd_);
+    peer_fd_ = -1;
+    return *client_;
+  }
+
+  Server server_;
+  int peer_fd_ = -1;
+  std::thread serving_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST(FrameTest, HeaderIsBigEndianLengthStreamTypeFlags) {
+  EXPECT_EQ(EncodeHeader(0x00010203, 0x0A0B0C0D, kResponse, 0x04),
+            std::string("\x00\x01\x02\x03\x0A\x0B\x0C\x0D\x02\x04", 10));
+
+  auto [a, b] = SocketPair();
+  ASSERT_TRUE(WriteFrame(a, Frame{.stream_id = 0x01020305, .type = kRequest, .flags = 0x02, .data = "abc"}).ok());
+  char raw[13];
+  ASSERT_EQ(::read(b, raw, sizeof raw), 13);
+  EXPECT_EQ(std::string(raw, 13), std::string("\x00\x00\x00\x03\x01\x02\x03\x05\x01\x02" "abc", 13));
+
+  ASSERT_TRUE(WriteFrame(a, Frame{.stream_id = 7, .type = kData, .flags = 5, .data = "xyz!"}).ok());
+  Result<Frame> f = ReadFrame(b);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->stream_id, 7u);
+  EXPECT_EQ(f->type, kData);
+  EXPECT_EQ(f->flags, 5);
+  EXPECT_EQ(f->data, "xyz!");
+  EXPECT_FALSE(f->oversized);
+  ::close(a);
+  ::close(b);
+}
+
+TEST(FrameTest, EofAtBoundaryIsUnavailableAndMidFrameIsDataLoss) {
+  {
+    auto [a, b] = SocketPair();
+    ::close(a);
+    Result<Frame> f = ReadFrame(b);
+    EXPECT_EQ(f.status().code(), Code::kUnavailable);
+    EXPECT_EQ(f.status().message(), "connection closed");
+    ::close(b);
+  }
+  {
+    auto [a, b] = SocketPair();
+    WriteAll(a, std::string("\x00\x00\x00", 3));  // half a header
+    ::close(a);
+    EXPECT_EQ(ReadFrame(b).status().code(), Code::kDataLoss);
+    ::close(b);
+  }
+  {
+    auto [a, b] = SocketPair();
+    WriteAll(a, EncodeHeader(10, 1, kRequest, 0) + "short");  // 5 of 10 data bytes
+    ::close(a);
+    EXPECT_EQ(ReadFrame(b).status().code(), Code::kDataLoss);
+    ::close(b);
+  }
+}
+
+TEST(FrameTest, MaximumSizeRoundTripsAndLargerIsRefused) {
+  auto [a, b] = SocketPair();
+  Frame big{.stream_id = 1, .type = kRequest, .flags = 0, .data = std::string(kMessageLengthMax, 'x')};
+  std::thread writer([&, fd = a] { EXPECT_TRUE(WriteFrame(fd, big).ok()); });
+  Result<Frame> f = ReadFrame(b);
+  writer.join();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->data.size(), kMessageLengthMax);
+
+  big.data.push_back('x');
+  Status st = WriteFrame(a, big);
+  EXPECT_EQ(st.code(), Code::kResourceExhausted);
+  EXPECT_EQ(st.message(), "message length 4194305 exceed maximum message size of 4194304");
+  ::close(a);
+  EXPECT_EQ(ReadFrame(b).status().code(), Code::kUnavailable);  // nothing was written
+  ::close(b);
+}
+
+TEST_F(TtrpcTest, ConcurrentCallsCompleteOutOfOrder) {
+  auto gate = std::make_shared<Gate>();
+  server_.Register("test.Echo", "Slow", [gate](const CallContext&, const std::string& p) -> Result<std::string> {
+    gate->Wait();
+    return "slow:" + p;
+  });
+  Client& c = client();
+  std::thread slow([&] {
+    Result<std::string> r = c.Call("test.Echo", "Slow", "s", 0ms);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(*r, "slow:s");
+  });
+  // While Slow blocks, many fast calls from many threads all complete.
+  std::vector<std::thread> fast;
+  for (int i = 0; i < 32; ++i) {
+    fast.emplace_back([&c, i] {
+      for (int j = 0; j < 10; ++j) {
+        std::string p = std::to_string(i) + "/" + std::to_string(j);
+        Result<std::string> r = c.Call("test.Echo", "Echo", p, 5000ms);
+        ASSERT_TRUE(r.ok()) << r.status().message();
+        EXPECT_EQ(*r, "echo:" + p);
+      }
+    });
+  }
+  for (auto& t : fast) t.join();
+  gate->Open();
+  slow.join();
+}
+
+TEST_F(TtrpcTest, OversizedFrameGetsResourceExhaustedAndConnectionSurvives) {
+  std::thread writer([fd = peer_fd_] {
+    WriteAll(fd, EncodeHeader(kMessageLengthMax + 1, 5, kRequest, 0));
+    WriteAll(fd, std::string(kMessageLengthMax + 1, '\0'));
+  });
+  ::ttrpc::Response resp = ReadResponse(peer_fd_, 5);
+  writer.join();
+  EXPECT_EQ(resp.status().code(), static_cast<int>(Code::kResourceExhausted));
+  EXPECT_EQ(resp.status().message(), "message length 4194305 exceed maximum message size of 4194304");
+
+  std::string req = RequestBytes("test.Echo", "Echo", "after");
+  WriteAll(peer_fd_, EncodeHeader(req.size(), 7, kRequest, 0) + req);
+  resp = ReadResponse(peer_fd_, 7);
+  EXPECT_EQ(resp.status().code(), 0);
+  EXPECT_EQ(resp.payload(), "echo:after");
+}
+
+TEST_F(TtrpcTest, UnknownServiceAndMethodAreUnimplemented) {
+  Client& c = client();
+  Result<std::string> r = c.Call("no.Such", "Echo", "", 1000ms);
+  EXPECT_EQ(r.status().code(), Code::kUnimplemented);
+  EXPECT_EQ(r.status().message(), "service no.Such");
+  r = c.Call("test.Echo", "Nope", "", 1000ms);
+  EXPECT_EQ(r.status().code(), Code::kUnimplemented);
+  EXPECT_EQ(r.status().message(), "method Nope");
+}
+
+TEST_F(TtrpcTest, EvenStreamIdAndGarbageRequestAreInvalidArgument) {
+  std::string req = RequestBytes("test.Echo", "Echo");
+  WriteAll(peer_fd_, EncodeHeader(req.size(), 2, kRequest, 0) + req);
+  ::ttrpc::Response resp = ReadResponse(peer_fd_, 2);
+  EXPECT_EQ(resp.status().code(), static_cast<int>(Code::kInvalidArgument));
+  EXPECT_EQ(resp.status().message(), "StreamID must be odd for client initiated streams");
+
+  std::string garbage("\xff\xff\xff", 3);
+  WriteAll(peer_fd_, EncodeHeader(garbage.size(), 3, kRequest, 0) + garbage);
+  resp = ReadResponse(peer_fd_, 3);
+  EXPECT_EQ(resp.status().code(), static_cast<int>(Code::kInvalidArgument));
+}
+
+TEST_F(TtrpcTest, NonRequestFramesAreIgnored) {
+  std::string req = RequestBytes("test.Echo", "Echo", "x");
+  WriteAll(peer_fd_, EncodeHeader(req.size(), 9, kData, 0) + req);
+  WriteAll(peer_fd_, EncodeHeader(req.size(), 11, kRequest, 0) + req);
+  ::ttrpc::Response resp = ReadResponse(peer_fd_, 11);  // nothing came back for 9
+  EXPECT_EQ(resp.payload(), "echo:x");
+  // Go's server always sends a status, code 0 on success: field 1, empty.
+  EXPECT_TRUE(resp.has_status());
+}
+
+TEST_F(TtrpcTest, HandlerErrorCodeAndMessagePropagate) {
+  server_.Register("test.Echo", "Fail", [](const CallContext&, const std::string&) -> Result<std::string> {
+    return Error(Code::kNotFound, "container abc not found");
+  });
+  Result<std::string> r = client().Call("test.Echo", "Fail", "", 1000ms);
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_EQ(r.status().message(), "container abc not found");
+}
+
+TEST_F(TtrpcTest, ContextCarriesMetadataAndDeadline) {
+  auto seen = std::make_shared<CallContext>();
+  server_.Register("test.Echo", "Ctx", [seen](const CallContext& ctx, const std::string&) -> Result<std::string> {
+    *seen = ctx;
+    return std::string();
+  });
+  auto before = std::chrono::steady_clock::now();
+  Metadata md{{"containerd-namespace-ttrpc", "default"}, {"k", "1"}, {"k", "2"}};
+  ASSERT_TRUE(client().Call("test.Echo", "Ctx", "", 2000ms, md).ok());
+  EXPECT_EQ(seen->service, "test.Echo");
+  EXPECT_EQ(seen->method, "Ctx");
+  EXPECT_EQ(seen->metadata, md);
+  ASSERT_TRUE(seen->deadline.has_value());
+  EXPECT_GT(*seen->deadline, before + 1500ms);
+  EXPECT_LT(*seen->deadline, before + 2500ms);
+  ASSERT_TRUE(client_->Call("test.Echo", "Ctx", "", 0ms).ok());
+  EXPECT_FALSE(seen->deadline.has_value());  // no timeout -> timeout_nano 0 -> none
+}
+
+TEST_F(TtrpcTest, TimeoutIsDeadlineExceededAndLateReplyIsDropped) {
+  auto gate = std::make_shared<Gate>();
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  server_.Register("test.Echo", "Slow", [gate, done](const CallContext&, const std::string&) -> Result<std::string> {
+    gate->Wait();
+    *done = true;
+    return std::string("late");
+  });
+  Client& c = client();
+  auto start = std::chrono::steady_clock::now();
+  Result<std::string> r = c.Call("test.Echo", "Slow", "", 50ms);
+  EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
+  gate->Open();
+  while (!*done) std::this_thread::sleep_for(1ms);
+  // The late reply (stream 1) must not be mistaken for this call's.
+  r = c.Call("test.Echo", "Echo", "next", 1000ms);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(*r, "echo:next");
+  EXPECT_FALSE(c.closed());
+}
+
+TEST(TtrpcClientTest, PeerCloseFailsPendingAndLaterCalls) {
+  auto [a, b] = SocketPair();
+  Client c(a);
+  std::thread closer([fd = b] {
+    Result<Frame> f = ReadFrame(fd);  // the request arrives, then the peer vanishes
+    EXPECT_TRUE(f.ok());
+    EXPECT_EQ(f->stream_id, 1u);
+    ::close(fd);
+  });
+  Result<std::string> r = c.Call("svc", "M", "", 0ms);
+  closer.join();
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_NE(r.status().message().find("connection closed"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(c.closed());
+  r = c.Call("svc", "M", "", 0ms);
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_NE(r.status().message().find("connection closed"), std::string::npos);
+}
+
+TEST(TtrpcClientTest, RequestEncodingAndStreamIds) {
+  auto [a, b] = SocketPair();
+  Client c(a);
+  std::thread server([fd = b] {
+    for (uint32_t want : {1u, 3u, 5u}) {
+      Result<Frame> f = ReadFrame(fd);
+      ASSERT_TRUE(f.ok());
+      EXPECT_EQ(f->stream_id, want);
+      EXPECT_EQ(f->type, kRequest);
+      EXPECT_EQ(f->flags, 0);
+      ::ttrpc::Request req;
+      ASSERT_TRUE(req.ParseFromString(f->data));
+      EXPECT_EQ(req.service(), "containerd.task.v2.Task");
+      EXPECT_EQ(req.method(), "State");
+      EXPECT_EQ(req.timeout_nano(), want == 1 ? 1500000000 : 0);
+      ::ttrpc::Response resp;
+      resp.set_payload(req.payload());  // no status at all = OK for Go clients
+      ASSERT_TRUE(WriteFrame(fd, Frame{.stream_id = want, .type = kResponse, .flags = 0,
+                                       .data = resp.SerializeAsString()}).ok());
+    }
+    ::close(fd);
+  });
+  EXPECT_EQ(*c.Call("containerd.task.v2.Task", "State", "p1", 1500ms), "p1");
+  EXPECT_EQ(*c.Call("containerd.task.v2.Task", "State", "p3", 0ms), "p3");
+  // Typed helper, with KeyValue standing in for a real request/response pair.
+  ::ttrpc::KeyValue in, out;
+  in.set_key("k");
+  in.set_value("v");
+  ASSERT_TRUE(c.Call("containerd.task.v2.Task", "State", in, &out, 0ms).ok());
+  EXPECT_EQ(out.key(), "k");
+  EXPECT_EQ(out.value(), "v");
+  server.join();
+}
+
+TEST(TtrpcListenerTest, UnixSocketServeTypedAndShutdown) {
+  char dir[] = "/tmp/ttrpc_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/s.sock";
+  {  // a stale socket from a dead process is replaced
+    Result<int> stale = ListenUnix(path);
+    ASSERT_TRUE(stale.ok());
+    ::close(*stale);
+  }
+  Result<int> lfd = ListenUnix(path);
+  ASSERT_TRUE(lfd.ok()) << lfd.status().message();
+  struct stat sb;
+  ASSERT_EQ(::stat(path.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0600u);
+
+  Server server;
+  server.Register("kv", "Swap", TypedHandler<::ttrpc::KeyValue, ::ttrpc::KeyValue>(
+                                    [](const CallContext&, const ::ttrpc::KeyValue& req) -> Result<::ttrpc::KeyValue> {
+                                      ::ttrpc::KeyValue out;
+                                      out.set_key(req.value());
+                                      out.set_value(req.key());
+                                      return out;
+                                    }));
+  std::thread accept_loop([&, fd = *lfd] { server.ServeListener(fd); });
+  for (int i = 0; i < 3; ++i) {  // several connections at once
+    Result<int> fd = DialUnix(path);
+    ASSERT_TRUE(fd.ok()) << fd.status().message();
+    Client c(*fd);
+    ::ttrpc::KeyValue in, out;
+    in.set_key("a");
+    in.set_value("b");
+    ASSERT_TRUE(c.Call("kv", "Swap", in, &out, 1000ms).ok());
+    EXPECT_EQ(out.key(), "b");
+    EXPECT_EQ(out.value(), "a");
+    Result<std::string> bad = c.Call("kv", "Swap", std::string("\xff", 1), 1000ms);
+    EXPECT_EQ(bad.status().code(), Code::kInternal);  // payload unmarshal failure, as ttrpc
+  }
+  Result<int> held = DialUnix(path);  // a connection open across Shutdown
+  ASSERT_TRUE(held.ok());
+  Client held_client(*held);
+  ASSERT_TRUE(held_client.Call("kv", "Swap", std::string(), 1000ms).ok());
+  server.Shutdown();
+  accept_loop.join();
+  Result<std::string> r = held_client.Call("kv", "Swap", std::string(), 1000ms);
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_FALSE(DialUnix(path).ok());
+  EXPECT_EQ(DialUnix(dir + std::string("/missing")).status().code(), Code::kNotFound);
+  ::unlink(path.c_str());
+  ::rmdir(dir);
+}
+
+// A FIFO behaves like a virtio-serial port for the reader: read() returns 0
+// and poll() says POLLHUP while no writer (host) is attached; a new writer
+// can attach later. Replies cannot go back (write on a read-only fd fails),
+// which also exercises "drop the response while disconnected".
+TEST(TtrpcDeviceTest, ReconnectingDeviceSurvivesPeerGoingAway) {
+  char dir[] = "/tmp/ttrpc_dev.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/port";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  int rfd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(rfd, 0);
+  ASSERT_EQ(::fcntl(rfd, F_SETFL, 0), 0);  // blocking, like the agent's port
+
+  Server server;
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  server.Register("svc", "Ping", [calls](const CallContext&, const std::string&) -> Result<std::string> {
+    ++*calls;
+    return std::string("pong");
+  });
+  std::atomic<bool> returned{false};
+  std::thread serving([&] {
+    server.ServeConnection(rfd, ConnectionOptions{.reconnecting_device = true});
+    returned = true;
+  });
+  std::string req = RequestBytes("svc", "Ping");
+  auto session = [&](const std::string& bytes) {
+    int w = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(w, 0);
+    WriteAll(w, bytes);
+    ::close(w);
+  };
+  auto wait_calls = [&](int n) {
+    for (int i = 0; i < 500 && *calls < n; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(*calls, n);
+  };
+  {  // host stays connected while the reply is attempted: the write fails, is dropped
+    int w = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(w, 0);
+    WriteAll(w, EncodeHeader(req.size(), 1, kRequest, 0) + req);
+    wait_calls(1);
+    std::this_thread::sleep_for(20ms);
+    ::close(w);
+  }
+  std::this_thread::sleep_for(50ms);  // disconnected for a while: still serving
+  EXPECT_FALSE(returned);
+  session(EncodeHeader(req.size(), 1, kRequest, 0) + req.substr(0, 2));  // dies mid-frame
+  std::this_thread::sleep_for(30ms);
+  session(EncodeHeader(req.size(), 1, kRequest, 0) + req);  // partial frame was dropped
+  wait_calls(2);
+  EXPECT_FALSE(returned);
+
+  server.Shutdown();
+  serving.join();  // disconnected, so the wait loop sees the stop
+  EXPECT_TRUE(returned);
+  ::unlink(path.c_str());
+  ::rmdir(dir);
+}
+
+}  // namespace
+}  // namespace kata::ttrpc
