@@ -1,0 +1,56 @@
+#include "agent/process_table.h"
+
+#include <unistd.h>
+
+namespace kata::agent {
+
+void StdioEnd::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+Status ProcessTable::AddContainer(std::shared_ptr<Container> c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (containers_.count(c->id)) return Error(Code::kAlreadyExists, "container " + c->id + " already exists");
+  containers_[c->id] = std::move(c);
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Container>> ProcessTable::GetContainer(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return Error(Code::kNotFound, "container " + id + " does not exist");
+  return it->second;
+}
+
+Result<std::shared_ptr<Process>> ProcessTable::GetProcess(const std::string& id, const std::string& exec_id) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Container> c, GetContainer(id));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (exec_id.empty() || exec_id == id) return c->init;
+  auto it = c->execs.find(exec_id);
+  if (it == c->execs.end()) return Error(Code::kNotFound, "process " + exec_id + " of container " + id + " does not exist");
+  return it->second;
+}
+
+Status ProcessTable::AddExec(const std::string& id, std::shared_ptr<Process> p) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Container> c, GetContainer(id));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (c->execs.count(p->exec_id)) return Error(Code::kAlreadyExists, "exec " + p->exec_id + " already exists in " + id);
+  c->execs[p->exec_id] = std::move(p);
+  return Status::Ok();
+}
+
+void ProcessTable::RemoveContainer(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  containers_.erase(id);
+}
+
+std::vector<std::shared_ptr<Container>> ProcessTable::All() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Container>> out;
+  for (auto& [id, c] : containers_) out.push_back(c);
+  return out;
+}
+
+}  // namespace kata::agent

@@ -1,0 +1,67 @@
+// The agent's record of containers and their processes, with the pipe ends
+// the host reads and writes through ReadStdout/WriteStdin.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "agent/container/launch.h"
+#include "common/status.h"
+
+namespace kata::agent {
+
+// A pipe end owned by the agent; closed once, under lock, so a concurrent
+// CloseStdin and WriteStdin cannot race on a reused fd number.
+class StdioEnd {
+ public:
+  explicit StdioEnd(int fd = -1) : fd_(fd) {}
+  ~StdioEnd() { Close(); }
+  int fd() const { return fd_; }
+  void Close();
+
+ private:
+  std::mutex mu_;
+  int fd_;
+};
+
+struct Process {
+  Process(std::string id, pid_t p, int in, int out, int err)
+      : exec_id(std::move(id)), pid(p), stdin_w(in), stdout_r(out), stderr_r(err) {}
+  std::string exec_id;  // "" for the container's init
+  pid_t pid = -1;
+  StdioEnd stdin_w;
+  StdioEnd stdout_r;
+  StdioEnd stderr_r;
+  std::optional<int> exit_status;  // cached after the first WaitProcess
+  std::mutex mu;
+};
+
+struct Container {
+  std::string id;
+  std::unique_ptr<ContainerProcess> handle;
+  std::shared_ptr<Process> init;
+  std::map<std::string, std::shared_ptr<Process>> execs;
+  bool started = false;
+};
+
+class ProcessTable {
+ public:
+  Status AddContainer(std::shared_ptr<Container> c);
+  Result<std::shared_ptr<Container>> GetContainer(const std::string& id);
+  // exec_id "" = the init process.
+  Result<std::shared_ptr<Process>> GetProcess(const std::string& id, const std::string& exec_id);
+  Status AddExec(const std::string& id, std::shared_ptr<Process> p);
+  void RemoveContainer(const std::string& id);
+  std::vector<std::shared_ptr<Container>> All();
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Container>> containers_;
+};
+
+}  // namespace kata::agent

@@ -1,0 +1,57 @@
+// `kata-runtime check`: can this host run sandboxes? Each line says what was
+// checked; failures say what to do. Exit 1 if any check fails.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "common/fs.h"
+#include "config/config.h"
+#include "vmm/kvm_probe.h"
+
+namespace kata::cli {
+namespace {
+
+struct Checker {
+  int failures = 0;
+  void Pass(const std::string& what) { std::printf("[ok]   %s\n", what.c_str()); }
+  void Fail(const std::string& what, const std::string& remedy) {
+    failures++;
+    std::printf("[FAIL] %s\n       fix: %s\n", what.c_str(), remedy.c_str());
+  }
+  void Expect(bool ok, const std::string& what, const std::string& remedy) { ok ? Pass(what) : Fail(what, remedy); }
+};
+
+}  // namespace
+
+void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
+  auto* cmd = app.add_subcommand("check", "check that this host can run sandboxes");
+  cmd->callback([&g, exit_code] {
+    Checker c;
+    c.Expect(geteuid() == 0, "running as root", "run kata-runtime as root");
+    auto cfg = config::Load(g.config);
+    if (!cfg.ok()) {
+      c.Fail("configuration: " + cfg.status().message(), "install a configuration.toml (scripts/install.sh) or set KATA_CONF_FILE");
+      *exit_code = 1;
+      return;
+    }
+    c.Pass("configuration " + cfg->path);
+    const auto& q = cfg->config.qemu;
+    c.Expect(access(q.path.c_str(), X_OK) == 0, "hypervisor " + q.path,
+             "apt-get install qemu-system-x86, or set hypervisor.qemu.path");
+    c.Expect(fs::Exists(q.kernel), "guest kernel " + q.kernel, "build it: guest/build-guest.sh (scripts/install.sh does)");
+    c.Expect(fs::Exists(q.initrd), "guest initrd " + q.initrd, "build it: guest/build-guest.sh (scripts/install.sh does)");
+    auto release = fs::ReadFile(fs::Dirname(q.kernel) + "/guest-kernel-release");
+    if (release.ok()) c.Pass("guest kernel release " + release->substr(0, release->find('\n')));
+    vmm::AccelDecision d = vmm::ChooseAccelerator(q.accelerator);
+    if (d.accel == "kvm" && !d.kvm_usable) {
+      c.Fail("accelerator: " + d.reason, "set hypervisor.qemu.accelerator = \"auto\" or \"tcg\"");
+    } else {
+      c.Pass("accelerator " + d.accel + " (configured \"" + q.accelerator + "\"): " + d.reason);
+    }
+    std::printf("%s\n", c.failures == 0 ? "System is capable of running sandboxes" : "System cannot run sandboxes");
+    *exit_code = c.failures == 0 ? 0 : 1;
+  });
+}
+
+}  // namespace kata::cli

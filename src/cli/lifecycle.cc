@@ -1,0 +1,267 @@
+#include "cli/lifecycle.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <thread>
+
+#include "cli/service_client.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/process.h"
+#include "oci/spec_json.h"
+
+namespace kata::cli {
+namespace {
+
+namespace task = containerd::task::v2;
+
+std::string ServiceBinary() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) {
+    std::string sibling = fs::JoinPath(fs::Dirname(std::string(buf, static_cast<size_t>(n))), "containerd-shim-kata-v2");
+    if (fs::Exists(sibling)) return sibling;
+  }
+  return "containerd-shim-kata-v2";
+}
+
+Status ValidateBundle(const CreateOptions& o, std::string* abs_bundle, oci::Spec* spec) {
+  RETURN_IF_ERROR(ValidateId(o.id));
+  ASSIGN_OR_RETURN(*abs_bundle, fs::AbsolutePath(o.bundle.empty() ? "." : o.bundle));
+  ASSIGN_OR_RETURN(*spec, oci::LoadSpec(*abs_bundle));
+  if ((spec->process && spec->process->terminal) && o.console_socket.empty()) {
+    return Error(Code::kInvalidArgument, "cannot allocate tty if runc will detach without setting console socket");
+  }
+  if (!(spec->process && spec->process->terminal) && !o.console_socket.empty()) {
+    return Error(Code::kInvalidArgument, "cannot use console socket if runc will not detach or allocate tty");
+  }
+  return Status::Ok();
+}
+
+// Starts the sandbox service for `id` in its own session (it outlives us).
+Result<pid_t> StartService(const GlobalOptions& g, const std::string& id) {
+  std::string dir = StateDirOf(g, id);
+  std::vector<std::string> argv = {ServiceBinary(), "-namespace", "kata-runtime", "-id", id,
+                                   "-socket", ServiceSocketOf(g, id), "-log", fs::JoinPath(dir, "service.log")};
+  if (!g.config.empty()) argv.insert(argv.end(), {"-config", g.config});
+  if (g.debug) argv.push_back("-debug");
+  proc::SpawnOptions so;
+  so.new_session = true;
+  ASSIGN_OR_RETURN(pid_t pid, proc::Spawn(argv, so));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fs::Exists(ServiceSocketOf(g, id))) {
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+      auto log = fs::ReadFile(fs::JoinPath(dir, "service.log"));
+      return Error(Code::kInternal, "sandbox service for " + id + " exited during start-up" +
+                                        (log.ok() ? ": " + *log : std::string()));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      return Error(Code::kDeadlineExceeded, "sandbox service for " + id + " did not start in 10 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pid;
+}
+
+// Removes what a failed create left: the service (and with it the VM) and the record.
+void Abandon(const GlobalOptions& g, const std::string& id, pid_t service_pid) {
+  if (service_pid > 0) {
+    kill(service_pid, SIGTERM);
+    for (int i = 0; i < 1000 && proc::Alive(service_pid); i++) {
+      waitpid(service_pid, nullptr, WNOHANG);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (proc::Alive(service_pid)) kill(service_pid, SIGKILL);
+    waitpid(service_pid, nullptr, WNOHANG);
+  }
+  Status st = fs::RemoveAll(StateDirOf(g, id));
+  if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
+}
+
+// Creates the container with this process's stdio as the container's:
+// the service opens /proc/<self>/fd/N, getting the caller's own pipes or
+// terminal without any copy through us.
+Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, const CreateOptions& o,
+                                                       const std::string& bundle, const oci::Spec& spec) {
+  std::string dir = StateDirOf(g, o.id);
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return Error(Code::kAlreadyExists, "container with id exists: " + o.id);
+    RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(dir), 0700));
+    if (mkdir(dir.c_str(), 0700) != 0) return ErrnoError("create state directory " + dir);
+  }
+  ContainerRecord rec{o.id, bundle, spec.root.path, getpid(), 0, std::chrono::system_clock::now()};
+  auto service = StartService(g, o.id);
+  if (!service.ok()) {
+    Abandon(g, o.id, 0);
+    return service.status();
+  }
+  rec.service_pid = *service;
+  auto fail = [&](const Status& st) {
+    Abandon(g, o.id, rec.service_pid);
+    return st;
+  };
+  if (Status st = SaveRecord(g, rec); !st.ok()) return fail(st);
+  auto client = ServiceClient::Dial(ServiceSocketOf(g, o.id));
+  if (!client.ok()) return fail(client.status());
+  task::CreateTaskRequest req;
+  req.set_id(o.id);
+  req.set_bundle(bundle);
+  std::string self = "/proc/" + std::to_string(getpid()) + "/fd/";
+  req.set_stdin(self + "0");
+  req.set_stdout(self + "1");
+  req.set_stderr(self + "2");
+  req.set_terminal(spec.process && spec.process->terminal);
+  auto created = (*client)->Create(req);
+  if (!created.ok()) return fail(created.status());
+  return std::move(*client);
+}
+
+// Forwards the signals a caller sends to the monitor (conmon's SIGTERM on
+// stop, a shell's SIGINT) to the container's init.
+void ForwardSignals(ServiceClient* client, const std::string& id) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, client, id] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) return;
+      Status st = client->Kill(id, static_cast<uint32_t>(sig), false);
+      if (!st.ok()) log::Debug("forward signal " + std::to_string(sig) + ": " + st.message());
+    }
+  }).detach();
+}
+
+int WaitExit(ServiceClient* client, const std::string& id) {
+  auto w = client->Wait(id);
+  return w.ok() ? static_cast<int>(w->exit_status()) : 255;
+}
+
+void RedirectStdioToDevNull() {
+  int fd = open("/dev/null", O_RDWR);
+  for (int i = 0; i < 3; i++) dup2(fd, i);
+  if (fd > 2) close(fd);
+}
+
+[[noreturn]] void MonitorMain(const GlobalOptions& g, const CreateOptions& o, const std::string& bundle,
+                              const oci::Spec& spec, int report_fd) {
+  auto client = CreateAsMonitor(g, o, bundle, spec);
+  std::string report = client.ok() ? "OK" : client.status().message();
+  ssize_t unused = write(report_fd, report.data(), report.size());
+  (void)unused;
+  close(report_fd);
+  if (!client.ok()) _exit(1);
+  // Hold nothing of the caller's: its EOF must come when the container's output ends.
+  RedirectStdioToDevNull();
+  ForwardSignals(client->get(), o.id);
+  int status = WaitExit(client->get(), o.id);
+  _exit(status);
+}
+
+}  // namespace
+
+Status CreateDetached(const GlobalOptions& g, const CreateOptions& o) {
+  std::string bundle;
+  oci::Spec spec;
+  RETURN_IF_ERROR(ValidateBundle(o, &bundle, &spec));
+  if (fs::Exists(StateDirOf(g, o.id))) return Error(Code::kAlreadyExists, "container with id exists: " + o.id);
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  pid_t middle = fork();
+  if (middle < 0) return ErrnoError("fork monitor");
+  if (middle == 0) {
+    // Double fork: the monitor is re-parented to the caller's subreaper
+    // (conmon, containerd's shim) as runc's container init is.
+    close(report[0]);
+    pid_t monitor = fork();
+    if (monitor != 0) _exit(monitor < 0 ? 1 : 0);
+    MonitorMain(g, o, bundle, spec, report[1]);
+  }
+  close(report[1]);
+  waitpid(middle, nullptr, 0);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(report[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
+  close(report[0]);
+  if (msg != "OK") return Error(Code::kInternal, msg.empty() ? "monitor process died during create" : msg);
+  if (!o.pid_file.empty()) {
+    ASSIGN_OR_RETURN(ContainerRecord rec, LoadRecord(g, o.id));
+    ASSIGN_OR_RETURN(std::string pid_file, fs::AbsolutePath(o.pid_file));
+    RETURN_IF_ERROR(fs::WriteFileAtomic(pid_file, std::to_string(rec.monitor_pid)));
+  }
+  return Status::Ok();
+}
+
+Status StartDetached(const GlobalOptions& g, const std::string& id) {
+  RETURN_IF_ERROR(LoadRecord(g, id).status());
+  auto client = ServiceClient::Dial(ServiceSocketOf(g, id));
+  if (!client.ok()) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
+  ASSIGN_OR_RETURN(task::StateResponse state, (*client)->State(id));
+  switch (state.status()) {
+    case task::CREATED: return (*client)->Start(id);
+    case task::STOPPED: return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
+    case task::RUNNING: return Error(Code::kFailedPrecondition, "cannot start an already running container");
+    default: return Error(Code::kFailedPrecondition, "cannot start a container in the " +
+                                                        std::string(task::Status_Name(state.status())) + " state");
+  }
+}
+
+Result<int> RunForeground(const GlobalOptions& g, const CreateOptions& o, bool keep) {
+  std::string bundle;
+  oci::Spec spec;
+  RETURN_IF_ERROR(ValidateBundle(o, &bundle, &spec));
+  ASSIGN_OR_RETURN(std::unique_ptr<ServiceClient> client, CreateAsMonitor(g, o, bundle, spec));
+  if (!o.pid_file.empty()) RETURN_IF_ERROR(fs::WriteFileAtomic(o.pid_file, std::to_string(getpid())));
+  if (Status st = client->Start(o.id); !st.ok()) {
+    Status d = DeleteContainer(g, o.id, true);
+    (void)d;
+    return st;
+  }
+  ForwardSignals(client.get(), o.id);
+  int status = WaitExit(client.get(), o.id);
+  if (!keep) {
+    ContainerRecord rec;
+    if (auto r = LoadRecord(g, o.id); r.ok()) rec = *r;
+    RETURN_IF_ERROR(DeleteContainer(g, o.id, true));
+    waitpid(rec.service_pid, nullptr, WNOHANG);  // our child: do not leave a zombie
+  }
+  return status;
+}
+
+Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force) {
+  ASSIGN_OR_RETURN(ContainerRecord rec, LoadRecord(g, id));
+  auto client = ServiceClient::Dial(ServiceSocketOf(g, id));
+  if (client.ok()) {
+    auto state = (*client)->State(id);
+    if (state.ok() && (state->status() == task::RUNNING || state->status() == task::PAUSED)) {
+      if (!force) return Error(Code::kFailedPrecondition, "cannot delete container " + id + " that is not stopped: running");
+      Status k = (*client)->Kill(id, SIGKILL, true);
+      (void)k;
+    }
+    if (state.ok()) {
+      auto d = (*client)->Delete(id);
+      if (!d.ok()) log::Warn("delete " + id + ": " + d.status().message());
+    }
+    Status s = (*client)->Shutdown(id);
+    if (!s.ok()) log::Warn("shutdown service of " + id + ": " + s.message());
+  }
+  // The service tears the VM down on its way out; wait for it so nothing
+  // outlives `delete`, and make sure of it if it is stuck.
+  for (int i = 0; i < 2000 && proc::Alive(rec.service_pid); i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (proc::Alive(rec.service_pid)) {
+    log::Warn("sandbox service of " + id + " did not exit; killing it");
+    kill(rec.service_pid, SIGKILL);
+  }
+  return fs::RemoveAll(StateDirOf(g, id));
+}
+
+}  // namespace kata::cli

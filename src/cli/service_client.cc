@@ -1,0 +1,81 @@
+#include "cli/service_client.h"
+
+#include "ttrpc/socket.h"
+#include "wkt.pb.h"
+
+namespace kata::cli {
+namespace {
+namespace task = containerd::task::v2;
+constexpr const char* kService = "containerd.task.v2.Task";
+constexpr std::chrono::milliseconds kControl{30000};
+// Create boots a VM: allow the agent timeout plus QEMU start-up.
+constexpr std::chrono::milliseconds kCreate{180000};
+}  // namespace
+
+Result<std::unique_ptr<ServiceClient>> ServiceClient::Dial(const std::string& socket) {
+  ASSIGN_OR_RETURN(int fd, ttrpc::DialUnix(socket));
+  return std::unique_ptr<ServiceClient>(new ServiceClient(fd));
+}
+
+template <typename Req, typename Resp>
+Status ServiceClient::Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout) {
+  return client_->Call(kService, method, req, resp, timeout);
+}
+
+Result<task::CreateTaskResponse> ServiceClient::Create(const task::CreateTaskRequest& req) {
+  task::CreateTaskResponse r;
+  RETURN_IF_ERROR(Call("Create", req, &r, kCreate));
+  return r;
+}
+
+Status ServiceClient::Start(const std::string& id) {
+  task::StartRequest req;
+  req.set_id(id);
+  task::StartResponse r;
+  return Call("Start", req, &r, kControl);
+}
+
+Result<task::StateResponse> ServiceClient::State(const std::string& id) {
+  task::StateRequest req;
+  req.set_id(id);
+  task::StateResponse r;
+  RETURN_IF_ERROR(Call("State", req, &r, kControl));
+  return r;
+}
+
+Status ServiceClient::Kill(const std::string& id, uint32_t signal, bool all) {
+  task::KillRequest req;
+  req.set_id(id);
+  req.set_signal(signal);
+  req.set_all(all);
+  wkt::Empty r;
+  return Call("Kill", req, &r, kControl);
+}
+
+Result<task::WaitResponse> ServiceClient::Wait(const std::string& id) {
+  task::WaitRequest req;
+  req.set_id(id);
+  task::WaitResponse r;
+  RETURN_IF_ERROR(Call("Wait", req, &r, std::chrono::milliseconds(0)));
+  return r;
+}
+
+Result<task::DeleteResponse> ServiceClient::Delete(const std::string& id) {
+  task::DeleteRequest req;
+  req.set_id(id);
+  task::DeleteResponse r;
+  RETURN_IF_ERROR(Call("Delete", req, &r, kControl));
+  return r;
+}
+
+Status ServiceClient::Shutdown(const std::string& id) {
+  task::ShutdownRequest req;
+  req.set_id(id);
+  req.set_now(true);
+  wkt::Empty r;
+  Status st = Call("Shutdown", req, &r, std::chrono::milliseconds(5000));
+  // The service may exit before its reply reaches us.
+  return st.code() == Code::kUnavailable ? Status::Ok() : st;
+}
+
+}  // namespace kata::cli

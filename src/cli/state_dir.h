@@ -1,0 +1,32 @@
+// kata-runtime's per-container record under --root: which sandbox service
+// serves the container and which host process callers wait on.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+
+#include "cli/options.h"
+#include "common/status.h"
+
+namespace kata::cli {
+
+struct ContainerRecord {
+  std::string id;
+  std::string bundle;
+  std::string rootfs;
+  pid_t monitor_pid = 0;  // the pid in --pid-file: exits with the container
+  pid_t service_pid = 0;  // containerd-shim-kata-v2 serving this container
+  std::chrono::system_clock::time_point created;
+};
+
+std::string StateDirOf(const GlobalOptions& g, const std::string& id);
+std::string ServiceSocketOf(const GlobalOptions& g, const std::string& id);
+// Refuses ids that are not path-safe (as runc does).
+Status ValidateId(const std::string& id);
+Status SaveRecord(const GlobalOptions& g, const ContainerRecord& r);
+// NotFound "container does not exist" when there is no record.
+Result<ContainerRecord> LoadRecord(const GlobalOptions& g, const std::string& id);
+
+}  // namespace kata::cli

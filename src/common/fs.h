@@ -1,0 +1,30 @@
+// Small file-system helpers with Status errors that name the path.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/status.h"
+
+namespace kata::fs {
+
+Result<std::string> ReadFile(const std::string& path);
+// Writes via a temp file in the same directory + rename, so readers never see
+// a half-written file (state files, pid files).
+Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
+Status MkdirAll(const std::string& path, int mode = 0755);
+// Removes a tree without crossing mount points (a bind-mounted rootfs under a
+// state dir must never be emptied by cleanup); fails if a mount is in the way.
+Status RemoveAll(const std::string& path);
+bool Exists(const std::string& path);
+bool IsMountPoint(const std::string& path);
+// Lazily unmounts every mount at or below `prefix`, deepest first (cleanup
+// backstop: a half-created container must not leave a bind mount behind).
+Status UnmountAllUnder(const std::string& prefix);
+// Polls until `path` exists or the timeout passes (sockets created by a child).
+bool WaitForPath(const std::string& path, std::chrono::milliseconds timeout);
+std::string Dirname(const std::string& path);
+std::string JoinPath(const std::string& a, const std::string& b);
+Result<std::string> AbsolutePath(const std::string& path);
+
+}  // namespace kata::fs

@@ -1,0 +1,115 @@
+#include "common/process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace kata::proc {
+namespace {
+
+[[noreturn]] void ChildExec(const std::vector<std::string>& argv, const SpawnOptions& opts, int err_fd) {
+  if (opts.die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (opts.new_session) setsid();
+  int devnull = open("/dev/null", O_RDWR);
+  int fds[3] = {opts.stdin_fd, opts.stdout_fd, opts.stderr_fd};
+  for (int i = 0; i < 3; i++) {
+    int src = fds[i] >= 0 ? fds[i] : devnull;
+    if (src == i) {
+      fcntl(i, F_SETFD, 0);  // keep across exec
+    } else {
+      dup2(src, i);
+    }
+  }
+  CloseFdsFrom(3, {err_fd});
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  if (opts.env.empty()) {
+    execvp(args[0], args.data());
+  } else {
+    std::vector<char*> env;
+    for (const auto& e : opts.env) env.push_back(const_cast<char*>(e.c_str()));
+    env.push_back(nullptr);
+    execvpe(args[0], args.data(), env.data());
+  }
+  int err = errno;
+  ssize_t unused = write(err_fd, &err, sizeof err);
+  (void)unused;
+  _exit(127);
+}
+
+}  // namespace
+
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
+  if (argv.empty()) return Error(Code::kInvalidArgument, "spawn: empty argv");
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return ErrnoError("fork for " + argv[0]);
+  }
+  if (pid == 0) {
+    close(pipefd[0]);
+    ChildExec(argv, opts, pipefd[1]);
+  }
+  close(pipefd[1]);
+  int err = 0;
+  ssize_t n;
+  do {
+    n = read(pipefd[0], &err, sizeof err);
+  } while (n < 0 && errno == EINTR);
+  close(pipefd[0]);
+  if (n == sizeof err) {
+    waitpid(pid, nullptr, 0);
+    return ErrnoError("exec " + argv[0], err);
+  }
+  return pid;
+}
+
+int DecodeWaitStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+bool Alive(pid_t pid) {
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
+  // A zombie still answers kill(pid, 0) but has stopped running.
+  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return false;
+  char buf[512];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* close_paren = strrchr(buf, ')');
+  return !(close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z');
+}
+
+void CloseFdsFrom(int lowest, const std::vector<int>& keep) {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return;
+  std::vector<int> fds;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = atoi(e->d_name);
+    if (fd >= lowest && fd != dirfd(d) && std::find(keep.begin(), keep.end(), fd) == keep.end()) fds.push_back(fd);
+  }
+  closedir(d);
+  for (int fd : fds) close(fd);
+}
+
+}  // namespace kata::proc

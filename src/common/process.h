@@ -1,0 +1,33 @@
+// Spawning and supervising host processes (the VMM, the sandbox service).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kata::proc {
+
+struct SpawnOptions {
+  // fds for the child's 0/1/2; -1 means /dev/null.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  bool new_session = false;    // setsid(): survive the caller's terminal/process group
+  bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL), tied to the spawning THREAD
+  std::vector<std::string> env;  // empty = inherit
+};
+
+// fork+exec; reports an exec failure (e.g. missing binary) as an error instead
+// of a child that exits 127.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& opts);
+// Exit status as a shell reports it: code, or 128+signal.
+int DecodeWaitStatus(int status);
+// Running (not a zombie).
+bool Alive(pid_t pid);
+// Closes every fd >= lowest except those listed (before exec or in daemons).
+void CloseFdsFrom(int lowest, const std::vector<int>& keep = {});
+
+}  // namespace kata::proc

@@ -1,0 +1,130 @@
+#include "sandbox/agent_client.h"
+
+#include <thread>
+
+#include "health.pb.h"
+#include "ttrpc/socket.h"
+#include "wkt.pb.h"
+
+namespace kata::sandbox {
+namespace {
+constexpr const char* kService = "grpc.AgentService";
+constexpr std::chrono::milliseconds kNoTimeout{0};
+constexpr std::chrono::milliseconds kControlTimeout{60000};
+constexpr uint32_t kReadChunk = 64 * 1024;
+}  // namespace
+
+Result<std::unique_ptr<AgentClient>> AgentClient::Dial(const std::string& socket_path) {
+  ASSIGN_OR_RETURN(int fd, ttrpc::DialUnix(socket_path));
+  return std::unique_ptr<AgentClient>(new AgentClient(fd));
+}
+
+template <typename Req, typename Resp>
+Status AgentClient::Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout) {
+  return client_->Call(kService, method, req, resp, timeout).Wrap(std::string("agent ") + method);
+}
+
+Status AgentClient::WaitReady(std::chrono::milliseconds timeout, const std::function<bool()>& vm_alive) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  grpc::CheckRequest req;
+  grpc::HealthCheckResponse resp;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!vm_alive()) return Error(Code::kUnavailable, "the VM exited before its agent answered");
+    Status st = client_->Call("grpc.Health", "Check", req, &resp, std::chrono::milliseconds(500));
+    if (st.ok()) return Status::Ok();
+    if (st.code() != Code::kDeadlineExceeded) return st.Wrap("agent health check");
+  }
+  return Error(Code::kDeadlineExceeded, "the agent did not answer within " +
+                                            std::to_string(timeout.count() / 1000) + " s");
+}
+
+Status AgentClient::CreateSandbox(const grpc::CreateSandboxRequest& req) {
+  wkt::Empty e;
+  return Call("CreateSandbox", req, &e, kControlTimeout);
+}
+
+Status AgentClient::DestroySandbox() {
+  grpc::DestroySandboxRequest req;
+  wkt::Empty e;
+  return Call("DestroySandbox", req, &e, std::chrono::milliseconds(2000));
+}
+
+Status AgentClient::CreateContainer(const std::string& id, const std::string& spec_json) {
+  grpc::CreateContainerRequest req;
+  req.set_container_id(id);
+  req.set_spec_json(spec_json);
+  wkt::Empty e;
+  return Call("CreateContainer", req, &e, kControlTimeout);
+}
+
+Status AgentClient::StartContainer(const std::string& id) {
+  grpc::StartContainerRequest req;
+  req.set_container_id(id);
+  wkt::Empty e;
+  return Call("StartContainer", req, &e, kControlTimeout);
+}
+
+Status AgentClient::RemoveContainer(const std::string& id, uint32_t timeout_s) {
+  grpc::RemoveContainerRequest req;
+  req.set_container_id(id);
+  req.set_timeout(timeout_s);
+  wkt::Empty e;
+  return Call("RemoveContainer", req, &e, kControlTimeout);
+}
+
+Status AgentClient::ExecProcess(const std::string& id, const std::string& exec_id, const std::string& process_json) {
+  grpc::ExecProcessRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  req.set_process_json(process_json);
+  wkt::Empty e;
+  return Call("ExecProcess", req, &e, kControlTimeout);
+}
+
+Status AgentClient::SignalProcess(const std::string& id, const std::string& exec_id, uint32_t signal, bool all) {
+  grpc::SignalProcessRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  req.set_signal(signal);
+  req.set_all(all);
+  wkt::Empty e;
+  return Call("SignalProcess", req, &e, kControlTimeout);
+}
+
+Result<int> AgentClient::WaitProcess(const std::string& id, const std::string& exec_id) {
+  grpc::WaitProcessRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  grpc::WaitProcessResponse resp;
+  RETURN_IF_ERROR(Call("WaitProcess", req, &resp, kNoTimeout));
+  return resp.status();
+}
+
+Result<std::string> AgentClient::ReadStream(const std::string& id, const std::string& exec_id, bool stderr_stream) {
+  grpc::ReadStreamRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  req.set_len(kReadChunk);
+  grpc::ReadStreamResponse resp;
+  RETURN_IF_ERROR(Call(stderr_stream ? "ReadStderr" : "ReadStdout", req, &resp, kNoTimeout));
+  return std::move(*resp.mutable_data());
+}
+
+Status AgentClient::WriteStdin(const std::string& id, const std::string& exec_id, const std::string& data) {
+  grpc::WriteStreamRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  req.set_data(data);
+  grpc::WriteStreamResponse resp;
+  return Call("WriteStdin", req, &resp, kNoTimeout);
+}
+
+Status AgentClient::CloseStdin(const std::string& id, const std::string& exec_id) {
+  grpc::CloseStdinRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  wkt::Empty e;
+  return Call("CloseStdin", req, &e, kControlTimeout);
+}
+
+}  // namespace kata::sandbox

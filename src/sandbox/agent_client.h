@@ -1,0 +1,45 @@
+// Typed host-side client of the guest agent (grpc.AgentService, grpc.Health)
+// over the ttrpc connection to the VM's agent channel.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "agent.pb.h"
+#include "common/status.h"
+#include "ttrpc/client.h"
+
+namespace kata::sandbox {
+
+class AgentClient {
+ public:
+  static Result<std::unique_ptr<AgentClient>> Dial(const std::string& socket_path);
+  // Polls Health.Check until the agent answers, `vm_alive` turns false, or the
+  // timeout passes. Requests sent before the guest opened its port wait in the
+  // channel, so a short per-try timeout with retries covers both cases.
+  Status WaitReady(std::chrono::milliseconds timeout, const std::function<bool()>& vm_alive);
+
+  Status CreateSandbox(const grpc::CreateSandboxRequest& req);
+  Status DestroySandbox();
+  Status CreateContainer(const std::string& id, const std::string& spec_json);
+  Status StartContainer(const std::string& id);
+  Status RemoveContainer(const std::string& id, uint32_t timeout_s);
+  Status ExecProcess(const std::string& id, const std::string& exec_id, const std::string& process_json);
+  Status SignalProcess(const std::string& id, const std::string& exec_id, uint32_t signal, bool all);
+  Result<int> WaitProcess(const std::string& id, const std::string& exec_id);
+  // Empty result = end of stream.
+  Result<std::string> ReadStream(const std::string& id, const std::string& exec_id, bool stderr_stream);
+  Status WriteStdin(const std::string& id, const std::string& exec_id, const std::string& data);
+  Status CloseStdin(const std::string& id, const std::string& exec_id);
+  void Close() { client_->Close(); }
+
+ private:
+  explicit AgentClient(int fd) : client_(std::make_unique<ttrpc::Client>(fd)) {}
+  template <typename Req, typename Resp>
+  Status Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout);
+  std::unique_ptr<ttrpc::Client> client_;
+};
+
+}  // namespace kata::sandbox

@@ -1,0 +1,181 @@
+#include "sandbox/container.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "sandbox/paths.h"
+
+namespace kata::sandbox {
+namespace {
+
+Status BindInto(const std::string& source, const std::string& target, bool readonly) {
+  struct stat st;
+  if (stat(source.c_str(), &st) != 0) return ErrnoError("share " + source + " with the guest");
+  if (S_ISDIR(st.st_mode)) {
+    RETURN_IF_ERROR(fs::MkdirAll(target, 0755));
+  } else {
+    RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(target), 0755));
+    int fd = open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoError("create mount point " + target);
+    close(fd);
+  }
+  if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    return ErrnoError("bind " + source + " to " + target);
+  }
+  if (readonly && mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+    return ErrnoError("make " + target + " read-only");
+  }
+  return Status::Ok();
+}
+
+bool HasOption(const nlohmann::json& mount, const std::string& opt) {
+  if (!mount.contains("options") || !mount["options"].is_array()) return false;
+  for (const auto& o : mount["options"])
+    if (o.is_string() && o.get<std::string>() == opt) return true;
+  return false;
+}
+
+}  // namespace
+
+const char* StateName(ContainerState s) {
+  switch (s) {
+    case ContainerState::kCreated: return "created";
+    case ContainerState::kRunning: return "running";
+    case ContainerState::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::string Container::HostShareDir() const { return fs::JoinPath(sb_.shared_dir(), id_); }
+
+// The guest sees the host's share dir at kGuestSharedDir: bind the rootfs
+// and every host bind-mount source into it and point the spec there.
+Status Container::ShareFiles(nlohmann::json& spec) {
+  std::string rootfs = spec["root"]["path"].get<std::string>();
+  if (rootfs.empty() || rootfs[0] != '/') rootfs = fs::JoinPath(bundle_, rootfs);
+  RETURN_IF_ERROR(BindInto(rootfs, fs::JoinPath(HostShareDir(), "rootfs"), false));
+  spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
+  if (!spec.contains("mounts")) return Status::Ok();
+  int n = 0;
+  for (auto& m : spec["mounts"]) {
+    bool is_bind = m.value("type", "") == "bind" || HasOption(m, "bind") || HasOption(m, "rbind");
+    if (!is_bind || !m.contains("source")) continue;
+    std::string src = m["source"].get<std::string>();
+    if (src.empty() || src[0] != '/') src = fs::JoinPath(bundle_, src);
+    std::string name = "mounts/" + std::to_string(n++);
+    RETURN_IF_ERROR(BindInto(src, fs::JoinPath(HostShareDir(), name), HasOption(m, "ro")));
+    m["source"] = std::string(kGuestSharedDir) + "/" + id_ + "/" + name;
+  }
+  return Status::Ok();
+}
+
+Status Container::Unshare() {
+  RETURN_IF_ERROR(fs::UnmountAllUnder(HostShareDir()));
+  return fs::RemoveAll(HostShareDir());
+}
+
+Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::string& id, const std::string& bundle,
+                                                     nlohmann::json spec, StdioPaths io) {
+  std::unique_ptr<Container> c(new Container(sb, id, bundle));
+  if (fs::Exists(c->HostShareDir())) return Error(Code::kAlreadyExists, "container " + id + " already exists");
+  auto fail = [&](const Status& st) {
+    Status u = c->Unshare();
+    if (!u.ok()) log::Warn("undo share of " + id + ": " + u.message());
+    return st.Wrap("create container " + id);
+  };
+  if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
+  if (Status st = sb.agent().CreateContainer(id, spec.dump()); !st.ok()) return fail(st);
+  c->init_ = std::make_unique<HostProcess>(sb.agent(), id, "", std::move(io));
+  if (Status st = c->init_->OpenStdio(); !st.ok()) {
+    Status r = sb.agent().RemoveContainer(id, 5);
+    (void)r;
+    c->init_.reset();
+    return fail(st);
+  }
+  c->init_->Run(nullptr);
+  return c;
+}
+
+Container::~Container() {
+  Status st = Delete(true);
+  if (!st.ok()) log::Warn("delete container " + id_ + ": " + st.message());
+}
+
+ContainerState Container::state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (init_->exited()) return ContainerState::kStopped;
+  return started_ ? ContainerState::kRunning : ContainerState::kCreated;
+}
+
+Status Container::Start() {
+  ContainerState s = state();
+  if (s == ContainerState::kStopped) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
+  if (s == ContainerState::kRunning) return Error(Code::kFailedPrecondition, "cannot start an already running container");
+  RETURN_IF_ERROR(sb_.agent().StartContainer(id_));
+  std::lock_guard<std::mutex> lock(mu_);
+  started_ = true;
+  return Status::Ok();
+}
+
+Status Container::Kill(const std::string& exec_id, int signal, bool all) {
+  if (exec_id.empty() && !all && state() == ContainerState::kStopped) {
+    return Error(Code::kNotFound, "container " + id_ + " not running");
+  }
+  return sb_.agent().SignalProcess(id_, exec_id, static_cast<uint32_t>(signal), all);
+}
+
+Status Container::Exec(const std::string& exec_id, const std::string& process_json, StdioPaths io) {
+  if (state() != ContainerState::kRunning) return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (execs_.count(exec_id)) return Error(Code::kAlreadyExists, "exec " + exec_id + " already exists in " + id_);
+  }
+  auto p = std::make_unique<HostProcess>(sb_.agent(), id_, exec_id, std::move(io));
+  RETURN_IF_ERROR(p->OpenStdio());
+  RETURN_IF_ERROR(sb_.agent().ExecProcess(id_, exec_id, process_json));
+  p->Run(nullptr);
+  std::lock_guard<std::mutex> lock(mu_);
+  execs_[exec_id] = std::move(p);
+  return Status::Ok();
+}
+
+Result<HostProcess*> Container::Process(const std::string& exec_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (exec_id.empty()) return init_.get();
+  auto it = execs_.find(exec_id);
+  if (it == execs_.end()) return Error(Code::kNotFound, "process " + exec_id + " of container " + id_ + " does not exist");
+  return it->second.get();
+}
+
+Status Container::Delete(bool force) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deleted_) return Status::Ok();
+  }
+  ContainerState s = state();
+  if ((s == ContainerState::kRunning) && !force) {
+    return Error(Code::kFailedPrecondition,
+                 "cannot delete container " + id_ + " that is not stopped: " + StateName(s));
+  }
+  if (s != ContainerState::kStopped && sb_.vm_running()) {
+    Status k = sb_.agent().SignalProcess(id_, "", 9, true);
+    (void)k;
+  }
+  if (sb_.vm_running()) {
+    Status r = sb_.agent().RemoveContainer(id_, 5);
+    if (!r.ok()) log::Warn("remove container " + id_ + " in guest: " + r.message());
+  }
+  init_->Wait();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [eid, p] : execs_) p->Wait();
+    deleted_ = true;
+  }
+  return Unshare();
+}
+
+}  // namespace kata::sandbox

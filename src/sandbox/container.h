@@ -1,0 +1,58 @@
+// Host side of a container in a sandbox: shares its rootfs and volumes into
+// the guest, creates it through the agent, and tracks its lifecycle.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "sandbox/process.h"
+#include "sandbox/sandbox.h"
+
+namespace kata::sandbox {
+
+enum class ContainerState { kCreated, kRunning, kStopped };
+const char* StateName(ContainerState s);
+
+class Container {
+ public:
+  // `spec` is the bundle's config.json, already validated.
+  static Result<std::unique_ptr<Container>> Create(Sandbox& sb, const std::string& id, const std::string& bundle,
+                                                   nlohmann::json spec, StdioPaths io);
+  ~Container();
+
+  const std::string& id() const { return id_; }
+  const std::string& bundle() const { return bundle_; }
+  ContainerState state() const;
+  HostProcess& init() { return *init_; }
+  Status Start();
+  // exec_id "" = init; `all` = every process of the container.
+  Status Kill(const std::string& exec_id, int signal, bool all);
+  Status Exec(const std::string& exec_id, const std::string& process_json, StdioPaths io);
+  Status StartExec(const std::string& exec_id);
+  Result<HostProcess*> Process(const std::string& exec_id);
+  // Removes the container from the guest and unshares its files. A running
+  // container is refused unless `force` (then it is killed first).
+  Status Delete(bool force);
+
+ private:
+  Container(Sandbox& sb, std::string id, std::string bundle) : sb_(sb), id_(std::move(id)), bundle_(std::move(bundle)) {}
+  Status ShareFiles(nlohmann::json& spec);
+  Status Unshare();
+  std::string HostShareDir() const;
+
+  Sandbox& sb_;
+  std::string id_;
+  std::string bundle_;
+  std::unique_ptr<HostProcess> init_;
+  std::map<std::string, std::unique_ptr<HostProcess>> execs_;
+  mutable std::mutex mu_;
+  bool started_ = false;
+  bool deleted_ = false;
+};
+
+}  // namespace kata::sandbox

@@ -1,0 +1,129 @@
+#include "sandbox/process.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/log.h"
+
+namespace kata::sandbox {
+namespace {
+
+// The status a process gets when its VM died under it (no exit code exists).
+constexpr int kVmGoneStatus = 255;
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+Result<int> OpenPath(const std::string& path, int flags) {
+  // Strip the "fifo"/"file" URI forms containerd may hand us.
+  std::string p = path;
+  for (const char* prefix : {"fifo://", "file://"}) {
+    if (p.rfind(prefix, 0) == 0) p = p.substr(std::string(prefix).size());
+  }
+  int fd = open(p.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open stdio " + p);
+  return fd;
+}
+
+}  // namespace
+
+HostProcess::HostProcess(AgentClient& agent, std::string cid, std::string exec_id, StdioPaths io)
+    : agent_(agent), cid_(std::move(cid)), exec_id_(std::move(exec_id)), io_(std::move(io)) {}
+
+HostProcess::~HostProcess() {
+  if (waiter_.joinable()) waiter_.join();
+  if (input_.joinable()) input_.detach();  // may sit in read() on a terminal forever
+  for (int fd : {in_fd_, out_fd_, err_fd_})
+    if (fd >= 0) close(fd);
+}
+
+Status HostProcess::OpenStdio() {
+  if (!io_.out.empty()) {
+    ASSIGN_OR_RETURN(out_fd_, OpenPath(io_.out, O_WRONLY));
+  }
+  if (!io_.err.empty() && !io_.terminal) {
+    ASSIGN_OR_RETURN(err_fd_, OpenPath(io_.err, O_WRONLY));
+  }
+  if (!io_.in.empty()) {
+    // Non-blocking open: a fifo with no writer yet must not stall Create.
+    ASSIGN_OR_RETURN(in_fd_, OpenPath(io_.in, O_RDONLY | O_NONBLOCK));
+    fcntl(in_fd_, F_SETFL, fcntl(in_fd_, F_GETFL) & ~O_NONBLOCK);
+  }
+  return Status::Ok();
+}
+
+void HostProcess::Run(std::function<void(const ExitInfo&)> on_exit) {
+  // Output is drained even when nobody listens, so the guest process never
+  // blocks on a full pipe.
+  outputs_.emplace_back(&HostProcess::CopyOut, this, false, out_fd_);
+  if (!io_.terminal) outputs_.emplace_back(&HostProcess::CopyOut, this, true, err_fd_);
+  if (in_fd_ >= 0) input_ = std::thread(&HostProcess::CopyIn, this, in_fd_);
+  waiter_ = std::thread(&HostProcess::WaitForExit, this, std::move(on_exit));
+}
+
+void HostProcess::CopyOut(bool is_stderr, int fd) {
+  while (true) {
+    auto data = agent_.ReadStream(cid_, exec_id_, is_stderr);
+    if (!data.ok() || data->empty()) return;
+    if (fd >= 0 && !WriteAll(fd, *data)) fd = -1;  // reader gone: keep draining
+  }
+}
+
+void HostProcess::CopyIn(int fd) {
+  char buf[32 * 1024];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!agent_.WriteStdin(cid_, exec_id_, std::string(buf, static_cast<size_t>(n))).ok()) return;
+  }
+  Status st = agent_.CloseStdin(cid_, exec_id_);
+  (void)st;
+}
+
+Status HostProcess::CloseStdin() { return agent_.CloseStdin(cid_, exec_id_); }
+
+void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
+  auto status = agent_.WaitProcess(cid_, exec_id_);
+  ExitInfo info;
+  info.status = status.ok() ? *status : kVmGoneStatus;
+  if (!status.ok()) log::Warn("wait for " + cid_ + "/" + exec_id_ + ": " + status.status().message());
+  // Deliver all output before anyone learns of the exit: `run` prints the
+  // container's last line before it returns.
+  for (auto& t : outputs_) t.join();
+  info.at = std::chrono::system_clock::now();
+  for (int* fd : {&out_fd_, &err_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    exited_ = true;
+    exit_ = info;
+  }
+  cv_.notify_all();
+  if (on_exit) on_exit(info);
+}
+
+bool HostProcess::exited() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return exited_;
+}
+
+ExitInfo HostProcess::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return exited_; });
+  return exit_;
+}
+
+}  // namespace kata::sandbox

@@ -1,0 +1,65 @@
+// Host side of one guest process (a container's init or an exec): copies its
+// stdio between the caller's files and the agent, and records its exit.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "sandbox/agent_client.h"
+
+namespace kata::sandbox {
+
+// Paths of the caller's stdio (containerd fifos, or /proc/<pid>/fd/N of the
+// OCI monitor process); empty = not connected.
+struct StdioPaths {
+  std::string in;
+  std::string out;
+  std::string err;
+  bool terminal = false;
+};
+
+struct ExitInfo {
+  int status = 0;
+  std::chrono::system_clock::time_point at;
+};
+
+class HostProcess {
+ public:
+  HostProcess(AgentClient& agent, std::string container_id, std::string exec_id, StdioPaths io);
+  ~HostProcess();
+  Status OpenStdio();
+  // Starts the copy threads and the waiter; `on_exit` runs once the exit
+  // status is known and all output has been delivered.
+  void Run(std::function<void(const ExitInfo&)> on_exit);
+  bool exited() const;
+  ExitInfo Wait();  // blocks until exit
+  const StdioPaths& io() const { return io_; }
+  const std::string& exec_id() const { return exec_id_; }
+  Status CloseStdin();
+
+ private:
+  void CopyOut(bool is_stderr, int fd);
+  void CopyIn(int fd);
+  void WaitForExit(std::function<void(const ExitInfo&)> on_exit);
+
+  AgentClient& agent_;
+  std::string cid_;
+  std::string exec_id_;
+  StdioPaths io_;
+  int in_fd_ = -1, out_fd_ = -1, err_fd_ = -1;
+  std::vector<std::thread> outputs_;
+  std::thread input_;
+  std::thread waiter_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool exited_ = false;
+  ExitInfo exit_;
+};
+
+}  // namespace kata::sandbox

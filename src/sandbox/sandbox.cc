@@ -1,0 +1,123 @@
+#include "sandbox/sandbox.h"
+
+#include <time.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "sandbox/paths.h"
+
+namespace kata::sandbox {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+std::string LastLines(const std::string& text, int n) {
+  size_t pos = text.size();
+  while (pos > 0 && text[pos - 1] == '\n') pos--;
+  size_t end = pos;
+  for (int i = 0; i < n && pos != std::string::npos && pos > 0; i++) pos = text.rfind('\n', pos - 1);
+  return text.substr(pos == std::string::npos ? 0 : pos + 1, end - (pos == std::string::npos ? 0 : pos + 1));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Sandbox>> Sandbox::Boot(const SandboxConfig& cfg) {
+  std::unique_ptr<Sandbox> sb(new Sandbox(cfg));
+  sb->cfg_.vm.id = cfg.id;
+  sb->cfg_.vm.run_dir = VmRunDir(cfg.id);
+  sb->cfg_.vm.shared_dir = SharedDir(cfg.id);
+  Status st = sb->BootSteps();
+  if (!st.ok()) {
+    st = sb->FailWithConsole(st);
+    Status cleanup = sb->Shutdown();
+    if (!cleanup.ok()) log::Warn("cleanup after failed boot of " + cfg.id + ": " + cleanup.message());
+    return st.Wrap("sandbox " + cfg.id);
+  }
+  return sb;
+}
+
+Status Sandbox::BootSteps() {
+  if (fs::Exists(cfg_.vm.run_dir)) {
+    return Error(Code::kAlreadyExists, "a VM directory " + cfg_.vm.run_dir + " already exists");
+  }
+  RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
+  RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
+  ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
+  hv_->SetExitCallback([this](int status) {
+    if (shutting_down_) return;
+    log::Error("VM of sandbox " + cfg_.id + " exited unexpectedly (status " + std::to_string(status) + ")");
+    if (agent_) agent_->Close();  // fails every pending agent call: processes report exit
+    std::function<void()> cb;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cb = on_vm_exit_;
+    }
+    if (cb) cb();
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(hv_->Start(cfg_.vm));
+  times_.vmm_start_ms = MsSince(t0);
+  ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath()));
+  RETURN_IF_ERROR(agent_->WaitReady(cfg_.agent_timeout, [this] { return hv_->Running(); }));
+  times_.agent_ready_ms = MsSince(t0);
+  log::Info("sandbox " + cfg_.id + ": VMM up in " + std::to_string(times_.vmm_start_ms) + " ms, agent ready in " +
+            std::to_string(times_.agent_ready_ms) + " ms");
+  grpc::CreateSandboxRequest req;
+  req.set_sandbox_id(cfg_.id);
+  req.set_hostname(cfg_.hostname);
+  req.set_shared_fs_options(cfg_.shared_fs_options);
+  req.set_host_time_ns(NowNs());
+  return agent_->CreateSandbox(req);
+}
+
+// Keeps the console log beyond cleanup and puts its last lines in the error:
+// it is where a guest that failed to boot says why.
+Status Sandbox::FailWithConsole(const Status& st) {
+  if (!hv_) return st;
+  std::string log_path = hv_->ConsoleLogPath();
+  auto text = fs::ReadFile(log_path);
+  if (!text.ok()) return st;
+  std::string kept = std::string(kFailedLogDir) + "/" + cfg_.id + "-console.log";
+  if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) log_path = kept;
+  std::string tail = LastLines(*text, 3);
+  return Error(st.code(), st.message() + (tail.empty() ? "" : "; console: " + tail) + " (console log: " + log_path + ")");
+}
+
+void Sandbox::OnVmExit(std::function<void()> cb) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_vm_exit_ = std::move(cb);
+}
+
+Status Sandbox::Shutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_) return Status::Ok();
+  shut_down_ = true;
+  shutting_down_ = true;
+  if (agent_ && hv_ && hv_->Running()) {
+    Status st = agent_->DestroySandbox();
+    if (!st.ok()) log::Debug("DestroySandbox: " + st.message());
+  }
+  if (agent_) agent_->Close();
+  if (hv_) RETURN_IF_ERROR(hv_->Stop(std::chrono::milliseconds(2000)));
+  // Container rootfs binds live under the shared dir; containers unmount their
+  // own, this is the backstop for a container that failed half-way.
+  RETURN_IF_ERROR(fs::UnmountAllUnder(SharedSandboxDir(cfg_.id)));
+  RETURN_IF_ERROR(fs::RemoveAll(SharedSandboxDir(cfg_.id)));
+  RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
+  return Status::Ok();
+}
+
+Sandbox::~Sandbox() {
+  Status st = Shutdown();
+  if (!st.ok()) log::Warn("shutting down sandbox " + cfg_.id + ": " + st.message());
+}
+
+}  // namespace kata::sandbox

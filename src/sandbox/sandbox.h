@@ -1,0 +1,65 @@
+// A sandbox: one VM, its agent connection and its shared directory. The
+// containers of a pod live in it (sandbox/container.h).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+#include "sandbox/agent_client.h"
+#include "vmm/hypervisor.h"
+
+namespace kata::sandbox {
+
+struct SandboxConfig {
+  std::string id;
+  std::string hypervisor = "qemu";
+  vmm::VmSpec vm;  // id, run_dir and shared_dir are filled in by Boot()
+  std::chrono::milliseconds agent_timeout{30000};
+  std::string shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=524288";
+  std::string hostname;
+};
+
+struct BootTimes {
+  double vmm_start_ms = 0;    // spawn until the VMM's sockets exist
+  double agent_ready_ms = 0;  // VMM start until the agent answered
+};
+
+class Sandbox {
+ public:
+  // Boots the VM and waits for its agent. On failure everything it made is
+  // undone (no VMM process, no directory) and the error names the console log.
+  static Result<std::unique_ptr<Sandbox>> Boot(const SandboxConfig& cfg);
+  ~Sandbox();
+
+  const std::string& id() const { return cfg_.id; }
+  AgentClient& agent() { return *agent_; }
+  const std::string& shared_dir() const { return cfg_.vm.shared_dir; }
+  const BootTimes& boot_times() const { return times_; }
+  bool vm_running() const { return hv_ && hv_->Running(); }
+  pid_t vmm_pid() const { return hv_ ? hv_->Pid() : -1; }
+  // Called (on a watcher thread) if the VM dies while the sandbox is up.
+  void OnVmExit(std::function<void()> cb);
+  // Stops the VM and removes every host directory of the sandbox. Idempotent.
+  Status Shutdown();
+
+ private:
+  explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
+  Status BootSteps();
+  Status FailWithConsole(const Status& st);
+
+  SandboxConfig cfg_;
+  std::unique_ptr<vmm::Hypervisor> hv_;
+  std::unique_ptr<AgentClient> agent_;
+  BootTimes times_;
+  std::mutex mu_;
+  std::function<void()> on_vm_exit_;
+  std::atomic<bool> shutting_down_{false};
+  bool shut_down_ = false;
+};
+
+}  // namespace kata::sandbox

@@ -1,0 +1,47 @@
+#include "shim/sandbox_config.h"
+
+#include <unistd.h>
+
+namespace kata::shim {
+
+std::string BaseKernelParams(bool debug) {
+  // Skip probing for hardware the VM does not have (keyboard controller, PIT
+  // calibration, SMP alternatives) and never reboot: a crashed guest powers
+  // off so the host sees the VMM exit.
+  std::string p =
+      "console=ttyS0 panic=-1 reboot=t i8042.noaux i8042.nomux i8042.nokbd i8042.nopnp i8042.dumbkbd "
+      "no_timer_check noreplace-smp tsc=reliable nomodeset cryptomgr.notests random.trust_cpu=on "
+      "rdinit=/init";
+  p += debug ? " loglevel=7 printk.time=1" : " quiet loglevel=1";
+  return p;
+}
+
+Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, const std::string& sandbox_id,
+                                                 vmm::AccelDecision* decision_out) {
+  vmm::AccelDecision accel = vmm::ChooseAccelerator(cfg.qemu.accelerator);
+  if (accel.accel == "kvm" && !accel.kvm_usable) {
+    return Error(Code::kFailedPrecondition,
+                 "hypervisor.qemu.accelerator is \"kvm\" but " + accel.reason +
+                     "; set accelerator = \"auto\" or \"tcg\" in the configuration");
+  }
+  if (decision_out) *decision_out = accel;
+  sandbox::SandboxConfig sc;
+  sc.id = sandbox_id;
+  sc.hostname = sandbox_id.substr(0, 63);
+  sc.agent_timeout = std::chrono::seconds(cfg.agent.dial_timeout);
+  sc.shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=" + std::to_string(cfg.qemu.msize_9p);
+  bool debug = cfg.qemu.enable_debug || cfg.agent.enable_debug || cfg.runtime.enable_debug;
+  sc.vm.binary = cfg.qemu.path;
+  sc.vm.kernel = cfg.qemu.kernel;
+  sc.vm.initrd = cfg.qemu.initrd;
+  sc.vm.machine_type = cfg.qemu.machine_type;
+  sc.vm.extra_machine_accelerators = cfg.qemu.machine_accelerators;
+  sc.vm.kernel_params = BaseKernelParams(debug) + (cfg.qemu.kernel_params.empty() ? "" : " " + cfg.qemu.kernel_params);
+  sc.vm.vcpus = cfg.qemu.default_vcpus;
+  sc.vm.memory_mib = cfg.qemu.default_memory;
+  sc.vm.accel = accel.accel;
+  sc.vm.debug = debug;
+  return sc;
+}
+
+}  // namespace kata::shim

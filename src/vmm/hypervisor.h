@@ -1,0 +1,55 @@
+// The Hypervisor interface: everything the sandbox needs from a VMM. QEMU is
+// the first backend (vmm/qemu/); Firecracker or Cloud Hypervisor would add a
+// folder beside it and a case in NewHypervisor(), nothing in sandbox/.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kata::vmm {
+
+// What to boot, in VMM-neutral terms (the sandbox maps configuration to this).
+struct VmSpec {
+  std::string id;             // sandbox id, for names and logs
+  std::string run_dir;        // per-VM private dir: sockets, console log (0700)
+  std::string shared_dir;     // host dir exported to the guest as mount tag kataShared
+  std::string binary;         // VMM executable
+  std::string kernel;         // uncompressed vmlinux (PVH entry)
+  std::string initrd;
+  std::string kernel_params;  // full guest kernel command line
+  std::string machine_type;   // e.g. "pc", "q35", "microvm"
+  std::string accel;          // "kvm" or "tcg"
+  std::string extra_machine_accelerators;
+  int vcpus = 1;
+  int memory_mib = 256;
+  bool debug = false;
+};
+
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+  // Starts the VMM and returns once its agent channel socket exists (the guest
+  // may still be booting). Fails with the VMM's own error text and log path.
+  virtual Status Start(const VmSpec& spec) = 0;
+  // Stops the VM: orderly quit first, SIGKILL after `grace`. Idempotent.
+  virtual Status Stop(std::chrono::milliseconds grace) = 0;
+  virtual bool Running() const = 0;
+  virtual pid_t Pid() const = 0;
+  // Host unix socket whose byte stream is the guest's agent port.
+  virtual std::string AgentSocketPath() const = 0;
+  virtual std::string ConsoleLogPath() const = 0;
+  // Called once, from a VMM-watcher thread, when the VMM process exits.
+  virtual void SetExitCallback(std::function<void(int status)> cb) = 0;
+};
+
+// "qemu" is the only backend today.
+Result<std::unique_ptr<Hypervisor>> NewHypervisor(const std::string& kind);
+
+}  // namespace kata::vmm

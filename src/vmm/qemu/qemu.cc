@@ -1,0 +1,138 @@
+#include "vmm/qemu/qemu.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/process.h"
+#include "vmm/qemu/qmp.h"
+
+namespace kata::vmm::qemu {
+namespace {
+
+// The last few lines of a log, to put QEMU's own complaint in our error.
+std::string Tail(const std::string& path, size_t max_lines) {
+  auto text = fs::ReadFile(path);
+  if (!text.ok()) return "";
+  std::string s = *text;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  size_t pos = s.size();
+  for (size_t i = 0; i < max_lines && pos != std::string::npos && pos > 0; i++) pos = s.rfind('\n', pos - 1);
+  return pos == std::string::npos ? s : s.substr(pos + 1);
+}
+
+}  // namespace
+
+Qemu::~Qemu() {
+  Status unused = Stop(std::chrono::milliseconds(500));
+  (void)unused;
+}
+
+void Qemu::SetExitCallback(std::function<void(int)> cb) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_exit_ = std::move(cb);
+}
+
+bool Qemu::Running() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return spawned_ && !exited_;
+}
+
+void Qemu::WatchProcess(std::vector<std::string> argv, std::string log_path) {
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  proc::SpawnOptions opts;
+  opts.stdout_fd = log_fd;
+  opts.stderr_fd = log_fd;
+  opts.die_with_parent = true;
+  auto pid = proc::Spawn(argv, opts);
+  if (log_fd >= 0) close(log_fd);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    spawned_ = true;
+    if (!pid.ok()) {
+      spawn_status_ = pid.status();
+      exited_ = true;
+    } else {
+      pid_ = *pid;
+    }
+  }
+  cv_.notify_all();
+  if (!pid.ok()) return;
+  int status = 0;
+  while (waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::function<void(int)> cb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    exited_ = true;
+    exit_status_ = proc::DecodeWaitStatus(status);
+    cb = on_exit_;
+  }
+  cv_.notify_all();
+  log::Info("QEMU of sandbox " + spec_.id + " exited with status " + std::to_string(proc::DecodeWaitStatus(status)));
+  if (cb) cb(proc::DecodeWaitStatus(status));
+}
+
+Status Qemu::StartupError(const std::string& what) const {
+  std::string tail = Tail(qemu_log_, 5);
+  return Error(Code::kInternal, "QEMU for sandbox " + spec_.id + " " + what +
+                                    (tail.empty() ? "" : ": " + tail) + " (see " + qemu_log_ + ")");
+}
+
+Status Qemu::Start(const VmSpec& spec) {
+  spec_ = spec;
+  paths_ = PathsFor(spec);
+  qemu_log_ = fs::JoinPath(spec.run_dir, "qemu.log");
+  for (const auto& [what, path] : {std::pair{"kernel", spec.kernel}, {"initrd", spec.initrd}}) {
+    if (!fs::Exists(path)) {
+      return Error(Code::kNotFound, std::string("guest ") + what + " " + path +
+                                        " does not exist: build it with guest/build-guest.sh or set " +
+                                        "hypervisor.qemu." + what + " in the configuration");
+    }
+  }
+  std::vector<std::string> argv = BuildCommandLine(spec);
+  std::string cmdline;
+  for (const auto& a : argv) cmdline += a + " ";
+  log::Debug("starting QEMU: " + cmdline);
+  watcher_ = std::thread(&Qemu::WatchProcess, this, argv, qemu_log_);
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return spawned_; });
+  if (!spawn_status_.ok()) return spawn_status_.Wrap("starting QEMU for sandbox " + spec.id);
+  lock.unlock();
+  // QEMU creates its listening sockets before the guest runs; an early exit
+  // means it rejected its command line or could not open a device.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fs::Exists(paths_.agent_socket)) {
+    lock.lock();
+    bool gone = exited_;
+    int st = exit_status_;
+    lock.unlock();
+    if (gone) return StartupError("exited with status " + std::to_string(st) + " during start-up");
+    if (std::chrono::steady_clock::now() > deadline) return StartupError("did not create its agent socket in 10 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return Status::Ok();
+}
+
+Status Qemu::Stop(std::chrono::milliseconds grace) {
+  if (!watcher_.joinable()) return Status::Ok();
+  if (Running()) {
+    QmpClient qmp;
+    if (qmp.Connect(paths_.qmp_socket, std::chrono::milliseconds(500)).ok()) {
+      auto r = qmp.Execute("quit", nullptr, std::chrono::milliseconds(500));
+      (void)r;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, grace, [&] { return exited_; }) && pid_ > 0) {
+      log::Warn("QEMU of sandbox " + spec_.id + " did not quit in time; killing it");
+      kill(pid_, SIGKILL);
+    }
+  }
+  watcher_.join();
+  return Status::Ok();
+}
+
+}  // namespace kata::vmm::qemu

@@ -1,0 +1,45 @@
+// QEMU backend of the Hypervisor interface.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "vmm/hypervisor.h"
+#include "vmm/qemu/command_line.h"
+
+namespace kata::vmm::qemu {
+
+class Qemu : public Hypervisor {
+ public:
+  ~Qemu() override;
+  Status Start(const VmSpec& spec) override;
+  Status Stop(std::chrono::milliseconds grace) override;
+  bool Running() const override;
+  pid_t Pid() const override { return pid_; }
+  std::string AgentSocketPath() const override { return paths_.agent_socket; }
+  std::string ConsoleLogPath() const override { return paths_.console_log; }
+  void SetExitCallback(std::function<void(int status)> cb) override;
+
+ private:
+  // Spawns QEMU and waits for it on the same thread: PR_SET_PDEATHSIG is tied
+  // to the spawning thread, so it must live exactly as long as QEMU does.
+  void WatchProcess(std::vector<std::string> argv, std::string log_path);
+  Status StartupError(const std::string& what) const;
+
+  VmSpec spec_;
+  RunPaths paths_;
+  std::string qemu_log_;
+  std::thread watcher_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool spawned_ = false;
+  bool exited_ = false;
+  int exit_status_ = 0;
+  Status spawn_status_;
+  pid_t pid_ = -1;
+  std::function<void(int)> on_exit_;
+};
+
+}  // namespace kata::vmm::qemu

@@ -1,0 +1,29 @@
+// A minimal QMP client: capabilities handshake, then one command at a time.
+// QMP output is treated as untrusted (bounded line length).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace kata::vmm::qemu {
+
+class QmpClient {
+ public:
+  ~QmpClient();
+  Status Connect(const std::string& socket_path, std::chrono::milliseconds timeout);
+  // Sends {"execute": cmd, "arguments": args} and returns the "return" value.
+  Result<nlohmann::json> Execute(const std::string& cmd, const nlohmann::json& args = nullptr,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  void Close();
+
+ private:
+  Result<nlohmann::json> ReadMessage(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  std::string buf_;
+};
+
+}  // namespace kata::vmm::qemu
