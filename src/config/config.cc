@@ -1,0 +1,471 @@
+#include "config/config.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "common/log.h"
+#include "config/kata_keys.h"
+
+namespace kata::config {
+namespace {
+
+// TOML basic string.
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (ch < 0x20 || ch == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+          out += buf;
+        } else {
+          out += static_cast<char>(ch);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// How the value in the file looked, for error messages.
+std::string Describe(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return Quote(*n.value<std::string>());
+    case toml::node_type::integer: return std::to_string(*n.value<int64_t>());
+    case toml::node_type::floating_point: {
+      std::ostringstream o;
+      o << *n.value<double>();
+      std::string f = o.str();
+      if (f.find_first_of(".eni") == std::string::npos) f += ".0";  // 256.0, not 256.
+      return "float " + f;
+    }
+    case toml::node_type::boolean: return *n.value<bool>() ? "true" : "false";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+// Kata semantics: the host's usable cores (affinity, like Go's NumCPU).
+int HostCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+using Reader = std::function<Status(const toml::node&, const std::string& key)>;
+struct Field {
+  const char* name;
+  Reader read;
+};
+
+// Walks one file: typed readers that turn a bad value into
+// "<file>: <key>: <reason>", and the unknown/ignored key bookkeeping.
+class Parser {
+ public:
+  Parser(std::string source, std::vector<std::string>* warnings, std::vector<std::string>* ignored)
+      : source_(std::move(source)), warnings_(warnings), ignored_(ignored) {}
+
+  Status Bad(const std::string& key, const std::string& reason) const {
+    return Error(Code::kInvalidArgument, source_ + ": " + key + ": " + reason);
+  }
+  void Warn(const std::string& what) { warnings_->push_back(source_ + ": " + what); }
+
+  Reader Bool(bool* out) {
+    return [this, out](const toml::node& n, const std::string& key) -> Status {
+      if (!n.is_boolean()) return Bad(key, "must be true or false, got " + Describe(n));
+      *out = *n.value<bool>();
+      return Status::Ok();
+    };
+  }
+  Reader Str(std::string* out) {
+    return [this, out](const toml::node& n, const std::string& key) -> Status {
+      if (!n.is_string()) return Bad(key, "must be a string, got " + Describe(n));
+      *out = *n.value<std::string>();
+      // A NUL would silently truncate the value when it reaches argv or open().
+      if (out->find('\0') != std::string::npos) return Bad(key, "must not contain NUL");
+      return Status::Ok();
+    };
+  }
+  Reader Path(std::string* out) {
+    return [this, out](const toml::node& n, const std::string& key) -> Status {
+      RETURN_IF_ERROR(Str(out)(n, key));
+      if (out->empty() || (*out)[0] != '/') return Bad(key, "must be an absolute path, got " + Describe(n));
+      return Status::Ok();
+    };
+  }
+  // Integer in [lo, hi]; `what` is the sentence used when it is not.
+  Reader Int(int* out, int64_t lo, int64_t hi, const std::string& what) {
+    return [this, out, lo, hi, what](const toml::node& n, const std::string& key) -> Status {
+      if (!n.is_integer() || *n.value<int64_t>() < lo || *n.value<int64_t>() > hi)
+        return Bad(key, "must be " + what + ", got " + Describe(n));
+      *out = static_cast<int>(*n.value<int64_t>());
+      return Status::Ok();
+    };
+  }
+  Reader Positive(int* out) { return Int(out, 1, INT32_MAX, "a positive integer"); }
+  Reader OneOf(std::string* out, std::vector<std::string> allowed) {
+    return [this, out, allowed](const toml::node& n, const std::string& key) -> Status {
+      RETURN_IF_ERROR(Str(out)(n, key));
+      std::string list;
+      for (const auto& a : allowed) {
+        if (a == *out) return Status::Ok();
+        list += (list.empty() ? "\"" : ", \"") + a + "\"";
+      }
+      return Bad(key, "must be one of " + list + ", got " + Describe(n));
+    };
+  }
+  Reader StrList(std::vector<std::string>* out, bool paths) {
+    return [this, out, paths](const toml::node& n, const std::string& key) -> Status {
+      if (!n.is_array()) return Bad(key, "must be an array of strings, got " + Describe(n));
+      out->clear();
+      const toml::array& arr = *n.as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        std::string item;
+        std::string item_key = key + "[" + std::to_string(i) + "]";
+        RETURN_IF_ERROR(paths ? Path(&item)(arr[i], item_key) : Str(&item)(arr[i], item_key));
+        if (item.empty()) return Bad(item_key, "must not be empty");
+        out->push_back(item);
+      }
+      return Status::Ok();
+    };
+  }
+
+  // Reads the known fields of one table; Kata-only keys are noted, others warn.
+  Status Section(const toml::node& node, const std::string& table, const std::vector<Field>& fields) {
+    if (!node.is_table()) return Bad(table, "must be a table, got " + Describe(node));
+    for (auto&& [k, v] : *node.as_table()) {
+      std::string key(k.str());
+      std::string full = table + "." + key;
+      auto it = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return key == f.name; });
+      if (it != fields.end()) {
+        RETURN_IF_ERROR(it->read(v, full));
+        seen_.push_back(full);
+      } else if (IsKataOnlyKey(table, key)) {
+        ignored_->push_back(full);
+      } else {
+        Warn("unknown key " + full + " ignored");
+      }
+    }
+    return Status::Ok();
+  }
+
+  bool Seen(const std::string& full_key) const {
+    return std::find(seen_.begin(), seen_.end(), full_key) != seen_.end();
+  }
+  std::vector<std::string>* ignored() { return ignored_; }
+
+ private:
+  std::string source_;
+  std::vector<std::string>* warnings_;
+  std::vector<std::string>* ignored_;
+  std::vector<std::string> seen_;  // Full keys read from the file.
+};
+
+Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
+  auto shared_fs = [&p, &q](const toml::node& n, const std::string& key) -> Status {
+    RETURN_IF_ERROR(p.Str(&q.shared_fs)(n, key));
+    if (q.shared_fs == "virtio-9p") return Status::Ok();
+    if (q.shared_fs.rfind("virtio-fs", 0) == 0)  // virtio-fs, virtio-fs-nydus
+      return p.Bad(key, "\"" + q.shared_fs +
+                            "\" is not supported by this runtime (it needs virtiofsd); "
+                            "the supported value here is \"virtio-9p\"");
+    return p.Bad(key, "must be \"virtio-9p\" (the only shared filesystem supported here), got \"" +
+                          q.shared_fs + "\"");
+  };
+  auto machine = [&p, &q](const toml::node& n, const std::string& key) -> Status {
+    RETURN_IF_ERROR(p.Str(&q.machine_type)(n, key));
+    // It becomes "-machine <type>,...": a comma or space would inject options.
+    bool ok = !q.machine_type.empty() &&
+              q.machine_type.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                  std::string::npos;
+    return ok ? Status::Ok()
+              : p.Bad(key, "must be a QEMU machine type such as \"pc\" or \"q35\", got " + Describe(n));
+  };
+  return p.Section(
+      node, "hypervisor.qemu",
+      {
+          {"path", p.Path(&q.path)},
+          {"kernel", p.Path(&q.kernel)},
+          {"initrd", p.Str(&q.initrd)},  // Checked below: may be "" when image is set.
+          {"image", p.Str(&q.image)},
+          {"machine_type", machine},
+          {"kernel_params", p.Str(&q.kernel_params)},
+          {"default_vcpus", p.Int(&q.default_vcpus, INT32_MIN, INT32_MAX, "an integer")},
+          {"default_maxvcpus", p.Int(&q.default_maxvcpus, 0, INT32_MAX, "a non-negative integer")},
+          {"default_memory", p.Positive(&q.default_memory)},
+          {"shared_fs", shared_fs},
+          {"accelerator", p.OneOf(&q.accelerator, {"auto", "kvm", "tcg"})},
+          {"enable_debug", p.Bool(&q.enable_debug)},
+          {"machine_accelerators", p.Str(&q.machine_accelerators)},
+          {"cpu_features", p.Str(&q.cpu_features)},
+          {"enable_annotations", p.StrList(&q.enable_annotations, false)},
+          {"valid_hypervisor_paths", p.StrList(&q.valid_hypervisor_paths, true)},
+          {"msize_9p", p.Int(&q.msize_9p, 4096, INT32_MAX, "an integer >= 4096")},
+          {"entropy_source", p.Path(&q.entropy_source)},
+          {"disable_vhost_net", p.Bool(&q.disable_vhost_net)},
+      });
+}
+
+// Checks across keys and Kata's defaulting rules; runs whether or not the file
+// has a [hypervisor.qemu] table.
+Status ResolveQemu(Parser& p, QemuConfig& q) {
+  if (!q.image.empty()) {
+    if (p.Seen("hypervisor.qemu.initrd") && !q.initrd.empty())
+      return p.Bad("hypervisor.qemu.image", "set either image or initrd, not both (as in Kata)");
+    return p.Bad("hypervisor.qemu.image",
+                 "booting from a disk image is not supported yet; remove image and set initrd");
+  }
+  if (q.initrd.empty() || q.initrd[0] != '/')
+    return p.Bad("hypervisor.qemu.initrd", "must be an absolute path, got " + Quote(q.initrd));
+
+  // Kata's vCPU resolution (katautils defaultVCPUs/defaultMaxVCPUs).
+  int host = HostCores();
+  int vcpus = q.default_vcpus, maxvcpus = q.default_maxvcpus;
+  q.default_vcpus = (vcpus < 0 || vcpus > host) ? host : (vcpus == 0 ? 1 : vcpus);
+  q.default_maxvcpus = (maxvcpus == 0 || maxvcpus > host) ? host : maxvcpus;
+  if (q.default_maxvcpus < q.default_vcpus)
+    return p.Bad("hypervisor.qemu.default_maxvcpus",
+                 "must be 0 or >= default_vcpus (" + std::to_string(q.default_vcpus) + "), got " +
+                     std::to_string(maxvcpus));
+  return Status::Ok();
+}
+
+Status ParseHypervisors(Parser& p, const toml::node& node, QemuConfig& q) {
+  if (!node.is_table()) return p.Bad("hypervisor", "must be a table, got " + Describe(node));
+  const toml::table& t = *node.as_table();
+  bool has_qemu = t.contains("qemu");
+  for (auto&& [k, v] : t) {
+    std::string name(k.str());
+    if (name == "qemu") {
+      RETURN_IF_ERROR(ParseQemu(p, v, q));
+    } else if (!has_qemu) {
+      // A configuration-clh.toml or similar: starting QEMU instead would surprise.
+      return p.Bad("hypervisor." + name,
+                   "only the QEMU hypervisor ([hypervisor.qemu]) is supported by this runtime");
+    } else {
+      p.Warn("[hypervisor." + name + "] ignored: only [hypervisor.qemu] is supported");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseRoot(Parser& p, const toml::table& root, Config& c) {
+  for (auto&& [k, v] : root) {
+    std::string name(k.str());
+    if (name == "hypervisor") {
+      RETURN_IF_ERROR(ParseHypervisors(p, v, c.qemu));
+    } else if (name == "agent") {
+      if (!v.is_table()) return p.Bad("agent", "must be a table, got " + Describe(v));
+      for (auto&& [ak, av] : *v.as_table()) {
+        std::string agent(ak.str());
+        if (agent != "kata") {
+          p.Warn("[agent." + agent + "] ignored: only [agent.kata] is supported");
+          continue;
+        }
+        AgentConfig& a = c.agent;
+        RETURN_IF_ERROR(p.Section(av, "agent.kata",
+                                  {
+                                      {"enable_debug", p.Bool(&a.enable_debug)},
+                                      {"kernel_modules", p.StrList(&a.kernel_modules, false)},
+                                      {"dial_timeout", p.Positive(&a.dial_timeout)},
+                                      {"debug_console_enabled", p.Bool(&a.debug_console_enabled)},
+                                  }));
+      }
+    } else if (name == "runtime") {
+      RuntimeConfig& r = c.runtime;
+      RETURN_IF_ERROR(p.Section(
+          v, "runtime",
+          {
+              {"enable_debug", p.Bool(&r.enable_debug)},
+              {"internetworking_model", p.OneOf(&r.internetworking_model, {"tcfilter", "none"})},
+              {"disable_new_netns", p.Bool(&r.disable_new_netns)},
+              {"sandbox_cgroup_only", p.Bool(&r.sandbox_cgroup_only)},
+              {"create_container_timeout", p.Positive(&r.create_container_timeout)},
+              {"experimental", p.StrList(&r.experimental, false)},
+              {"disable_guest_seccomp", p.Bool(&r.disable_guest_seccomp)},
+          }));
+      // Kata's rule: without a new netns there is nothing to connect with tc.
+      if (r.disable_new_netns && r.internetworking_model != "none")
+        return p.Bad("runtime.disable_new_netns",
+                     "requires internetworking_model = \"none\", got \"" + r.internetworking_model + "\"");
+    } else if (name == "factory") {
+      FactoryConfig& f = c.factory;
+      RETURN_IF_ERROR(p.Section(v, "factory",
+                                {
+                                    {"enable_template", p.Bool(&f.enable_template)},
+                                    {"template_path", p.Path(&f.template_path)},
+                                }));
+    } else if (IsKataOnlyTable(name)) {
+      p.ignored()->push_back(name);
+    } else {
+      p.Warn((v.is_table() ? "unknown table [" + name + "]" : "unknown key " + name) + " ignored");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoError("open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return ErrnoError("read " + path);
+  return ss.str();
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// toml++ descriptions quote the offending text, newline included.
+std::string OneLine(const std::string& s) {
+  std::string out;
+  for (char ch : s) out += ch == '\n' ? std::string("\\n") : std::string(1, ch);
+  return out;
+}
+
+std::string QuoteList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Quote(v[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+Result<Config> ParseToml(const std::string& text, const std::string& source_name,
+                         std::vector<std::string>* warnings, std::vector<std::string>* ignored) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    return Error(Code::kInvalidArgument, source_name + ":" + std::to_string(b.line) + ":" +
+                                             std::to_string(b.column) + ": " +
+                                             OneLine(std::string(e.description())));
+  }
+  std::vector<std::string> w, ig;
+  Config config;
+  Parser parser(source_name, &w, &ig);
+  RETURN_IF_ERROR(ParseRoot(parser, root, config));
+  RETURN_IF_ERROR(ResolveQemu(parser, config.qemu));
+  for (const auto& msg : w) log::Warn(msg);
+  if (!ig.empty()) {
+    std::string list;
+    for (const auto& k : ig) list += (list.empty() ? "" : ", ") + k;
+    log::Debug(source_name + ": Kata settings not implemented by this runtime, ignored: " + list);
+  }
+  if (warnings) warnings->insert(warnings->end(), w.begin(), w.end());
+  if (ignored) ignored->insert(ignored->end(), ig.begin(), ig.end());
+  return config;
+}
+
+std::vector<std::string> DefaultPaths() {
+  return {"/etc/kata-containers/configuration.toml",
+          "/usr/share/defaults/kata-containers/configuration.toml"};
+}
+
+Result<LoadedConfig> LoadWithDefaults(const std::string& explicit_path,
+                                      const std::vector<std::string>& default_paths) {
+  std::string path;
+  // A path the operator named must exist: falling back to another file would
+  // run containers with settings they did not ask for.
+  if (!explicit_path.empty()) {
+    if (!Exists(explicit_path)) return ErrnoError("configuration file " + explicit_path + " (--config)");
+    path = explicit_path;
+  } else if (const char* env = std::getenv("KATA_CONF_FILE"); env && *env) {
+    if (!Exists(env)) return ErrnoError(std::string("configuration file ") + env + " (KATA_CONF_FILE)");
+    path = env;
+  } else {
+    for (const auto& p : default_paths) {
+      if (Exists(p)) {
+        path = p;
+        break;
+      }
+    }
+    if (path.empty()) {
+      std::string tried;
+      for (const auto& p : default_paths) tried += (tried.empty() ? "" : ", ") + p;
+      return Error(Code::kNotFound, "no configuration file found (tried " + tried +
+                                        "); install one or set KATA_CONF_FILE or --config");
+    }
+  }
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  LoadedConfig loaded;
+  loaded.path = path;
+  ASSIGN_OR_RETURN(loaded.config, ParseToml(text, path, &loaded.warnings, &loaded.ignored));
+  return loaded;
+}
+
+Result<LoadedConfig> Load(const std::string& explicit_path) {
+  return LoadWithDefaults(explicit_path, DefaultPaths());
+}
+
+std::string ToToml(const LoadedConfig& l) {
+  const Config& c = l.config;
+  std::ostringstream o;
+  auto s = [&o](const char* k, const std::string& v) { o << k << " = " << Quote(v) << "\n"; };
+  auto b = [&o](const char* k, bool v) { o << k << " = " << (v ? "true" : "false") << "\n"; };
+  auto i = [&o](const char* k, int v) { o << k << " = " << v << "\n"; };
+  auto a = [&o](const char* k, const std::vector<std::string>& v) { o << k << " = " << QuoteList(v) << "\n"; };
+
+  o << "# Resolved configuration (defaults applied, vCPU counts resolved for this host).\n"
+    << "[config]\n";
+  s("path", l.path);
+  a("warnings", l.warnings);
+  a("ignored", l.ignored);
+
+  o << "\n[hypervisor.qemu]\n";
+  s("path", c.qemu.path);
+  s("kernel", c.qemu.kernel);
+  s("initrd", c.qemu.initrd);
+  s("machine_type", c.qemu.machine_type);
+  s("kernel_params", c.qemu.kernel_params);
+  i("default_vcpus", c.qemu.default_vcpus);
+  i("default_maxvcpus", c.qemu.default_maxvcpus);
+  i("default_memory", c.qemu.default_memory);
+  s("shared_fs", c.qemu.shared_fs);
+  s("accelerator", c.qemu.accelerator);
+  b("enable_debug", c.qemu.enable_debug);
+  s("machine_accelerators", c.qemu.machine_accelerators);
+  s("cpu_features", c.qemu.cpu_features);
+  a("enable_annotations", c.qemu.enable_annotations);
+  a("valid_hypervisor_paths", c.qemu.valid_hypervisor_paths);
+  i("msize_9p", c.qemu.msize_9p);
+  s("entropy_source", c.qemu.entropy_source);
+  b("disable_vhost_net", c.qemu.disable_vhost_net);
+
+  o << "\n[agent.kata]\n";
+  b("enable_debug", c.agent.enable_debug);
+  a("kernel_modules", c.agent.kernel_modules);
+  i("dial_timeout", c.agent.dial_timeout);
+  b("debug_console_enabled", c.agent.debug_console_enabled);
+
+  o << "\n[runtime]\n";
+  b("enable_debug", c.runtime.enable_debug);
+  s("internetworking_model", c.runtime.internetworking_model);
+  b("disable_new_netns", c.runtime.disable_new_netns);
+  b("sandbox_cgroup_only", c.runtime.sandbox_cgroup_only);
+  i("create_container_timeout", c.runtime.create_container_timeout);
+  a("experimental", c.runtime.experimental);
+  b("disable_guest_seccomp", c.runtime.disable_guest_seccomp);
+
+  o << "\n[factory]\n";
+  b("enable_template", c.factory.enable_template);
+  s("template_path", c.factory.template_path);
+  return o.str();
+}
+
+}  // namespace kata::config

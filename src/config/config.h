@@ -1,0 +1,110 @@
+// configuration.toml: Kata's file layout, keys and search order, validated.
+// Tables: [hypervisor.qemu], [agent.kata], [runtime], [factory] (see
+// config/configuration.toml for every key with its default and meaning).
+// Keys Kata knows but this runtime does not implement are accepted and listed
+// in LoadedConfig::ignored (so a stock Kata file loads); unknown keys warn;
+// bad values fail with "<file>: <table.key>: <reason>".
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kata::config {
+
+struct QemuConfig {
+  std::string path = "/usr/bin/qemu-system-x86_64";
+  std::string kernel = "/usr/share/kata-containers/vmlinux.container";
+  std::string initrd = "/usr/share/kata-containers/kata-containers-initrd.img";
+  std::string image;  // Always empty: disk images are rejected at load time.
+  std::string machine_type = "pc";
+  std::string kernel_params;  // Appended to the runtime's own kernel command line.
+  // Resolved: the file's <0 (or more than the host has) becomes the host's
+  // core count, 0 becomes 1, as in Kata.
+  int default_vcpus = 1;
+  int default_maxvcpus = 0;  // Resolved: 0 or more than the host has -> host cores.
+  int default_memory = 256;  // MiB.
+  std::string shared_fs = "virtio-9p";
+  std::string accelerator = "auto";  // Our extension: auto | kvm | tcg.
+  bool enable_debug = false;
+  std::string machine_accelerators;
+  std::string cpu_features = "pmu=off";
+  std::vector<std::string> enable_annotations = {"kernel_params"};
+  std::vector<std::string> valid_hypervisor_paths = {"/usr/bin/qemu-system-x86_64"};
+  // 512000 = the guest's virtio-9p ceiling (PAGE_SIZE * (VIRTQUEUE_NUM - 3));
+  // a larger msize is clamped by the guest kernel with a warning.
+  int msize_9p = 512000;
+  std::string entropy_source = "/dev/urandom";
+  bool disable_vhost_net = false;  // Accepted for Kata compatibility; no effect.
+  bool operator==(const QemuConfig&) const = default;
+};
+
+struct AgentConfig {
+  bool enable_debug = false;
+  std::vector<std::string> kernel_modules;  // "name [param=value ...]" each.
+  int dial_timeout = 30;  // Seconds to wait for the agent (TCG boots are slower).
+  bool debug_console_enabled = false;
+  bool operator==(const AgentConfig&) const = default;
+};
+
+struct RuntimeConfig {
+  bool enable_debug = false;
+  std::string internetworking_model = "tcfilter";  // tcfilter | none
+  bool disable_new_netns = false;  // Only valid with internetworking_model = "none".
+  bool sandbox_cgroup_only = false;
+  int create_container_timeout = 60;  // Seconds.
+  std::vector<std::string> experimental;
+  bool disable_guest_seccomp = true;
+  bool operator==(const RuntimeConfig&) const = default;
+};
+
+struct FactoryConfig {
+  bool enable_template = false;
+  std::string template_path = "/run/vc/vm/template";
+  bool operator==(const FactoryConfig&) const = default;
+};
+
+struct Config {
+  QemuConfig qemu;  // [hypervisor.qemu]
+  AgentConfig agent;  // [agent.kata]
+  RuntimeConfig runtime;  // [runtime]
+  FactoryConfig factory;  // [factory]
+  bool operator==(const Config&) const = default;
+};
+
+struct LoadedConfig {
+  Config config;
+  std::string path;  // The file that was loaded.
+  // "<file>: unknown key hypervisor.qemu.foo ignored" etc. (also logged).
+  std::vector<std::string> warnings;
+  // Kata keys present in the file that this runtime does not implement
+  // ("hypervisor.qemu.enable_hugepages"); logged at debug level.
+  std::vector<std::string> ignored;
+};
+
+// Parses and validates one file's text; `source_name` (the path) prefixes
+// every message. Warnings are logged, and appended to *warnings / *ignored
+// when given.
+Result<Config> ParseToml(const std::string& text, const std::string& source_name,
+                         std::vector<std::string>* warnings = nullptr,
+                         std::vector<std::string>* ignored = nullptr);
+
+// /etc/kata-containers/configuration.toml, then
+// /usr/share/defaults/kata-containers/configuration.toml.
+std::vector<std::string> DefaultPaths();
+
+// Kata's search order: `explicit_path` (CLI --config) if set, else
+// $KATA_CONF_FILE if set (either must exist: no silent fallback), else the
+// first of DefaultPaths() that exists.
+Result<LoadedConfig> Load(const std::string& explicit_path = "");
+// Same with the default locations replaced (tests, other install prefixes).
+Result<LoadedConfig> LoadWithDefaults(const std::string& explicit_path,
+                                      const std::vector<std::string>& default_paths);
+
+// The resolved configuration as TOML for `kata-runtime env`: a [config] table
+// (file used, warnings, ignored keys) then every table with every value.
+// Callers append their own tables (e.g. the accelerator decision).
+std::string ToToml(const LoadedConfig& loaded);
+
+}  // namespace kata::config

@@ -1,0 +1,440 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <toml++/toml.h>
+
+namespace kata::config {
+namespace {
+
+namespace fs = std::filesystem;
+const char kEtc[] = "/etc/kata-containers/configuration.toml";
+
+int HostCores() {
+  cpu_set_t set;
+  sched_getaffinity(0, sizeof set, &set);
+  return CPU_COUNT(&set);
+}
+
+Config MustParse(const std::string& text, std::vector<std::string>* warnings = nullptr,
+                 std::vector<std::string>* ignored = nullptr) {
+  Result<Config> r = ParseToml(text, kEtc, warnings, ignored);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? *r : Config{};
+}
+
+TEST(ConfigTest, Defaults) {
+  std::vector<std::string> warnings;
+  Config c = MustParse("", &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(c.qemu.path, "/usr/bin/qemu-system-x86_64");
+  EXPECT_EQ(c.qemu.kernel, "/usr/share/kata-containers/vmlinux.container");
+  EXPECT_EQ(c.qemu.initrd, "/usr/share/kata-containers/kata-containers-initrd.img");
+  EXPECT_EQ(c.qemu.image, "");
+  EXPECT_EQ(c.qemu.machine_type, "pc");
+  EXPECT_EQ(c.qemu.kernel_params, "");
+  EXPECT_EQ(c.qemu.default_vcpus, 1);
+  EXPECT_EQ(c.qemu.default_maxvcpus, HostCores());  // 0 resolves to the host's cores.
+  EXPECT_EQ(c.qemu.default_memory, 256);
+  EXPECT_EQ(c.qemu.shared_fs, "virtio-9p");
+  EXPECT_EQ(c.qemu.accelerator, "auto");
+  EXPECT_FALSE(c.qemu.enable_debug);
+  EXPECT_EQ(c.qemu.machine_accelerators, "");
+  EXPECT_EQ(c.qemu.cpu_features, "pmu=off");
+  EXPECT_EQ(c.qemu.enable_annotations, std::vector<std::string>{"kernel_params"});
+  EXPECT_EQ(c.qemu.valid_hypervisor_paths, std::vector<std::string>{"/usr/bin/qemu-system-x86_64"});
+  EXPECT_EQ(c.qemu.msize_9p, 512000);
+  EXPECT_EQ(c.qemu.entropy_source, "/dev/urandom");
+  EXPECT_FALSE(c.qemu.disable_vhost_net);
+  EXPECT_FALSE(c.agent.enable_debug);
+  EXPECT_TRUE(c.agent.kernel_modules.empty());
+  EXPECT_EQ(c.agent.dial_timeout, 30);
+  EXPECT_FALSE(c.agent.debug_console_enabled);
+  EXPECT_FALSE(c.runtime.enable_debug);
+  EXPECT_EQ(c.runtime.internetworking_model, "tcfilter");
+  EXPECT_FALSE(c.runtime.disable_new_netns);
+  EXPECT_FALSE(c.runtime.sandbox_cgroup_only);
+  EXPECT_EQ(c.runtime.create_container_timeout, 60);
+  EXPECT_TRUE(c.runtime.experimental.empty());
+  EXPECT_TRUE(c.runtime.disable_guest_seccomp);
+  EXPECT_FALSE(c.factory.enable_template);
+  EXPECT_EQ(c.factory.template_path, "/run/vc/vm/template");
+}
+
+TEST(ConfigTest, DefaultPaths) {
+  EXPECT_EQ(DefaultPaths(), (std::vector<std::string>{
+                                "/etc/kata-containers/configuration.toml",
+                                "/usr/share/defaults/kata-containers/configuration.toml"}));
+}
+
+// The shipped file lists every key with its default: no drift allowed.
+TEST(ConfigTest, ShippedFileMatchesBuiltInDefaults) {
+  fs::path shipped = fs::path(__FILE__).parent_path() / "../../config/configuration.toml";
+  std::ifstream in(shipped);
+  ASSERT_TRUE(in) << shipped;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> warnings, ignored;
+  Config c = MustParse(text, &warnings, &ignored);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_TRUE(ignored.empty());
+  EXPECT_EQ(c, MustParse(""));
+  // Every key of ToToml's output (= every supported key) appears in the file.
+  toml::table resolved = toml::parse(ToToml({c, "x", {}, {}}));
+  toml::table file = toml::parse(text);
+  for (const char* table : {"hypervisor.qemu", "agent.kata", "runtime", "factory"}) {
+    for (auto&& [k, v] : *resolved.at_path(table).as_table())
+      EXPECT_TRUE(file.at_path(std::string(table) + "." + std::string(k.str())))
+          << table << "." << k.str() << " missing from the shipped file";
+  }
+}
+
+TEST(ConfigTest, EveryKeyParsed) {
+  std::vector<std::string> warnings;
+  Config c = MustParse(R"(
+[hypervisor.qemu]
+path = "/opt/qemu/bin/qemu-system-x86_64"
+kernel = "/k/vmlinux"
+initrd = "/k/initrd.img"
+machine_type = "q35"
+kernel_params = "quiet panic=1"
+default_vcpus = 1
+default_maxvcpus = 1
+default_memory = 512
+shared_fs = "virtio-9p"
+accelerator = "tcg"
+enable_debug = true
+machine_accelerators = "nvdimm=on"
+cpu_features = "pmu=off,+x2apic"
+enable_annotations = ["kernel_params", "default_vcpus"]
+valid_hypervisor_paths = ["/opt/qemu/bin/*"]
+msize_9p = 8192
+entropy_source = "/dev/random"
+disable_vhost_net = true
+
+[agent.kata]
+enable_debug = true
+kernel_modules = ["e1000e InterruptThrottleRate=3000", "i915"]
+dial_timeout = 45
+debug_console_enabled = true
+
+[runtime]
+enable_debug = true
+internetworking_model = "none"
+disable_new_netns = true
+sandbox_cgroup_only = true
+create_container_timeout = 120
+experimental = ["newstore"]
+disable_guest_seccomp = false
+
+[factory]
+enable_template = true
+template_path = "/run/tmpl"
+)", &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(c.qemu.path, "/opt/qemu/bin/qemu-system-x86_64");
+  EXPECT_EQ(c.qemu.kernel, "/k/vmlinux");
+  EXPECT_EQ(c.qemu.initrd, "/k/initrd.img");
+  EXPECT_EQ(c.qemu.machine_type, "q35");
+  EXPECT_EQ(c.qemu.kernel_params, "quiet panic=1");
+  EXPECT_EQ(c.qemu.default_vcpus, 1);
+  EXPECT_EQ(c.qemu.default_maxvcpus, 1);
+  EXPECT_EQ(c.qemu.default_memory, 512);
+  EXPECT_EQ(c.qemu.accelerator, "tcg");
+  EXPECT_TRUE(c.qemu.enable_debug);
+  EXPECT_EQ(c.qemu.machine_accelerators, "nvdimm=on");
+  EXPECT_EQ(c.qemu.cpu_features, "pmu=off,+x2apic");
+  EXPECT_EQ(c.qemu.enable_annotations, (std::vector<std::string>{"kernel_params", "default_vcpus"}));
+  EXPECT_EQ(c.qemu.valid_hypervisor_paths, std::vector<std::string>{"/opt/qemu/bin/*"});
+  EXPECT_EQ(c.qemu.msize_9p, 8192);
+  EXPECT_EQ(c.qemu.entropy_source, "/dev/random");
+  EXPECT_TRUE(c.qemu.disable_vhost_net);
+  EXPECT_TRUE(c.agent.enable_debug);
+  EXPECT_EQ(c.agent.kernel_modules,
+            (std::vector<std::string>{"e1000e InterruptThrottleRate=3000", "i915"}));
+  EXPECT_EQ(c.agent.dial_timeout, 45);
+  EXPECT_TRUE(c.agent.debug_console_enabled);
+  EXPECT_TRUE(c.runtime.enable_debug);
+  EXPECT_EQ(c.runtime.internetworking_model, "none");
+  EXPECT_TRUE(c.runtime.disable_new_netns);
+  EXPECT_TRUE(c.runtime.sandbox_cgroup_only);
+  EXPECT_EQ(c.runtime.create_container_timeout, 120);
+  EXPECT_EQ(c.runtime.experimental, std::vector<std::string>{"newstore"});
+  EXPECT_FALSE(c.runtime.disable_guest_seccomp);
+  EXPECT_TRUE(c.factory.enable_template);
+  EXPECT_EQ(c.factory.template_path, "/run/tmpl");
+}
+
+TEST(ConfigTest, VcpuResolutionFollowsKata) {
+  int host = HostCores();
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_vcpus = -1").qemu.default_vcpus, host);
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_vcpus = 0").qemu.default_vcpus, 1);
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_vcpus = 100000").qemu.default_vcpus, host);
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_maxvcpus = 100000").qemu.default_maxvcpus, host);
+  if (host >= 2) {
+    Result<Config> r = ParseToml("[hypervisor.qemu]\ndefault_vcpus = 2\ndefault_maxvcpus = 1", kEtc);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().message(), std::string(kEtc) +
+                                        ": hypervisor.qemu.default_maxvcpus: must be 0 or >= "
+                                        "default_vcpus (2), got 1");
+  }
+}
+
+TEST(ConfigTest, UnknownKeysWarnWithFileTableAndKey) {
+  std::vector<std::string> warnings, ignored;
+  MustParse(R"(
+toplevel = 1
+[hypervisor.qemu]
+foo = "bar"
+[agent.kata]
+dial_timout = 10
+[agent.other]
+x = 1
+[runtime]
+enable_debugg = true
+[mystery]
+a = 1
+)",
+            &warnings, &ignored);
+  EXPECT_EQ(warnings, (std::vector<std::string>{
+                          std::string(kEtc) + ": unknown key agent.kata.dial_timout ignored",
+                          std::string(kEtc) + ": [agent.other] ignored: only [agent.kata] is supported",
+                          std::string(kEtc) + ": unknown key hypervisor.qemu.foo ignored",
+                          std::string(kEtc) + ": unknown table [mystery] ignored",
+                          std::string(kEtc) + ": unknown key runtime.enable_debugg ignored",
+                          std::string(kEtc) + ": unknown key toplevel ignored",
+                      }));
+  EXPECT_TRUE(ignored.empty());
+}
+
+// A stock Kata file must load: its keys are known, just not implemented.
+TEST(ConfigTest, KataOnlyKeysAreIgnoredWithoutWarning) {
+  std::vector<std::string> warnings, ignored;
+  MustParse(R"(
+[hypervisor.qemu]
+enable_hugepages = true
+virtio_fs_daemon = "/usr/libexec/virtiofsd"
+block_device_driver = "virtio-scsi"
+[hypervisor.qemu.factory]
+enable_template = false
+[agent.kata]
+enable_tracing = false
+[runtime]
+static_sandbox_resource_mgmt = true
+[factory]
+vm_cache_number = 0
+[netmon]
+enable_netmon = false
+)",
+            &warnings, &ignored);
+  EXPECT_TRUE(warnings.empty()) << warnings[0];
+  EXPECT_EQ(ignored, (std::vector<std::string>{
+                         "agent.kata.enable_tracing", "factory.vm_cache_number",
+                         "hypervisor.qemu.block_device_driver", "hypervisor.qemu.enable_hugepages",
+                         "hypervisor.qemu.factory", "hypervisor.qemu.virtio_fs_daemon", "netmon",
+                         "runtime.static_sandbox_resource_mgmt"}));
+}
+
+TEST(ConfigTest, OtherHypervisors) {
+  // Only another hypervisor: refuse rather than silently run QEMU.
+  Result<Config> r = ParseToml("[hypervisor.clh]\npath = \"/usr/bin/cloud-hypervisor\"\n", kEtc);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), std::string(kEtc) +
+                                      ": hypervisor.clh: only the QEMU hypervisor ([hypervisor.qemu]) "
+                                      "is supported by this runtime");
+  // Alongside [hypervisor.qemu]: warn.
+  std::vector<std::string> warnings;
+  MustParse("[hypervisor.qemu]\n[hypervisor.firecracker]\npath = \"/x\"\n", &warnings);
+  EXPECT_EQ(warnings, std::vector<std::string>{std::string(kEtc) +
+                                               ": [hypervisor.firecracker] ignored: only "
+                                               "[hypervisor.qemu] is supported"});
+}
+
+TEST(ConfigTest, ExactMessageForBadMemory) {
+  Result<Config> r = ParseToml("[hypervisor.qemu]\ndefault_memory = -5\n", kEtc);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(),
+            "/etc/kata-containers/configuration.toml: hypervisor.qemu.default_memory: must be a "
+            "positive integer, got -5");
+}
+
+struct BadCase {
+  const char* toml;
+  const char* key;     // Expected right after "<file>: ".
+  const char* reason;  // Expected substring of the rest.
+};
+
+TEST(ConfigTest, BadValuesNameFileKeyAndReason) {
+  const BadCase cases[] = {
+      {"[hypervisor.qemu]\ndefault_memory = \"256\"", "hypervisor.qemu.default_memory", "got \"256\""},
+      {"[hypervisor.qemu]\ndefault_memory = 256.5", "hypervisor.qemu.default_memory", "got float 256.5"},
+      {"[hypervisor.qemu]\ndefault_memory = 0", "hypervisor.qemu.default_memory", "positive integer"},
+      {"[hypervisor.qemu]\ndefault_vcpus = 1.5", "hypervisor.qemu.default_vcpus", "must be an integer"},
+      {"[hypervisor.qemu]\ndefault_maxvcpus = -1", "hypervisor.qemu.default_maxvcpus", "non-negative"},
+      {"[hypervisor.qemu]\npath = \"qemu\"", "hypervisor.qemu.path", "must be an absolute path, got \"qemu\""},
+      {"[hypervisor.qemu]\nkernel = \"\"", "hypervisor.qemu.kernel", "absolute path"},
+      {"[hypervisor.qemu]\ninitrd = \"initrd.img\"", "hypervisor.qemu.initrd", "absolute path"},
+      {"[hypervisor.qemu]\ninitrd = \"\"", "hypervisor.qemu.initrd", "absolute path"},
+      {"[hypervisor.qemu]\nentropy_source = \"urandom\"", "hypervisor.qemu.entropy_source", "absolute"},
+      {"[hypervisor.qemu]\nvalid_hypervisor_paths = [\"qemu*\"]", "hypervisor.qemu.valid_hypervisor_paths[0]", "absolute"},
+      {"[hypervisor.qemu]\nenable_annotations = \"kernel_params\"", "hypervisor.qemu.enable_annotations", "array of strings"},
+      {"[hypervisor.qemu]\nshared_fs = \"virtio-fs\"", "hypervisor.qemu.shared_fs", "the supported value here is \"virtio-9p\""},
+      {"[hypervisor.qemu]\nshared_fs = \"none\"", "hypervisor.qemu.shared_fs", "must be \"virtio-9p\""},
+      {"[hypervisor.qemu]\naccelerator = \"hvf\"", "hypervisor.qemu.accelerator", "must be one of \"auto\", \"kvm\", \"tcg\", got \"hvf\""},
+      {"[hypervisor.qemu]\nenable_debug = \"yes\"", "hypervisor.qemu.enable_debug", "must be true or false"},
+      {"[hypervisor.qemu]\nmsize_9p = 100", "hypervisor.qemu.msize_9p", ">= 4096"},
+      {"[hypervisor.qemu]\nmachine_type = \"pc,accel=kvm\"", "hypervisor.qemu.machine_type", "machine type"},
+      {"[hypervisor.qemu]\nkernel_params = 3", "hypervisor.qemu.kernel_params", "must be a string, got 3"},
+      {"[hypervisor.qemu]\nimage = \"/i.img\"\ninitrd = \"/i.initrd\"", "hypervisor.qemu.image", "not both"},
+      {"[hypervisor.qemu]\nimage = \"/i.img\"", "hypervisor.qemu.image", "not supported"},
+      {"[agent.kata]\nkernel_modules = [\"ok\", 1]", "agent.kata.kernel_modules[1]", "must be a string"},
+      {"[agent.kata]\nkernel_modules = [\"\"]", "agent.kata.kernel_modules[0]", "must not be empty"},
+      {"[agent.kata]\ndial_timeout = 0", "agent.kata.dial_timeout", "positive integer, got 0"},
+      {"[agent.kata]\ndebug_console_enabled = 1", "agent.kata.debug_console_enabled", "true or false, got 1"},
+      {"[runtime]\ninternetworking_model = \"macvtap\"", "runtime.internetworking_model", "one of \"tcfilter\", \"none\""},
+      {"[runtime]\ncreate_container_timeout = -1", "runtime.create_container_timeout", "positive"},
+      {"[runtime]\ndisable_new_netns = true", "runtime.disable_new_netns", "internetworking_model = \"none\""},
+      {"[runtime]\nexperimental = [[\"x\"]]", "runtime.experimental[0]", "got an array"},
+      {"[factory]\ntemplate_path = \"tmpl\"", "factory.template_path", "absolute"},
+      {"[factory]\nenable_template = \"no\"", "factory.enable_template", "true or false"},
+      {"runtime = 5", "runtime", "must be a table, got 5"},
+      {"hypervisor = \"qemu\"", "hypervisor", "must be a table"},
+      {"[hypervisor]\nqemu = 1", "hypervisor.qemu", "must be a table"},
+  };
+  for (const auto& c : cases) {
+    Result<Config> r = ParseToml(c.toml, kEtc);
+    ASSERT_FALSE(r.ok()) << c.toml;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    std::string prefix = std::string(kEtc) + ": " + c.key + ": ";
+    EXPECT_EQ(r.status().message().rfind(prefix, 0), 0u) << r.status().message();
+    EXPECT_NE(r.status().message().find(c.reason), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(ConfigTest, SyntaxErrorNamesFileLineColumn) {
+  Result<Config> r = ParseToml("[runtime]\nenable_debug = tru\n", "/x/c.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(std::regex_search(r.status().message(), std::regex("^/x/c\\.toml:2:\\d+: .+")))
+      << r.status().message();
+}
+
+// Temp files for the search order; KATA_CONF_FILE restored afterwards.
+class LoadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("config_test." + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    if (const char* e = std::getenv("KATA_CONF_FILE")) saved_env_ = e;
+    unsetenv("KATA_CONF_FILE");
+    etc_ = Write("etc.toml", 1001);
+    share_ = Write("share.toml", 1002);
+  }
+  void TearDown() override {
+    if (saved_env_) setenv("KATA_CONF_FILE", saved_env_->c_str(), 1);
+    else unsetenv("KATA_CONF_FILE");
+    fs::remove_all(dir_);
+  }
+  // A file whose default_memory tells which one was loaded.
+  std::string Write(const std::string& name, int memory, const std::string& extra = "") {
+    std::string p = (dir_ / name).string();
+    std::ofstream(p) << "[hypervisor.qemu]\ndefault_memory = " << memory << "\n" << extra;
+    return p;
+  }
+  int LoadedMemory(const std::string& explicit_path, const std::vector<std::string>& defaults) {
+    Result<LoadedConfig> r = LoadWithDefaults(explicit_path, defaults);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->config.qemu.default_memory : -1;
+  }
+
+  fs::path dir_;
+  std::optional<std::string> saved_env_;
+  std::string etc_, share_;
+};
+
+TEST_F(LoadTest, SearchOrder) {
+  std::string cli = Write("cli.toml", 1003), env = Write("env.toml", 1004);
+  std::vector<std::string> defaults = {etc_, share_};
+  EXPECT_EQ(LoadedMemory("", defaults), 1001);  // /etc wins over /usr/share.
+  EXPECT_EQ(LoadedMemory("", {(dir_ / "absent").string(), share_}), 1002);
+  setenv("KATA_CONF_FILE", env.c_str(), 1);
+  EXPECT_EQ(LoadedMemory("", defaults), 1004);  // Env wins over the defaults.
+  EXPECT_EQ(LoadedMemory(cli, defaults), 1003);  // --config wins over env.
+  setenv("KATA_CONF_FILE", "", 1);  // Empty means unset.
+  EXPECT_EQ(LoadedMemory("", defaults), 1001);
+
+  Result<LoadedConfig> r = LoadWithDefaults(cli, defaults);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->path, cli);
+}
+
+TEST_F(LoadTest, NamedFileMustExist) {
+  std::string missing = (dir_ / "missing.toml").string();
+  Result<LoadedConfig> r = LoadWithDefaults(missing, {etc_});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "configuration file " + missing + " (--config): No such file or directory");
+  setenv("KATA_CONF_FILE", missing.c_str(), 1);
+  r = LoadWithDefaults("", {etc_});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "configuration file " + missing + " (KATA_CONF_FILE): No such file or directory");
+}
+
+TEST_F(LoadTest, NoFileListsPathsTried) {
+  std::string a = (dir_ / "a.toml").string(), b = (dir_ / "b.toml").string();
+  Result<LoadedConfig> r = LoadWithDefaults("", {a, b});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_EQ(r.status().message(), "no configuration file found (tried " + a + ", " + b +
+                                      "); install one or set KATA_CONF_FILE or --config");
+}
+
+TEST_F(LoadTest, ErrorsAndWarningsNameTheLoadedFile) {
+  std::string bad = Write("bad.toml", -5);
+  Result<LoadedConfig> r = LoadWithDefaults(bad, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            bad + ": hypervisor.qemu.default_memory: must be a positive integer, got -5");
+
+  std::string odd = Write("odd.toml", 300, "foo = 1\nenable_hugepages = true\n");
+  r = LoadWithDefaults(odd, {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->warnings, std::vector<std::string>{odd + ": unknown key hypervisor.qemu.foo ignored"});
+  EXPECT_EQ(r->ignored, std::vector<std::string>{"hypervisor.qemu.enable_hugepages"});
+
+  std::string broken = (dir_ / "broken.toml").string();
+  std::ofstream(broken) << "[runtime\n";
+  r = LoadWithDefaults(broken, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message().rfind(broken + ":1:", 0), 0u) << r.status().message();
+}
+
+TEST_F(LoadTest, ToTomlRoundTrips) {
+  std::string odd = Write("odd.toml", 300,
+                          "kernel_params = \"a=\\\"b\\\" c\\\\d\"\nfoo = 1\n[agent.kata]\n"
+                          "kernel_modules = [\"m p=1\"]\n");
+  Result<LoadedConfig> r = LoadWithDefaults(odd, {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::string out = ToToml(*r);
+  toml::table t = toml::parse(out);  // Valid TOML.
+  EXPECT_EQ(t.at_path("config.path").value<std::string>(), odd);
+  EXPECT_EQ(t.at_path("config.warnings[0]").value<std::string>(),
+            odd + ": unknown key hypervisor.qemu.foo ignored");
+  EXPECT_EQ(t.at_path("hypervisor.qemu.kernel_params").value<std::string>(), "a=\"b\" c\\d");
+  // Every resolved value is there: parsing it back gives the same config
+  // (the [config] table is the only unknown).
+  std::vector<std::string> warnings;
+  Result<Config> again = ParseToml(out, "env", &warnings);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(*again, r->config);
+  EXPECT_EQ(warnings, std::vector<std::string>{"env: unknown table [config] ignored"});
+}
+
+}  // namespace
+}  // namespace kata::config
