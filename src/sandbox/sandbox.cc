@@ -2,8 +2,11 @@
 
 #include <time.h>
 
+#include <thread>
+
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "sandbox/paths.h"
 
 namespace kata::sandbox {
@@ -17,14 +20,6 @@ int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-std::string LastLines(const std::string& text, int n) {
-  size_t pos = text.size();
-  while (pos > 0 && text[pos - 1] == '\n') pos--;
-  size_t end = pos;
-  for (int i = 0; i < n && pos != std::string::npos && pos > 0; i++) pos = text.rfind('\n', pos - 1);
-  return text.substr(pos == std::string::npos ? 0 : pos + 1, end - (pos == std::string::npos ? 0 : pos + 1));
 }
 
 }  // namespace
@@ -78,17 +73,21 @@ Status Sandbox::BootSteps() {
   return agent_->CreateSandbox(req);
 }
 
-// Keeps the console log beyond cleanup and puts its last lines in the error:
-// it is where a guest that failed to boot says why.
+// Keeps the logs beyond cleanup and quotes them in the error: a VMM that
+// died says why in its own log, a guest that failed to boot on its console.
 Status Sandbox::FailWithConsole(const Status& st) {
   if (!hv_) return st;
-  std::string log_path = hv_->ConsoleLogPath();
-  auto text = fs::ReadFile(log_path);
+  // A VMM that rejected its configuration may still be on its way out.
+  for (int i = 0; i < 50 && hv_->Running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bool vmm_died = !hv_->Running();
+  std::string path = vmm_died ? hv_->VmmLogPath() : hv_->ConsoleLogPath();
+  auto text = fs::ReadFile(path);
   if (!text.ok()) return st;
-  std::string kept = std::string(kFailedLogDir) + "/" + cfg_.id + "-console.log";
-  if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) log_path = kept;
-  std::string tail = LastLines(*text, 3);
-  return Error(st.code(), st.message() + (tail.empty() ? "" : "; console: " + tail) + " (console log: " + log_path + ")");
+  std::string kept = std::string(kFailedLogDir) + "/" + cfg_.id + (vmm_died ? "-qemu.log" : "-console.log");
+  if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) path = kept;
+  std::string tail = TailLines(*text, 3);
+  std::string what = vmm_died ? "QEMU exited" : "console";
+  return Error(st.code(), st.message() + (tail.empty() ? "" : "; " + what + ": " + tail) + " (see " + path + ")");
 }
 
 void Sandbox::OnVmExit(std::function<void()> cb) {

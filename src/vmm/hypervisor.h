@@ -45,6 +45,8 @@ class Hypervisor {
   // Host unix socket whose byte stream is the guest's agent port.
   virtual std::string AgentSocketPath() const = 0;
   virtual std::string ConsoleLogPath() const = 0;
+  // The VMM's own stdout/stderr (where it explains a failed start).
+  virtual std::string VmmLogPath() const = 0;
   // Called once, from a VMM-watcher thread, when the VMM process exits.
   virtual void SetExitCallback(std::function<void(int status)> cb) = 0;
 };

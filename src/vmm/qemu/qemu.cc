@@ -8,20 +8,16 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/strings.h"
 #include "vmm/qemu/qmp.h"
 
 namespace kata::vmm::qemu {
 namespace {
 
 // The last few lines of a log, to put QEMU's own complaint in our error.
-std::string Tail(const std::string& path, size_t max_lines) {
+std::string Tail(const std::string& path, int max_lines) {
   auto text = fs::ReadFile(path);
-  if (!text.ok()) return "";
-  std::string s = *text;
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  size_t pos = s.size();
-  for (size_t i = 0; i < max_lines && pos != std::string::npos && pos > 0; i++) pos = s.rfind('\n', pos - 1);
-  return pos == std::string::npos ? s : s.substr(pos + 1);
+  return text.ok() ? TailLines(*text, max_lines) : "";
 }
 
 }  // namespace

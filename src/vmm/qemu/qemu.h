@@ -20,6 +20,7 @@ class Qemu : public Hypervisor {
   pid_t Pid() const override { return pid_; }
   std::string AgentSocketPath() const override { return paths_.agent_socket; }
   std::string ConsoleLogPath() const override { return paths_.console_log; }
+  std::string VmmLogPath() const override { return qemu_log_; }
   void SetExitCallback(std::function<void(int status)> cb) override;
 
  private:

@@ -1,0 +1,23 @@
+// Small string helpers shared by host components.
+#pragma once
+
+#include <string>
+
+namespace kata {
+
+// The last `n` lines of `text` without the trailing newline(s): what error
+// messages quote from a log.
+inline std::string TailLines(const std::string& text, int n) {
+  size_t end = text.find_last_not_of('\n');
+  if (end == std::string::npos) return "";
+  size_t start = end + 1;
+  for (int i = 0; i < n && start > 0; i++) {
+    size_t nl = text.rfind('\n', start - 1);
+    start = nl == std::string::npos ? 0 : nl;
+    if (nl == std::string::npos) break;
+  }
+  if (start > 0 || text[0] == '\n') start++;
+  return text.substr(start, end + 1 - start);
+}
+
+}  // namespace kata

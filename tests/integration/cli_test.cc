@@ -1,0 +1,188 @@
+// kata-runtime against real VMs: the first slice's behaviour end to end.
+#include <signal.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace kata::itest {
+namespace {
+
+class CliTest : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  std::string Bundle(const std::vector<std::string>& args, const std::string& name = "bundle") {
+    std::string dir = tmp.path() + "/" + name;
+    MakeBundle(dir, args);
+    return dir;
+  }
+  CmdResult Kata(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
+    args.insert(args.begin(), Runtime());
+    return itest::Run(args, env);
+  }
+};
+
+TEST_F(CliTest, VersionIsRuncShaped) {
+  CmdResult r = Kata({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("kata-runtime version ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\nspec: "), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, CheckPassesAndNamesTheAccelerator) {
+  CmdResult r = Kata({"check"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // These machines have an emulated /dev/kvm: the probe must choose TCG and say why.
+  EXPECT_NE(r.out.find("accelerator tcg"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("KVM"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, RunPrintsTheGuestKernelRelease) {
+  std::string bundle = Bundle({"uname", "-r"});
+  std::string id = UniqueId("uname");
+  CmdResult r = Kata({"run", "--bundle", bundle, id});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct utsname host;
+  uname(&host);
+  EXPECT_EQ(Trim(r.out), GuestKernelRelease());
+  EXPECT_NE(Trim(r.out), std::string(host.release)) << "the container ran on the host kernel";
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(CliTest, RunReturnsTheExitCodeAndBothStreams) {
+  std::string bundle = Bundle({"sh", "-c", "echo to-out; echo to-err >&2; exit 3"});
+  std::string id = UniqueId("exit3");
+  CmdResult r = Kata({"run", "--bundle", bundle, id});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(Trim(r.out), "to-out");
+  EXPECT_NE(r.err.find("to-err"), std::string::npos) << r.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(CliTest, CreateStartStateKillDelete) {
+  std::string bundle = Bundle({"sleep", "600"});
+  std::string id = UniqueId("life");
+  std::string pid_file = tmp.path() + "/pid";
+  CmdResult c = Kata({"create", "--bundle", bundle, "--pid-file", pid_file, id});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  std::ifstream pf(pid_file);
+  int pid = 0;
+  pf >> pid;
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(kill(pid, 0), 0) << "the pid-file process must be alive while the container is";
+
+  CmdResult s = Kata({"state", id});
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_NE(s.out.find("\"status\": \"created\""), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("\"pid\": " + std::to_string(pid)), std::string::npos) << s.out;
+
+  CmdResult dup = Kata({"create", "--bundle", bundle, id});
+  EXPECT_NE(dup.exit_code, 0);
+  EXPECT_NE(dup.err.find("exists"), std::string::npos) << dup.err;
+
+  ASSERT_EQ(Kata({"start", id}).exit_code, 0);
+  s = Kata({"state", id});
+  EXPECT_NE(s.out.find("\"status\": \"running\""), std::string::npos) << s.out;
+  CmdResult again = Kata({"start", id});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("already running"), std::string::npos) << again.err;
+
+  CmdResult del_running = Kata({"delete", id});
+  EXPECT_NE(del_running.exit_code, 0);
+  EXPECT_NE(del_running.err.find("not stopped"), std::string::npos) << del_running.err;
+
+  ASSERT_EQ(Kata({"kill", id, "KILL"}).exit_code, 0);
+  // The monitor process exits with the container: 128 + SIGKILL.
+  for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(kill(pid, 0), 0) << "monitor still alive after kill";
+  s = Kata({"state", id});
+  EXPECT_NE(s.out.find("\"status\": \"stopped\""), std::string::npos) << s.out;
+
+  CmdResult d = Kata({"delete", id});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  CmdResult gone = Kata({"state", id});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("does not exist"), std::string::npos) << gone.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(CliTest, BadBundleIsRejectedNamingTheFile) {
+  std::string id = UniqueId("badbundle");
+  CmdResult r = Kata({"create", "--bundle", tmp.path() + "/nowhere", id});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+  std::string bundle = Bundle({"true"}, "broken");
+  Sh("echo '{ not json' > " + bundle + "/config.json");
+  r = Kata({"create", "--bundle", bundle, id});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+  EXPECT_EQ(Leaks(id), "");
+}
+
+TEST_F(CliTest, UnknownContainerErrors) {
+  for (const char* verb : {"state", "start", "kill", "delete"}) {
+    CmdResult r = Kata({verb, "no-such-container"});
+    EXPECT_NE(r.exit_code, 0) << verb;
+    EXPECT_NE(r.err.find("does not exist"), std::string::npos) << verb << ": " << r.err;
+  }
+  EXPECT_EQ(Kata({"delete", "--force", "no-such-container"}).exit_code, 0);
+}
+
+// Failure cases: one clear error naming the cause, and nothing left behind.
+class FailureTest : public CliTest {
+ protected:
+  // A configuration that differs from the installed one by `extra` lines in [hypervisor.qemu]/[agent.kata].
+  std::map<std::string, std::string> ConfigWith(const std::string& qemu_extra, const std::string& agent_extra = "") {
+    std::string path = tmp.path() + "/configuration.toml";
+    std::ofstream f(path);
+    f << "[hypervisor.qemu]\n" << qemu_extra << "\n[agent.kata]\n" << agent_extra << "\n";
+    return {{"KATA_CONF_FILE", path}};
+  }
+};
+
+TEST_F(FailureTest, MissingKernel) {
+  std::string bundle = Bundle({"true"});
+  std::string id = UniqueId("nokernel");
+  CmdResult r = Kata({"run", "--bundle", bundle, id}, ConfigWith("kernel = \"/nonexistent/vmlinux\""));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("/nonexistent/vmlinux"), std::string::npos) << r.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(FailureTest, QemuFailsToStart) {
+  std::string bundle = Bundle({"true"});
+  std::string id = UniqueId("badqemu");
+  CmdResult r = Kata({"run", "--bundle", bundle, id}, ConfigWith("machine_accelerators = \"no-such-option=on\""));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("QEMU"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("qemu.log"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no-such-option"), std::string::npos) << "QEMU's own complaint is quoted: " << r.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(FailureTest, AgentNeverAnswers) {
+  // An initrd whose /init never opens the agent port.
+  std::string root = tmp.path() + "/initrd-root";
+  ASSERT_EQ(Sh("mkdir -p " + root + "/bin && cp /bin/busybox " + root + "/bin/ && " +
+               "printf '#!/bin/busybox sh\\n/bin/busybox sleep 1000\\n' > " + root + "/init && chmod +x " + root +
+               "/init && cd " + root + " && find . | cpio -o -H newc > " + tmp.path() + "/silent.img 2>/dev/null")
+                .exit_code,
+            0);
+  std::string bundle = Bundle({"true"});
+  std::string id = UniqueId("silent");
+  CmdResult r = Kata({"run", "--bundle", bundle, id},
+                     ConfigWith("initrd = \"" + tmp.path() + "/silent.img\"", "dial_timeout = 5"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("did not answer"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("console.log"), std::string::npos) << r.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+}  // namespace
+}  // namespace kata::itest
