@@ -1,0 +1,69 @@
+// Helpers for code that runs in a freshly cloned child before exec.
+//
+// The child is made with a raw clone(2) from a multithreaded process (the
+// agent), so glibc's fork bookkeeping has not run: such code must not
+// allocate memory, take locks, or use glibc calls that signal other threads
+// (setuid() & co. do: use the Sys* wrappers here). Everything it needs is
+// precomputed by the parent in a plan (plan.h); child code reads plan strings
+// through c_str() and reports failures as a Step naming what failed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+
+#include "common/status.h"
+
+namespace kata::agent::child {
+
+// The outcome of one setup step. The message is the concatenation of up to
+// three strings that must outlive the step (literals or plan strings), then
+// ": strerror(err)" when err != 0.
+struct Step {
+  bool failed = false;
+  int err = 0;
+  Code code = Code::kInternal;  // used when err == 0
+  const char* text[3] = {nullptr, nullptr, nullptr};
+};
+
+inline Step Ok() { return {}; }
+inline Step Fail(int err, const char* a, const char* b = nullptr, const char* c = nullptr) {
+  Step s;
+  s.failed = true;
+  s.err = err;
+  s.text[0] = a;
+  s.text[1] = b;
+  s.text[2] = c;
+  return s;
+}
+inline Step FailMsg(Code code, const char* a, const char* b = nullptr, const char* c = nullptr) {
+  Step s = Fail(0, a, b, c);
+  s.code = code;
+  return s;
+}
+
+#define CHILD_TRY(expr)                                 \
+  do {                                                  \
+    ::kata::agent::child::Step _step = (expr);          \
+    if (_step.failed) return _step;                     \
+  } while (0)
+
+// Raw syscalls: the glibc wrappers broadcast to all threads glibc believes exist.
+int SysSetgroups(size_t n, const gid_t* groups);
+int SysSetresgid(gid_t gid);
+int SysSetresuid(uid_t uid);
+
+// openat2(rootfd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): `rel`
+// (no leading '/') resolved as if rootfd were "/", symlinks included. -1 + errno.
+int OpenInRoot(int rootfd, const char* rel, int flags);
+// mkdir -p of `rel` inside rootfd (every component resolved in root).
+// Returns an O_PATH fd of the directory, or -1 + errno.
+int MkdirAllInRoot(int rootfd, const char* rel, mode_t mode);
+// "/proc/self/fd/<fd>" into buf.
+void FdPath(int fd, char (&buf)[32]);
+
+// write() all of buf; false + errno on failure.
+bool WriteAll(int fd, const void* buf, size_t len);
+size_t StrLen(const char* s);
+
+}  // namespace kata::agent::child

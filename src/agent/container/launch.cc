@@ -1,0 +1,170 @@
+// Parent side of Launch: namespaces, sync channels, id maps, the handshake.
+#include "agent/container/launch.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "agent/container/init.h"
+#include "agent/container/namespaces.h"
+#include "agent/container/plan.h"
+#include "agent/container/report.h"
+#include "agent/container/spawn.h"
+
+namespace kata::agent {
+namespace {
+
+// Closes the fds it holds when it goes out of scope.
+struct FdList {
+  std::vector<int> fds;
+  ~FdList() {
+    for (int fd : fds) close(fd);
+  }
+};
+
+Status SendByte(int fd, char c) {
+  if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) return ErrnoError("signal container init");
+  return {};
+}
+
+// Decides clone flags and namespaces to join from linux.namespaces.
+Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so, FdList* fds) {
+  so->clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (!spec.linux_config) return {};
+  for (const oci::Namespace& ns : spec.linux_config->namespaces) {
+    const NamespaceType* t = FindNamespaceType(ns.type);
+    if (t == nullptr) return Error(Code::kInvalidArgument, "unknown namespace type \"" + ns.type + "\"");
+    if (ns.type == "time") return Error(Code::kUnimplemented, "time namespaces are not supported");
+    if (ns.path.empty()) {
+      so->clone_flags |= static_cast<unsigned long>(t->clone_flag);
+      if (ns.type == "user") plan->userns = true;
+      continue;
+    }
+    if (ns.type == "mount" || ns.type == "user") {
+      return Error(Code::kUnimplemented, "joining an existing " + ns.type + " namespace (" + ns.path +
+                                             ") is not supported");
+    }
+    int fd = open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open " + ns.type + " namespace " + ns.path);
+    fds->fds.push_back(fd);
+    so->joins.push_back({fd, t->clone_flag, ns.path});
+    so->clone_flags &= ~static_cast<unsigned long>(t->clone_flag);
+  }
+  if (plan->userns && (spec.linux_config->uid_mappings.empty() || spec.linux_config->gid_mappings.empty())) {
+    return Error(Code::kInvalidArgument, "a user namespace needs linux.uidMappings and linux.gidMappings");
+  }
+  return {};
+}
+
+Status WriteIdMap(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
+  std::string text;
+  for (const oci::IdMapping& m : maps) {
+    text += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " + std::to_string(m.size) + "\n";
+  }
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open " + path);
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(text.size())) return ErrnoError("write " + path, n < 0 ? err : EIO);
+  return {};
+}
+
+// Waits for the child's first report: kReady or the setup error.
+Status AwaitReady(int report_fd) {
+  ASSIGN_OR_RETURN(std::optional<Report> r, ReadReport(report_fd));
+  if (!r) return Error(Code::kInternal, "container init exited during setup without a report");
+  if (r->kind == static_cast<uint32_t>(ReportKind::kReady)) return {};
+  return ReportStatus(*r);
+}
+
+void Reap(pid_t pid, bool reap, bool kill_first) {
+  if (kill_first) kill(pid, SIGKILL);
+  if (!reap) return;
+  while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+ContainerProcess::ContainerProcess(pid_t pid, int start_fd, int report_fd)
+    : pid_(pid), start_fd_(start_fd), report_fd_(report_fd) {}
+
+ContainerProcess::~ContainerProcess() {
+  if (start_fd_ >= 0) close(start_fd_);  // an unstarted init sees EOF and exits
+  if (report_fd_ >= 0) close(report_fd_);
+}
+
+Status ContainerProcess::Start() {
+  if (started_) return Error(Code::kFailedPrecondition, "container init already started");
+  started_ = true;
+  Status sent = SendByte(start_fd_, 'S');
+  close(start_fd_);
+  start_fd_ = -1;
+  // Until exec the report pipe stays open: EOF = exec done, a record = failure.
+  auto r = ReadReport(report_fd_);
+  close(report_fd_);
+  report_fd_ = -1;
+  if (!r.ok()) return r.status();
+  if (r->has_value()) return ReportStatus(**r);
+  if (!sent.ok()) return Error(Code::kFailedPrecondition, "container init exited before start");
+  return {};
+}
+
+Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
+  auto plan = std::make_unique<LaunchPlan>();
+  RETURN_IF_ERROR(BuildLaunchPlan(ls, plan.get()));
+  SpawnOptions so;
+  FdList ns_fds;
+  RETURN_IF_ERROR(PlanNamespaces(ls.spec, plan.get(), &so, &ns_fds));
+
+  int report[2], start[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, start) != 0) {
+    int err = errno;
+    close(report[0]);
+    close(report[1]);
+    return ErrnoError("create start socket", err);
+  }
+  InitArgs args{plan.get(), report[1], start[1]};
+  Result<pid_t> pid = Spawn(so, InitMain, &args);
+  close(report[1]);
+  close(start[1]);
+  // The child has its own copy of the plan now.
+  plan.reset();
+  if (!pid.ok()) {
+    close(report[0]);
+    close(start[0]);
+    return pid.status().Wrap("create container init");
+  }
+  auto proc = std::make_unique<ContainerProcess>(*pid, start[0], report[0]);
+
+  Status st;
+  if (ls.spec.linux_config && (so.clone_flags & CLONE_NEWUSER)) {
+    st = WriteIdMap(*pid, "uid_map", ls.spec.linux_config->uid_mappings);
+    if (st.ok()) st = WriteIdMap(*pid, "gid_map", ls.spec.linux_config->gid_mappings);
+    if (st.ok()) st = SendByte(start[0], 'M');
+  }
+  if (st.ok()) st = AwaitReady(report[0]);
+  if (!st.ok()) {
+    proc.reset();  // closes the channels: a child still in setup exits
+    Reap(*pid, ls.reap_on_failure, /*kill_first=*/true);
+    return st;
+  }
+  if (!ls.wait_for_start) {
+    st = proc->Start();
+    if (!st.ok()) {
+      Reap(*pid, ls.reap_on_failure, false);
+      return st;
+    }
+  }
+  return proc;
+}
+
+}  // namespace kata::agent

@@ -1,0 +1,97 @@
+#include "agent/container/mounts.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace kata::agent::child {
+namespace {
+
+// Creates the mount point: a directory, or an empty file when binding a file.
+Step CreateMountPoint(int rootfd, const MountStep& m, bool is_file) {
+  if (!is_file) {
+    int dir = MkdirAllInRoot(rootfd, m.dest_rel.c_str(), 0755);
+    if (dir < 0) return Fail(errno, "create mount point ", m.dest.c_str());
+    close(dir);
+    return Ok();
+  }
+  // Parent directory, then the file itself (an existing entry is fine).
+  const char* rel = m.dest_rel.c_str();
+  size_t len = StrLen(rel);
+  size_t slash = len;
+  while (slash > 0 && rel[slash - 1] != '/') --slash;
+  char parent[4096];
+  if (slash >= sizeof parent) return Fail(ENAMETOOLONG, "create mount point ", m.dest.c_str());
+  for (size_t i = 0; i < slash; ++i) parent[i] = rel[i];
+  parent[slash] = '\0';
+  int dir = MkdirAllInRoot(rootfd, parent, 0755);
+  if (dir < 0) return Fail(errno, "create mount point ", m.dest.c_str());
+  int rc = mknodat(dir, rel + slash, S_IFREG | 0644, 0);
+  int err = errno;
+  close(dir);
+  if (rc != 0 && err != EEXIST) return Fail(err, "create mount point ", m.dest.c_str());
+  return Ok();
+}
+
+}  // namespace
+
+unsigned long LockedFlags(int fd) {
+  struct statfs sf;
+  if (fstatfs(fd, &sf) != 0) return 0;
+  unsigned long out = 0;
+  if (sf.f_flags & ST_NOSUID) out |= MS_NOSUID;
+  if (sf.f_flags & ST_NODEV) out |= MS_NODEV;
+  if (sf.f_flags & ST_NOEXEC) out |= MS_NOEXEC;
+  return out;
+}
+
+Step DoMount(int rootfd, const MountStep& m) {
+  bool is_file = false;
+  if (m.bind) {
+    struct stat st;
+    if (stat(m.source.c_str(), &st) != 0) return Fail(errno, "mount ", m.what.c_str());
+    is_file = !S_ISDIR(st.st_mode);
+  }
+  CHILD_TRY(CreateMountPoint(rootfd, m, is_file));
+
+  int target = OpenInRoot(rootfd, m.dest_rel.c_str(), O_PATH);
+  if (target < 0) return Fail(errno, "open mount point ", m.dest.c_str());
+  char path[32];
+  FdPath(target, path);
+  const char* data = m.data.empty() ? nullptr : m.data.c_str();
+  int rc = m.bind ? mount(m.source.c_str(), path, nullptr, m.flags & (MS_BIND | MS_REC), nullptr)
+                  : mount(m.source.c_str(), path, m.fstype.c_str(), m.flags, data);
+  int err = errno;
+  close(target);
+  if (rc != 0) return Fail(err, "mount ", m.what.c_str());
+  if (!m.remount && m.propagation.empty()) return Ok();
+
+  // Re-open: the old fd is the directory under the new mount, not its root.
+  target = OpenInRoot(rootfd, m.dest_rel.c_str(), O_PATH);
+  if (target < 0) return Fail(errno, "open mount point ", m.dest.c_str());
+  FdPath(target, path);
+  if (m.remount) {
+    unsigned long flags = (m.flags & ~(MS_BIND | MS_REC)) | MS_BIND | MS_REMOUNT | LockedFlags(target);
+    if (mount(nullptr, path, nullptr, flags, nullptr) != 0) {
+      err = errno;
+      close(target);
+      return Fail(err, "remount ", m.what.c_str());
+    }
+  }
+  for (unsigned long p : m.propagation) {
+    if (mount(nullptr, path, nullptr, p, nullptr) != 0) {
+      err = errno;
+      close(target);
+      return Fail(err, "set propagation of ", m.dest.c_str());
+    }
+  }
+  close(target);
+  return Ok();
+}
+
+}  // namespace kata::agent::child

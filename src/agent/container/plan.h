@@ -1,0 +1,120 @@
+// What a cloned child will do, worked out by the parent beforehand: every
+// string, path, flag and argv/envp array the child needs, so the child only
+// makes syscalls (see child_util.h). Plans hold pointers into themselves
+// (argv/envp), so they are built in place and never copied or moved.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "oci/spec.h"
+
+namespace kata::agent {
+
+struct LaunchSpec;
+
+struct MountStep {
+  std::string source;
+  std::string fstype;    // "" for bind mounts
+  std::string dest;      // container path, for messages: "/proc"
+  std::string dest_rel;  // relative to the rootfs: "proc"
+  std::string data;
+  unsigned long flags = 0;  // includes MS_BIND[|MS_REC] for binds
+  std::vector<unsigned long> propagation;
+  bool bind = false;
+  bool remount = false;  // bind + ro/nosuid/...: needs MS_REMOUNT to apply flags
+  std::string what;      // "proc on /proc"
+};
+
+struct DeviceStep {
+  std::string path;        // "/dev/null"
+  std::string parent_rel;  // "dev"
+  std::string name;        // "null"
+  std::string outer;       // same device in the agent's /dev, bind-mounted if mknod fails
+  mode_t mode = 0;         // S_IFCHR | 0666
+  dev_t dev = 0;
+  bool chown = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct SysctlStep {
+  std::string key;   // "net.ipv4.ip_forward"
+  std::string path;  // "/proc/sys/net/ipv4/ip_forward"
+  std::string value;
+};
+
+struct RlimitStep {
+  int resource = 0;
+  struct rlimit limit = {};
+  std::string type;
+};
+
+// The process part, shared by the container init and exec'd processes.
+struct ProcessPlan {
+  ProcessPlan() = default;
+  ProcessPlan(const ProcessPlan&) = delete;
+  ProcessPlan& operator=(const ProcessPlan&) = delete;
+
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::vector<char*> argv;  // into args, null-terminated
+  std::vector<char*> envp;  // into env, null-terminated
+  // args[0] resolution: the paths to try in order (one when it has a '/').
+  std::vector<std::string> candidates;
+  bool arg0_has_slash = false;
+  std::string exec_prefix;  // `exec: "foo": `
+  std::string not_found;    // `exec: "foo": executable file not found in $PATH`
+  std::string cwd;
+  std::string cwd_rel;      // cwd without the leading '/'
+  std::string cwd_what;     // `chdir to cwd "/x"`
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  mode_t umask = 022;
+  std::vector<RlimitStep> rlimits;
+  bool set_oom = false;
+  std::string oom_value;
+  bool no_new_privs = false;
+  bool terminal = false;
+  bool set_winsize = false;
+  unsigned short rows = 0, cols = 0;
+  int stdio[3] = {-1, -1, -1};
+};
+
+struct LaunchPlan {
+  LaunchPlan() = default;
+  LaunchPlan(const LaunchPlan&) = delete;
+  LaunchPlan& operator=(const LaunchPlan&) = delete;
+
+  std::string rootfs;
+  unsigned long final_propagation = 0;  // rootfsPropagation other than (r)private
+  std::vector<MountStep> mounts;
+  bool default_devices = true;          // false when /dev is bind-mounted from outside
+  std::vector<DeviceStep> devices;      // defaults + linux.devices
+  bool no_pivot = false;
+  bool readonly_root = false;
+  std::vector<std::string> masked_paths;
+  std::vector<std::string> readonly_paths;
+  std::vector<SysctlStep> sysctls;
+  bool set_hostname = false;
+  std::string hostname;
+  bool set_domainname = false;
+  std::string domainname;
+  bool userns = false;  // the parent writes id maps, then the child continues
+  ProcessPlan proc;
+};
+
+// Fills `plan` from an OCI process. `root_dirfd` is a directory fd of the
+// container's root (for HOME from /etc/passwd when env has none), or -1.
+Status BuildProcessPlan(const oci::Process& process, int root_dirfd, ProcessPlan* plan);
+
+// Everything but namespaces (launch.cc decides those).
+Status BuildLaunchPlan(const LaunchSpec& spec, LaunchPlan* plan);
+
+}  // namespace kata::agent

@@ -1,0 +1,128 @@
+#include "agent/container/rootfs.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "agent/container/devices.h"
+#include "agent/container/mounts.h"
+
+namespace kata::agent::child {
+namespace {
+
+// runc's --no-pivot: the rootfs mount moved over "/" and chroot into it.
+Step MoveRoot(int rootfd) {
+  if (fchdir(rootfd) != 0) return Fail(errno, "chdir to rootfs");
+  if (mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) return Fail(errno, "move rootfs to /");
+  if (chroot(".") != 0) return Fail(errno, "chroot to rootfs");
+  if (chdir("/") != 0) return Fail(errno, "chdir /");
+  return Ok();
+}
+
+Step MaskPath(const std::string& p) {
+  struct stat st;
+  if (stat(p.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Ok();
+    return Fail(errno, "mask ", p.c_str());
+  }
+  int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", p.c_str(), "tmpfs", MS_RDONLY, nullptr)
+                               : mount("/dev/null", p.c_str(), nullptr, MS_BIND, nullptr);
+  if (rc != 0) return Fail(errno, "mask ", p.c_str());
+  return Ok();
+}
+
+Step RemountReadonly(const char* path, const char* what) {
+  int fd = open(path, O_PATH | O_CLOEXEC);
+  if (fd < 0) return Fail(errno, what, path);
+  unsigned long locked = LockedFlags(fd);
+  close(fd);
+  if (mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | locked, nullptr) != 0) {
+    return Fail(errno, what, path);
+  }
+  return Ok();
+}
+
+Step ReadonlyPath(const std::string& p) {
+  if (mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    if (errno == ENOENT) return Ok();
+    return Fail(errno, "make read-only ", p.c_str());
+  }
+  return RemountReadonly(p.c_str(), "make read-only ");
+}
+
+}  // namespace
+
+Step PrepareRootfs(const LaunchPlan& plan, int* rootfd) {
+  // Nothing done here may propagate back to the agent's mount namespace.
+  // EINVAL: "/" is not a mount point (the launcher runs chrooted into a
+  // plain directory); the rootfs mount is still made private below.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 && errno != EINVAL) {
+    return Fail(errno, "make / rprivate");
+  }
+  if (mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    return Fail(errno, "bind-mount rootfs ", plan.rootfs.c_str());
+  }
+  if (mount(nullptr, plan.rootfs.c_str(), nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return Fail(errno, "make rootfs rprivate");
+  }
+  *rootfd = open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (*rootfd < 0) return Fail(errno, "open rootfs ", plan.rootfs.c_str());
+  for (const MountStep& m : plan.mounts) CHILD_TRY(DoMount(*rootfd, m));
+  CHILD_TRY(CreateDevices(*rootfd, plan));
+  if (plan.default_devices) CHILD_TRY(CreateDevLinks(*rootfd));
+  return Ok();
+}
+
+Step EnterRootfs(const LaunchPlan& plan, int rootfd) {
+  if (plan.no_pivot) return MoveRoot(rootfd);
+  int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (oldroot < 0) return Fail(errno, "open /");
+  if (fchdir(rootfd) != 0) {
+    close(oldroot);
+    return Fail(errno, "chdir to rootfs");
+  }
+  // pivot_root(".", "."): the old root ends up mounted over the new one,
+  // where it can be detached without needing a directory for it.
+  if (syscall(SYS_pivot_root, ".", ".") != 0) {
+    int err = errno;
+    close(oldroot);
+    if (err == EINVAL) return MoveRoot(rootfd);  // root is rootfs (initramfs)
+    return Fail(err, "pivot_root");
+  }
+  Step result = Ok();
+  if (fchdir(oldroot) != 0) {
+    result = Fail(errno, "chdir to old root");
+  } else if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
+    result = Fail(errno, "make old root rslave");
+  } else if (umount2(".", MNT_DETACH) != 0) {
+    result = Fail(errno, "detach old root");
+  } else if (chdir("/") != 0) {
+    result = Fail(errno, "chdir /");
+  }
+  close(oldroot);
+  return result;
+}
+
+Step FinalizeRootfs(const LaunchPlan& plan) {
+  if (plan.final_propagation != 0 && mount(nullptr, "/", nullptr, plan.final_propagation, nullptr) != 0) {
+    return Fail(errno, "set rootfs propagation");
+  }
+  for (const std::string& p : plan.masked_paths) CHILD_TRY(MaskPath(p));
+  for (const std::string& p : plan.readonly_paths) CHILD_TRY(ReadonlyPath(p));
+  // runc creates a missing cwd (as root, before the root turns read-only).
+  int root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (root < 0) return Fail(errno, "open /");
+  int cwd = MkdirAllInRoot(root, plan.proc.cwd_rel.c_str(), 0755);
+  int err = errno;
+  close(root);
+  if (cwd < 0) return Fail(err, "create cwd ", plan.proc.cwd.c_str());
+  close(cwd);
+  if (plan.readonly_root) CHILD_TRY(RemountReadonly("/", "remount read-only "));
+  return Ok();
+}
+
+}  // namespace kata::agent::child
