@@ -101,6 +101,7 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
 }
 
 Container::~Container() {
+  if (!init_) return;  // Create failed half-way and already undid its work
   Status st = Delete(true);
   if (!st.ok()) log::Warn("delete container " + id_ + ": " + st.message());
 }

@@ -1,0 +1,129 @@
+// The sandbox layer against one real VM shared by every case: agent health,
+// several containers in the same guest, exit codes, signals, stdio.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "harness.h"
+#include "health.pb.h"
+#include "sandbox/container.h"
+#include "sandbox/sandbox.h"
+#include "shim/sandbox_config.h"
+
+namespace kata::itest {
+namespace {
+
+class SandboxTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    auto cfg = config::Load();
+    ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+    auto sc = shim::MakeSandboxConfig(cfg->config, UniqueId("sb"));
+    ASSERT_TRUE(sc.ok()) << sc.status().message();
+    auto sb = sandbox::Sandbox::Boot(*sc);
+    ASSERT_TRUE(sb.ok()) << sb.status().message();
+    sandbox_ = sb->release();
+    id_ = sandbox_->id();
+  }
+  static void TearDownTestSuite() {
+    delete sandbox_;
+    sandbox_ = nullptr;
+    EXPECT_EQ(LeaksAfter(id_, 10), "");
+    delete tmp_;
+  }
+  void SetUp() override { ASSERT_NE(sandbox_, nullptr) << "the shared VM did not boot"; }
+
+  // A container running `args`, its stdout/stderr captured in files.
+  std::unique_ptr<sandbox::Container> NewContainer(const std::string& name, const std::vector<std::string>& args) {
+    std::string bundle = tmp_->path() + "/" + name;
+    MakeBundle(bundle, args);
+    std::ifstream in(bundle + "/config.json");
+    nlohmann::json spec = nlohmann::json::parse(in);
+    sandbox::StdioPaths io{"", bundle + "/stdout", bundle + "/stderr", false};
+    for (const auto& p : {io.out, io.err}) close(open(p.c_str(), O_CREAT | O_WRONLY, 0644));
+    auto c = sandbox::Container::Create(*sandbox_, name, bundle, spec, io);
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  std::string Output(const std::string& name, const char* stream = "stdout") {
+    std::ifstream in(tmp_->path() + "/" + name + "/" + stream);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  static inline TempDir* tmp_ = nullptr;
+  static inline sandbox::Sandbox* sandbox_ = nullptr;
+  static inline std::string id_;
+};
+
+TEST_F(SandboxTest, AgentAnswersHealthCheck) {
+  EXPECT_TRUE(sandbox_->vm_running());
+  EXPECT_GT(sandbox_->boot_times().agent_ready_ms, 0);
+  std::printf("VMM start %.0f ms, agent ready %.0f ms after VMM start\n", sandbox_->boot_times().vmm_start_ms,
+              sandbox_->boot_times().agent_ready_ms);
+}
+
+TEST_F(SandboxTest, ContainerSeesItsOwnNamespacesAndSpec) {
+  auto c = NewContainer("ns", {"sh", "-c", "echo pid=$$ host=$(hostname) cwd=$(pwd) uid=$(id -u); uname -r"});
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->state(), sandbox::ContainerState::kCreated);
+  ASSERT_TRUE(c->Start().ok());
+  EXPECT_EQ(c->init().Wait().status, 0);
+  std::string out = Output("ns");
+  EXPECT_NE(out.find("pid=1 host=kata cwd=/ uid=0"), std::string::npos) << out;
+  EXPECT_NE(out.find(GuestKernelRelease()), std::string::npos) << out;
+  EXPECT_TRUE(c->Delete(false).ok());
+}
+
+TEST_F(SandboxTest, ExitCodesAndStderr) {
+  auto c = NewContainer("exit7", {"sh", "-c", "echo oops >&2; exit 7"});
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Start().ok());
+  EXPECT_EQ(c->init().Wait().status, 7);
+  EXPECT_EQ(Trim(Output("exit7", "stderr")), "oops");
+  EXPECT_EQ(c->state(), sandbox::ContainerState::kStopped);
+}
+
+TEST_F(SandboxTest, TwoContainersShareTheVmAndKillReportsTheSignal) {
+  auto a = NewContainer("sleeper", {"sleep", "600"});
+  auto b = NewContainer("bootid", {"cat", "/proc/sys/kernel/random/boot_id"});
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->Start().ok());
+  ASSERT_TRUE(b->Start().ok());
+  EXPECT_EQ(b->init().Wait().status, 0);
+  EXPECT_EQ(a->state(), sandbox::ContainerState::kRunning);
+  ASSERT_TRUE(a->Kill("", 9, false).ok());
+  EXPECT_EQ(a->init().Wait().status, 128 + 9);
+  EXPECT_FALSE(Trim(Output("bootid")).empty());
+  EXPECT_TRUE(a->Delete(false).ok());
+  EXPECT_TRUE(b->Delete(false).ok());
+}
+
+TEST_F(SandboxTest, DeleteOfARunningContainerNeedsForce) {
+  auto c = NewContainer("busy", {"sleep", "600"});
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Start().ok());
+  Status st = c->Delete(false);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("not stopped"), std::string::npos) << st.message();
+  EXPECT_TRUE(c->Delete(true).ok());
+  EXPECT_EQ(c->init().Wait().status, 128 + 9);
+}
+
+TEST_F(SandboxTest, BadCommandIsReportedAtCreate) {
+  std::string bundle = tmp_->path() + "/nocmd";
+  MakeBundle(bundle, {"/no/such/binary"});
+  std::ifstream in(bundle + "/config.json");
+  auto c = sandbox::Container::Create(*sandbox_, "nocmd", bundle, nlohmann::json::parse(in), {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("/no/such/binary"), std::string::npos) << c.status().message();
+}
+
+}  // namespace
+}  // namespace kata::itest
