@@ -13,7 +13,7 @@ Status KillContainer(const GlobalOptions& g, const std::string& id, const std::s
     if (all) return Status::Ok();  // runc: --all on a stopped container is not an error
     return Error(Code::kNotFound, "container not running");
   }
-  Status st = (*client)->Kill(id, static_cast<uint32_t>(sig), all);
+  Status st = (*client)->Kill(id, "", static_cast<uint32_t>(sig), all);
   if (st.code() == Code::kNotFound) return all ? Status::Ok() : Error(Code::kNotFound, "container not running");
   return st;
 }

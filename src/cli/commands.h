@@ -17,6 +17,11 @@ void AddRunCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddStateCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddKillCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddDeleteCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void AddExecCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void AddListCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void AddPsCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `spec` and `features`.
+void AddSpecCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddEnvCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 

@@ -9,6 +9,7 @@
 #include <climits>
 #include <thread>
 
+#include "cli/monitor.h"
 #include "cli/service_client.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -96,7 +97,8 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
     RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(dir), 0700));
     if (mkdir(dir.c_str(), 0700) != 0) return ErrnoError("create state directory " + dir);
   }
-  ContainerRecord rec{o.id, bundle, spec.root.path, getpid(), 0, std::chrono::system_clock::now()};
+  std::string rootfs = spec.root.path[0] == '/' ? spec.root.path : fs::JoinPath(bundle, spec.root.path);
+  ContainerRecord rec{o.id, bundle, rootfs, getpid(), 0, std::chrono::system_clock::now()};
   auto service = StartService(g, o.id);
   if (!service.ok()) {
     Abandon(g, o.id, 0);
@@ -113,57 +115,18 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   task::CreateTaskRequest req;
   req.set_id(o.id);
   req.set_bundle(bundle);
-  std::string self = "/proc/" + std::to_string(getpid()) + "/fd/";
-  req.set_stdin(self + "0");
-  req.set_stdout(self + "1");
-  req.set_stderr(self + "2");
+  req.set_stdin(OwnFdPath(0));
+  req.set_stdout(OwnFdPath(1));
+  req.set_stderr(OwnFdPath(2));
   req.set_terminal(spec.process && spec.process->terminal);
   auto created = (*client)->Create(req);
   if (!created.ok()) return fail(created.status());
   return std::move(*client);
 }
 
-// Forwards the signals a caller sends to the monitor (conmon's SIGTERM on
-// stop, a shell's SIGINT) to the container's init.
-void ForwardSignals(ServiceClient* client, const std::string& id) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set, client, id] {
-    while (true) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0) return;
-      Status st = client->Kill(id, static_cast<uint32_t>(sig), false);
-      if (!st.ok()) log::Debug("forward signal " + std::to_string(sig) + ": " + st.message());
-    }
-  }).detach();
-}
-
 int WaitExit(ServiceClient* client, const std::string& id) {
   auto w = client->Wait(id);
   return w.ok() ? static_cast<int>(w->exit_status()) : 255;
-}
-
-void RedirectStdioToDevNull() {
-  int fd = open("/dev/null", O_RDWR);
-  for (int i = 0; i < 3; i++) dup2(fd, i);
-  if (fd > 2) close(fd);
-}
-
-[[noreturn]] void MonitorMain(const GlobalOptions& g, const CreateOptions& o, const std::string& bundle,
-                              const oci::Spec& spec, int report_fd) {
-  auto client = CreateAsMonitor(g, o, bundle, spec);
-  std::string report = client.ok() ? "OK" : client.status().message();
-  ssize_t unused = write(report_fd, report.data(), report.size());
-  (void)unused;
-  close(report_fd);
-  if (!client.ok()) _exit(1);
-  // Hold nothing of the caller's: its EOF must come when the container's output ends.
-  RedirectStdioToDevNull();
-  ForwardSignals(client->get(), o.id);
-  int status = WaitExit(client->get(), o.id);
-  _exit(status);
 }
 
 }  // namespace
@@ -173,30 +136,20 @@ Status CreateDetached(const GlobalOptions& g, const CreateOptions& o) {
   oci::Spec spec;
   RETURN_IF_ERROR(ValidateBundle(o, &bundle, &spec));
   if (fs::Exists(StateDirOf(g, o.id))) return Error(Code::kAlreadyExists, "container with id exists: " + o.id);
-  int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("pipe");
-  pid_t middle = fork();
-  if (middle < 0) return ErrnoError("fork monitor");
-  if (middle == 0) {
-    // Double fork: the monitor is re-parented to the caller's subreaper
-    // (conmon, containerd's shim) as runc's container init is.
-    close(report[0]);
-    pid_t monitor = fork();
-    if (monitor != 0) _exit(monitor < 0 ? 1 : 0);
-    MonitorMain(g, o, bundle, spec, report[1]);
-  }
-  close(report[1]);
-  waitpid(middle, nullptr, 0);
-  std::string msg;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(report[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
-  close(report[0]);
-  if (msg != "OK") return Error(Code::kInternal, msg.empty() ? "monitor process died during create" : msg);
+  std::unique_ptr<ServiceClient> client;
+  auto monitor = ForkMonitor(
+      [&]() -> Status {
+        ASSIGN_OR_RETURN(client, CreateAsMonitor(g, o, bundle, spec));
+        return Status::Ok();
+      },
+      [&]() {
+        ForwardSignals(client.get(), o.id, "");
+        return WaitExit(client.get(), o.id);
+      });
+  RETURN_IF_ERROR(monitor.status());
   if (!o.pid_file.empty()) {
-    ASSIGN_OR_RETURN(ContainerRecord rec, LoadRecord(g, o.id));
     ASSIGN_OR_RETURN(std::string pid_file, fs::AbsolutePath(o.pid_file));
-    RETURN_IF_ERROR(fs::WriteFileAtomic(pid_file, std::to_string(rec.monitor_pid)));
+    RETURN_IF_ERROR(fs::WriteFileAtomic(pid_file, std::to_string(*monitor)));
   }
   return Status::Ok();
 }
@@ -226,7 +179,7 @@ Result<int> RunForeground(const GlobalOptions& g, const CreateOptions& o, bool k
     (void)d;
     return st;
   }
-  ForwardSignals(client.get(), o.id);
+  ForwardSignals(client.get(), o.id, "");
   int status = WaitExit(client.get(), o.id);
   if (!keep) {
     ContainerRecord rec;
@@ -244,8 +197,14 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
     auto state = (*client)->State(id);
     if (state.ok() && (state->status() == task::RUNNING || state->status() == task::PAUSED)) {
       if (!force) return Error(Code::kFailedPrecondition, "cannot delete container " + id + " that is not stopped: running");
-      Status k = (*client)->Kill(id, SIGKILL, true);
+      Status k = (*client)->Kill(id, "", SIGKILL, true);
       (void)k;
+      // The kill is asynchronous: Delete only succeeds once the init is gone.
+      for (int i = 0; i < 1000; i++) {
+        auto s = (*client)->State(id);
+        if (!s.ok() || s->status() == task::STOPPED) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
     }
     if (state.ok()) {
       auto d = (*client)->Delete(id);

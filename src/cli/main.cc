@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   cli::AddStateCommand(app, g, &exit_code);
   cli::AddKillCommand(app, g, &exit_code);
   cli::AddDeleteCommand(app, g, &exit_code);
+  cli::AddExecCommand(app, g, &exit_code);
+  cli::AddListCommand(app, g, &exit_code);
+  cli::AddPsCommand(app, g, &exit_code);
+  cli::AddSpecCommand(app, g, &exit_code);
   cli::AddCheckCommand(app, g, &exit_code);
   cli::AddEnvCommand(app, g, &exit_code);
   try {

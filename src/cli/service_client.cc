@@ -28,36 +28,45 @@ Result<task::CreateTaskResponse> ServiceClient::Create(const task::CreateTaskReq
   return r;
 }
 
-Status ServiceClient::Start(const std::string& id) {
+Status ServiceClient::Start(const std::string& id, const std::string& exec_id) {
   task::StartRequest req;
   req.set_id(id);
+  req.set_exec_id(exec_id);
   task::StartResponse r;
   return Call("Start", req, &r, kControl);
 }
 
-Result<task::StateResponse> ServiceClient::State(const std::string& id) {
+Result<task::StateResponse> ServiceClient::State(const std::string& id, const std::string& exec_id) {
   task::StateRequest req;
   req.set_id(id);
+  req.set_exec_id(exec_id);
   task::StateResponse r;
   RETURN_IF_ERROR(Call("State", req, &r, kControl));
   return r;
 }
 
-Status ServiceClient::Kill(const std::string& id, uint32_t signal, bool all) {
+Status ServiceClient::Kill(const std::string& id, const std::string& exec_id, uint32_t signal, bool all) {
   task::KillRequest req;
   req.set_id(id);
+  req.set_exec_id(exec_id);
   req.set_signal(signal);
   req.set_all(all);
   wkt::Empty r;
   return Call("Kill", req, &r, kControl);
 }
 
-Result<task::WaitResponse> ServiceClient::Wait(const std::string& id) {
+Result<task::WaitResponse> ServiceClient::Wait(const std::string& id, const std::string& exec_id) {
   task::WaitRequest req;
   req.set_id(id);
+  req.set_exec_id(exec_id);
   task::WaitResponse r;
   RETURN_IF_ERROR(Call("Wait", req, &r, std::chrono::milliseconds(0)));
   return r;
+}
+
+Status ServiceClient::Exec(const task::ExecProcessRequest& req) {
+  wkt::Empty r;
+  return Call("Exec", req, &r, kControl);
 }
 
 Result<task::DeleteResponse> ServiceClient::Delete(const std::string& id) {

@@ -16,10 +16,12 @@ class ServiceClient {
  public:
   static Result<std::unique_ptr<ServiceClient>> Dial(const std::string& socket);
   Result<containerd::task::v2::CreateTaskResponse> Create(const containerd::task::v2::CreateTaskRequest& req);
-  Status Start(const std::string& id);
-  Result<containerd::task::v2::StateResponse> State(const std::string& id);
-  Status Kill(const std::string& id, uint32_t signal, bool all);
-  Result<containerd::task::v2::WaitResponse> Wait(const std::string& id);
+  // exec_id "" = the container's init process.
+  Status Start(const std::string& id, const std::string& exec_id = "");
+  Result<containerd::task::v2::StateResponse> State(const std::string& id, const std::string& exec_id = "");
+  Status Kill(const std::string& id, const std::string& exec_id, uint32_t signal, bool all);
+  Result<containerd::task::v2::WaitResponse> Wait(const std::string& id, const std::string& exec_id = "");
+  Status Exec(const containerd::task::v2::ExecProcessRequest& req);
   Result<containerd::task::v2::DeleteResponse> Delete(const std::string& id);
   Status Shutdown(const std::string& id);
 

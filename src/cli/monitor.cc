@@ -1,0 +1,73 @@
+#include "cli/monitor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/log.h"
+
+namespace kata::cli {
+namespace {
+
+void RedirectStdioToDevNull() {
+  int fd = open("/dev/null", O_RDWR);
+  for (int i = 0; i < 3; i++) dup2(fd, i);
+  if (fd > 2) close(fd);
+}
+
+void WriteReport(int fd, const std::string& msg) {
+  ssize_t unused = write(fd, msg.data(), msg.size());
+  (void)unused;
+  close(fd);
+}
+
+}  // namespace
+
+std::string OwnFdPath(int fd) { return "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(fd); }
+
+Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::function<int()>& wait) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  pid_t middle = fork();
+  if (middle < 0) return ErrnoError("fork monitor");
+  if (middle == 0) {
+    close(report[0]);
+    pid_t monitor = fork();
+    if (monitor != 0) _exit(monitor < 0 ? 1 : 0);
+    Status st = setup();
+    WriteReport(report[1], st.ok() ? "OK " + std::to_string(getpid()) : st.message());
+    if (!st.ok()) _exit(1);
+    // Hold nothing of the caller's: its EOF must come when the process's output ends.
+    RedirectStdioToDevNull();
+    _exit(wait());
+  }
+  close(report[1]);
+  waitpid(middle, nullptr, 0);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(report[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
+  close(report[0]);
+  if (msg.rfind("OK ", 0) != 0) return Error(Code::kInternal, msg.empty() ? "monitor process died during set-up" : msg);
+  return static_cast<pid_t>(std::stoi(msg.substr(3)));
+}
+
+void ForwardSignals(ServiceClient* client, const std::string& id, const std::string& exec_id) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, client, id, exec_id] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) return;
+      Status st = client->Kill(id, exec_id, static_cast<uint32_t>(sig), false);
+      if (!st.ok()) log::Debug("forward signal " + std::to_string(sig) + ": " + st.message());
+    }
+  }).detach();
+}
+
+}  // namespace kata::cli

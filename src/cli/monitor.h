@@ -1,0 +1,30 @@
+// The monitor: the host process an OCI caller (conmon, containerd's runc
+// shim, a shell) waits on for a container or exec process. It exits with the
+// process's status and forwards the signals it receives.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+
+#include "cli/service_client.h"
+#include "common/status.h"
+
+namespace kata::cli {
+
+// Double-forks a monitor so it is re-parented to the caller's subreaper, as
+// runc's container init is. In the monitor, `setup` runs with the caller's
+// stdio (the service opens /proc/<monitor>/fd/N); its error comes back to
+// the caller. Then the monitor drops the caller's stdio and exits with
+// `wait()`. Returns the monitor's pid once setup succeeded.
+Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::function<int()>& wait);
+
+// Forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2 and SIGWINCH sent to
+// this process to the container's process `exec_id` ("" = init).
+void ForwardSignals(ServiceClient* client, const std::string& id, const std::string& exec_id);
+
+// /proc/<self>/fd/N: the stdio paths a monitor hands to the service.
+std::string OwnFdPath(int fd);
+
+}  // namespace kata::cli
