@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent.pb.h"
+#include "agent/container/cgroup.h"
 #include "agent/guest_setup.h"
 #include "agent/reaper.h"
 #include "common/log.h"
@@ -29,7 +30,6 @@ using Empty = kata::wkt::Empty;
 
 constexpr const char* kAgentService = "grpc.AgentService";
 constexpr const char* kHealthService = "grpc.Health";
-constexpr uint32_t kMaxReadChunk = 1 << 20;  // one ReadStdout reply stays far below the 4 MiB frame cap
 
 struct Pipes {
   int in[2] = {-1, -1};
@@ -61,6 +61,20 @@ std::shared_ptr<Process> AdoptPipes(Pipes* p, const std::string& exec_id, pid_t 
   return std::make_shared<Process>(exec_id, pid, p->in[1], p->out[0], p->err[0]);
 }
 
+// A terminal process: stdin and stdout are the pty master; no stderr stream.
+Result<std::shared_ptr<Process>> AdoptConsole(int master, const std::string& exec_id, pid_t pid) {
+  if (master < 0) return Error(Code::kInternal, "no pty master for a terminal process");
+  int out = fcntl(master, F_DUPFD_CLOEXEC, 0);
+  int term = fcntl(master, F_DUPFD_CLOEXEC, 0);
+  if (out < 0 || term < 0) {
+    Status st = ErrnoError("dup pty master");
+    for (int fd : {master, out, term})
+      if (fd >= 0) close(fd);
+    return st;
+  }
+  return std::make_shared<Process>(exec_id, pid, master, out, -1, term);
+}
+
 ino_t PidNamespaceOf(pid_t pid) {
   struct stat st;
   if (stat(("/proc/" + std::to_string(pid) + "/ns/pid").c_str(), &st) != 0) return 0;
@@ -83,22 +97,31 @@ void SignalAllInNamespace(pid_t init_pid, int sig) {
   closedir(d);
 }
 
-Result<std::string> ReadStream(StdioEnd& end, uint32_t len) {
-  int fd = end.fd();
-  if (fd < 0) return std::string();
-  std::string buf(std::min(std::max(len, 1u), kMaxReadChunk), '\0');
-  while (true) {
-    ssize_t n = read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::string();  // closed under us: treat as end of stream
-    buf.resize(static_cast<size_t>(n));
-    return buf;
+}  // namespace
+
+AgentService::AgentService(AgentOptions opts) : opts_(std::move(opts)) {
+  cgroups_ = !opts_.cgroup_root.empty() && Cgroup2Available(opts_.cgroup_root);
+  if (!cgroups_ && !opts_.cgroup_root.empty()) {
+    log::Warn("no cgroup v2 at " + opts_.cgroup_root + ": container resources, pause and stats are unavailable");
   }
 }
 
-}  // namespace
+void AgentService::SignalAll(const Container& c, int sig) {
+  if (!c.cgroup_dir.empty()) {
+    Status st = SignalCgroup(c.cgroup_dir, sig);
+    if (st.ok()) return;
+    log::Warn("signal cgroup of " + c.id + ": " + st.message());
+  }
+  SignalAllInNamespace(c.init->pid, sig);
+}
 
 void AgentService::Register(ttrpc::Server& server) {
+  RegisterLifecycle(server);
+  RegisterStdio(server);
+  RegisterResources(server);
+}
+
+void AgentService::RegisterLifecycle(ttrpc::Server& server) {
   auto add = [&server](const char* service, const char* method, ttrpc::Server::Handler h) {
     server.Register(service, method, std::move(h));
   };
@@ -132,7 +155,7 @@ void AgentService::Register(ttrpc::Server& server) {
   add(kAgentService, "DestroySandbox",
       TypedHandler<grpc::DestroySandboxRequest, Empty>(
           [this](const CallContext&, const grpc::DestroySandboxRequest&) -> Result<Empty> {
-            for (auto& c : table_.All()) SignalAllInNamespace(c->init->pid, SIGKILL);
+            for (auto& c : table_.All()) SignalAll(*c, SIGKILL);
             return Empty();
           }));
 
@@ -140,8 +163,45 @@ void AgentService::Register(ttrpc::Server& server) {
       TypedHandler<grpc::CreateContainerRequest, Empty>(
           [this](const CallContext&, const grpc::CreateContainerRequest& req) -> Result<Empty> {
             ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(req.spec_json()));
+            if (!spec.process) return Error(Code::kInvalidArgument, "create container " + req.container_id() + ": the spec has no process");
+            if (table_.GetContainer(req.container_id()).ok()) {
+              return Error(Code::kAlreadyExists, "container " + req.container_id() + " already exists");
+            }
+            auto c = std::make_shared<Container>();
+            c->id = req.container_id();
+            if (spec.linux_config) c->seccomp = spec.linux_config->seccomp;
+            const nlohmann::json* resources =
+                spec.linux_config && spec.linux_config->resources ? &spec.linux_config->resources->raw : nullptr;
+            if (cgroups_) {
+              auto dir = CreateCgroup(opts_.cgroup_root, "kata", c->id);
+              if (!dir.ok() && dir.status().code() == Code::kAlreadyExists) {  // left by an earlier container
+                (void)RemoveCgroup(opts_.cgroup_root + "/kata/" + c->id, std::chrono::milliseconds(100));
+                dir = CreateCgroup(opts_.cgroup_root, "kata", c->id);
+              }
+              if (!dir.ok()) return dir.status().Wrap("create container " + c->id);
+              c->cgroup_dir = *dir;
+              if (resources != nullptr) {
+                Status st = ApplyResources(c->cgroup_dir, *resources);
+                if (!st.ok()) {
+                  (void)RemoveCgroup(c->cgroup_dir, std::chrono::milliseconds(0));
+                  return st.Wrap("create container " + c->id);
+                }
+              }
+            } else if (resources != nullptr && !resources->empty()) {
+              log::Warn("container " + c->id + ": linux.resources ignored (no cgroup v2 in the guest)");
+            }
+            auto undo_cgroup = [&] {
+              if (!c->cgroup_dir.empty()) (void)RemoveCgroup(c->cgroup_dir, std::chrono::milliseconds(1000));
+            };
+            bool terminal = spec.process->terminal;
             Pipes pipes;
-            RETURN_IF_ERROR(MakePipes(&pipes));
+            if (!terminal) {
+              Status st = MakePipes(&pipes);
+              if (!st.ok()) {
+                undo_cgroup();
+                return st;
+              }
+            }
             LaunchSpec ls;
             ls.rootfs = spec.root.path;
             ls.spec = std::move(spec);
@@ -149,17 +209,28 @@ void AgentService::Register(ttrpc::Server& server) {
             ls.stdout_fd = pipes.out[1];
             ls.stderr_fd = pipes.err[1];
             ls.wait_for_start = true;
+            ls.cgroup_dir = c->cgroup_dir;
             auto launched = Launch(ls);
             if (!launched.ok()) {
               pipes.CloseAll();
-              return launched.status().Wrap("create container " + req.container_id());
+              undo_cgroup();
+              return launched.status().Wrap("create container " + c->id);
             }
-            auto c = std::make_shared<Container>();
-            c->id = req.container_id();
             c->handle = std::move(*launched);
-            c->init = AdoptPipes(&pipes, "", c->handle->pid());
+            if (terminal) {
+              auto p = AdoptConsole(c->handle->TakeConsole(), "", c->handle->pid());
+              if (!p.ok()) {
+                c->handle.reset();  // the unstarted init exits
+                undo_cgroup();
+                return p.status().Wrap("create container " + c->id);
+              }
+              c->init = *p;
+            } else {
+              c->init = AdoptPipes(&pipes, "", c->handle->pid());
+            }
             RETURN_IF_ERROR(table_.AddContainer(c));
-            log::Info("created container " + c->id + " pid " + std::to_string(c->init->pid));
+            log::Info("created container " + c->id + " pid " + std::to_string(c->init->pid) +
+                      (c->cgroup_dir.empty() ? "" : " cgroup " + c->cgroup_dir));
             return Empty();
           }));
 
@@ -179,15 +250,30 @@ void AgentService::Register(ttrpc::Server& server) {
             ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
             auto j = nlohmann::json::parse(req.process_json(), nullptr, false);
             if (j.is_discarded()) return Error(Code::kInvalidArgument, "exec " + req.exec_id() + ": process is not valid JSON");
-            ASSIGN_OR_RETURN(oci::Process process, oci::ParseProcess(j));
+            ExecSpec es;
+            ASSIGN_OR_RETURN(es.process, oci::ParseProcess(j));
+            es.init_pid = c->init->pid;
+            es.seccomp = c->seccomp;
+            es.cgroup_dir = c->cgroup_dir;
             Pipes pipes;
-            RETURN_IF_ERROR(MakePipes(&pipes));
-            auto pid = ExecInContainer(c->init->pid, process, pipes.in[0], pipes.out[1], pipes.err[1]);
-            if (!pid.ok()) {
-              pipes.CloseAll();
-              return pid.status().Wrap("exec " + req.exec_id() + " in container " + c->id);
+            if (!es.process.terminal) {
+              RETURN_IF_ERROR(MakePipes(&pipes));
+              es.stdin_fd = pipes.in[0];
+              es.stdout_fd = pipes.out[1];
+              es.stderr_fd = pipes.err[1];
             }
-            RETURN_IF_ERROR(table_.AddExec(c->id, AdoptPipes(&pipes, req.exec_id(), *pid)));
+            auto r = Exec(es);
+            if (!r.ok()) {
+              pipes.CloseAll();
+              return r.status().Wrap("exec " + req.exec_id() + " in container " + c->id);
+            }
+            std::shared_ptr<Process> p;
+            if (es.process.terminal) {
+              ASSIGN_OR_RETURN(p, AdoptConsole(r->console_fd, req.exec_id(), r->pid));
+            } else {
+              p = AdoptPipes(&pipes, req.exec_id(), r->pid);
+            }
+            RETURN_IF_ERROR(table_.AddExec(c->id, p));
             return Empty();
           }));
 
@@ -196,7 +282,8 @@ void AgentService::Register(ttrpc::Server& server) {
           [this](const CallContext&, const grpc::SignalProcessRequest& req) -> Result<Empty> {
             ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
             if (req.all()) {
-              SignalAllInNamespace(p->pid, static_cast<int>(req.signal()));
+              ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
+              SignalAll(*c, static_cast<int>(req.signal()));
               return Empty();
             }
             if (Reaper::Get().Peek(p->pid)) return Error(Code::kNotFound, "process already finished");
@@ -215,56 +302,21 @@ void AgentService::Register(ttrpc::Server& server) {
             return r;
           }));
 
-  auto read_handler = [this](bool err) {
-    return TypedHandler<grpc::ReadStreamRequest, grpc::ReadStreamResponse>(
-        [this, err](const CallContext&, const grpc::ReadStreamRequest& req) -> Result<grpc::ReadStreamResponse> {
-          ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
-          ASSIGN_OR_RETURN(std::string data, ReadStream(err ? p->stderr_r : p->stdout_r, req.len()));
-          grpc::ReadStreamResponse r;
-          r.set_data(std::move(data));
-          return r;
-        });
-  };
-  add(kAgentService, "ReadStdout", read_handler(false));
-  add(kAgentService, "ReadStderr", read_handler(true));
-
-  add(kAgentService, "WriteStdin",
-      TypedHandler<grpc::WriteStreamRequest, grpc::WriteStreamResponse>(
-          [this](const CallContext&, const grpc::WriteStreamRequest& req) -> Result<grpc::WriteStreamResponse> {
-            ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
-            int fd = p->stdin_w.fd();
-            if (fd < 0) return Error(Code::kFailedPrecondition, "stdin of " + req.container_id() + " is closed");
-            size_t off = 0;
-            const std::string& d = req.data();
-            while (off < d.size()) {
-              ssize_t n = write(fd, d.data() + off, d.size() - off);
-              if (n < 0 && errno == EINTR) continue;
-              if (n < 0) return ErrnoError("write stdin of " + req.container_id());
-              off += static_cast<size_t>(n);
-            }
-            grpc::WriteStreamResponse r;
-            r.set_len(static_cast<uint32_t>(off));
-            return r;
-          }));
-
-  add(kAgentService, "CloseStdin",
-      TypedHandler<grpc::CloseStdinRequest, Empty>(
-          [this](const CallContext&, const grpc::CloseStdinRequest& req) -> Result<Empty> {
-            ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
-            p->stdin_w.Close();
-            return Empty();
-          }));
-
   add(kAgentService, "RemoveContainer",
       TypedHandler<grpc::RemoveContainerRequest, Empty>(
           [this](const CallContext&, const grpc::RemoveContainerRequest& req) -> Result<Empty> {
             ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
             if (!Reaper::Get().Peek(c->init->pid)) {
-              SignalAllInNamespace(c->init->pid, SIGKILL);
+              SignalAll(*c, SIGKILL);
               auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(req.timeout() ? req.timeout() : 5);
               while (!Reaper::Get().Peek(c->init->pid) && std::chrono::steady_clock::now() < deadline) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
               }
+            }
+            if (!c->cgroup_dir.empty()) {
+              // Other processes of the container (execs) die with the cgroup.kill above.
+              Status st = RemoveCgroup(c->cgroup_dir, std::chrono::seconds(2));
+              if (!st.ok()) log::Warn("remove container " + c->id + ": " + st.message());
             }
             table_.RemoveContainer(c->id);
             return Empty();

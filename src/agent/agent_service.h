@@ -1,4 +1,7 @@
 // grpc.AgentService and grpc.Health handlers, registered on a ttrpc server.
+// One file per RPC group: agent_service.cc (health, sandbox, container and
+// process lifecycle), stdio_service.cc (streams, terminals),
+// resources_service.cc (pause/resume, stats, update: cgroups).
 #pragma once
 
 #include "agent/process_table.h"
@@ -11,16 +14,26 @@ struct AgentOptions {
   std::string shared_mount = "/run/kata-containers/shared/containers";
   // False when the agent runs on a host for tests: no 9p, no clock, no hostname.
   bool guest = true;
+  // cgroup v2 mount; containers get <cgroup_root>/kata/<id>. "" or not a
+  // cgroup2 mount: no cgroups (resources ignored; pause/stats/update refused).
+  std::string cgroup_root = "/sys/fs/cgroup";
 };
 
 class AgentService {
  public:
-  explicit AgentService(AgentOptions opts) : opts_(std::move(opts)) {}
+  explicit AgentService(AgentOptions opts);
   void Register(ttrpc::Server& server);
 
  private:
+  void RegisterLifecycle(ttrpc::Server& server);
+  void RegisterStdio(ttrpc::Server& server);
+  void RegisterResources(ttrpc::Server& server);
+  // Every process of the container: its cgroup, else its pid namespace.
+  void SignalAll(const Container& c, int sig);
+
   ProcessTable table_;
   AgentOptions opts_;
+  bool cgroups_ = false;  // opts_.cgroup_root is a usable cgroup2 mount
 };
 
 }  // namespace kata::agent

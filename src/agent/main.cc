@@ -1,6 +1,7 @@
 // kata-agent: PID 1 of the guest. Sets the guest up, then serves the agent
 // API over the virtio-serial port agent.channel.0. With --listen PATH it
-// serves a unix socket instead (tests run it on the host that way).
+// serves a unix socket instead (tests run it on the host that way);
+// --cgroup-root DIR picks the cgroup2 mount for containers (default /sys/fs/cgroup).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/reboot.h>
@@ -39,10 +40,12 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   std::string listen_path;
+  std::string cgroup_root = "/sys/fs/cgroup";
   bool debug = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--listen" && i + 1 < argc) listen_path = argv[++i];
+    if (a == "--cgroup-root" && i + 1 < argc) cgroup_root = argv[++i];
     if (a == "--debug") debug = true;
   }
   bool as_init = getpid() == 1;
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
   kata::ttrpc::Server server;
   kata::agent::AgentOptions opts;
   opts.guest = as_init;
+  opts.cgroup_root = cgroup_root;
   kata::agent::AgentService service(opts);
   service.Register(server);
 

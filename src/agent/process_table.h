@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/container/launch.h"
 #include "common/status.h"
 
@@ -30,13 +32,17 @@ class StdioEnd {
 };
 
 struct Process {
-  Process(std::string id, pid_t p, int in, int out, int err)
-      : exec_id(std::move(id)), pid(p), stdin_w(in), stdout_r(out), stderr_r(err) {}
+  // With a terminal: `in` and `out` are the pty master (two fds), `err` is -1
+  // and `term` a third fd of the master for TtyWinResize and CloseStdin.
+  Process(std::string id, pid_t p, int in, int out, int err, int term = -1)
+      : exec_id(std::move(id)), pid(p), stdin_w(in), stdout_r(out), stderr_r(err), term(term), tty(term >= 0) {}
   std::string exec_id;  // "" for the container's init
   pid_t pid = -1;
   StdioEnd stdin_w;
   StdioEnd stdout_r;
   StdioEnd stderr_r;
+  StdioEnd term;
+  const bool tty;
   std::optional<int> exit_status;  // cached after the first WaitProcess
   std::mutex mu;
 };
@@ -47,6 +53,8 @@ struct Container {
   std::shared_ptr<Process> init;
   std::map<std::string, std::shared_ptr<Process>> execs;
   bool started = false;
+  std::string cgroup_dir;  // "" when the guest has no cgroup v2
+  nlohmann::json seccomp;  // linux.seccomp, applied to execs too
 };
 
 class ProcessTable {

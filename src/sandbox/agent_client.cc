@@ -127,4 +127,44 @@ Status AgentClient::CloseStdin(const std::string& id, const std::string& exec_id
   return Call("CloseStdin", req, &e, kControlTimeout);
 }
 
+Status AgentClient::TtyWinResize(const std::string& id, const std::string& exec_id, uint32_t rows, uint32_t columns) {
+  grpc::TtyWinResizeRequest req;
+  req.set_container_id(id);
+  req.set_exec_id(exec_id);
+  req.set_row(rows);
+  req.set_column(columns);
+  wkt::Empty e;
+  return Call("TtyWinResize", req, &e, kControlTimeout);
+}
+
+Status AgentClient::PauseContainer(const std::string& id) {
+  grpc::PauseContainerRequest req;
+  req.set_container_id(id);
+  wkt::Empty e;
+  return Call("PauseContainer", req, &e, kControlTimeout);
+}
+
+Status AgentClient::ResumeContainer(const std::string& id) {
+  grpc::ResumeContainerRequest req;
+  req.set_container_id(id);
+  wkt::Empty e;
+  return Call("ResumeContainer", req, &e, kControlTimeout);
+}
+
+Result<grpc::StatsContainerResponse> AgentClient::StatsContainer(const std::string& id) {
+  grpc::StatsContainerRequest req;
+  req.set_container_id(id);
+  grpc::StatsContainerResponse resp;
+  RETURN_IF_ERROR(Call("StatsContainer", req, &resp, kControlTimeout));
+  return resp;
+}
+
+Status AgentClient::UpdateContainer(const std::string& id, const std::string& resources_json) {
+  grpc::UpdateContainerRequest req;
+  req.set_container_id(id);
+  req.set_resources_json(resources_json);
+  wkt::Empty e;
+  return Call("UpdateContainer", req, &e, kControlTimeout);
+}
+
 }  // namespace kata::sandbox

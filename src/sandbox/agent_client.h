@@ -32,7 +32,17 @@ class AgentClient {
   // Empty result = end of stream.
   Result<std::string> ReadStream(const std::string& id, const std::string& exec_id, bool stderr_stream);
   Status WriteStdin(const std::string& id, const std::string& exec_id, const std::string& data);
+  // On a terminal process: sends the terminal's EOF character (^D), stdin stays open.
   Status CloseStdin(const std::string& id, const std::string& exec_id);
+  // Window size of a terminal process (rows, columns).
+  Status TtyWinResize(const std::string& id, const std::string& exec_id, uint32_t rows, uint32_t columns);
+  // Freeze / thaw every process of the container (returns once frozen / thawed).
+  Status PauseContainer(const std::string& id);
+  Status ResumeContainer(const std::string& id);
+  // cgroup counters of the container in the guest.
+  Result<grpc::StatsContainerResponse> StatsContainer(const std::string& id);
+  // `resources_json`: an OCI LinuxResources object.
+  Status UpdateContainer(const std::string& id, const std::string& resources_json);
   void Close() { client_->Close(); }
 
  private:

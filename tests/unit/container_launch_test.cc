@@ -416,19 +416,14 @@ TEST_F(ContainerLaunchTest, PivotRootEinvalFallsBackToMove) {
 }
 
 TEST_F(ContainerLaunchTest, TerminalBecomesControllingTty) {
-  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(grantpt(master), 0);
-  ASSERT_EQ(unlockpt(master), 0);
-  int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-  ASSERT_GE(slave, 0);
-  LaunchSpec ls = Spec({"sh", "-c", "test -t 0 && echo tty; stty size; ps -o pid,tty | tail -1 | tr -s ' '"});
+  // Launch allocates the pty itself (in the container's devpts) and hands the master over.
+  LaunchSpec ls = Spec({"sh", "-c", "test -t 0 && echo tty; stty size; tty; ps -o pid,tty | tail -1 | tr -s ' '"});
   ls.spec.process->terminal = true;
   ls.spec.process->console_size = oci::ConsoleSize{30, 100};
-  ls.stdin_fd = ls.stdout_fd = ls.stderr_fd = slave;
   auto c = Launch(ls);
-  close(slave);
   ASSERT_TRUE(c.ok()) << c.status().message();
+  int master = (*c)->TakeConsole();
+  ASSERT_GE(master, 0);
   ASSERT_TRUE((*c)->Start().ok());
   std::string text;
   char buf[512];
@@ -436,7 +431,7 @@ TEST_F(ContainerLaunchTest, TerminalBecomesControllingTty) {
   while ((n = read(master, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));  // EIO at hangup
   close(master);
   EXPECT_EQ(WaitStatus((*c)->pid()), 0);
-  EXPECT_EQ(text.substr(0, 13), "tty\r\n30 100\r\n") << text;
+  EXPECT_EQ(text.substr(0, 25), "tty\r\n30 100\r\n/dev/pts/0\r\n") << text;
 }
 
 TEST_F(ContainerLaunchTest, RootfsAttributes) {

@@ -1,15 +1,20 @@
 // ExecInContainer: a new process in a running container's namespaces and root.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 
+#include "agent/container/cgroup.h"
+#include "agent/container/console.h"
 #include "agent/container/launch.h"
 #include "agent/container/namespaces.h"
 #include "agent/container/plan.h"
 #include "agent/container/process_setup.h"
 #include "agent/container/report.h"
+#include "agent/container/security.h"
 #include "agent/container/spawn.h"
 
 namespace kata::agent {
@@ -18,6 +23,7 @@ namespace {
 struct ExecArgs {
   const ProcessPlan* plan;
   int report_fd;
+  int sync_fd;  // child end of a socketpair: 'G' from the agent once in the cgroup; pty master back
 };
 
 void ExecMain(void* p) {
@@ -25,13 +31,20 @@ void ExecMain(void* p) {
   const ExecArgs* args = static_cast<const ExecArgs*>(p);
   const ProcessPlan& plan = *args->plan;
   int report_fd = args->report_fd;
-  int no_start = -1;
+  int sync_fd = args->sync_fd;
   ResetSignals();
+  char go = 0;
+  ssize_t n;
+  do {
+    n = read(sync_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1 || go != 'G') _exit(1);  // the agent gave up on us
   umask(0);
   const char* exec_path = nullptr;
-  Step s = SetupStdio(plan, &report_fd, &no_start);
+  Step s = SetupStdio(plan, &report_fd, &sync_fd);
   if (!s.failed) s = SetupSession(plan);
   if (!s.failed) s = SetOomScore(plan);
+  if (!s.failed) s = SetupConsole(plan, sync_fd);
   if (!s.failed) s = ApplyProcess(plan, &exec_path);
   if (s.failed) {
     SendReport(report_fd, ReportKind::kSetupError, s);
@@ -61,6 +74,19 @@ struct Fds {
 
 Result<pid_t> ExecInContainer(pid_t init_pid, const oci::Process& process, int stdin_fd, int stdout_fd,
                               int stderr_fd) {
+  ExecSpec es;
+  es.init_pid = init_pid;
+  es.process = process;
+  es.stdin_fd = stdin_fd;
+  es.stdout_fd = stdout_fd;
+  es.stderr_fd = stderr_fd;
+  ASSIGN_OR_RETURN(ExecResult r, Exec(es));
+  if (r.console_fd >= 0) close(r.console_fd);
+  return r.pid;
+}
+
+Result<ExecResult> Exec(const ExecSpec& es) {
+  pid_t init_pid = es.init_pid;
   std::string proc_dir = "/proc/" + std::to_string(init_pid) + "/";
   std::string ns_dir = proc_dir + "ns/";
   Fds fds;
@@ -88,25 +114,66 @@ Result<pid_t> ExecInContainer(pid_t init_pid, const oci::Process& process, int s
   so.chroot_dirfd = rootfd;
 
   auto plan = std::make_unique<ProcessPlan>();
-  RETURN_IF_ERROR(BuildProcessPlan(process, rootfd, plan.get()));
-  plan->stdio[0] = stdin_fd;
-  plan->stdio[1] = stdout_fd;
-  plan->stdio[2] = stderr_fd;
+  RETURN_IF_ERROR(BuildProcessPlan(es.process, rootfd, plan.get()));
+  RETURN_IF_ERROR(BuildSecurityPlan(es.process, es.seccomp, plan.get()));
+  plan->stdio[0] = es.stdin_fd;
+  plan->stdio[1] = es.stdout_fd;
+  plan->stdio[2] = es.stderr_fd;
+  PtyPair agent_pty;
+  if (plan->terminal) {
+    plan->console_in_container = HasContainerPtmx(proc_dir + "root");
+    if (plan->console_in_container) {
+      for (int& fd : plan->stdio) fd = -1;
+    } else {
+      ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->rows, plan->cols));
+      fds.fds.push_back(agent_pty.slave);
+      for (int& fd : plan->stdio) fd = agent_pty.slave;
+    }
+  }
+  Fds master;  // closed on failure
+  if (agent_pty.master >= 0) master.fds.push_back(agent_pty.master);
 
-  int report[2];
+  int report[2], sync[2];
   if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
-  ExecArgs args{plan.get(), report[1]};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) != 0) {
+    int err = errno;
+    close(report[0]);
+    close(report[1]);
+    return ErrnoError("create sync socket", err);
+  }
+  fds.fds.push_back(sync[0]);
+  ExecArgs args{plan.get(), report[1], sync[1]};
   Result<pid_t> pid = Spawn(so, ExecMain, &args);
   close(report[1]);
+  close(sync[1]);
   if (!pid.ok()) {
     close(report[0]);
     return pid.status();
+  }
+  Status st;
+  if (!es.cgroup_dir.empty()) st = AddToCgroup(es.cgroup_dir, *pid);
+  if (st.ok()) {
+    char go = 'G';
+    if (send(sync[0], &go, 1, MSG_NOSIGNAL) != 1) st = ErrnoError("start exec process");
+  }
+  if (!st.ok()) {
+    kill(*pid, SIGKILL);  // the caller's reaper collects it
+    close(report[0]);
+    return st;
   }
   auto r = ReadReport(report[0]);
   close(report[0]);
   if (!r.ok()) return r.status();
   if (r->has_value()) return ReportStatus(**r);
-  return *pid;
+  ExecResult out;
+  out.pid = *pid;
+  if (plan->terminal && plan->console_in_container) {
+    ASSIGN_OR_RETURN(out.console_fd, RecvFd(sync[0], "pty master"));
+  } else if (agent_pty.master >= 0) {
+    master.fds.clear();
+    out.console_fd = agent_pty.master;
+  }
+  return out;
 }
 
 }  // namespace kata::agent

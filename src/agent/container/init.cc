@@ -1,11 +1,13 @@
 #include "agent/container/init.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 
+#include "agent/container/console.h"
 #include "agent/container/process_setup.h"
 #include "agent/container/report.h"
 #include "agent/container/rootfs.h"
@@ -36,12 +38,17 @@ Step WriteSysctl(const SysctlStep& s) {
 }
 
 Step Setup(const LaunchPlan& plan, int* report_fd, int* start_fd, const char** exec_path) {
+  if (plan.parent_sync && !WaitByte(*start_fd, 'M')) {
+    return FailMsg(Code::kAborted, "the agent did not finish the container's cgroup and id maps");
+  }
   if (plan.userns) {
-    if (!WaitByte(*start_fd, 'M')) return FailMsg(Code::kAborted, "user namespace maps were not written");
     // Become root of the new user namespace (we were the unmapped host root).
     if (SysSetresgid(0) != 0) return Fail(errno, "setgid 0 in user namespace");
     if (SysSetresuid(0) != 0) return Fail(errno, "setuid 0 in user namespace");
   }
+  // Now that the agent has moved us into the container's cgroup, that cgroup
+  // becomes the root of the new cgroup namespace.
+  if (plan.unshare_cgroupns && unshare(CLONE_NEWCGROUP) != 0) return Fail(errno, "unshare cgroup namespace");
   CHILD_TRY(SetupStdio(plan.proc, report_fd, start_fd));
   CHILD_TRY(SetupSession(plan.proc));
   umask(0);  // device and mount point modes exactly as asked
@@ -50,6 +57,8 @@ Step Setup(const LaunchPlan& plan, int* report_fd, int* start_fd, const char** e
   CHILD_TRY(PrepareRootfs(plan, &rootfd));
   CHILD_TRY(EnterRootfs(plan, rootfd));
   close(rootfd);
+  // Before FinalizeRootfs: readonlyPaths usually include /proc/sys.
+  for (const SysctlStep& s : plan.sysctls) CHILD_TRY(WriteSysctl(s));
   CHILD_TRY(FinalizeRootfs(plan));
   if (plan.set_hostname && sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
     return Fail(errno, "sethostname ", plan.hostname.c_str());
@@ -57,7 +66,7 @@ Step Setup(const LaunchPlan& plan, int* report_fd, int* start_fd, const char** e
   if (plan.set_domainname && setdomainname(plan.domainname.data(), plan.domainname.size()) != 0) {
     return Fail(errno, "setdomainname ", plan.domainname.c_str());
   }
-  for (const SysctlStep& s : plan.sysctls) CHILD_TRY(WriteSysctl(s));
+  CHILD_TRY(SetupConsole(plan.proc, *start_fd));
   return ApplyProcess(plan.proc, exec_path);
 }
 

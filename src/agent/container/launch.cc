@@ -10,10 +10,13 @@
 
 #include <cerrno>
 
+#include "agent/container/cgroup.h"
+#include "agent/container/console.h"
 #include "agent/container/init.h"
 #include "agent/container/namespaces.h"
 #include "agent/container/plan.h"
 #include "agent/container/report.h"
+#include "agent/container/security.h"
 #include "agent/container/spawn.h"
 
 namespace kata::agent {
@@ -54,6 +57,11 @@ Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so,
     fds->fds.push_back(fd);
     so->joins.push_back({fd, t->clone_flag, ns.path});
     so->clone_flags &= ~static_cast<unsigned long>(t->clone_flag);
+  }
+  if (so->clone_flags & CLONE_NEWCGROUP) {
+    // Unshared by the child once it is in its cgroup (init.cc).
+    so->clone_flags &= ~static_cast<unsigned long>(CLONE_NEWCGROUP);
+    plan->unshare_cgroupns = true;
   }
   if (plan->userns && (spec.linux_config->uid_mappings.empty() || spec.linux_config->gid_mappings.empty())) {
     return Error(Code::kInvalidArgument, "a user namespace needs linux.uidMappings and linux.gidMappings");
@@ -99,6 +107,7 @@ ContainerProcess::ContainerProcess(pid_t pid, int start_fd, int report_fd)
 ContainerProcess::~ContainerProcess() {
   if (start_fd_ >= 0) close(start_fd_);  // an unstarted init sees EOF and exits
   if (report_fd_ >= 0) close(report_fd_);
+  if (console_fd_ >= 0) close(console_fd_);
 }
 
 Status ContainerProcess::Start() {
@@ -123,6 +132,27 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
   SpawnOptions so;
   FdList ns_fds;
   RETURN_IF_ERROR(PlanNamespaces(ls.spec, plan.get(), &so, &ns_fds));
+  RETURN_IF_ERROR(BuildSecurityPlan(*ls.spec.process, ls.spec.linux_config ? ls.spec.linux_config->seccomp
+                                                                            : nlohmann::json(),
+                                    &plan->proc));
+  plan->parent_sync = plan->userns || !ls.cgroup_dir.empty();
+  // Terminal: in the container's own devpts when the spec mounts one (with
+  // the default /dev/ptmx link), else a pty of the agent.
+  PtyPair agent_pty;
+  FdList pty_fds;
+  if (plan->proc.terminal) {
+    bool devpts = false;
+    for (const MountStep& m : plan->mounts) devpts |= m.fstype == "devpts" && m.dest_rel == "dev/pts";
+    plan->proc.console_in_container = devpts && plan->default_devices;
+    if (!plan->proc.console_in_container) {
+      ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->proc.rows, plan->proc.cols));
+      pty_fds.fds.push_back(agent_pty.slave);
+      for (int& fd : plan->proc.stdio) fd = agent_pty.slave;
+    } else {
+      for (int& fd : plan->proc.stdio) fd = -1;
+    }
+  }
+  bool console_in_container = plan->proc.terminal && plan->proc.console_in_container;
 
   int report[2], start[2];
   if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
@@ -144,14 +174,21 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
     return pid.status().Wrap("create container init");
   }
   auto proc = std::make_unique<ContainerProcess>(*pid, start[0], report[0]);
+  if (agent_pty.master >= 0) proc->SetConsole(agent_pty.master);
 
   Status st;
-  if (ls.spec.linux_config && (so.clone_flags & CLONE_NEWUSER)) {
+  if (!ls.cgroup_dir.empty()) st = AddToCgroup(ls.cgroup_dir, *pid);
+  if (st.ok() && ls.spec.linux_config && (so.clone_flags & CLONE_NEWUSER)) {
     st = WriteIdMap(*pid, "uid_map", ls.spec.linux_config->uid_mappings);
     if (st.ok()) st = WriteIdMap(*pid, "gid_map", ls.spec.linux_config->gid_mappings);
-    if (st.ok()) st = SendByte(start[0], 'M');
   }
+  if (st.ok() && (!ls.cgroup_dir.empty() || (so.clone_flags & CLONE_NEWUSER))) st = SendByte(start[0], 'M');
   if (st.ok()) st = AwaitReady(report[0]);
+  if (st.ok() && console_in_container) {
+    auto fd = RecvFd(start[0], "pty master");
+    if (fd.ok()) proc->SetConsole(*fd);
+    st = fd.status();
+  }
   if (!st.ok()) {
     proc.reset();  // closes the channels: a child still in setup exits
     Reap(*pid, ls.reap_on_failure, /*kill_first=*/true);

@@ -28,8 +28,9 @@ namespace kata::agent {
 struct LaunchSpec {
   oci::Spec spec;      // spec.process is required; spec.root.path is ignored
   std::string rootfs;  // absolute path of the container rootfs (need not be a mount point)
-  // The container's stdio; -1 = /dev/null. With spec.process.terminal, pass the
-  // pty slave as all three (it becomes the controlling terminal).
+  // The container's stdio; -1 = /dev/null. Ignored with spec.process.terminal:
+  // Launch then makes a pty (console.h) whose master ContainerProcess::TakeConsole
+  // returns.
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
@@ -41,6 +42,10 @@ struct LaunchSpec {
   bool no_pivot = false;
   // waitpid() the child when Launch fails after creating it.
   bool reap_on_failure = false;
+  // The container's cgroup v2 directory (cgroup.h): the init is moved there
+  // before it runs anything (and before it unshares a cgroup namespace);
+  // mounts of type cgroup/cgroup2 bind it. "" = no cgroup.
+  std::string cgroup_dir;
 };
 
 // The container's init process between Launch and exec.
@@ -54,6 +59,13 @@ class ContainerProcess {
 
   pid_t pid() const { return pid_; }
   bool started() const { return started_; }
+  // The pty master with process.terminal (ownership passes to the caller), else -1.
+  int TakeConsole() {
+    int fd = console_fd_;
+    console_fd_ = -1;
+    return fd;
+  }
+  void SetConsole(int fd) { console_fd_ = fd; }
   // Lets the init exec process.args and waits until it has (or failed to:
   // then the error, and the process exits 126/127). FailedPrecondition when
   // called twice.
@@ -63,6 +75,7 @@ class ContainerProcess {
   pid_t pid_;
   int start_fd_;
   int report_fd_;
+  int console_fd_ = -1;
   bool started_ = false;
 };
 
@@ -76,5 +89,19 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& spec);
 // Fds -1 = the container's /dev/null.
 Result<pid_t> ExecInContainer(pid_t container_init_pid, const oci::Process& process, int stdin_fd,
                               int stdout_fd, int stderr_fd);
+
+// The full form: also the container's seccomp filter, its cgroup and a terminal.
+struct ExecSpec {
+  pid_t init_pid = -1;
+  oci::Process process;
+  nlohmann::json seccomp;  // the container's linux.seccomp (null = none)
+  std::string cgroup_dir;  // "" = stay in the agent's cgroup
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // ignored with process.terminal
+};
+struct ExecResult {
+  pid_t pid = -1;
+  int console_fd = -1;  // pty master with process.terminal (caller owns it)
+};
+Result<ExecResult> Exec(const ExecSpec& spec);
 
 }  // namespace kata::agent

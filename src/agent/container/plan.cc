@@ -84,11 +84,26 @@ void SplitParent(const std::string& rel, std::string* parent, std::string* name)
 }
 
 Status AddMount(const oci::Mount& m, size_t index, LaunchPlan* plan) {
+  MountOptions opts = ParseMountOptions(m.options);
   if (m.type == "cgroup" || m.type == "cgroup2") {
-    log::Debug("container mount " + m.destination + ": " + m.type + " mounts are not supported yet, skipped");
+    if (plan->cgroup_dir.empty()) {
+      log::Debug("container mount " + m.destination + ": no cgroup for the container, " + m.type + " mount skipped");
+      return {};
+    }
+    // The container's own cgroup directory (cgroup v2), as runc shows it
+    // without a cgroup namespace; flags (ro, nosuid, ...) as asked.
+    MountStep step;
+    step.bind = true;
+    step.source = plan->cgroup_dir;
+    step.dest = m.destination;
+    step.dest_rel = Relative(m.destination);
+    step.flags = (opts.flags & ~MS_REC) | MS_BIND;
+    step.remount = (opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) != 0;
+    step.propagation = opts.propagation;
+    step.what = "cgroup on " + m.destination;
+    plan->mounts.push_back(std::move(step));
     return {};
   }
-  MountOptions opts = ParseMountOptions(m.options);
   if (opts.tmpcopyup) log::Debug("container mount " + m.destination + ": tmpcopyup is not supported yet, ignored");
   MountStep step;
   step.bind = opts.bind || m.type == "bind";
@@ -230,6 +245,7 @@ Status BuildLaunchPlan(const LaunchSpec& ls, LaunchPlan* plan) {
   if (stat(ls.rootfs.c_str(), &st) != 0) return ErrnoError("rootfs " + ls.rootfs);
   if (!S_ISDIR(st.st_mode)) return Error(Code::kInvalidArgument, "rootfs " + ls.rootfs + " is not a directory");
   plan->rootfs = ls.rootfs;
+  plan->cgroup_dir = ls.cgroup_dir;
   while (plan->rootfs.size() > 1 && plan->rootfs.back() == '/') plan->rootfs.pop_back();
 
   int rootfd = open(plan->rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);

@@ -4,6 +4,7 @@
 // (argv/envp), so they are built in place and never copied or moved.
 #pragma once
 
+#include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -82,9 +83,21 @@ struct ProcessPlan {
   std::string oom_value;
   bool no_new_privs = false;
   bool terminal = false;
+  // With terminal: the child opens /dev/ptmx of the container (its own devpts
+  // instance, so `tty` names /dev/pts/N inside) and sends the master over the
+  // sync socket; false = stdio already are a pty slave allocated by the agent.
+  bool console_in_container = false;
   bool set_winsize = false;
   unsigned short rows = 0, cols = 0;
   int stdio[3] = {-1, -1, -1};
+  // Capabilities (security.h): masks indexed by capability number.
+  bool set_caps = false;
+  int cap_last = 40;
+  uint64_t cap_bounding = 0, cap_effective = 0, cap_permitted = 0, cap_inheritable = 0, cap_ambient = 0;
+  // Seccomp BPF compiled by the parent (empty = none).
+  std::vector<struct sock_filter> seccomp;
+  unsigned seccomp_flags = 0;
+  bool seccomp_early = false;
 };
 
 struct LaunchPlan {
@@ -107,6 +120,14 @@ struct LaunchPlan {
   bool set_domainname = false;
   std::string domainname;
   bool userns = false;  // the parent writes id maps, then the child continues
+  // The parent moves the child into its cgroup (and writes id maps), then
+  // sends 'M'; the child waits for it when set.
+  bool parent_sync = false;
+  // cgroup namespace: unshared by the child after the 'M' sync, so its root
+  // is the container's cgroup (clone would root it at the agent's).
+  bool unshare_cgroupns = false;
+  // Bind-mounted for mounts of type cgroup/cgroup2 ("" = those are skipped).
+  std::string cgroup_dir;
   ProcessPlan proc;
 };
 

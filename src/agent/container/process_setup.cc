@@ -97,7 +97,7 @@ Step SetupStdio(const ProcessPlan& p, int* report_fd, int* start_fd) {
 
 Step SetupSession(const ProcessPlan& p) {
   if (setsid() < 0) return Fail(errno, "setsid");
-  if (!p.terminal) return Ok();
+  if (!p.terminal || p.console_in_container) return Ok();  // console.h sets that one up later
   if (ioctl(0, TIOCSCTTY, 0) != 0) return Fail(errno, "set controlling terminal");
   if (p.set_winsize) {
     struct winsize ws = {};
@@ -126,6 +126,7 @@ Step ApplyProcess(const ProcessPlan& p, const char** exec_path) {
     }
   }
   CHILD_TRY(PrepareCapabilities(p));
+  CHILD_TRY(ApplySeccomp(p, /*early=*/true));
   if (SysSetgroups(p.groups.size(), p.groups.data()) != 0) return Fail(errno, "setgroups");
   if (SysSetresgid(p.gid) != 0) return Fail(errno, "setgid");
   if (SysSetresuid(p.uid) != 0) return Fail(errno, "setuid");
@@ -138,7 +139,7 @@ Step ApplyProcess(const ProcessPlan& p, const char** exec_path) {
 }
 
 void ExecProcess(const ProcessPlan& p, const char* exec_path, int report_fd) {
-  Step s = ApplySeccomp(p);
+  Step s = ApplySeccomp(p, /*early=*/false);
   if (!s.failed) {
     execve(exec_path, p.argv.data(), p.envp.data());
     s = Fail(errno, "exec ", exec_path);

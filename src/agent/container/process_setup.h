@@ -13,13 +13,14 @@ void ResetSignals();
 // plan.stdio become fds 0, 1, 2 (-1: /dev/null as seen now); *report_fd and
 // *start_fd (may be -1) move to 3 and 4; every other fd is closed.
 Step SetupStdio(const ProcessPlan& p, int* report_fd, int* start_fd);
-// New session; with a terminal, fd 0 becomes the controlling tty (and gets
-// process.consoleSize).
+// New session; with a terminal allocated by the agent (stdio are its slave),
+// fd 0 becomes the controlling tty (and gets process.consoleSize).
 Step SetupSession(const ProcessPlan& p);
 // process.oomScoreAdj through /proc/self (needs a /proc in view).
 Step SetOomScore(const ProcessPlan& p);
-// rlimits, capabilities hooks, groups/gid/uid, umask, chdir(cwd), finds the
-// executable (*exec_path points into the plan), no_new_privs.
+// rlimits, bounding set, (early seccomp), groups/gid/uid, capabilities,
+// umask, chdir(cwd), finds the executable (*exec_path points into the plan),
+// no_new_privs.
 Step ApplyProcess(const ProcessPlan& p, const char** exec_path);
 // Seccomp hook, then execve. On failure sends a kExecError report and exits
 // 127 (not found) or 126.

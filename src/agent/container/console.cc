@@ -1,0 +1,140 @@
+#include "agent/container/console.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+namespace kata::agent {
+
+Result<PtyPair> OpenAgentPty(unsigned short rows, unsigned short cols) {
+  PtyPair p;
+  p.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (p.master < 0) return ErrnoError("open pty master");
+  char name[64];
+  if (grantpt(p.master) != 0 || unlockpt(p.master) != 0 || ptsname_r(p.master, name, sizeof name) != 0) {
+    Status st = ErrnoError("unlock pty");
+    close(p.master);
+    return st;
+  }
+  p.slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (p.slave < 0) {
+    Status st = ErrnoError(std::string("open pty slave ") + name);
+    close(p.master);
+    return st;
+  }
+  if (rows || cols) {
+    struct winsize ws = {};
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    ioctl(p.slave, TIOCSWINSZ, &ws);
+  }
+  return p;
+}
+
+Result<int> RecvFd(int sock, const std::string& what) {
+  char byte = 0;
+  struct iovec iov = {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoError("receive " + what);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      return fd;
+    }
+  }
+  return Error(Code::kInternal, "the container process sent no " + what);
+}
+
+bool HasContainerPtmx(const std::string& root) {
+  struct stat st;
+  return stat((root + "/dev/pts/ptmx").c_str(), &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+}  // namespace kata::agent
+
+namespace kata::agent::child {
+namespace {
+
+Step SendFd(int sock, int fd) {
+  char byte = 'T';
+  struct iovec iov = {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t n;
+  do {
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) return Fail(errno, "send the pty master to the agent");
+  return Ok();
+}
+
+}  // namespace
+
+Step SetupConsole(const ProcessPlan& p, int sock) {
+  if (!p.terminal || !p.console_in_container) return Ok();
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return Fail(errno, "open /dev/ptmx in the container");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) != 0) {
+    int err = errno;
+    close(master);
+    return Fail(err, "unlock pty");
+  }
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    int err = errno;
+    close(master);
+    return Fail(err, "open pty slave");
+  }
+  Step result = Ok();
+  if (p.set_winsize) {
+    struct winsize ws = {};
+    ws.ws_row = p.rows;
+    ws.ws_col = p.cols;
+    if (ioctl(slave, TIOCSWINSZ, &ws) != 0) result = Fail(errno, "set console size");
+  }
+  // The process may run as another user: it owns its terminal (runc does the same).
+  if (!result.failed && p.uid != 0 && fchown(slave, p.uid, static_cast<gid_t>(-1)) != 0) {
+    result = Fail(errno, "chown pty slave");
+  }
+  for (int i = 0; i < 3 && !result.failed; ++i) {
+    if (dup2(slave, i) < 0) result = Fail(errno, "set up terminal stdio");
+  }
+  close(slave);
+  if (!result.failed && ioctl(0, TIOCSCTTY, 0) != 0) result = Fail(errno, "set controlling terminal");
+  if (!result.failed) result = SendFd(sock, master);
+  close(master);
+  return result;
+}
+
+}  // namespace kata::agent::child

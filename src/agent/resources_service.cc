@@ -1,0 +1,99 @@
+// cgroup RPCs: PauseContainer/ResumeContainer (cgroup.freeze), StatsContainer,
+// UpdateContainer (LinuxResources JSON -> cgroup files). See container/cgroup.h.
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "agent.pb.h"
+#include "agent/agent_service.h"
+#include "agent/container/cgroup.h"
+#include "wkt.pb.h"
+
+namespace kata::agent {
+namespace {
+
+using ttrpc::CallContext;
+using ttrpc::TypedHandler;
+using Empty = kata::wkt::Empty;
+
+constexpr const char* kAgentService = "grpc.AgentService";
+constexpr std::chrono::seconds kFreezeTimeout{10};
+constexpr size_t kMaxResourcesJson = 1 << 20;
+
+}  // namespace
+
+void AgentService::RegisterResources(ttrpc::Server& server) {
+  // The container's cgroup, or why there is none.
+  auto cgroup_of = [this](const std::string& id, const char* what) -> Result<std::shared_ptr<Container>> {
+    ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(id));
+    if (c->cgroup_dir.empty()) {
+      return Error(Code::kUnimplemented, std::string(what) + " container " + id + ": the guest has no cgroup v2");
+    }
+    return c;
+  };
+
+  auto freeze = [cgroup_of](bool frozen) {
+    return [cgroup_of, frozen](const std::string& id) -> Result<Empty> {
+      ASSIGN_OR_RETURN(std::shared_ptr<Container> c, cgroup_of(id, frozen ? "pause" : "resume"));
+      RETURN_IF_ERROR(FreezeCgroup(c->cgroup_dir, frozen, kFreezeTimeout).Wrap(std::string(frozen ? "pause" : "resume") +
+                                                                               " container " + id));
+      return Empty();
+    };
+  };
+  server.Register(kAgentService, "PauseContainer",
+                  TypedHandler<grpc::PauseContainerRequest, Empty>(
+                      [f = freeze(true)](const CallContext&, const grpc::PauseContainerRequest& req) {
+                        return f(req.container_id());
+                      }));
+  server.Register(kAgentService, "ResumeContainer",
+                  TypedHandler<grpc::ResumeContainerRequest, Empty>(
+                      [f = freeze(false)](const CallContext&, const grpc::ResumeContainerRequest& req) {
+                        return f(req.container_id());
+                      }));
+
+  server.Register(
+      kAgentService, "StatsContainer",
+      TypedHandler<grpc::StatsContainerRequest, grpc::StatsContainerResponse>(
+          [cgroup_of](const CallContext&, const grpc::StatsContainerRequest& req) -> Result<grpc::StatsContainerResponse> {
+            ASSIGN_OR_RETURN(std::shared_ptr<Container> c, cgroup_of(req.container_id(), "stats of"));
+            ASSIGN_OR_RETURN(CgroupStats s, ReadCgroupStats(c->cgroup_dir));
+            grpc::StatsContainerResponse r;
+            auto* cpu = r.mutable_cpu();
+            cpu->set_usage_usec(s.cpu_usage_usec);
+            cpu->set_user_usec(s.cpu_user_usec);
+            cpu->set_system_usec(s.cpu_system_usec);
+            cpu->set_nr_periods(s.cpu_nr_periods);
+            cpu->set_nr_throttled(s.cpu_nr_throttled);
+            cpu->set_throttled_usec(s.cpu_throttled_usec);
+            auto* mem = r.mutable_memory();
+            mem->set_usage(s.memory_usage);
+            mem->set_limit(s.memory_limit);
+            mem->set_swap_usage(s.swap_usage);
+            mem->set_swap_limit(s.swap_limit);
+            for (const auto& [k, v] : s.memory_stat) (*mem->mutable_stat())[k] = v;
+            r.mutable_pids()->set_current(s.pids_current);
+            r.mutable_pids()->set_limit(s.pids_limit);
+            for (const auto& [k, v] : s.raw) (*r.mutable_raw())[k] = v;
+            for (pid_t pid : CgroupProcs(c->cgroup_dir)) r.add_pids_list(pid);
+            r.set_frozen(CgroupFrozen(c->cgroup_dir));
+            return r;
+          }));
+
+  server.Register(kAgentService, "UpdateContainer",
+                  TypedHandler<grpc::UpdateContainerRequest, Empty>(
+                      [cgroup_of](const CallContext&, const grpc::UpdateContainerRequest& req) -> Result<Empty> {
+                        ASSIGN_OR_RETURN(std::shared_ptr<Container> c, cgroup_of(req.container_id(), "update"));
+                        if (req.resources_json().size() > kMaxResourcesJson) {
+                          return Error(Code::kInvalidArgument, "update " + c->id + ": resources JSON too large");
+                        }
+                        auto j = nlohmann::json::parse(req.resources_json(), nullptr, false);
+                        if (j.is_discarded() || !j.is_object()) {
+                          return Error(Code::kInvalidArgument,
+                                       "update container " + c->id + ": resources are not a JSON object");
+                        }
+                        RETURN_IF_ERROR(ApplyResources(c->cgroup_dir, j).Wrap("update container " + c->id));
+                        return Empty();
+                      }));
+}
+
+}  // namespace kata::agent
