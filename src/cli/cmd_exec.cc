@@ -62,14 +62,15 @@ Result<nlohmann::json> BuildProcess(const ContainerRecord& rec, const ExecOption
   return p;
 }
 
-Status StartExec(ServiceClient* client, const std::string& id, const std::string& exec_id, const nlohmann::json& process) {
+Status StartExec(ServiceClient* client, const std::string& socket, const std::string& id, const std::string& exec_id, const nlohmann::json& process) {
   task::ExecProcessRequest req;
   req.set_id(id);
   req.set_exec_id(exec_id);
   req.set_terminal(process.value("terminal", false));
-  req.set_stdin(OwnFdPath(0));
-  req.set_stdout(OwnFdPath(1));
-  req.set_stderr(OwnFdPath(2));
+  ASSIGN_OR_RETURN(StdioRefs stdio, HandOverStdio(socket));
+  req.set_stdin(stdio.in);
+  req.set_stdout(stdio.out);
+  req.set_stderr(stdio.err);
   req.mutable_spec()->set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Process");
   req.mutable_spec()->set_value(process.dump());
   RETURN_IF_ERROR(client->Exec(req));
@@ -88,17 +89,24 @@ Result<int> Exec(const GlobalOptions& g, const ExecOptions& o) {
     return Error(Code::kFailedPrecondition, "cannot exec in a paused container (use --ignore-paused to override)");
   }
   std::string exec_id = NewExecId();
+  // Runs in the monitor after fork: a ttrpc client's reader thread does not
+  // survive fork(), so the monitor dials its own connection.
   auto wait = [&]() {
     ForwardSignals(client.get(), o.id, exec_id);
     auto w = client->Wait(o.id, exec_id);
     return w.ok() ? static_cast<int>(w->exit_status()) : 255;
   };
   if (!o.detach) {
-    RETURN_IF_ERROR(StartExec(client.get(), o.id, exec_id, process));
+    RETURN_IF_ERROR(StartExec(client.get(), ServiceSocketOf(g, o.id), o.id, exec_id, process));
     if (!o.pid_file.empty()) RETURN_IF_ERROR(fs::WriteFileAtomic(o.pid_file, std::to_string(getpid())));
     return wait();
   }
-  ASSIGN_OR_RETURN(pid_t monitor, ForkMonitor([&] { return StartExec(client.get(), o.id, exec_id, process); }, wait));
+  auto setup = [&]() -> Status {
+    ASSIGN_OR_RETURN(client, ServiceClient::Dial(ServiceSocketOf(g, o.id)));
+    return StartExec(client.get(), ServiceSocketOf(g, o.id), o.id, exec_id, process);
+  };
+  client.reset();
+  ASSIGN_OR_RETURN(pid_t monitor, ForkMonitor(setup, wait));
   if (!o.pid_file.empty()) {
     ASSIGN_OR_RETURN(std::string pid_file, fs::AbsolutePath(o.pid_file));
     RETURN_IF_ERROR(fs::WriteFileAtomic(pid_file, std::to_string(monitor)));

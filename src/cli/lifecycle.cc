@@ -55,7 +55,9 @@ Result<pid_t> StartService(const GlobalOptions& g, const std::string& id) {
   so.new_session = true;
   ASSIGN_OR_RETURN(pid_t pid, proc::Spawn(argv, so));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!fs::Exists(ServiceSocketOf(g, id))) {
+  // The socket file appears at bind(), a moment before listen(): wait until
+  // a connection is accepted.
+  while (!ServiceClient::Dial(ServiceSocketOf(g, id)).ok()) {
     int st;
     if (waitpid(pid, &st, WNOHANG) == pid) {
       auto log = fs::ReadFile(fs::JoinPath(dir, "service.log"));
@@ -86,9 +88,9 @@ void Abandon(const GlobalOptions& g, const std::string& id, pid_t service_pid) {
   if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
 }
 
-// Creates the container with this process's stdio as the container's:
-// the service opens /proc/<self>/fd/N, getting the caller's own pipes or
-// terminal without any copy through us.
+// Creates the container with this process's stdio as the container's: the
+// fds themselves go to the service, so output reaches the caller's pipe,
+// file or terminal with no copy through us.
 Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, const CreateOptions& o,
                                                        const std::string& bundle, const oci::Spec& spec) {
   std::string dir = StateDirOf(g, o.id);
@@ -115,9 +117,11 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   task::CreateTaskRequest req;
   req.set_id(o.id);
   req.set_bundle(bundle);
-  req.set_stdin(OwnFdPath(0));
-  req.set_stdout(OwnFdPath(1));
-  req.set_stderr(OwnFdPath(2));
+  auto stdio = HandOverStdio(ServiceSocketOf(g, o.id));
+  if (!stdio.ok()) return fail(stdio.status());
+  req.set_stdin(stdio->in);
+  req.set_stdout(stdio->out);
+  req.set_stderr(stdio->err);
   req.set_terminal(spec.process && spec.process->terminal);
   auto created = (*client)->Create(req);
   if (!created.ok()) return fail(created.status());

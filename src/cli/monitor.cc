@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <random>
 #include <thread>
 
 #include "common/log.h"
+#include "sandbox/stdio_fds.h"
 
 namespace kata::cli {
 namespace {
@@ -26,7 +28,13 @@ void WriteReport(int fd, const std::string& msg) {
 
 }  // namespace
 
-std::string OwnFdPath(int fd) { return "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(fd); }
+Result<StdioRefs> HandOverStdio(const std::string& service_socket) {
+  std::random_device rd;
+  std::string key = std::to_string(getpid()) + "-" + std::to_string(rd());
+  RETURN_IF_ERROR(sandbox::SendStdio(service_socket + ".stdio", key));
+  std::string base = std::string(sandbox::kFdScheme) + key + "/";
+  return StdioRefs{base + "0", base + "1", base + "2"};
+}
 
 Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::function<int()>& wait) {
   int report[2];

@@ -15,7 +15,7 @@ namespace kata::cli {
 
 // Double-forks a monitor so it is re-parented to the caller's subreaper, as
 // runc's container init is. In the monitor, `setup` runs with the caller's
-// stdio (the service opens /proc/<monitor>/fd/N); its error comes back to
+// stdio (handed to the service with HandOverStdio); its error comes back to
 // the caller. Then the monitor drops the caller's stdio and exits with
 // `wait()`. Returns the monitor's pid once setup succeeded.
 Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::function<int()>& wait);
@@ -24,7 +24,11 @@ Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::funct
 // this process to the container's process `exec_id` ("" = init).
 void ForwardSignals(ServiceClient* client, const std::string& id, const std::string& exec_id);
 
-// /proc/<self>/fd/N: the stdio paths a monitor hands to the service.
-std::string OwnFdPath(int fd);
+// Hands this process's fds 0-2 to the sandbox service (SCM_RIGHTS) and
+// returns the three references to put in a Task Create/Exec request.
+struct StdioRefs {
+  std::string in, out, err;
+};
+Result<StdioRefs> HandOverStdio(const std::string& service_socket);
 
 }  // namespace kata::cli

@@ -36,13 +36,14 @@ namespace {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const char* file = opts.executable.empty() ? args[0] : opts.executable.c_str();
   if (opts.env.empty()) {
-    execvp(args[0], args.data());
+    execvp(file, args.data());
   } else {
     std::vector<char*> env;
     for (const auto& e : opts.env) env.push_back(const_cast<char*>(e.c_str()));
     env.push_back(nullptr);
-    execvpe(args[0], args.data(), env.data());
+    execvpe(file, args.data(), env.data());
   }
   int err = errno;
   ssize_t unused = write(err_fd, &err, sizeof err);

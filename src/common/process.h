@@ -18,6 +18,7 @@ struct SpawnOptions {
   bool new_session = false;    // setsid(): survive the caller's terminal/process group
   bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL), tied to the spawning THREAD
   std::vector<std::string> env;  // empty = inherit
+  std::string executable;        // binary to run when it differs from argv[0] (OCI hooks)
 };
 
 // fork+exec; reports an exec failure (e.g. missing binary) as an error instead

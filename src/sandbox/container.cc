@@ -7,6 +7,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "oci/spec_json.h"
 #include "sandbox/paths.h"
 
 namespace kata::sandbox {
@@ -50,6 +51,12 @@ const char* StateName(ContainerState s) {
   return "unknown";
 }
 
+HookState Container::StateForHooks(const char* status) const {
+  // The VMM is the host process that stands for the container: its
+  // namespaces are the ones a host hook (e.g. networking) would enter.
+  return HookState{id_, status, sb_.vmm_pid(), bundle_};
+}
+
 std::string Container::HostShareDir() const { return fs::JoinPath(sb_.shared_dir(), id_); }
 
 // The guest sees the host's share dir at kGuestSharedDir: bind the rootfs
@@ -87,8 +94,18 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
     if (!u.ok()) log::Warn("undo share of " + id + ": " + u.message());
     return st.Wrap("create container " + id);
   };
+  if (auto parsed = oci::ParseSpec(spec); parsed.ok() && parsed->hooks) c->hooks_ = *parsed->hooks;
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
   if (Status st = sb.agent().CreateContainer(id, spec.dump()); !st.ok()) return fail(st);
+  // Spec lifecycle step 3-4: prestart and createRuntime hooks once the
+  // environment exists; a failure undoes the create.
+  for (const auto& [kind, hooks] : {std::pair{"prestart", &c->hooks_.prestart}, {"createRuntime", &c->hooks_.create_runtime}}) {
+    if (Status st = RunHooks(kind, *hooks, c->StateForHooks("creating")); !st.ok()) {
+      Status r = sb.agent().RemoveContainer(id, 5);
+      (void)r;
+      return fail(st);
+    }
+  }
   c->init_ = std::make_unique<HostProcess>(sb.agent(), id, "", std::move(io));
   if (Status st = c->init_->OpenStdio(); !st.ok()) {
     Status r = sb.agent().RemoveContainer(id, 5);
@@ -117,8 +134,12 @@ Status Container::Start() {
   if (s == ContainerState::kStopped) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
   if (s == ContainerState::kRunning) return Error(Code::kFailedPrecondition, "cannot start an already running container");
   RETURN_IF_ERROR(sb_.agent().StartContainer(id_));
-  std::lock_guard<std::mutex> lock(mu_);
-  started_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;
+  }
+  // A poststart hook failure is only a warning (runtime-spec lifecycle step 9).
+  if (Status st = RunHooks("poststart", hooks_.poststart, StateForHooks("running")); !st.ok()) log::Warn(st.message());
   return Status::Ok();
 }
 
@@ -176,6 +197,7 @@ Status Container::Delete(bool force) {
     for (auto& [eid, p] : execs_) p->Wait();
     deleted_ = true;
   }
+  if (Status st = RunHooks("poststop", hooks_.poststop, StateForHooks("stopped")); !st.ok()) log::Warn(st.message());
   return Unshare();
 }
 

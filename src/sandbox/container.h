@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "oci/spec.h"
+#include "sandbox/hooks.h"
 #include "sandbox/process.h"
 #include "sandbox/sandbox.h"
 
@@ -44,10 +46,12 @@ class Container {
   Status ShareFiles(nlohmann::json& spec);
   Status Unshare();
   std::string HostShareDir() const;
+  HookState StateForHooks(const char* status) const;
 
   Sandbox& sb_;
   std::string id_;
   std::string bundle_;
+  oci::Hooks hooks_;
   std::unique_ptr<HostProcess> init_;
   std::map<std::string, std::unique_ptr<HostProcess>> execs_;
   mutable std::mutex mu_;

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "common/log.h"
+#include "sandbox/stdio_fds.h"
 
 namespace kata::sandbox {
 namespace {
@@ -25,6 +26,7 @@ bool WriteAll(int fd, const std::string& data) {
 }
 
 Result<int> OpenPath(const std::string& path, int flags) {
+  if (path.rfind(kFdScheme, 0) == 0) return TakeStdio(path);  // handed over by kata-runtime
   // Strip the "fifo"/"file" URI forms containerd may hand us.
   std::string p = path;
   for (const char* prefix : {"fifo://", "file://"}) {
@@ -57,8 +59,9 @@ Status HostProcess::OpenStdio() {
   if (!io_.in.empty()) {
     // Non-blocking open: a fifo with no writer yet must not stall Create.
     ASSIGN_OR_RETURN(in_fd_, OpenPath(io_.in, O_RDONLY | O_NONBLOCK));
-    fcntl(in_fd_, F_SETFL, fcntl(in_fd_, F_GETFL) & ~O_NONBLOCK);
+    if (io_.in.rfind(kFdScheme, 0) != 0) fcntl(in_fd_, F_SETFL, fcntl(in_fd_, F_GETFL) & ~O_NONBLOCK);
   }
+  for (const auto* p : {&io_.in, &io_.out, &io_.err}) ReleaseStdio(*p);
   return Status::Ok();
 }
 
@@ -113,6 +116,26 @@ void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
   }
   cv_.notify_all();
   if (on_exit) on_exit(info);
+  std::function<void(const ExitInfo&)> observer;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    observer.swap(observer_);
+    observer_notified_ = true;
+  }
+  if (observer) observer(info);
+}
+
+void HostProcess::SetExitObserver(std::function<void(const ExitInfo&)> observer) {
+  ExitInfo info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!observer_notified_) {
+      observer_ = std::move(observer);
+      return;
+    }
+    info = exit_;
+  }
+  observer(info);
 }
 
 bool HostProcess::exited() const {

@@ -42,6 +42,10 @@ class HostProcess {
   const StdioPaths& io() const { return io_; }
   const std::string& exec_id() const { return exec_id_; }
   Status CloseStdin();
+  // Called once with the exit (on the waiter thread, after Run's on_exit), or
+  // at once if the process has already exited: how the shim publishes
+  // /tasks/exit without racing a fast exit.
+  void SetExitObserver(std::function<void(const ExitInfo&)> observer);
 
  private:
   void CopyOut(bool is_stderr, int fd);
@@ -60,6 +64,8 @@ class HostProcess {
   std::condition_variable cv_;
   bool exited_ = false;
   ExitInfo exit_;
+  std::function<void(const ExitInfo&)> observer_;
+  bool observer_notified_ = false;  // the waiter has handed out the exit
 };
 
 }  // namespace kata::sandbox

@@ -5,6 +5,8 @@
 //   <shim> [flags]          serve (on -socket PATH, or on fd 3 as containerd's runc shim does)
 // Flags follow Go's flag package (single or double dash): -namespace -id
 // -address -publish-binary -bundle -socket -debug, plus -config (ours).
+#include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -18,6 +20,9 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "shim/events.h"
+#include "shim/shim_actions.h"
+#include "sandbox/stdio_fds.h"
 #include "shim/task_service.h"
 #include "ttrpc/server.h"
 #include "ttrpc/socket.h"
@@ -69,7 +74,40 @@ kata::Status PrivateMountNamespace() {
   return kata::Status::Ok();
 }
 
+kata::shim::ShimFlags ToShimFlags(const Flags& f) {
+  kata::shim::ShimFlags s;
+  s.ns = f.Get("namespace");
+  s.id = f.Get("id");
+  s.address = f.Get("address");
+  s.publish_binary = f.Get("publish-binary");
+  s.bundle = f.Get("bundle");
+  s.config = f.Get("config");
+  s.debug = f.debug;
+  return s;
+}
+
+std::string SelfExe(const char* argv0) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string(argv0);
+}
+
+// Started by containerd (through `start`): log into the bundle's `log` fifo,
+// which containerd copies to its own log. Non-blocking, so a containerd that
+// is down or not reading costs log lines, never a stuck shim.
+void LogToContainerdFifo(kata::log::Level level) {
+  int fd = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  dup2(fd, 2);
+  close(fd);
+  kata::log::Configure(2, level, kata::log::Format::kText);
+}
+
 int Serve(const Flags& flags) {
+  bool containerd_mode = !flags.Get("address").empty();
+  if (containerd_mode && flags.Get("log").empty()) {
+    LogToContainerdFifo(flags.debug ? kata::log::Level::kDebug : kata::log::Level::kInfo);
+  }
   if (auto st = PrivateMountNamespace(); !st.ok()) {
     kata::log::Error(st.message());
     return 1;
@@ -82,6 +120,12 @@ int Serve(const Flags& flags) {
   int listen_fd = 3;
   std::string socket_path = flags.Get("socket");
   if (!socket_path.empty()) {
+    // kata-runtime hands the caller's stdio over this socket; it must exist
+    // before the Task socket, whose appearance the CLI waits for.
+    if (auto st = kata::sandbox::ServeStdioSocket(socket_path + ".stdio"); !st.ok()) {
+      kata::log::Error(st.message());
+      return 1;
+    }
     auto fd = kata::ttrpc::ListenUnix(socket_path);
     if (!fd.ok()) {
       kata::log::Error(fd.status().message());
@@ -89,8 +133,13 @@ int Serve(const Flags& flags) {
     }
     listen_fd = *fd;
   }
+  // Events go to containerd only when it started us (-address), never from
+  // kata-runtime's private service even if TTRPC_ADDRESS leaks into its env.
+  const char* ttrpc_address = getenv("TTRPC_ADDRESS");
+  kata::shim::EventPublisher publisher(containerd_mode && ttrpc_address ? ttrpc_address : "", flags.Get("namespace"));
   kata::ttrpc::Server server;
   kata::shim::TaskService service(*cfg, [&server] { server.Shutdown(); });
+  service.SetPublisher(&publisher);
   service.Register(server);
 
   // SIGTERM/SIGINT: stop serving and tear everything down like a Shutdown.
@@ -108,7 +157,13 @@ int Serve(const Flags& flags) {
 
   server.ServeListener(listen_fd);
   service.Teardown();
-  if (!socket_path.empty()) unlink(socket_path.c_str());
+  if (!socket_path.empty()) {
+    unlink(socket_path.c_str());
+    unlink((socket_path + ".stdio").c_str());
+  }
+  if (socket_path.empty() && containerd_mode) {
+    unlink(kata::shim::SocketPath(flags.Get("address"), flags.Get("namespace"), flags.Get("id")).c_str());
+  }
   kata::log::Info("sandbox service " + flags.Get("id") + " exiting");
   return 0;
 }
@@ -125,6 +180,8 @@ int main(int argc, char** argv) {
     kata::log::Configure(2, level, kata::log::Format::kText);
   }
   if (flags.action.empty()) return Serve(flags);
-  std::fprintf(stderr, "containerd-shim-kata-v2: action %s is not supported yet\n", flags.action.c_str());
+  if (flags.action == "start") return kata::shim::StartAction(ToShimFlags(flags), SelfExe(argv[0]));
+  if (flags.action == "delete") return kata::shim::DeleteAction(ToShimFlags(flags));
+  std::fprintf(stderr, "containerd-shim-kata-v2: unknown action %s\n", flags.action.c_str());
   return 1;
 }

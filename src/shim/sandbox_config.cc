@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace kata::shim {
 
 std::string BaseKernelParams(bool debug) {
@@ -42,6 +45,35 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.vm.accel = accel.accel;
   sc.vm.debug = debug;
   return sc;
+}
+
+namespace {
+
+bool ParsePositive(const std::map<std::string, std::string>& a, const char* key, long long* out) {
+  auto it = a.find(key);
+  if (it == a.end() || it->second.empty()) return false;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (*end != '\0' || v <= 0) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+void ApplySizingAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc) {
+  long long mem = 0, quota = 0, period = 0;
+  if (ParsePositive(annotations, "io.kubernetes.cri.sandbox-memory", &mem)) {
+    long long mib = (mem + (1 << 20) - 1) >> 20;
+    sc->vm.memory_mib = static_cast<decltype(sc->vm.memory_mib)>(std::max<long long>(sc->vm.memory_mib, mib));
+  }
+  if (ParsePositive(annotations, "io.kubernetes.cri.sandbox-cpu-quota", &quota) &&
+      ParsePositive(annotations, "io.kubernetes.cri.sandbox-cpu-period", &period)) {
+    long long cpus = (quota + period - 1) / period;
+    long long host = sysconf(_SC_NPROCESSORS_ONLN);
+    if (host > 0) cpus = std::min(cpus, host);
+    sc->vm.vcpus = static_cast<decltype(sc->vm.vcpus)>(std::max<long long>(sc->vm.vcpus, cpus));
+  }
 }
 
 }  // namespace kata::shim

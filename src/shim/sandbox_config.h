@@ -1,6 +1,9 @@
 // Maps configuration.toml (plus the accelerator probe) to a SandboxConfig.
 #pragma once
 
+#include <map>
+#include <string>
+
 #include "config/config.h"
 #include "sandbox/sandbox.h"
 #include "vmm/kvm_probe.h"
@@ -14,5 +17,15 @@ std::string BaseKernelParams(bool debug);
 // Fails if a forced accelerator cannot be used ("kvm" without /dev/kvm).
 Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, const std::string& sandbox_id,
                                                  vmm::AccelDecision* decision_out = nullptr);
+
+// CRI's pod sizing annotations (containerd >= 1.6):
+// io.kubernetes.cri.sandbox-memory (bytes) and -cpu-quota / -cpu-period.
+// Our choice: the VM gets max(default_memory, ceil(memory / 1 MiB)) MiB and
+// max(default_vcpus, ceil(quota / period)) vCPUs, capped at the host's CPUs.
+// The configured default already covers the guest's own overhead (kernel +
+// agent); "max" rather than Kata's "default + limit" keeps a pod with a small
+// limit from paying for two sizes on a small host. Absent, unparsable or
+// non-positive values leave the defaults.
+void ApplySizingAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc);
 
 }  // namespace kata::shim

@@ -8,6 +8,7 @@
 #include "oci/spec_json.h"
 #include "shim/sandbox_config.h"
 #include "shim/rootfs_mount.h"
+#include "events.pb.h"
 #include "task.pb.h"
 #include "wkt.pb.h"
 
@@ -46,7 +47,97 @@ Result<nlohmann::json> LoadValidatedSpec(const std::string& bundle) {
   return spec;
 }
 
+std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
+  std::map<std::string, std::string> out;
+  if (!spec.contains("annotations") || !spec["annotations"].is_object()) return out;
+  for (auto& [k, v] : spec["annotations"].items())
+    if (v.is_string()) out[k] = v.get<std::string>();
+  return out;
+}
+
+std::string Get(const std::map<std::string, std::string>& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? "" : it->second;
+}
+
 }  // namespace
+
+template <typename Msg>
+void TaskService::Publish(const char* topic, const char* type, const Msg& m) {
+  if (publisher_) publisher_->Publish(topic, type, m);
+}
+
+Result<sandbox::HostProcess*> TaskService::FindProcess(sandbox::Container* c, const std::string& exec_id) {
+  if (!exec_id.empty()) {
+    std::lock_guard<std::mutex> lock(ev_mu_);
+    auto it = procs_.find({c->id(), exec_id});
+    if (it != procs_.end() && it->second.deleted) {
+      return Error(Code::kNotFound, "process " + exec_id + " of container " + c->id() + " does not exist");
+    }
+  }
+  return c->Process(exec_id);
+}
+
+void TaskService::PublishExitLocked(const ProcKey& key, ProcEvents& pe) {
+  if (pe.exit_published || !pe.exited || !pe.started) return;
+  pe.exit_published = true;
+  containerd::events::TaskExit ev;
+  ev.set_container_id(key.first);
+  ev.set_id(key.second.empty() ? key.first : key.second);
+  ev.set_pid(TaskPid());
+  ev.set_exit_status(static_cast<uint32_t>(pe.exit.status));
+  SetTimestamp(ev.mutable_exited_at(), pe.exit.at);
+  Publish(kTopicExit, "containerd.events.TaskExit", ev);
+}
+
+void TaskService::EnsureExitPublished(const std::string& cid, const std::string& exec_id, const sandbox::ExitInfo& e) {
+  std::lock_guard<std::mutex> lock(ev_mu_);
+  ProcKey key{cid, exec_id};
+  ProcEvents& pe = procs_[key];
+  if (!pe.exited) {
+    pe.exited = true;
+    pe.exit = e;
+  }
+  PublishExitLocked(key, pe);
+}
+
+void TaskService::WatchExit(const std::string& cid, const std::string& exec_id, sandbox::HostProcess* p) {
+  p->SetExitObserver([this, cid, exec_id](const sandbox::ExitInfo& e) { EnsureExitPublished(cid, exec_id, e); });
+}
+
+void TaskService::MarkStarted(const std::string& cid, const std::string& exec_id) {
+  std::lock_guard<std::mutex> lock(ev_mu_);
+  ProcKey key{cid, exec_id};
+  ProcEvents& pe = procs_[key];
+  pe.started = true;
+  if (exec_id.empty()) {
+    containerd::events::TaskStart ev;
+    ev.set_container_id(cid);
+    ev.set_pid(TaskPid());
+    Publish(kTopicStart, "containerd.events.TaskStart", ev);
+  } else {
+    containerd::events::TaskExecStarted ev;
+    ev.set_container_id(cid);
+    ev.set_exec_id(exec_id);
+    ev.set_pid(TaskPid());
+    Publish(kTopicExecStarted, "containerd.events.TaskExecStarted", ev);
+  }
+  PublishExitLocked(key, pe);  // a process that exited before Start was answered
+}
+
+// The VM died: the agent connection is closed, so every process reports exit
+// (status 255) through its waiter. Remove what the VM left on the host now;
+// the containers stay listed (stopped) until containerd deletes them.
+void TaskService::OnVmExit() {
+  std::lock_guard<std::mutex> lock(vm_exit_mu_);
+  if (torn_down_ || vm_exit_cleanup_.joinable()) return;
+  vm_exit_cleanup_ = std::thread([this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sandbox_) return;
+    Status st = sandbox_->Shutdown();
+    if (!st.ok()) log::Warn("cleanup after the VM died: " + st.message());
+  });
+}
 
 Result<sandbox::Container*> TaskService::Find(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -55,12 +146,14 @@ Result<sandbox::Container*> TaskService::Find(const std::string& id) {
   return it->second.get();
 }
 
-uint32_t TaskService::TaskPid() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return sandbox_ ? static_cast<uint32_t>(sandbox_->vmm_pid()) : 0;
-}
+uint32_t TaskService::TaskPid() { return task_pid_.load(); }
 
 void TaskService::Teardown() {
+  {
+    std::lock_guard<std::mutex> lock(vm_exit_mu_);
+    torn_down_ = true;
+  }
+  if (vm_exit_cleanup_.joinable()) vm_exit_cleanup_.join();
   std::map<std::string, std::unique_ptr<sandbox::Container>> containers;
   std::unique_ptr<sandbox::Sandbox> sb;
   {
@@ -80,19 +173,37 @@ void TaskService::Register(ttrpc::Server& server) {
 
   add("Create", TypedHandler<task::CreateTaskRequest, task::CreateTaskResponse>(
                     [this](const CallContext&, const task::CreateTaskRequest& req) -> Result<task::CreateTaskResponse> {
-                      std::lock_guard<std::mutex> lock(mu_);
+                      std::unique_lock<std::mutex> lock(mu_);
                       if (containers_.count(req.id())) return Error(Code::kAlreadyExists, "container " + req.id() + " already exists");
                       ASSIGN_OR_RETURN(nlohmann::json spec, LoadValidatedSpec(req.bundle()));
+                      auto annotations = Annotations(spec);
+                      // Kata's rule (KATA-REFERENCE §5): "container" joins the sandbox named by
+                      // sandbox-id; "sandbox" or no annotation makes a VM.
+                      std::string type = Get(annotations, "io.kubernetes.cri.container-type");
+                      std::string sid = Get(annotations, "io.kubernetes.cri.sandbox-id");
+                      if (type == "container") {
+                        if (!sandbox_) {
+                          return Error(Code::kFailedPrecondition,
+                                       "container " + req.id() + " belongs to sandbox " + sid + ", which this shim does not run");
+                        }
+                        if (!sid.empty() && sid != sandbox_->id()) {
+                          return Error(Code::kInvalidArgument, "container " + req.id() + " names sandbox " + sid +
+                                                                   " but this shim runs sandbox " + sandbox_->id());
+                        }
+                      }
                       RETURN_IF_ERROR(MountRootfs(req.rootfs(), req.bundle()));
                       bool new_sandbox = !sandbox_;
                       if (new_sandbox) {
                         auto sc = MakeSandboxConfig(cfg_.config, req.id());
+                        if (sc.ok()) ApplySizingAnnotations(annotations, &*sc);
                         auto sb = sc.ok() ? sandbox::Sandbox::Boot(*sc) : Result<std::unique_ptr<sandbox::Sandbox>>(sc.status());
                         if (!sb.ok()) {
                           UnmountRootfs(req.rootfs(), req.bundle());
                           return sb.status();
                         }
                         sandbox_ = std::move(*sb);
+                        task_pid_ = static_cast<uint32_t>(sandbox_->vmm_pid());
+                        sandbox_->OnVmExit([this] { OnVmExit(); });
                       }
                       sandbox::StdioPaths io{req.stdin(), req.stdout(), req.stderr(), req.terminal()};
                       auto c = sandbox::Container::Create(*sandbox_, req.id(), req.bundle(), std::move(spec), io);
@@ -105,10 +216,28 @@ void TaskService::Register(ttrpc::Server& server) {
                         UnmountRootfs(req.rootfs(), req.bundle());
                         return c.status();
                       }
+                      sandbox::Container* created = c->get();
                       containers_[req.id()] = std::move(*c);
                       if (!req.rootfs().empty()) mounted_rootfs_.insert(req.bundle());
+                      uint32_t pid = static_cast<uint32_t>(sandbox_->vmm_pid());
+                      lock.unlock();
+                      {
+                        std::lock_guard<std::mutex> ev_lock(ev_mu_);
+                        procs_[{req.id(), ""}] = ProcEvents{};
+                        containerd::events::TaskCreate ev;
+                        ev.set_container_id(req.id());
+                        ev.set_bundle(req.bundle());
+                        for (const auto& m : req.rootfs()) *ev.add_rootfs() = m;
+                        ev.mutable_io()->set_stdin(req.stdin());
+                        ev.mutable_io()->set_stdout(req.stdout());
+                        ev.mutable_io()->set_stderr(req.stderr());
+                        ev.mutable_io()->set_terminal(req.terminal());
+                        ev.set_pid(pid);
+                        Publish(kTopicCreate, "containerd.events.TaskCreate", ev);
+                      }
+                      WatchExit(req.id(), "", &created->init());
                       task::CreateTaskResponse r;
-                      r.set_pid(static_cast<uint32_t>(sandbox_->vmm_pid()));
+                      r.set_pid(pid);
                       return r;
                     }));
 
@@ -118,8 +247,16 @@ void TaskService::Register(ttrpc::Server& server) {
                      if (req.exec_id().empty()) {
                        RETURN_IF_ERROR(c->Start());
                      } else {
-                       return Error(Code::kUnimplemented, "exec processes start at Exec time");
+                       // The agent runs an exec as soon as it is added (Exec); Start only
+                       // publishes exec-started (and an exit that came first).
+                       ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+                       (void)p;
+                       std::lock_guard<std::mutex> lock(ev_mu_);
+                       if (procs_[{req.id(), req.exec_id()}].started) {
+                         return Error(Code::kFailedPrecondition, "process " + req.exec_id() + " already started");
+                       }
                      }
+                     MarkStarted(req.id(), req.exec_id());
                      task::StartResponse r;
                      r.set_pid(TaskPid());
                      return r;
@@ -128,7 +265,7 @@ void TaskService::Register(ttrpc::Server& server) {
   add("State", TypedHandler<task::StateRequest, task::StateResponse>(
                    [this](const CallContext&, const task::StateRequest& req) -> Result<task::StateResponse> {
                      ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-                     ASSIGN_OR_RETURN(sandbox::HostProcess * p, c->Process(req.exec_id()));
+                     ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
                      task::StateResponse r;
                      r.set_id(req.id());
                      r.set_exec_id(req.exec_id());
@@ -144,7 +281,13 @@ void TaskService::Register(ttrpc::Server& server) {
                        r.set_exit_status(static_cast<uint32_t>(e.status));
                        SetTimestamp(r.mutable_exited_at(), e.at);
                      } else {
-                       r.set_status(req.exec_id().empty() ? ToTaskStatus(c->state()) : task::RUNNING);
+                       bool started;
+                       {
+                         std::lock_guard<std::mutex> lock(ev_mu_);
+                         started = procs_[{req.id(), req.exec_id()}].started;
+                       }
+                       r.set_status(req.exec_id().empty() ? ToTaskStatus(c->state())
+                                                          : (started ? task::RUNNING : task::CREATED));
                      }
                      return r;
                    }));
@@ -158,8 +301,9 @@ void TaskService::Register(ttrpc::Server& server) {
   add("Wait", TypedHandler<task::WaitRequest, task::WaitResponse>(
                   [this](const CallContext&, const task::WaitRequest& req) -> Result<task::WaitResponse> {
                     ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-                    ASSIGN_OR_RETURN(sandbox::HostProcess * p, c->Process(req.exec_id()));
+                    ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
                     sandbox::ExitInfo e = p->Wait();
+                    EnsureExitPublished(req.id(), req.exec_id(), e);  // exit before anything Wait triggers
                     task::WaitResponse r;
                     r.set_exit_status(static_cast<uint32_t>(e.status));
                     SetTimestamp(r.mutable_exited_at(), e.at);
@@ -170,13 +314,30 @@ void TaskService::Register(ttrpc::Server& server) {
                   [this](const CallContext&, const task::ExecProcessRequest& req) -> Result<Empty> {
                     ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
                     sandbox::StdioPaths io{req.stdin(), req.stdout(), req.stderr(), req.terminal()};
+                    {
+                      std::lock_guard<std::mutex> lock(ev_mu_);
+                      auto it = procs_.find({req.id(), req.exec_id()});
+                      if (it != procs_.end() && it->second.deleted) {
+                        return Error(Code::kAlreadyExists, "exec " + req.exec_id() + " was already used in " + req.id());
+                      }
+                    }
                     RETURN_IF_ERROR(c->Exec(req.exec_id(), req.spec().value(), io));
+                    ASSIGN_OR_RETURN(sandbox::HostProcess * p, c->Process(req.exec_id()));
+                    {
+                      std::lock_guard<std::mutex> lock(ev_mu_);
+                      procs_[{req.id(), req.exec_id()}] = ProcEvents{};
+                      containerd::events::TaskExecAdded ev;
+                      ev.set_container_id(req.id());
+                      ev.set_exec_id(req.exec_id());
+                      Publish(kTopicExecAdded, "containerd.events.TaskExecAdded", ev);
+                    }
+                    WatchExit(req.id(), req.exec_id(), p);
                     return Empty();
                   }));
 
   add("CloseIO", TypedHandler<task::CloseIORequest, Empty>([this](const CallContext&, const task::CloseIORequest& req) -> Result<Empty> {
         ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-        ASSIGN_OR_RETURN(sandbox::HostProcess * p, c->Process(req.exec_id()));
+        ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
         if (req.stdin()) RETURN_IF_ERROR(p->CloseStdin());
         return Empty();
       }));
@@ -184,16 +345,47 @@ void TaskService::Register(ttrpc::Server& server) {
   add("Delete", TypedHandler<task::DeleteRequest, task::DeleteResponse>(
                     [this](const CallContext&, const task::DeleteRequest& req) -> Result<task::DeleteResponse> {
                       ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-                      if (!req.exec_id().empty()) return Error(Code::kUnimplemented, "deleting exec processes");
-                      RETURN_IF_ERROR(c->Delete(false));
-                      sandbox::ExitInfo e = c->init().Wait();
                       task::DeleteResponse r;
                       r.set_pid(TaskPid());
+                      if (!req.exec_id().empty()) {
+                        // The exec's host record stays in the container until it is
+                        // deleted (Container has no removal); it is only marked here.
+                        ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+                        if (!p->exited()) {
+                          return Error(Code::kFailedPrecondition, "process " + req.exec_id() + " of " + req.id() + " is still running");
+                        }
+                        sandbox::ExitInfo e = p->Wait();
+                        EnsureExitPublished(req.id(), req.exec_id(), e);
+                        {
+                          std::lock_guard<std::mutex> lock(ev_mu_);
+                          procs_[{req.id(), req.exec_id()}].deleted = true;
+                        }
+                        r.set_exit_status(static_cast<uint32_t>(e.status));
+                        SetTimestamp(r.mutable_exited_at(), e.at);
+                        return r;
+                      }
+                      RETURN_IF_ERROR(c->Delete(false));
+                      sandbox::ExitInfo e = c->init().Wait();
+                      EnsureExitPublished(req.id(), "", e);
                       r.set_exit_status(static_cast<uint32_t>(e.status));
                       SetTimestamp(r.mutable_exited_at(), e.at);
-                      std::lock_guard<std::mutex> lock(mu_);
-                      if (mounted_rootfs_.erase(c->bundle())) UnmountRootfsOf(c->bundle());
-                      containers_.erase(req.id());
+                      {
+                        std::lock_guard<std::mutex> lock(mu_);
+                        if (mounted_rootfs_.erase(c->bundle())) UnmountRootfsOf(c->bundle());
+                        containers_.erase(req.id());
+                      }
+                      {
+                        std::lock_guard<std::mutex> lock(ev_mu_);
+                        for (auto it = procs_.begin(); it != procs_.end();) {
+                          it = it->first.first == req.id() ? procs_.erase(it) : std::next(it);
+                        }
+                        containerd::events::TaskDelete ev;
+                        ev.set_container_id(req.id());
+                        ev.set_pid(r.pid());
+                        ev.set_exit_status(r.exit_status());
+                        *ev.mutable_exited_at() = r.exited_at();
+                        Publish(kTopicDelete, "containerd.events.TaskDelete", ev);
+                      }
                       return r;
                     }));
 
@@ -220,6 +412,9 @@ void TaskService::Register(ttrpc::Server& server) {
           std::lock_guard<std::mutex> lock(mu_);
           if (!containers_.empty() && !req.now()) return Empty();
         }
+        // Stop the VM and remove its directories before the connection drops:
+        // containerd runs `delete` as soon as it sees the shim disconnect.
+        Teardown();
         if (on_shutdown_) on_shutdown_();
         return Empty();
       }));

@@ -65,6 +65,43 @@ TEST_F(CliTest, RunReturnsTheExitCodeAndBothStreams) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+TEST_F(CliTest, OutputIntoARegularFileKeepsTheCallersOffset) {
+  // The caller's own fd reaches the service (SCM_RIGHTS): output lands after
+  // what the caller wrote, and the caller's next write lands after it.
+  std::string bundle = Bundle({"echo", "from-guest"});
+  std::string id = UniqueId("file");
+  std::string out = tmp.path() + "/out.txt";
+  CmdResult r = Sh("(echo before; " + Runtime() + " run --bundle " + bundle + " " + id + "; echo after) > " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream f(out);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_EQ(text, "before\nfrom-guest\nafter\n");
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(CliTest, ExecRunsInTheContainer) {
+  std::string bundle = Bundle({"sleep", "600"});
+  std::string id = UniqueId("exec");
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
+  CmdResult e = Kata({"exec", id, "sh", "-c", "hostname; exit 4"});
+  EXPECT_EQ(e.exit_code, 4) << e.err;
+  EXPECT_EQ(Trim(e.out), "kata");
+  std::string pid_file = tmp.path() + "/exec.pid";
+  CmdResult d = Kata({"exec", "-d", "--pid-file", pid_file, id, "sleep", "1"});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  std::ifstream pf(pid_file);
+  int pid = 0;
+  pf >> pid;
+  EXPECT_GT(pid, 0);
+  CmdResult ps = Kata({"ps", "--format", "json", id});
+  EXPECT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_EQ(ps.out.front(), '[') << ps.out;
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
+  CmdResult stopped = Kata({"exec", id, "true"});
+  EXPECT_NE(stopped.exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 TEST_F(CliTest, CreateStartStateKillDelete) {
   std::string bundle = Bundle({"sleep", "600"});
   std::string id = UniqueId("life");

@@ -125,5 +125,34 @@ TEST_F(SandboxTest, BadCommandIsReportedAtCreate) {
   EXPECT_NE(c.status().message().find("/no/such/binary"), std::string::npos) << c.status().message();
 }
 
+TEST_F(SandboxTest, HostHooksGetTheStateAndAFailingHookFailsCreate) {
+  std::string bundle = tmp_->path() + "/hooked";
+  MakeBundle(bundle, {"true"});
+  std::ifstream in(bundle + "/config.json");
+  nlohmann::json spec = nlohmann::json::parse(in);
+  auto hook = [&](const std::string& name) {
+    return nlohmann::json{{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat > " + bundle + "/" + name + ".json"}}};
+  };
+  spec["hooks"] = {{"prestart", {hook("prestart")}}, {"createRuntime", {hook("createRuntime")}},
+                   {"poststart", {hook("poststart")}}, {"poststop", {hook("poststop")}}};
+  auto c = sandbox::Container::Create(*sandbox_, "hooked", bundle, spec, {});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE((*c)->Start().ok());
+  (*c)->init().Wait();
+  ASSERT_TRUE((*c)->Delete(false).ok());
+  for (const char* kind : {"prestart", "createRuntime", "poststart", "poststop"}) {
+    std::ifstream f(bundle + "/" + kind + ".json");
+    ASSERT_TRUE(f.good()) << kind << " hook did not run";
+    nlohmann::json state = nlohmann::json::parse(f);
+    EXPECT_EQ(state["id"], "hooked") << kind;
+    EXPECT_EQ(state["bundle"], bundle) << kind;
+  }
+
+  spec["hooks"] = {{"createRuntime", {{{"path", "/bin/false"}}}}};
+  auto bad = sandbox::Container::Create(*sandbox_, "hooked2", bundle, spec, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("createRuntime hook /bin/false"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace kata::itest

@@ -1,0 +1,241 @@
+#include "shim/shim_actions.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/process.h"
+#include "sandbox/paths.h"
+#include "shim/rootfs_mount.h"
+#include "shim/sha256.h"
+#include "task.pb.h"
+#include "ttrpc/socket.h"
+
+namespace kata::shim {
+namespace {
+
+constexpr const char* kSocketDir = "/run/containerd/s";
+
+// Go's filepath.Clean for the absolute/relative paths containerd uses.
+std::string CleanPath(const std::string& p) {
+  bool abs = !p.empty() && p[0] == '/';
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    std::string part = p.substr(i, j - i);
+    if (part == "..") {
+      if (!parts.empty() && parts.back() != "..") parts.pop_back();
+      else if (!abs) parts.push_back(part);
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    i = j + 1;
+  }
+  std::string out = abs ? "/" : "";
+  for (size_t k = 0; k < parts.size(); k++) out += (k ? "/" : "") + parts[k];
+  return out.empty() ? "." : out;
+}
+
+std::string ReadPidFile(const std::string& path) {
+  auto t = fs::ReadFile(path);
+  if (!t.ok()) return "";
+  std::string s = *t;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// pid of a live process whose executable name contains `needle` (guards
+// against a recycled pid).
+pid_t LiveProcess(const std::string& pid_text, const std::string& needle) {
+  char* end = nullptr;
+  long pid = std::strtol(pid_text.c_str(), &end, 10);
+  if (pid_text.empty() || *end != '\0' || pid <= 1) return 0;
+  if (!proc::Alive(static_cast<pid_t>(pid))) return 0;
+  char buf[PATH_MAX];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  std::string exe(buf, static_cast<size_t>(n));
+  return exe.find(needle) != std::string::npos ? static_cast<pid_t>(pid) : 0;
+}
+
+void KillAndWait(pid_t pid, const std::string& what, std::chrono::milliseconds grace = std::chrono::milliseconds(0)) {
+  if (pid <= 0) return;
+  // A shim that is exiting on its own (after Shutdown) finishes its cleanup.
+  for (auto end = std::chrono::steady_clock::now() + grace; std::chrono::steady_clock::now() < end && proc::Alive(pid);) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!proc::Alive(pid)) return;
+  log::Info("delete: killing " + what + " (pid " + std::to_string(pid) + ")");
+  kill(pid, SIGKILL);
+  for (int i = 0; i < 500 && proc::Alive(pid); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+}  // namespace
+
+std::string SocketPath(const std::string& containerd_address, const std::string& ns, const std::string& id) {
+  return std::string(kSocketDir) + "/" + Sha256Hex(CleanPath(containerd_address + "/" + ns + "/" + id));
+}
+
+std::string GroupId(const std::string& id, const std::map<std::string, std::string>& a) {
+  auto type = a.find("io.kubernetes.cri.container-type");
+  auto sid = a.find("io.kubernetes.cri.sandbox-id");
+  if (type != a.end() && type->second == "container" && sid != a.end() && !sid->second.empty()) return sid->second;
+  return id;
+}
+
+std::map<std::string, std::string> BundleAnnotations(const std::string& bundle) {
+  std::map<std::string, std::string> out;
+  auto text = fs::ReadFile(fs::JoinPath(bundle, "config.json"));
+  if (!text.ok()) return out;
+  auto spec = nlohmann::json::parse(*text, nullptr, false);
+  if (spec.is_discarded() || !spec.is_object() || !spec.contains("annotations") || !spec["annotations"].is_object()) {
+    return out;
+  }
+  for (auto& [k, v] : spec["annotations"].items())
+    if (v.is_string()) out[k] = v.get<std::string>();
+  return out;
+}
+
+int StartAction(const ShimFlags& f, const std::string& self_exe) {
+  // Options Any (e.g. runc's) on stdin when containerd has some: read and ignore.
+  if (!isatty(0)) {
+    char buf[4096];
+    while (read(0, buf, sizeof buf) > 0) {
+    }
+  }
+  if (f.id.empty()) {
+    std::fprintf(stderr, "start: -id is required\n");
+    return 1;
+  }
+  std::string bundle = f.bundle;
+  if (bundle.empty()) {
+    auto cwd = fs::AbsolutePath(".");
+    if (!cwd.ok()) {
+      std::fprintf(stderr, "start: %s\n", cwd.status().message().c_str());
+      return 1;
+    }
+    bundle = *cwd;
+  }
+  std::string group = GroupId(f.id, BundleAnnotations(bundle));
+  std::string path = SocketPath(f.address, f.ns, group);
+  std::string address = "unix://" + path;
+  auto write_address = [&]() -> bool {
+    Status st = fs::WriteFileAtomic(fs::JoinPath(bundle, "address"), address, 0644);
+    if (!st.ok()) std::fprintf(stderr, "start: %s\n", st.message().c_str());
+    return st.ok();
+  };
+  if (group != f.id) {
+    // A pod container: served by its sandbox's shim, which CRI started first.
+    if (!write_address()) return 1;
+    std::fputs(address.c_str(), stdout);
+    return 0;
+  }
+  // A shim already serving this id (a repeated start) keeps serving it.
+  if (auto fd = ttrpc::DialUnix(path); fd.ok()) {
+    close(*fd);
+    if (!write_address()) return 1;
+    std::fputs(address.c_str(), stdout);
+    return 0;
+  }
+  if (Status st = fs::MkdirAll(kSocketDir, 0711); !st.ok()) {
+    std::fprintf(stderr, "start: %s\n", st.message().c_str());
+    return 1;
+  }
+  auto lfd = ttrpc::ListenUnix(path);
+  if (!lfd.ok()) {
+    std::fprintf(stderr, "start: %s\n", lfd.status().message().c_str());
+    return 1;
+  }
+  std::vector<std::string> argv = {self_exe, "-namespace", f.ns, "-id", f.id, "-address", f.address};
+  if (!f.publish_binary.empty()) argv.insert(argv.end(), {"-publish-binary", f.publish_binary});
+  if (!f.config.empty()) argv.insert(argv.end(), {"-config", f.config});
+  if (f.debug) argv.push_back("-debug");
+  pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("start: fork");
+    unlink(path.c_str());
+    return 1;
+  }
+  if (pid == 0) {
+    // The serving shim: own session, listening socket on fd 3, stdio on
+    // /dev/null so containerd's CombinedOutput pipe sees EOF when we exit.
+    setsid();
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    if (*lfd == 3) {
+      fcntl(3, F_SETFD, 0);
+    } else {
+      dup2(*lfd, 3);
+    }
+    proc::CloseFdsFrom(4);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(self_exe.c_str(), args.data());
+    _exit(127);
+  }
+  close(*lfd);
+  Status st = fs::WriteFileAtomic(fs::JoinPath(bundle, "shim.pid"), std::to_string(pid), 0644);
+  if (!st.ok() || !write_address()) {
+    kill(pid, SIGKILL);
+    unlink(path.c_str());
+    return 1;
+  }
+  std::fputs(address.c_str(), stdout);
+  return 0;
+}
+
+int DeleteAction(const ShimFlags& f) {
+  std::string bundle = f.bundle;
+  if (bundle.empty()) {
+    auto cwd = fs::AbsolutePath(".");
+    if (cwd.ok()) bundle = *cwd;
+  }
+  int rc = 0;
+  auto warn = [&rc](const std::string& m) {
+    std::fprintf(stderr, "delete: %s\n", m.c_str());
+  };
+  if (!bundle.empty()) {
+    // The serving shim, if it is somehow still there (hung), then its VM.
+    KillAndWait(LiveProcess(ReadPidFile(fs::JoinPath(bundle, "shim.pid")), "containerd-shim-kata-v2"), "sandbox service",
+                std::chrono::milliseconds(2000));
+  }
+  if (!f.id.empty()) {
+    std::string vm_dir = sandbox::VmRunDir(f.id);
+    KillAndWait(LiveProcess(ReadPidFile(fs::JoinPath(vm_dir, "qemu.pid")), "qemu"), "QEMU of sandbox " + f.id);
+    if (Status st = fs::UnmountAllUnder(sandbox::SharedSandboxDir(f.id)); !st.ok()) warn(st.message());
+    if (Status st = fs::RemoveAll(sandbox::SharedSandboxDir(f.id)); !st.ok()) warn(st.message());
+    if (Status st = fs::RemoveAll(vm_dir); !st.ok()) warn(st.message());
+    // Only the shim's own id names a socket (a pod container shares the sandbox's).
+    if (!bundle.empty() && fs::Exists(fs::JoinPath(bundle, "shim.pid"))) {
+      unlink(SocketPath(f.address, f.ns, f.id).c_str());
+    }
+  }
+  if (!bundle.empty()) UnmountRootfsOf(bundle);
+  containerd::task::v2::DeleteResponse resp;
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  resp.set_exit_status(128 + SIGKILL);
+  resp.mutable_exited_at()->set_seconds(ns / 1000000000);
+  resp.mutable_exited_at()->set_nanos(static_cast<int32_t>(ns % 1000000000));
+  std::string out;
+  resp.SerializeToString(&out);
+  if (fwrite(out.data(), 1, out.size(), stdout) != out.size()) rc = 1;
+  return rc;
+}
+
+}  // namespace kata::shim

@@ -1,0 +1,270 @@
+// containerd-shim-kata-v2 driven by a real containerd 1.6 (started privately
+// by the suite) through ctr: run/exec/ps/kill, exit codes, events in order,
+// a two-container pod in one VM (CRI annotations), and faults (containerd
+// restarted, shim SIGKILLed, QEMU killed) with leak checks.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "containerd_env.h"
+#include "harness.h"
+
+namespace kata::itest {
+namespace {
+
+constexpr const char* kRuntime = "io.containerd.kata.v2";
+
+class ContainerdTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    ctd_ = new PrivateContainerd(tmp_->path());
+    std::string why;
+    if (!ctd_->Start(&why) || !ctd_->ImportImage(&why)) {
+      setup_error_ = why;
+      return;
+    }
+  }
+  static void TearDownTestSuite() {
+    if (ctd_) {
+      ctd_->RemoveAll();
+      ctd_->Stop();
+    }
+    delete ctd_;
+    ctd_ = nullptr;
+    // Anything a crashed case left: our shims are the ones serving our containerd.
+    Sh("pkill -9 -f '[c]ontainerd-shim-kata-v2 .*-address " + tmp_->path() + "/' || true");
+    delete tmp_;
+  }
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
+  void TearDown() override {
+    for (const auto& id : ids_) {
+      ctd_->Ctr({"task", "kill", "-s", "KILL", id}, 30);
+      ctd_->Ctr({"task", "rm", "-f", id}, 60);
+      ctd_->Ctr({"container", "rm", id}, 30);
+    }
+    for (const auto& id : ids_) EXPECT_EQ(LeaksAfter(id, 15), "") << id;
+  }
+
+  std::string NewId(const std::string& base) {
+    ids_.push_back(UniqueId(base));
+    return ids_.back();
+  }
+  CmdResult Ctr(const std::vector<std::string>& args, int timeout_s = 120) { return ctd_->Ctr(args, timeout_s); }
+
+  // `ctr run -d` with the kata runtime; extra flags (annotations) before the image.
+  void RunDetached(const std::string& id, const std::vector<std::string>& flags, const std::vector<std::string>& cmd) {
+    std::vector<std::string> args = {"run", "-d", "--runtime", kRuntime};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back(PrivateContainerd::kImage);
+    args.push_back(id);
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    CmdResult r = Ctr(args);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  std::string TaskStatus(const std::string& id) {
+    CmdResult r = Ctr({"task", "ls"}, 30);
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream f(line);
+      std::string task, pid, status;
+      f >> task >> pid >> status;
+      if (task == id) return status;
+    }
+    return "";
+  }
+  bool WaitStatus(const std::string& id, const std::string& want, int seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (TaskStatus(id) == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+  CmdResult Exec(const std::string& id, const std::string& exec_id, const std::vector<std::string>& cmd) {
+    std::vector<std::string> args = {"task", "exec", "--exec-id", exec_id, id};
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    return Ctr(args);
+  }
+  std::string ShimPid(const std::string& id) {
+    return Trim(Sh("pgrep -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " ' | head -1").out);
+  }
+  std::string QemuPid(const std::string& sandbox_id) {
+    return Trim(Sh("cat /run/vc/vm/" + sandbox_id + "/qemu.pid 2>/dev/null").out);
+  }
+
+  static inline TempDir* tmp_ = nullptr;
+  static inline PrivateContainerd* ctd_ = nullptr;
+  static inline std::string setup_error_;
+  std::vector<std::string> ids_;
+};
+
+TEST_F(ContainerdTest, RunRmPrintsGuestKernelRelease) {
+  std::string id = NewId("uname");
+  CmdResult r = Ctr({"run", "--rm", "--runtime", kRuntime, PrivateContainerd::kImage, id, "uname", "-r"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Trim(r.out), GuestKernelRelease());
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(ContainerdTest, ExitCodeAndStdinPropagate) {
+  std::string id = NewId("exit");
+  CmdResult r = Ctr({"run", "--rm", "--runtime", kRuntime, PrivateContainerd::kImage, id, "sh", "-c",
+                     "echo out; echo err >&2; exit 7"});
+  EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
+  EXPECT_EQ(Trim(r.out), "out");
+  EXPECT_EQ(Trim(r.err), "err");
+  std::string id2 = NewId("stdin");
+  CmdResult in = ctd_->Ctr({"run", "--rm", "--runtime", kRuntime, PrivateContainerd::kImage, id2, "sh", "-c",
+                            "read line; echo got:$line"},
+                           120, "hello\n");
+  EXPECT_EQ(in.exit_code, 0) << in.out << in.err;
+  EXPECT_EQ(Trim(in.out), "got:hello");
+}
+
+TEST_F(ContainerdTest, DetachedExecPsKillAndEventsInOrder) {
+  std::string id = NewId("detach");
+  std::string events = tmp_->path() + "/events-" + id;
+  CmdResult ev = Sh(ctd_->CtrShellPrefix() + " events > " + events + " 2>&1 </dev/null & echo $!");
+  std::string ev_pid = Trim(ev.out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
+
+  RunDetached(id, {}, {"sleep", "1000"});
+  EXPECT_EQ(TaskStatus(id), "RUNNING");
+  CmdResult e = Exec(id, "e1", {"sh", "-c", "echo exec-out; echo exec-err >&2; exit 3"});
+  EXPECT_EQ(e.exit_code, 3) << e.out << e.err;
+  EXPECT_EQ(Trim(e.out), "exec-out");
+  EXPECT_EQ(Trim(e.err), "exec-err");
+  CmdResult ps = Ctr({"task", "ps", id});
+  EXPECT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_NE(ps.out.find("PID"), std::string::npos) << ps.out;
+  // KILL: busybox sleep as the container's PID 1 ignores TERM (as under runc).
+  CmdResult k = Ctr({"task", "kill", "-s", "KILL", id});
+  EXPECT_EQ(k.exit_code, 0) << k.err;
+  EXPECT_TRUE(WaitStatus(id, "STOPPED", 30)) << TaskStatus(id);
+  CmdResult rm = Ctr({"task", "rm", id});
+  EXPECT_EQ(rm.exit_code, 0) << rm.out << rm.err;
+  EXPECT_EQ(Ctr({"container", "rm", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Sh("kill " + ev_pid);
+  std::ifstream in(events);
+  std::vector<std::string> topics;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(id) == std::string::npos) continue;
+    for (const char* t : {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit",
+                          "/tasks/delete"}) {
+      if (line.find(std::string(" ") + t + " ") != std::string::npos) topics.push_back(t);
+    }
+  }
+  std::vector<std::string> want = {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                                   "/tasks/exit", "/tasks/exit", "/tasks/delete"};
+  std::string got;
+  for (auto& t : topics) got += t + " ";
+  EXPECT_EQ(topics, want) << got << "\n" << Sh("cat " + events).out;
+}
+
+// A CRI pod: the sandbox (pause) container makes the VM, a container with
+// container-type=container joins it through the same shim.
+TEST_F(ContainerdTest, TwoContainerPodSharesOneVm) {
+  std::string pod = NewId("pod");
+  std::string app = NewId("app");
+  RunDetached(pod, {"--annotation", "io.kubernetes.cri.container-type=sandbox", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod, "--annotation",
+                    "io.kubernetes.cri.sandbox-memory=" + std::to_string(300LL << 20)},
+              {"sleep", "1000"});
+  RunDetached(app, {"--annotation", "io.kubernetes.cri.container-type=container", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sh", "-c", "echo app > /marker; sleep 1000"});
+  // One shim and one VM serve both.
+  EXPECT_NE(ShimPid(pod), "");
+  EXPECT_EQ(ShimPid(app), "");
+  EXPECT_NE(QemuPid(pod), "");
+  EXPECT_EQ(QemuPid(app), "");
+  std::string cmdline = Sh("tr '\\0' ' ' < /proc/" + QemuPid(pod) + "/cmdline").out;
+  EXPECT_NE(cmdline.find("-m 300"), std::string::npos) << "sandbox-memory did not size the VM: " << cmdline;
+  CmdResult b1 = Exec(pod, "b1", {"cat", "/proc/sys/kernel/random/boot_id"});
+  CmdResult b2 = Exec(app, "b2", {"cat", "/proc/sys/kernel/random/boot_id"});
+  ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  EXPECT_FALSE(Trim(b1.out).empty());
+  EXPECT_EQ(Trim(b1.out), Trim(b2.out));
+  // Each its own rootfs.
+  EXPECT_EQ(Trim(Exec(app, "m1", {"cat", "/marker"}).out), "app");
+  EXPECT_NE(Exec(pod, "m2", {"cat", "/marker"}).exit_code, 0);
+  // The app container goes first, the sandbox (and the VM) last.
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", app}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(app, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", app}).exit_code, 0);
+  EXPECT_EQ(TaskStatus(pod), "RUNNING") << "removing a pod container must not stop the pod";
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", pod}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(pod, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", pod}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(pod, 15), "");
+}
+
+TEST_F(ContainerdTest, ContainerdRestartKeepsTasksControllable) {
+  std::string id = NewId("restart");
+  RunDetached(id, {}, {"sleep", "1000"});
+  ctd_->Stop(/*crash=*/true);
+  std::string why;
+  ASSERT_TRUE(ctd_->Start(&why)) << why;
+  EXPECT_EQ(TaskStatus(id), "RUNNING");
+  CmdResult e = Exec(id, "after", {"echo", "still-here"});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(Trim(e.out), "still-here");
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", id}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(id, "STOPPED", 30)) << TaskStatus(id);
+  EXPECT_EQ(Ctr({"task", "rm", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 15), "");
+}
+
+TEST_F(ContainerdTest, ShimKilledIsCleanedUpByDelete) {
+  std::string id = NewId("shimkill");
+  RunDetached(id, {}, {"sleep", "1000"});
+  std::string shim = ShimPid(id);
+  ASSERT_NE(shim, "");
+  Sh("kill -9 " + shim);
+  // containerd sees the connection drop, runs `containerd-shim-kata-v2 delete`,
+  // publishes the exit itself and forgets the task (1.6 drops it from the list).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string status = TaskStatus(id);
+  while (status == "RUNNING" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    status = TaskStatus(id);
+  }
+  EXPECT_TRUE(status == "" || status == "STOPPED") << status;
+  EXPECT_EQ(LeaksAfter(id, 15), "");
+  if (status == "STOPPED") EXPECT_EQ(Ctr({"task", "rm", id}).exit_code, 0);
+  CmdResult rm = Ctr({"container", "rm", id});
+  EXPECT_EQ(rm.exit_code, 0) << rm.out << rm.err;
+}
+
+TEST_F(ContainerdTest, QemuKilledStopsEveryTaskOfThePod) {
+  std::string pod = NewId("vmdie");
+  std::string app = NewId("vmdie-app");
+  RunDetached(pod, {"--annotation", "io.kubernetes.cri.container-type=sandbox", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  RunDetached(app, {"--annotation", "io.kubernetes.cri.container-type=container", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  std::string qemu = QemuPid(pod);
+  ASSERT_NE(qemu, "");
+  Sh("kill -9 " + qemu);
+  EXPECT_TRUE(WaitStatus(pod, "STOPPED", 30)) << TaskStatus(pod);
+  EXPECT_TRUE(WaitStatus(app, "STOPPED", 30)) << TaskStatus(app);
+  EXPECT_EQ(Ctr({"task", "rm", app}).exit_code, 0);
+  EXPECT_EQ(Ctr({"task", "rm", pod}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(pod, 15), "");
+}
+
+}  // namespace
+}  // namespace kata::itest
