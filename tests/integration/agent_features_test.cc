@@ -1,0 +1,262 @@
+// The runtime-spec as the guest agent applies it, checked from inside
+// containers of ONE shared VM: capabilities, seccomp, rlimits, terminals
+// (tty name, window size, resize, EOF), cgroup limits, pause/resume, stats,
+// update, and kill --all through the cgroup.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "harness.h"
+#include "sandbox/container.h"
+#include "sandbox/sandbox.h"
+#include "shim/sandbox_config.h"
+
+namespace kata::itest {
+namespace {
+
+using nlohmann::json;
+
+class AgentFeaturesTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    auto cfg = config::Load();
+    ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+    auto sc = shim::MakeSandboxConfig(cfg->config, UniqueId("feat"));
+    ASSERT_TRUE(sc.ok()) << sc.status().message();
+    auto sb = sandbox::Sandbox::Boot(*sc);
+    ASSERT_TRUE(sb.ok()) << sb.status().message();
+    sandbox_ = sb->release();
+    id_ = sandbox_->id();
+  }
+  static void TearDownTestSuite() {
+    delete sandbox_;
+    sandbox_ = nullptr;
+    EXPECT_EQ(LeaksAfter(id_, 10), "");
+    delete tmp_;
+  }
+  void SetUp() override { ASSERT_NE(sandbox_, nullptr) << "the shared VM did not boot"; }
+
+  // A container running `args`; `edit` changes its config.json first.
+  std::unique_ptr<sandbox::Container> NewContainer(const std::string& name, const std::vector<std::string>& args,
+                                                   const std::function<void(json&)>& edit = nullptr) {
+    std::string bundle = tmp_->path() + "/" + name;
+    MakeBundle(bundle, args);
+    std::ifstream in(bundle + "/config.json");
+    json spec = json::parse(in);
+    if (edit) edit(spec);
+    sandbox::StdioPaths io{"", bundle + "/stdout", bundle + "/stderr", false};
+    for (const auto& p : {io.out, io.err}) close(open(p.c_str(), O_CREAT | O_WRONLY, 0644));
+    auto c = sandbox::Container::Create(*sandbox_, name, bundle, spec, io);
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  std::string Output(const std::string& name, const char* stream = "stdout") {
+    std::ifstream in(tmp_->path() + "/" + name + "/" + stream);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  static json Process(const std::vector<std::string>& args, bool terminal) {
+    json p = {{"terminal", terminal},
+              {"user", {{"uid", 0}, {"gid", 0}}},
+              {"args", args},
+              {"env", {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
+              {"cwd", "/"}};
+    if (terminal) p["consoleSize"] = {{"height", 30}, {"width", 100}};
+    return p;
+  }
+  // Reads an exec'd process's stdout through the agent until `until` shows up (or EOF).
+  static std::string ReadUntil(const std::string& cid, const std::string& eid, const std::string& until = "") {
+    std::string out;
+    for (;;) {
+      auto chunk = sandbox_->agent().ReadStream(cid, eid, false);
+      if (!chunk.ok() || chunk->empty()) break;
+      out += *chunk;
+      if (!until.empty() && out.find(until) != std::string::npos) break;
+    }
+    return out;
+  }
+  // A busybox container that sleeps, started, for exec-based cases.
+  std::unique_ptr<sandbox::Container> Sleeper(const std::string& name,
+                                              const std::function<void(json&)>& edit = nullptr) {
+    auto c = NewContainer(name, {"sleep", "600"}, edit);
+    if (c) EXPECT_TRUE(c->Start().ok());
+    return c;
+  }
+
+  static inline TempDir* tmp_ = nullptr;
+  static inline sandbox::Sandbox* sandbox_ = nullptr;
+  static inline std::string id_;
+};
+
+TEST_F(AgentFeaturesTest, CapabilitiesSeccompRlimitsAndSysctl) {
+  auto c = NewContainer("sec", {"sh", "-c",
+                                "grep -E '^Cap(Eff|Bnd|Amb)' /proc/self/status; mkdir /tmp/d 2>&1; ulimit -n; ulimit -Hn;"
+                                "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/sys/kernel/msgmax;"
+                                "cat /proc/self/oom_score_adj; umask; id -G; ls -l /dev/fd /dev/stdin | cut -c1;"
+                                "touch /tmp/x && chown 5 /tmp/x 2>&1 || true"},
+                        [](json& s) {
+                          s["process"]["capabilities"] = {
+                              {"bounding", {"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"}},
+                              {"effective", {"CAP_KILL", "CAP_NET_BIND_SERVICE"}},
+                              {"permitted", {"CAP_KILL", "CAP_NET_BIND_SERVICE"}},
+                              {"inheritable", json::array()},
+                              {"ambient", json::array()}};
+                          s["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"hard", 900}, {"soft", 800}}};
+                          s["process"]["oomScoreAdj"] = 123;
+                          s["process"]["user"]["umask"] = 23;  // 0027
+                          s["process"]["user"]["additionalGids"] = {10, 20};
+                          s["linux"]["sysctl"] = {{"kernel.msgmax", "4242"}};
+                          s["linux"]["seccomp"] = {
+                              {"defaultAction", "SCMP_ACT_ALLOW"},
+                              {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"}},
+                              {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}}}}};
+                        });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Start().ok());
+  EXPECT_EQ(c->init().Wait().status, 0);
+  std::string out = Output("sec");
+  // KILL(5) | NET_BIND_SERVICE(10); bounding adds SETGID(6) | SETUID(7).
+  EXPECT_NE(out.find("CapEff:\t0000000000000420"), std::string::npos) << out;
+  EXPECT_NE(out.find("CapBnd:\t00000000000004e0"), std::string::npos) << out;
+  EXPECT_NE(out.find("CapAmb:\t0000000000000000"), std::string::npos) << out;
+  EXPECT_NE(out.find("Operation not permitted"), std::string::npos) << out;
+  EXPECT_NE(out.find("800\n900\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("NoNewPrivs:\t1"), std::string::npos) << out;
+  EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
+  EXPECT_NE(out.find("4242\n123\n0027\n0 10 20\nl\nl\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("chown: /tmp/x: Operation not permitted"), std::string::npos) << out;  // no CAP_CHOWN
+  EXPECT_TRUE(c->Delete(false).ok());
+}
+
+TEST_F(AgentFeaturesTest, TerminalExecTtyResizeAndEof) {
+  auto c = Sleeper("tty");
+  ASSERT_NE(c, nullptr);
+  auto& agent = sandbox_->agent();
+  ASSERT_TRUE(agent.ExecProcess("tty", "t1", Process({"sh", "-c", "tty; stty size; read x; stty size"}, true).dump()).ok());
+  std::string out = ReadUntil("tty", "t1", "30 100\r\n");
+  EXPECT_EQ(out.rfind("/dev/pts/", 0), 0u) << out;
+  EXPECT_NE(out.find("30 100\r\n"), std::string::npos) << out;
+  ASSERT_TRUE(agent.TtyWinResize("tty", "t1", 50, 132).ok());
+  ASSERT_TRUE(agent.WriteStdin("tty", "t1", "go\n").ok());
+  out = ReadUntil("tty", "t1");
+  EXPECT_NE(out.find("50 132"), std::string::npos) << out;
+  auto st = agent.WaitProcess("tty", "t1");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(*st, 0);
+
+  // CloseStdin on a terminal = EOF for a reader in canonical mode.
+  ASSERT_TRUE(agent.ExecProcess("tty", "t2", Process({"sh", "-c", "cat; echo cat-done"}, true).dump()).ok());
+  ASSERT_TRUE(agent.WriteStdin("tty", "t2", "abc\n").ok());
+  ASSERT_TRUE(agent.CloseStdin("tty", "t2").ok());
+  out = ReadUntil("tty", "t2");
+  EXPECT_NE(out.find("cat-done"), std::string::npos) << out;
+  st = agent.WaitProcess("tty", "t2");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(*st, 0);
+  // No terminal: resize is refused.
+  ASSERT_TRUE(agent.ExecProcess("tty", "t3", Process({"true"}, false).dump()).ok());
+  EXPECT_FALSE(agent.TtyWinResize("tty", "t3", 10, 10).ok());
+  (void)agent.WaitProcess("tty", "t3");
+  EXPECT_TRUE(c->Delete(true).ok());
+}
+
+TEST_F(AgentFeaturesTest, TerminalContainerInit) {
+  std::string bundle = tmp_->path() + "/ttyinit";
+  MakeBundle(bundle, {"sh", "-c", "tty; stty size"}, /*tty=*/true);
+  std::ifstream in(bundle + "/config.json");
+  json spec = json::parse(in);
+  spec["process"]["consoleSize"] = {{"height", 33}, {"width", 111}};
+  sandbox::StdioPaths io{"", bundle + "/stdout", "", true};
+  close(open(io.out.c_str(), O_CREAT | O_WRONLY, 0644));
+  auto c = sandbox::Container::Create(*sandbox_, "ttyinit", bundle, spec, io);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE((*c)->Start().ok());
+  EXPECT_EQ((*c)->init().Wait().status, 0);
+  std::string out = Output("ttyinit");
+  EXPECT_EQ(out.rfind("/dev/pts/0\r\n33 111\r\n", 0), 0u) << out;
+  EXPECT_TRUE((*c)->Delete(false).ok());
+}
+
+TEST_F(AgentFeaturesTest, CgroupLimitsVisibleInside) {
+  auto c = NewContainer("cg", {"sh", "-c",
+                               "cat /proc/self/cgroup; cd /sys/fs/cgroup && cat memory.max memory.low pids.max cpu.max cpu.weight "
+                               "cpuset.cpus"},
+                        [](json& s) {
+                          s["mounts"].push_back({{"destination", "/sys/fs/cgroup"},
+                                                 {"type", "cgroup"},
+                                                 {"source", "cgroup"},
+                                                 {"options", {"ro", "nosuid", "noexec", "nodev"}}});
+                          s["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+                          s["linux"]["resources"] = {
+                              {"memory", {{"limit", 67108864}, {"reservation", 16777216}}},
+                              {"pids", {{"limit", 50}}},
+                              {"cpu", {{"shares", 512}, {"quota", 50000}, {"period", 100000}, {"cpus", "0"}}}};
+                        });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Start().ok());
+  EXPECT_EQ(c->init().Wait().status, 0);
+  EXPECT_EQ(Output("cg"), "0::/\n67108864\n16777216\n50\n50000 100000\n20\n0\n") << Output("cg", "stderr");
+  EXPECT_TRUE(c->Delete(false).ok());
+}
+
+TEST_F(AgentFeaturesTest, PauseResumeStatsUpdate) {
+  auto c = NewContainer("loop", {"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"});
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Start().ok());
+  auto& agent = sandbox_->agent();
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+
+  ASSERT_TRUE(agent.PauseContainer("loop").ok());
+  auto stats = agent.StatsContainer("loop");
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_TRUE(stats->frozen());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // output already in flight reaches the file
+  size_t paused_at = Output("loop").size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(Output("loop").size(), paused_at) << "a paused container made progress";
+  ASSERT_TRUE(agent.ResumeContainer("loop").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_GT(Output("loop").size(), paused_at) << "no progress after resume";
+
+  stats = agent.StatsContainer("loop");
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_FALSE(stats->frozen());
+  EXPECT_GT(stats->cpu().usage_usec(), 0u);
+  EXPECT_GT(stats->memory().usage(), 0u);
+  EXPECT_GE(stats->pids().current(), 1u);
+  EXPECT_GE(stats->pids_list_size(), 1);
+  EXPECT_TRUE(stats->raw().count("cpu.stat"));
+  EXPECT_EQ(stats->memory().limit(), UINT64_MAX);
+  std::printf("stats: cpu %lu us, memory %lu bytes, pids %lu\n", (unsigned long)stats->cpu().usage_usec(),
+              (unsigned long)stats->memory().usage(), (unsigned long)stats->pids().current());
+
+  ASSERT_TRUE(agent.UpdateContainer("loop", R"({"memory": {"limit": 33554432}, "pids": {"limit": 20},
+                                               "cpu": {"quota": 20000, "period": 100000}})").ok());
+  stats = agent.StatsContainer("loop");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->memory().limit(), 33554432u);
+  EXPECT_EQ(stats->pids().limit(), 20u);
+  EXPECT_FALSE(agent.UpdateContainer("loop", "not json").ok());
+  EXPECT_FALSE(agent.PauseContainer("no-such-container").ok());
+
+  // Inside, through an exec (which joins the container's cgroup).
+  ASSERT_TRUE(agent.ExecProcess("loop", "e1", Process({"sh", "-c", "cat /proc/self/cgroup; cat /proc/1/cgroup"}, false).dump()).ok());
+  std::string out = ReadUntil("loop", "e1");
+  EXPECT_NE(out.find("0::/kata/loop\n0::/kata/loop\n"), std::string::npos) << out;  // no cgroup namespace here
+  (void)agent.WaitProcess("loop", "e1");
+
+  // kill --all goes through the cgroup.
+  ASSERT_TRUE(c->Kill("", 9, true).ok());
+  EXPECT_EQ(c->init().Wait().status, 128 + 9);
+  EXPECT_TRUE(c->Delete(false).ok());
+}
+
+}  // namespace
+}  // namespace kata::itest
