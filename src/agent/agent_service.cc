@@ -250,6 +250,10 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
             auto j = nlohmann::json::parse(req.process_json(), nullptr, false);
             if (j.is_discarded()) return Error(Code::kInvalidArgument, "exec " + req.exec_id() + ": process is not valid JSON");
+            // A new process in a frozen cgroup would freeze before exec (runc refuses too).
+            if (!c->cgroup_dir.empty() && CgroupFrozen(c->cgroup_dir)) {
+              return Error(Code::kFailedPrecondition, "cannot exec in a paused container " + c->id);
+            }
             ExecSpec es;
             ASSIGN_OR_RETURN(es.process, oci::ParseProcess(j));
             es.init_pid = c->init->pid;

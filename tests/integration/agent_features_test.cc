@@ -217,6 +217,8 @@ TEST_F(AgentFeaturesTest, PauseResumeStatsUpdate) {
   auto stats = agent.StatsContainer("loop");
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_TRUE(stats->frozen());
+  Status refused = agent.ExecProcess("loop", "frozen", Process({"true"}, false).dump());
+  EXPECT_NE(refused.message().find("paused"), std::string::npos) << refused.message();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // output already in flight reaches the file
   size_t paused_at = Output("loop").size();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
