@@ -62,12 +62,13 @@ Result<nlohmann::json> BuildProcess(const ContainerRecord& rec, const ExecOption
   return p;
 }
 
-Status StartExec(ServiceClient* client, const std::string& socket, const std::string& id, const std::string& exec_id, const nlohmann::json& process) {
+Status StartExec(ServiceClient* client, const std::string& socket, const std::string& console_socket,
+                 const std::string& id, const std::string& exec_id, const nlohmann::json& process) {
   task::ExecProcessRequest req;
   req.set_id(id);
   req.set_exec_id(exec_id);
   req.set_terminal(process.value("terminal", false));
-  ASSIGN_OR_RETURN(StdioRefs stdio, HandOverStdio(socket));
+  ASSIGN_OR_RETURN(StdioRefs stdio, HandOverStdio(socket, console_socket));
   req.set_stdin(stdio.in);
   req.set_stdout(stdio.out);
   req.set_stderr(stdio.err);
@@ -97,13 +98,13 @@ Result<int> Exec(const GlobalOptions& g, const ExecOptions& o) {
     return w.ok() ? static_cast<int>(w->exit_status()) : 255;
   };
   if (!o.detach) {
-    RETURN_IF_ERROR(StartExec(client.get(), ServiceSocketOf(g, o.id), o.id, exec_id, process));
+    RETURN_IF_ERROR(StartExec(client.get(), ServiceSocketOf(g, o.id), o.console_socket, o.id, exec_id, process));
     if (!o.pid_file.empty()) RETURN_IF_ERROR(fs::WriteFileAtomic(o.pid_file, std::to_string(getpid())));
     return wait();
   }
   auto setup = [&]() -> Status {
     ASSIGN_OR_RETURN(client, ServiceClient::Dial(ServiceSocketOf(g, o.id)));
-    return StartExec(client.get(), ServiceSocketOf(g, o.id), o.id, exec_id, process);
+    return StartExec(client.get(), ServiceSocketOf(g, o.id), o.console_socket, o.id, exec_id, process);
   };
   client.reset();
   ASSIGN_OR_RETURN(pid_t monitor, ForkMonitor(setup, wait));

@@ -117,7 +117,7 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   task::CreateTaskRequest req;
   req.set_id(o.id);
   req.set_bundle(bundle);
-  auto stdio = HandOverStdio(ServiceSocketOf(g, o.id));
+  auto stdio = HandOverStdio(ServiceSocketOf(g, o.id), o.console_socket);
   if (!stdio.ok()) return fail(stdio.status());
   req.set_stdin(stdio->in);
   req.set_stdout(stdio->out);

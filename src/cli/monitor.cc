@@ -1,6 +1,7 @@
 #include "cli/monitor.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,8 +9,10 @@
 #include <random>
 #include <thread>
 
+#include "common/fd_passing.h"
 #include "common/log.h"
 #include "sandbox/stdio_fds.h"
+#include "ttrpc/socket.h"
 
 namespace kata::cli {
 namespace {
@@ -28,10 +31,42 @@ void WriteReport(int fd, const std::string& msg) {
 
 }  // namespace
 
-Result<StdioRefs> HandOverStdio(const std::string& service_socket) {
+// A pty whose master is sent to `console_socket`; returns the slave.
+Result<int> PtyForConsoleSocket(const std::string& console_socket) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return ErrnoError("open /dev/ptmx");
+  if (grantpt(master) != 0 || unlockpt(master) != 0) {
+    close(master);
+    return ErrnoError("unlock pty");
+  }
+  int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    close(master);
+    return ErrnoError("open pty slave");
+  }
+  auto sock = ttrpc::DialUnix(console_socket);
+  Status st = sock.ok() ? SendFds(*sock, "/dev/ptmx", {master}) : sock.status();
+  if (sock.ok()) close(*sock);
+  close(master);
+  if (!st.ok()) {
+    close(slave);
+    return st.Wrap("console socket " + console_socket);
+  }
+  return slave;
+}
+
+Result<StdioRefs> HandOverStdio(const std::string& service_socket, const std::string& console_socket) {
+  std::vector<int> fds = {0, 1, 2};
+  int slave = -1;
+  if (!console_socket.empty()) {
+    ASSIGN_OR_RETURN(slave, PtyForConsoleSocket(console_socket));
+    fds = {slave, slave, slave};
+  }
   std::random_device rd;
   std::string key = std::to_string(getpid()) + "-" + std::to_string(rd());
-  RETURN_IF_ERROR(sandbox::SendStdio(service_socket + ".stdio", key));
+  Status st = sandbox::SendStdio(service_socket + ".stdio", key, fds);
+  if (slave >= 0) close(slave);
+  RETURN_IF_ERROR(st);
   std::string base = std::string(sandbox::kFdScheme) + key + "/";
   return StdioRefs{base + "0", base + "1", base + "2"};
 }

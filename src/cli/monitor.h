@@ -26,9 +26,11 @@ void ForwardSignals(ServiceClient* client, const std::string& id, const std::str
 
 // Hands this process's fds 0-2 to the sandbox service (SCM_RIGHTS) and
 // returns the three references to put in a Task Create/Exec request.
+// With a console socket, a new pty's master goes to the socket (as runc
+// sends it) and its slave to the service instead.
 struct StdioRefs {
   std::string in, out, err;
 };
-Result<StdioRefs> HandOverStdio(const std::string& service_socket);
+Result<StdioRefs> HandOverStdio(const std::string& service_socket, const std::string& console_socket = "");
 
 }  // namespace kata::cli

@@ -140,6 +140,11 @@ std::string Dirname(const std::string& path) {
   return path.substr(0, pos);
 }
 
+std::string Basename(const std::string& path) {
+  size_t pos = path.find_last_of('/');
+  return pos == std::string::npos ? path : path.substr(pos + 1);
+}
+
 std::string JoinPath(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (!b.empty() && b[0] == '/') return a + b;

@@ -24,6 +24,7 @@ Status UnmountAllUnder(const std::string& prefix);
 // Polls until `path` exists or the timeout passes (sockets created by a child).
 bool WaitForPath(const std::string& path, std::chrono::milliseconds timeout);
 std::string Dirname(const std::string& path);
+std::string Basename(const std::string& path);
 std::string JoinPath(const std::string& a, const std::string& b);
 Result<std::string> AbsolutePath(const std::string& path);
 

@@ -70,6 +70,9 @@ void HostProcess::Run(std::function<void(const ExitInfo&)> on_exit) {
   // blocks on a full pipe.
   outputs_.emplace_back(&HostProcess::CopyOut, this, false, out_fd_);
   if (!io_.terminal) outputs_.emplace_back(&HostProcess::CopyOut, this, true, err_fd_);
+  if (io_.terminal && out_fd_ >= 0 && isatty(out_fd_)) {
+    terminal_ = std::make_unique<TerminalRelay>(agent_, cid_, exec_id_, out_fd_);
+  }
   if (in_fd_ >= 0) input_ = std::thread(&HostProcess::CopyIn, this, in_fd_);
   waiter_ = std::thread(&HostProcess::WaitForExit, this, std::move(on_exit));
 }
@@ -94,6 +97,11 @@ void HostProcess::CopyIn(int fd) {
   (void)st;
 }
 
+Status HostProcess::Resize(uint32_t rows, uint32_t cols) {
+  if (!io_.terminal) return Error(Code::kFailedPrecondition, "process " + exec_id_ + " of " + cid_ + " has no terminal");
+  return agent_.TtyWinResize(cid_, exec_id_, rows, cols);
+}
+
 Status HostProcess::CloseStdin() { return agent_.CloseStdin(cid_, exec_id_); }
 
 void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
@@ -104,6 +112,7 @@ void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
   // Deliver all output before anyone learns of the exit: `run` prints the
   // container's last line before it returns.
   for (auto& t : outputs_) t.join();
+  terminal_.reset();  // stop following the window size before the tty fd closes
   info.at = std::chrono::system_clock::now();
   for (int* fd : {&out_fd_, &err_fd_}) {
     if (*fd >= 0) close(*fd);

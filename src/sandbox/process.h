@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -12,6 +13,7 @@
 
 #include "common/status.h"
 #include "sandbox/agent_client.h"
+#include "sandbox/terminal.h"
 
 namespace kata::sandbox {
 
@@ -42,6 +44,8 @@ class HostProcess {
   const StdioPaths& io() const { return io_; }
   const std::string& exec_id() const { return exec_id_; }
   Status CloseStdin();
+  // Terminal processes: sets the guest pty's size (Task ResizePty).
+  Status Resize(uint32_t rows, uint32_t cols);
   // Called once with the exit (on the waiter thread, after Run's on_exit), or
   // at once if the process has already exited: how the shim publishes
   // /tasks/exit without racing a fast exit.
@@ -60,6 +64,7 @@ class HostProcess {
   std::vector<std::thread> outputs_;
   std::thread input_;
   std::thread waiter_;
+  std::unique_ptr<TerminalRelay> terminal_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool exited_ = false;

@@ -74,20 +74,24 @@ Status Sandbox::BootSteps() {
 }
 
 // Keeps the logs beyond cleanup and quotes them in the error: a VMM that
-// died says why in its own log, a guest that failed to boot on its console.
+// rejected its configuration says why in its own log; a guest that failed
+// (or powered off) says why on its console.
 Status Sandbox::FailWithConsole(const Status& st) {
   if (!hv_) return st;
   // A VMM that rejected its configuration may still be on its way out.
   for (int i = 0; i < 50 && hv_->Running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  bool vmm_died = !hv_->Running();
-  std::string path = vmm_died ? hv_->VmmLogPath() : hv_->ConsoleLogPath();
-  auto text = fs::ReadFile(path);
-  if (!text.ok()) return st;
-  std::string kept = std::string(kFailedLogDir) + "/" + cfg_.id + (vmm_died ? "-qemu.log" : "-console.log");
-  if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) path = kept;
-  std::string tail = TailLines(*text, 3);
-  std::string what = vmm_died ? "QEMU exited" : "console";
-  return Error(st.code(), st.message() + (tail.empty() ? "" : "; " + what + ": " + tail) + " (see " + path + ")");
+  std::string quote, kept_paths;
+  for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"console", hv_->ConsoleLogPath()}}) {
+    auto text = fs::ReadFile(path);
+    if (!text.ok() || text->empty()) continue;
+    std::string kept = std::string(kFailedLogDir) + "/" + cfg_.id + "-" + fs::Basename(path);
+    if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) {
+      kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
+    }
+    if (quote.empty()) quote = std::string(what) + ": " + TailLines(*text, 3);
+  }
+  return Error(st.code(), st.message() + (quote.empty() ? "" : "; " + quote) +
+                              (kept_paths.empty() ? "" : " (see " + kept_paths + ")"));
 }
 
 void Sandbox::OnVmExit(std::function<void()> cb) {

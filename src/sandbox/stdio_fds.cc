@@ -64,9 +64,9 @@ Status ServeStdioSocket(const std::string& path) {
   return Status::Ok();
 }
 
-Status SendStdio(const std::string& path, const std::string& key) {
+Status SendStdio(const std::string& path, const std::string& key, const std::vector<int>& fds) {
   ASSIGN_OR_RETURN(int sock, ttrpc::DialUnix(path));
-  Status st = SendFds(sock, key, {0, 1, 2});
+  Status st = SendFds(sock, key, fds);
   char buf[512];
   ssize_t n = st.ok() ? read(sock, buf, sizeof buf) : 0;
   close(sock);

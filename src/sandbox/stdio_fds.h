@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -16,8 +17,8 @@ inline constexpr const char* kFdScheme = "kata-fd://";
 
 // Starts accepting stdio hand-overs on `path` (a detached thread).
 Status ServeStdioSocket(const std::string& path);
-// Client side: sends fds 0, 1, 2 of this process under `key`; returns once stored.
-Status SendStdio(const std::string& path, const std::string& key);
+// Client side: sends `fds` (stdin, stdout, stderr) under `key`; returns once stored.
+Status SendStdio(const std::string& path, const std::string& key, const std::vector<int>& fds);
 // A dup of fd `n` stored under `key`, for a "kata-fd://key/n" path.
 Result<int> TakeStdio(const std::string& uri);
 // Closes what is stored under the key of `uri` (once a process has its fds).

@@ -1,5 +1,9 @@
 // kata-runtime against real VMs: the first slice's behaviour end to end.
+#include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -9,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/fd_passing.h"
 #include "harness.h"
 
 namespace kata::itest {
@@ -99,6 +104,58 @@ TEST_F(CliTest, ExecRunsInTheContainer) {
   EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
   CmdResult stopped = Kata({"exec", id, "true"});
   EXPECT_NE(stopped.exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+// A caller's console socket gets the pty master (runc's protocol: one
+// SCM_RIGHTS fd); the container sees a terminal of the caller's size.
+TEST_F(CliTest, ConsoleSocketGetsAWorkingTerminal) {
+  std::string bundle = tmp.path() + "/tty";
+  MakeBundle(bundle, {"sh", "-c", "tty; stty size; read x; echo got-$x"}, /*tty=*/true);
+  std::string sock_path = tmp.path() + "/console.sock";
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  int master = -1;
+  std::thread receiver([&] {
+    int conn = accept(listener, nullptr, nullptr);
+    std::string name;
+    std::vector<int> fds;
+    if (conn >= 0 && RecvFds(conn, &name, &fds, 1).ok() && fds.size() == 1) master = fds[0];
+    if (conn >= 0) close(conn);
+  });
+  std::string id = UniqueId("tty");
+  CmdResult c = Kata({"create", "--bundle", bundle, "--console-socket", sock_path, id});
+  receiver.join();
+  close(listener);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  ASSERT_GE(master, 0) << "no pty master arrived on the console socket";
+  winsize ws{};
+  ws.ws_row = 33;
+  ws.ws_col = 111;
+  ioctl(master, TIOCSWINSZ, &ws);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the size is followed by polling
+  ASSERT_EQ(Kata({"start", id}).exit_code, 0);
+  ASSERT_EQ(write(master, "hello\n", 6), 6);
+  std::string out;
+  char buf[256];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (out.find("got-hello") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, 200) > 0) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(master);
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+  EXPECT_NE(out.find("33 111"), std::string::npos) << out;
+  EXPECT_NE(out.find("got-hello"), std::string::npos) << out;
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
