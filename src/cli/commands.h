@@ -22,6 +22,8 @@ void AddListCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddPsCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `spec` and `features`.
 void AddSpecCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `pause`, `resume`, `update`.
+void AddPauseCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddEnvCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 

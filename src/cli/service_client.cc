@@ -69,6 +69,29 @@ Status ServiceClient::Exec(const task::ExecProcessRequest& req) {
   return Call("Exec", req, &r, kControl);
 }
 
+Status ServiceClient::Pause(const std::string& id) {
+  task::PauseRequest req;
+  req.set_id(id);
+  wkt::Empty r;
+  return Call("Pause", req, &r, kControl);
+}
+
+Status ServiceClient::Resume(const std::string& id) {
+  task::ResumeRequest req;
+  req.set_id(id);
+  wkt::Empty r;
+  return Call("Resume", req, &r, kControl);
+}
+
+Status ServiceClient::Update(const std::string& id, const std::string& resources_json) {
+  task::UpdateTaskRequest req;
+  req.set_id(id);
+  req.mutable_resources()->set_type_url("types.containerd.io/opencontainers/runtime-spec/1/LinuxResources");
+  req.mutable_resources()->set_value(resources_json);
+  wkt::Empty r;
+  return Call("Update", req, &r, kControl);
+}
+
 Result<task::DeleteResponse> ServiceClient::Delete(const std::string& id) {
   task::DeleteRequest req;
   req.set_id(id);

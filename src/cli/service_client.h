@@ -22,6 +22,9 @@ class ServiceClient {
   Status Kill(const std::string& id, const std::string& exec_id, uint32_t signal, bool all);
   Result<containerd::task::v2::WaitResponse> Wait(const std::string& id, const std::string& exec_id = "");
   Status Exec(const containerd::task::v2::ExecProcessRequest& req);
+  Status Pause(const std::string& id);
+  Status Resume(const std::string& id);
+  Status Update(const std::string& id, const std::string& resources_json);
   Result<containerd::task::v2::DeleteResponse> Delete(const std::string& id);
   Status Shutdown(const std::string& id);
 

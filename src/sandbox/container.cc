@@ -46,6 +46,7 @@ const char* StateName(ContainerState s) {
   switch (s) {
     case ContainerState::kCreated: return "created";
     case ContainerState::kRunning: return "running";
+    case ContainerState::kPaused: return "paused";
     case ContainerState::kStopped: return "stopped";
   }
   return "unknown";
@@ -126,6 +127,7 @@ Container::~Container() {
 ContainerState Container::state() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (init_->exited()) return ContainerState::kStopped;
+  if (paused_) return ContainerState::kPaused;
   return started_ ? ContainerState::kRunning : ContainerState::kCreated;
 }
 
@@ -141,6 +143,30 @@ Status Container::Start() {
   // A poststart hook failure is only a warning (runtime-spec lifecycle step 9).
   if (Status st = RunHooks("poststart", hooks_.poststart, StateForHooks("running")); !st.ok()) log::Warn(st.message());
   return Status::Ok();
+}
+
+Status Container::Pause() {
+  ContainerState s = state();
+  if (s != ContainerState::kRunning && s != ContainerState::kCreated) {
+    return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
+  }
+  RETURN_IF_ERROR(sb_.agent().PauseContainer(id_));
+  std::lock_guard<std::mutex> lock(mu_);
+  paused_ = true;
+  return Status::Ok();
+}
+
+Status Container::Resume() {
+  if (state() != ContainerState::kPaused) return Error(Code::kFailedPrecondition, "container " + id_ + " is not paused");
+  RETURN_IF_ERROR(sb_.agent().ResumeContainer(id_));
+  std::lock_guard<std::mutex> lock(mu_);
+  paused_ = false;
+  return Status::Ok();
+}
+
+Status Container::Update(const std::string& resources_json) {
+  if (state() == ContainerState::kStopped) return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
+  return sb_.agent().UpdateContainer(id_, resources_json);
 }
 
 Status Container::Kill(const std::string& exec_id, int signal, bool all) {
@@ -179,9 +205,13 @@ Status Container::Delete(bool force) {
     if (deleted_) return Status::Ok();
   }
   ContainerState s = state();
-  if ((s == ContainerState::kRunning) && !force) {
+  if ((s == ContainerState::kRunning || s == ContainerState::kPaused) && !force) {
     return Error(Code::kFailedPrecondition,
                  "cannot delete container " + id_ + " that is not stopped: " + StateName(s));
+  }
+  if (s == ContainerState::kPaused && sb_.vm_running()) {
+    Status r = Resume();  // a frozen process cannot die
+    (void)r;
   }
   if (s != ContainerState::kStopped && sb_.vm_running()) {
     Status k = sb_.agent().SignalProcess(id_, "", 9, true);

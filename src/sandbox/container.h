@@ -17,7 +17,7 @@
 
 namespace kata::sandbox {
 
-enum class ContainerState { kCreated, kRunning, kStopped };
+enum class ContainerState { kCreated, kRunning, kPaused, kStopped };
 const char* StateName(ContainerState s);
 
 class Container {
@@ -36,6 +36,11 @@ class Container {
   Status Kill(const std::string& exec_id, int signal, bool all);
   Status Exec(const std::string& exec_id, const std::string& process_json, StdioPaths io);
   Status StartExec(const std::string& exec_id);
+  // Freezes / thaws every process of the container (cgroup freezer in the guest).
+  Status Pause();
+  Status Resume();
+  // OCI LinuxResources JSON applied to the container's guest cgroup.
+  Status Update(const std::string& resources_json);
   Result<HostProcess*> Process(const std::string& exec_id);
   // Removes the container from the guest and unshares its files. A running
   // container is refused unless `force` (then it is killed first).
@@ -56,6 +61,7 @@ class Container {
   std::map<std::string, std::unique_ptr<HostProcess>> execs_;
   mutable std::mutex mu_;
   bool started_ = false;
+  bool paused_ = false;
   bool deleted_ = false;
 };
 

@@ -31,6 +31,7 @@ task::Status ToTaskStatus(sandbox::ContainerState s) {
   switch (s) {
     case sandbox::ContainerState::kCreated: return task::CREATED;
     case sandbox::ContainerState::kRunning: return task::RUNNING;
+    case sandbox::ContainerState::kPaused: return task::PAUSED;
     case sandbox::ContainerState::kStopped: return task::STOPPED;
   }
   return task::UNKNOWN;
@@ -419,7 +420,39 @@ void TaskService::Register(ttrpc::Server& server) {
         return Empty();
       }));
 
-  for (const char* m : {"Pause", "Resume", "Checkpoint", "ResizePty", "Update", "Stats"}) {
+  add("Pause", TypedHandler<task::PauseRequest, Empty>([this](const CallContext&, const task::PauseRequest& req) -> Result<Empty> {
+        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        RETURN_IF_ERROR(c->Pause());
+        containerd::events::TaskPaused ev;
+        ev.set_container_id(req.id());
+        Publish(kTopicPaused, "containerd.events.TaskPaused", ev);
+        return Empty();
+      }));
+
+  add("Resume", TypedHandler<task::ResumeRequest, Empty>([this](const CallContext&, const task::ResumeRequest& req) -> Result<Empty> {
+        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        RETURN_IF_ERROR(c->Resume());
+        containerd::events::TaskResumed ev;
+        ev.set_container_id(req.id());
+        Publish(kTopicResumed, "containerd.events.TaskResumed", ev);
+        return Empty();
+      }));
+
+  add("Update", TypedHandler<task::UpdateTaskRequest, Empty>([this](const CallContext&, const task::UpdateTaskRequest& req) -> Result<Empty> {
+        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        // containerd sends runtime-spec LinuxResources as JSON in the Any.
+        RETURN_IF_ERROR(c->Update(req.resources().value()));
+        return Empty();
+      }));
+
+  add("ResizePty", TypedHandler<task::ResizePtyRequest, Empty>([this](const CallContext&, const task::ResizePtyRequest& req) -> Result<Empty> {
+        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+        RETURN_IF_ERROR(p->Resize(req.height(), req.width()));
+        return Empty();
+      }));
+
+  for (const char* m : {"Checkpoint", "Stats"}) {
     std::string name = m;
     add(m, [name](const CallContext&, const std::string&) -> Result<std::string> {
       return Error(Code::kUnimplemented, name + " is not implemented yet");

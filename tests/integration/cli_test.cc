@@ -159,6 +159,27 @@ TEST_F(CliTest, ConsoleSocketGetsAWorkingTerminal) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+TEST_F(CliTest, PauseResumeAndUpdate) {
+  std::string bundle = Bundle({"sh", "-c", "while true; do date +%s%N > /tmp/tick; sleep 0.1; done"});
+  std::string id = UniqueId("pause");
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
+  ASSERT_EQ(Kata({"pause", id}).exit_code, 0);
+  CmdResult s = Kata({"state", id});
+  EXPECT_NE(s.out.find("\"status\": \"paused\""), std::string::npos) << s.out;
+  CmdResult e = Kata({"exec", id, "true"});
+  EXPECT_NE(e.exit_code, 0) << "exec into a paused container must be refused";
+  EXPECT_NE(Kata({"delete", id}).exit_code, 0) << "a paused container is not stopped";
+  ASSERT_EQ(Kata({"resume", id}).exit_code, 0);
+  s = Kata({"state", id});
+  EXPECT_NE(s.out.find("\"status\": \"running\""), std::string::npos) << s.out;
+  CmdResult u = Kata({"update", "--pids-limit", "42", id});
+  EXPECT_EQ(u.exit_code, 0) << u.err;
+  CmdResult pids = Kata({"exec", id, "cat", "/sys/fs/cgroup/pids.max"});
+  if (pids.exit_code == 0) EXPECT_EQ(Trim(pids.out), "42");
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 TEST_F(CliTest, CreateStartStateKillDelete) {
   std::string bundle = Bundle({"sleep", "600"});
   std::string id = UniqueId("life");
