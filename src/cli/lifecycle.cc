@@ -44,9 +44,16 @@ Status ValidateBundle(const CreateOptions& o, std::string* abs_bundle, oci::Spec
   return Status::Ok();
 }
 
+// A service that was killed cannot unlink its sockets itself.
+void RemoveServiceSockets(const GlobalOptions& g, const std::string& id) {
+  unlink(ServiceSocketOf(g, id).c_str());
+  unlink((ServiceSocketOf(g, id) + ".stdio").c_str());
+}
+
 // Starts the sandbox service for `id` in its own session (it outlives us).
 Result<pid_t> StartService(const GlobalOptions& g, const std::string& id) {
   std::string dir = StateDirOf(g, id);
+  RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(ServiceSocketOf(g, id)), 0700));
   std::vector<std::string> argv = {ServiceBinary(), "-namespace", "kata-runtime", "-id", id,
                                    "-socket", ServiceSocketOf(g, id), "-log", fs::JoinPath(dir, "service.log")};
   if (!g.config.empty()) argv.insert(argv.end(), {"-config", g.config});
@@ -84,6 +91,7 @@ void Abandon(const GlobalOptions& g, const std::string& id, pid_t service_pid) {
     if (proc::Alive(service_pid)) kill(service_pid, SIGKILL);
     waitpid(service_pid, nullptr, WNOHANG);
   }
+  RemoveServiceSockets(g, id);
   Status st = fs::RemoveAll(StateDirOf(g, id));
   if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
 }
@@ -224,6 +232,7 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
     log::Warn("sandbox service of " + id + " did not exit; killing it");
     kill(rec.service_pid, SIGKILL);
   }
+  RemoveServiceSockets(g, id);
   return fs::RemoveAll(StateDirOf(g, id));
 }
 

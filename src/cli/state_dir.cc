@@ -5,12 +5,16 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/sha256.h"
 
 namespace kata::cli {
 
 std::string StateDirOf(const GlobalOptions& g, const std::string& id) { return fs::JoinPath(g.root, id); }
+// Unix socket paths are limited to 108 bytes and container ids can be 64
+// hex digits (podman): the socket lives under a short name derived from the
+// state directory, like containerd's /run/containerd/s/<hash>.
 std::string ServiceSocketOf(const GlobalOptions& g, const std::string& id) {
-  return fs::JoinPath(StateDirOf(g, id), "service.sock");
+  return "/run/kata-containers/s/" + Sha256Hex(StateDirOf(g, id)).substr(0, 32);
 }
 
 Status ValidateId(const std::string& id) {

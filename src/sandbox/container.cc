@@ -40,6 +40,17 @@ bool HasOption(const nlohmann::json& mount, const std::string& opt) {
   return false;
 }
 
+// Namespace paths name host namespaces (podman's /run/netns/..., a pod's
+// /proc/<pid>/ns/...): they mean nothing in the guest, where the container
+// gets new namespaces of those types instead. (The guest network is not
+// connected to the host's yet.)
+void DropHostNamespacePaths(nlohmann::json& spec) {
+  if (!spec.contains("linux") || !spec["linux"].contains("namespaces")) return;
+  for (auto& ns : spec["linux"]["namespaces"]) {
+    if (ns.is_object()) ns.erase("path");
+  }
+}
+
 }  // namespace
 
 const char* StateName(ContainerState s) {
@@ -67,6 +78,7 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   if (rootfs.empty() || rootfs[0] != '/') rootfs = fs::JoinPath(bundle_, rootfs);
   RETURN_IF_ERROR(BindInto(rootfs, fs::JoinPath(HostShareDir(), "rootfs"), false));
   spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
+  DropHostNamespacePaths(spec);
   if (!spec.contains("mounts")) return Status::Ok();
   int n = 0;
   for (auto& m : spec["mounts"]) {

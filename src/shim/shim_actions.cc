@@ -18,7 +18,7 @@
 #include "common/process.h"
 #include "sandbox/paths.h"
 #include "shim/rootfs_mount.h"
-#include "shim/sha256.h"
+#include "common/sha256.h"
 #include "task.pb.h"
 #include "ttrpc/socket.h"
 

@@ -1,9 +1,9 @@
-#include "shim/sha256.h"
+#include "common/sha256.h"
 
 #include <cstdint>
 #include <cstdio>
 
-namespace kata::shim {
+namespace kata {
 namespace {
 
 constexpr uint32_t kK[64] = {
@@ -52,4 +52,4 @@ std::string Sha256Hex(const std::string& data) {
   return std::string(out, 64);
 }
 
-}  // namespace kata::shim
+}  // namespace kata

@@ -4,8 +4,8 @@
 
 #include <string>
 
-namespace kata::shim {
+namespace kata {
 
 std::string Sha256Hex(const std::string& data);
 
-}  // namespace kata::shim
+}  // namespace kata

@@ -1,0 +1,75 @@
+// Podman (with conmon) running its containers through kata-runtime, as a
+// user would switch to it: `podman --runtime /usr/local/bin/kata-runtime`.
+// The image is imported from a local busybox rootfs: no registry is needed.
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace kata::itest {
+namespace {
+
+const std::string kImage = "localhost/kata-it-busybox";
+
+class PodmanTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    TempDir tmp;
+    MakeBundle(tmp.path() + "/b", {"sh"});
+    CmdResult r = Sh("tar -C " + tmp.path() + "/b/rootfs -cf " + tmp.path() + "/rootfs.tar . && podman import " +
+                     tmp.path() + "/rootfs.tar " + kImage);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { Sh("podman rm -af >/dev/null 2>&1; podman rmi -f " + kImage); }
+
+  // podman with our runtime; this host's default ulimits exceed its limits.
+  CmdResult Podman(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"podman", "--runtime", Runtime()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return itest::Run(argv);
+  }
+  CmdResult PodmanRun(std::vector<std::string> args) {
+    args.insert(args.begin(), {"run", "--ulimit", "nofile=1024:1024"});
+    return Podman(args);
+  }
+};
+
+TEST_F(PodmanTest, RunRmPrintsTheGuestKernel) {
+  CmdResult r = PodmanRun({"--rm", kImage, "uname", "-r"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Trim(r.out), GuestKernelRelease());
+}
+
+TEST_F(PodmanTest, ExitCodeComesBack) {
+  EXPECT_EQ(PodmanRun({"--rm", kImage, "sh", "-c", "exit 3"}).exit_code, 3);
+}
+
+TEST_F(PodmanTest, TerminalContainer) {
+  CmdResult r = PodmanRun({"--rm", "-t", kImage, "tty"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << r.out;
+}
+
+TEST_F(PodmanTest, DetachedExecLogsPauseStopRm) {
+  std::string name = UniqueId("pm");
+  CmdResult d = PodmanRun({"-d", "--name", name, kImage, "sh", "-c", "echo started; sleep 600"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  CmdResult e = Podman({"exec", name, "sh", "-c", "echo exec-out; exit 5"});
+  EXPECT_EQ(e.exit_code, 5) << e.err;
+  EXPECT_EQ(Trim(e.out), "exec-out");
+  CmdResult et = Podman({"exec", "-t", name, "tty"});
+  EXPECT_NE(et.out.find("/dev/pts/"), std::string::npos) << et.out << et.err;
+  EXPECT_EQ(Trim(Podman({"logs", name}).out), "started");
+  EXPECT_EQ(Podman({"pause", name}).exit_code, 0);
+  EXPECT_NE(Podman({"inspect", "-f", "{{.State.Status}}", name}).out.find("paused"), std::string::npos);
+  EXPECT_EQ(Podman({"unpause", name}).exit_code, 0);
+  EXPECT_EQ(Podman({"kill", "-s", "USR1", name}).exit_code, 0);
+  // sh as PID 1 ignores TERM: stop must fall back to KILL after the timeout.
+  EXPECT_EQ(Podman({"stop", "-t", "1", name}).exit_code, 0);
+  EXPECT_NE(Podman({"inspect", "-f", "{{.State.ExitCode}}", name}).out.find("137"), std::string::npos);
+  EXPECT_EQ(Podman({"rm", "-f", name}).exit_code, 0);
+  CmdResult left = Sh("ls /run/kata-containers/runtime/ | wc -l; pgrep -c -f '[q]emu-system.*sandbox-' || true");
+  EXPECT_EQ(Trim(left.out), "0\n0") << "sandboxes left behind";
+}
+
+}  // namespace
+}  // namespace kata::itest
