@@ -1,0 +1,94 @@
+// Docker (dockerd 20.10 and its containerd-shim-runc-v2) running containers
+// through kata-runtime as a configured runtime: `docker run --runtime kata`.
+// The test starts a private dockerd; the image is imported from a local
+// busybox rootfs.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace kata::itest {
+namespace {
+
+class DockerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    const std::string& d = tmp_->path();
+    host_ = "unix://" + d + "/docker.sock";
+    CmdResult r = Sh("dockerd -H " + host_ + " --data-root " + d + "/data --exec-root " + d + "/exec --pidfile " + d +
+                     "/docker.pid --iptables=false --bridge=none --add-runtime kata=" + Runtime() + " > " + d +
+                     "/dockerd.log 2>&1 & echo $!");
+    dockerd_pid_ = std::stoi(Trim(r.out));
+    bool up = false;
+    for (int i = 0; i < 300 && !up; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      up = Docker({"version"}).exit_code == 0;
+    }
+    ASSERT_TRUE(up) << "dockerd did not start; see " << d << "/dockerd.log";
+    MakeBundle(d + "/b", {"sh"});
+    r = Sh("tar -C " + d + "/b/rootfs -c . | docker -H " + host_ + " import - kata-it-busybox");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    Docker({"rm", "-f", "dk-detached"});
+    if (dockerd_pid_ > 0) {
+      kill(dockerd_pid_, SIGTERM);
+      for (int i = 0; i < 100 && kill(dockerd_pid_, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (kill(dockerd_pid_, 0) == 0) kill(dockerd_pid_, SIGKILL);
+    }
+    // dockerd's managed containerd follows it out.
+    Sh("pkill -f 'containerd --config " + tmp_->path() + "' || true; sleep 1; umount -R " + tmp_->path() +
+       "/data 2>/dev/null || true");
+    delete tmp_;
+  }
+  static CmdResult Docker(std::vector<std::string> args) {
+    args.insert(args.begin(), {"docker", "-H", host_});
+    return itest::Run(args);
+  }
+  static inline TempDir* tmp_ = nullptr;
+  static inline std::string host_;
+  static inline int dockerd_pid_ = -1;
+};
+
+TEST_F(DockerTest, RunRmPrintsTheGuestKernelAndExitCodes) {
+  CmdResult r = Docker({"run", "--rm", "--runtime", "kata", "kata-it-busybox", "uname", "-r"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Trim(r.out), GuestKernelRelease());
+  EXPECT_EQ(Docker({"run", "--rm", "--runtime", "kata", "kata-it-busybox", "sh", "-c", "exit 3"}).exit_code, 3);
+}
+
+TEST_F(DockerTest, TerminalContainer) {
+  CmdResult r = Docker({"run", "--rm", "-t", "--runtime", "kata", "kata-it-busybox", "tty"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << r.out;
+}
+
+TEST_F(DockerTest, DetachedExecLogsPauseStop) {
+  const std::string name = "dk-detached";
+  ASSERT_EQ(Docker({"run", "-d", "--runtime", "kata", "--name", name, "kata-it-busybox", "sh", "-c", "echo started; sleep 600"})
+                .exit_code,
+            0);
+  CmdResult e = Docker({"exec", name, "sh", "-c", "echo exec-out; exit 5"});
+  EXPECT_EQ(e.exit_code, 5) << e.err;
+  EXPECT_EQ(Trim(e.out), "exec-out");
+  EXPECT_NE(Docker({"exec", "-t", name, "tty"}).out.find("/dev/pts/"), std::string::npos);
+  EXPECT_EQ(Trim(Docker({"logs", name}).out), "started");
+  EXPECT_EQ(Docker({"pause", name}).exit_code, 0);
+  EXPECT_EQ(Trim(Docker({"inspect", "-f", "{{.State.Status}}", name}).out), "paused");
+  EXPECT_EQ(Docker({"unpause", name}).exit_code, 0);
+  EXPECT_EQ(Docker({"stop", "-t", "1", name}).exit_code, 0);
+  EXPECT_EQ(Trim(Docker({"inspect", "-f", "{{.State.ExitCode}}", name}).out), "137");
+  EXPECT_EQ(Docker({"rm", name}).exit_code, 0);
+  CmdResult left = Sh("ls /run/kata-containers/runtime/ 2>/dev/null | wc -l; pgrep -c -f '[q]emu-system.*sandbox-' || true");
+  EXPECT_EQ(Trim(left.out), "0\n0") << "sandboxes left behind";
+}
+
+}  // namespace
+}  // namespace kata::itest
