@@ -2,7 +2,9 @@
 # Build the guest kernel + initrd for the runtime from Debian packages only.
 #
 #   guest/build-guest.sh --agent PATH_TO_STATIC_INIT --out DIR [--cache DIR]
-#                        [--compression none|gzip|lz4|zstd] [--machine MACHINE]
+#       [--compression none|gzip|lz4|zstd]        initrd compression (default none)
+#       [--machine microvm|microvm-pci|q35|pc]    virtio transport modules (default microvm)
+#       [--keep-module-signatures]                default: strip them (faster under TCG)
 #
 # Produces in DIR:
 #   vmlinux.container          uncompressed kernel ELF (PVH entry, for QEMU -kernel)
@@ -22,15 +24,19 @@ OUT=""
 CACHE="${KATA_GUEST_CACHE:-/var/cache/kata-guest}"
 # Measured under TCG (guest/README.md): an uncompressed initrd boots fastest.
 COMPRESSION="${KATA_GUEST_INITRD_COMPRESSION:-none}"
-# Machine the runtime boots (decides whether virtio-mmio is needed).
-MACHINE="${KATA_GUEST_MACHINE:-q35}"
+# Machine the runtime boots: decides the virtio transport (microvm = virtio-mmio,
+# the others virtio-pci).
+MACHINE="${KATA_GUEST_MACHINE:-pc}"
 META_PKG="${KATA_GUEST_KERNEL_META:-linux-image-amd64}"
+# Strip the appended module signatures (kernel not built with MODULE_SIG_FORCE):
+# saves hashing + RSA verification of every module under TCG, taints the kernel (E).
+STRIP_SIGS="${KATA_GUEST_STRIP_MODULE_SIGS:-1}"
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 log() { echo "$PROG: $*" >&2; }
 
 usage() {
-  sed -n '2,14p' "$SELF" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$SELF" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -41,6 +47,8 @@ while [[ $# -gt 0 ]]; do
     --cache) CACHE="${2:?--cache needs a directory}"; shift 2 ;;
     --compression) COMPRESSION="${2:?--compression needs a value}"; shift 2 ;;
     --machine) MACHINE="${2:?--machine needs a value}"; shift 2 ;;
+    --strip-module-signatures) STRIP_SIGS=1; shift ;;
+    --keep-module-signatures) STRIP_SIGS=0; shift ;;
     -h|--help) usage 0 ;;
     *) echo "$PROG: unknown argument: $1" >&2; usage 2 ;;
   esac
@@ -62,11 +70,11 @@ declare -A TOOL_PKG=(
 )
 need=(apt-get apt-cache dpkg-deb cpio xz depmod modprobe readelf od sha256sum find)
 case "$COMPRESSION" in gzip) need+=(gzip) ;; lz4) need+=(lz4) ;; zstd) need+=(zstd) ;; esac
+export PATH="$PATH:/usr/sbin:/sbin"   # depmod lives in /usr/sbin
 missing=()
 for t in "${need[@]}"; do
-  command -v "$t" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
-export PATH="$PATH:/usr/sbin:/sbin"
 if ((${#missing[@]})); then
   pkgs=()
   for t in "${missing[@]}"; do pkgs+=("${TOOL_PKG[$t]}"); done
@@ -81,28 +89,32 @@ readelf -h "$AGENT" >/dev/null 2>&1 || die "agent $AGENT is not an ELF executabl
 
 # ---------------------------------------------------------------- kernel package
 # linux-image-amd64 (metapackage) -> linux-image-X.Y.Z-N-amd64 (real package)
-meta_info="$(apt-cache show --no-all-versions "$META_PKG" 2>/dev/null || true)"
-[[ -n "$meta_info" ]] || die "package $META_PKG unknown to apt. Fix: apt-get update"
-KPKG="$(sed -n 's/^Depends: //p' <<<"$meta_info" | tr ',' '\n' | sed 's/^ *//; s/ .*//' \
-        | grep -E '^linux-image-[0-9]' | head -n1 || true)"
-[[ -n "$KPKG" ]] || die "could not resolve $META_PKG to a real linux-image package (apt-cache show $META_PKG)"
-KVER="$(apt-cache show --no-all-versions "$KPKG" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)"
-[[ -n "$KVER" ]] || die "package $KPKG unknown to apt. Fix: apt-get update"
-KREL="${KPKG#linux-image-}"   # e.g. 6.1.0-56-amd64
-
 mkdir -p "$CACHE" || die "cannot create cache dir $CACHE (use --cache DIR)"
 CACHE="$(readlink -f "$CACHE")"
-deb_glob() { compgen -G "$CACHE/${KPKG}_*_amd64.deb" | head -n1 || true; }
-DEB=""
+KPKG="" KVER=""
+meta_info="$(apt-cache show --no-all-versions "$META_PKG" 2>/dev/null || true)"
+if [[ -n "$meta_info" ]]; then
+  KPKG="$(sed -n 's/^Depends: //p' <<<"$meta_info" | tr ',' '\n' | sed 's/^ *//; s/ .*//' \
+          | grep -E '^linux-image-[0-9]' | head -n1 || true)"
+  [[ -n "$KPKG" ]] || die "could not resolve $META_PKG to a real linux-image package (see: apt-cache show $META_PKG)"
+  KVER="$(apt-cache show --no-all-versions "$KPKG" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)"
+  [[ -n "$KVER" ]] || die "package $KPKG unknown to apt. Fix: apt-get update"
+else
+  # apt knows nothing (no `apt-get update` yet?): fall back to a single cached download.
+  mapfile -t cached < <(compgen -G "$CACHE/linux-image-[0-9]*-amd64_*_amd64.deb" || true)
+  ((${#cached[@]} == 1)) || die "package $META_PKG unknown to apt. Fix: apt-get update"
+  KPKG="$(dpkg-deb -f "${cached[0]}" Package)"
+  KVER="$(dpkg-deb -f "${cached[0]}" Version)"
+  log "warning: apt does not know $META_PKG (run apt-get update); using cached ${cached[0]##*/}"
+fi
+KREL="${KPKG#linux-image-}"   # e.g. 6.1.0-56-amd64
 ver_enc="${KVER//:/%3a}"
-[[ -f "$CACHE/${KPKG}_${ver_enc}_amd64.deb" ]] && DEB="$CACHE/${KPKG}_${ver_enc}_amd64.deb"
-if [[ -z "$DEB" ]]; then
+DEB="$CACHE/${KPKG}_${ver_enc}_amd64.deb"
+if [[ ! -f "$DEB" ]]; then
   log "downloading $KPKG ($KVER) into $CACHE"
   ( cd "$CACHE" && apt-get -q -o APT::Sandbox::User=root download "$KPKG=$KVER" ) >&2 \
-    || die "apt-get download $KPKG=$KVER failed. Fix: apt-get update (and check the Debian mirror is reachable)"
-  DEB="$CACHE/${KPKG}_${ver_enc}_amd64.deb"
-  [[ -f "$DEB" ]] || DEB="$(deb_glob)"
-  [[ -n "$DEB" && -f "$DEB" ]] || die "downloaded $KPKG but no .deb found in $CACHE"
+    || die "apt-get download $KPKG=$KVER failed. Fix: apt-get update (and check that the Debian archive is reachable)"
+  [[ -f "$DEB" ]] || die "apt-get download $KPKG=$KVER left no $DEB"
 fi
 
 # ---------------------------------------------------------------- up to date?
@@ -112,7 +124,7 @@ KERNEL_OUT="$OUT/vmlinux.container"
 INITRD_OUT="$OUT/kata-containers-initrd.img"
 RELEASE_OUT="$OUT/guest-kernel-release"
 STAMP="$OUT/.build-guest.stamp"
-stamp_text="pkg=$KPKG ver=$KVER compression=$COMPRESSION machine=$MACHINE agent=$AGENT
+stamp_text="pkg=$KPKG ver=$KVER compression=$COMPRESSION machine=$MACHINE strip-sigs=$STRIP_SIGS agent=$AGENT
 agent-sha256=$(sha256sum "$AGENT" | cut -d' ' -f1)
 script-sha256=$(sha256sum "$SELF" | cut -d' ' -f1)"
 up_to_date=1
@@ -148,13 +160,14 @@ KCONFIG="$EXTRACT/boot/config-$KREL"
 # bzImage: setup_sects @0x1f1 (u8), payload_offset @0x248 (u32), payload_length @0x24c (u32);
 # the compressed kernel starts at (setup_sects+1)*512 + payload_offset.
 extract_vmlinux() {
-  local in="$1" out="$2" rd ss po pl off magic
+  local in="$1" out="$2" ss po pl off magic
   rd() { od -An -t "u$2" -j "$1" -N "$2" "$in" | tr -d ' \n'; }
   [[ "$(od -An -c -j $((0x202)) -N 4 "$in" | tr -d ' \n')" == "HdrS" ]] || die "$in is not a bzImage"
   ss="$(rd $((0x1f1)) 1)"; po="$(rd $((0x248)) 4)"; pl="$(rd $((0x24c)) 4)"
   ((ss == 0)) && ss=4
   off=$(( (ss + 1) * 512 + po ))
   magic="$(od -An -t x1 -j "$off" -N 6 "$in" | tr -d ' \n')"
+  # shellcheck disable=SC2054  # commas belong to dd's iflag
   local payload=(dd if="$in" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$pl" status=none)
   case "$magic" in
     fd377a585a00) "${payload[@]}" | xz -dc --single-stream >"$out" ;;
@@ -182,9 +195,11 @@ grep -q '^CONFIG_PVH=y' "$KCONFIG" || die "$KCONFIG: CONFIG_PVH is not y"
 
 # ---------------------------------------------------------------- modules
 # Wanted drivers; the ones built in (=y) resolve to nothing.
-WANT=(virtio_pci virtio_console 9pnet_virtio 9p overlay)
-case "$MACHINE" in microvm) WANT=(virtio_mmio "${WANT[@]}") ;; esac
-MODDIR="$EXTRACT/lib/modules/$KREL"
+case "$MACHINE" in
+  microvm) WANT=(virtio_mmio) ;;               # devices enumerated from ACPI (LNRO0005)
+  *) WANT=(virtio_pci) ;;                      # pc, q35, microvm,pcie=on
+esac
+WANT+=(virtio_console 9pnet_virtio 9p overlay)
 mods=()
 declare -A seen=()
 for m in "${WANT[@]}"; do
@@ -199,6 +214,16 @@ for m in "${WANT[@]}"; do
 done
 
 # ---------------------------------------------------------------- initrd
+# Appended signature layout: <elf> <sig (sig_len)> <struct module_signature: 12 bytes,
+# sig_len = big-endian u32 in its last 4> "~Module signature appended~\n" (28 bytes).
+strip_module_signature() {
+  local f="$1" size sig_len
+  [[ "$(tail -c 28 "$f")" == "~Module signature appended~" ]] || return 0
+  size=$(stat -c %s "$f")
+  sig_len=$(tail -c 32 "$f" | head -c 4 | od -An -t u1 | awk '{print $1*16777216 + $2*65536 + $3*256 + $4}')
+  ((sig_len > 0 && sig_len < size)) || die "bad module signature trailer in $f"
+  truncate -s $((size - 28 - 12 - sig_len)) "$f"
+}
 STAGE="$(mktemp -d "${TMPDIR:-/tmp}/kata-initrd.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE"/{dev,proc,sys,run,tmp,etc/kata,lib/modules}
@@ -214,10 +239,11 @@ for p in "${mods[@]}"; do
     *.ko.gz) name="${base%.gz}"; gzip -dc "$p" >"$STAGE/lib/modules/$name" ;;
     *) die "unexpected module file $p" ;;
   esac
+  ((STRIP_SIGS)) && strip_module_signature "$STAGE/lib/modules/$name"
   echo "/lib/modules/$name" >>"$STAGE/etc/kata/modules.list"
 done
 # /dev/console for the kernel's initial console (the kernel's built-in cpio has one too).
-[[ $EUID -eq 0 ]] && mknod -m 600 "$STAGE/dev/console" c 5 1 2>/dev/null || true
+if [[ $EUID -eq 0 ]]; then mknod -m 600 "$STAGE/dev/console" c 5 1 2>/dev/null || true; fi
 echo "$KREL" >"$STAGE/etc/kata/kernel-release"
 
 cpio_tmp="$INITRD_OUT.tmp.$$"
@@ -239,6 +265,13 @@ ln "$VMLINUX_CACHED" "$KERNEL_OUT" 2>/dev/null || cp "$VMLINUX_CACHED" "$KERNEL_
 touch "$KERNEL_OUT"
 echo "$KREL" >"$RELEASE_OUT"
 printf '%s\n' "$stamp_text" >"$STAMP"
+
+# Drop other kernel versions from the cache (an unpacked kernel is ~450 MiB).
+for old in "$CACHE"/linux-image-[0-9]*-amd64_*_amd64.deb "$CACHE"/extract/linux-image-*; do
+  [[ -e "$old" && "$old" != "$DEB" && "$old" != "$EXTRACT" ]] || continue
+  log "pruning stale cache entry ${old#"$CACHE"/}"
+  rm -rf "$old"
+done
 
 log "kernel  $KERNEL_OUT ($KREL, $KPKG $KVER)"
 log "initrd  $INITRD_OUT ($(stat -c %s "$INITRD_OUT") bytes, compression $COMPRESSION, ${#mods[@]} modules)"

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -55,6 +56,19 @@ static void die(const char *what) {
   sync();
   reboot(RB_POWER_OFF);
   for (;;) pause();
+}
+
+// virtio-console writes at most 32 KiB per call.
+static void write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, buf, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    buf += w;
+    len -= (size_t)w;
+  }
 }
 
 static void try_mount(const char *src, const char *dst, const char *type, const char *opts) {
@@ -182,6 +196,31 @@ int main(void) {
            t_start, t_mounts, t_modules, t_port_found, t_ready, t_9p, nmod, uname_r);
   (void)!write(pfd, msg, strlen(msg));
   say("probe: %s", msg);
+
+  // Debug aid: with "probe.dmesg" on the kernel command line, send the kernel
+  // log (e.g. initcall_debug output gathered under `quiet`) over the port.
+  char cmdline[4096] = {0};
+  int cfd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+  if (cfd >= 0) {
+    (void)!read(cfd, cmdline, sizeof cmdline - 1);
+    close(cfd);
+  }
+  if (strstr(cmdline, "probe.dmesg")) {
+    int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+    if (len > 0) {
+      char *buf = malloc((size_t)len);
+      if (buf) {
+        int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
+        if (n > 0) {
+          (void)!write(pfd, "DMESG-BEGIN\n", 12);
+          write_all(pfd, buf, (size_t)n);
+          (void)!write(pfd, "DMESG-END\n", 10);
+          usleep(500 * 1000);  // let QEMU drain the virtqueue before poweroff
+        }
+        free(buf);
+      }
+    }
+  }
   close(pfd);
   sync();
   reboot(RB_POWER_OFF);

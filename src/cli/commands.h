@@ -24,6 +24,7 @@ void AddPsCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddSpecCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `pause`, `resume`, `update`.
 void AddPauseCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
+void AddEventsCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddEnvCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 

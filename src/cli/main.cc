@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   cli::AddPsCommand(app, g, &exit_code);
   cli::AddSpecCommand(app, g, &exit_code);
   cli::AddPauseCommands(app, g, &exit_code);
+  cli::AddEventsCommand(app, g, &exit_code);
   cli::AddCheckCommand(app, g, &exit_code);
   cli::AddEnvCommand(app, g, &exit_code);
   try {

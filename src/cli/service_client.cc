@@ -69,6 +69,14 @@ Status ServiceClient::Exec(const task::ExecProcessRequest& req) {
   return Call("Exec", req, &r, kControl);
 }
 
+Result<task::StatsResponse> ServiceClient::Stats(const std::string& id) {
+  task::StatsRequest req;
+  req.set_id(id);
+  task::StatsResponse r;
+  RETURN_IF_ERROR(Call("Stats", req, &r, kControl));
+  return r;
+}
+
 Status ServiceClient::Pause(const std::string& id) {
   task::PauseRequest req;
   req.set_id(id);

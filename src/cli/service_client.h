@@ -22,6 +22,7 @@ class ServiceClient {
   Status Kill(const std::string& id, const std::string& exec_id, uint32_t signal, bool all);
   Result<containerd::task::v2::WaitResponse> Wait(const std::string& id, const std::string& exec_id = "");
   Status Exec(const containerd::task::v2::ExecProcessRequest& req);
+  Result<containerd::task::v2::StatsResponse> Stats(const std::string& id);
   Status Pause(const std::string& id);
   Status Resume(const std::string& id);
   Status Update(const std::string& id, const std::string& resources_json);

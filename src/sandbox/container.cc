@@ -181,6 +181,11 @@ Status Container::Update(const std::string& resources_json) {
   return sb_.agent().UpdateContainer(id_, resources_json);
 }
 
+Result<grpc::StatsContainerResponse> Container::Stats() {
+  if (state() == ContainerState::kStopped) return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
+  return sb_.agent().StatsContainer(id_);
+}
+
 Status Container::Kill(const std::string& exec_id, int signal, bool all) {
   if (exec_id.empty() && !all && state() == ContainerState::kStopped) {
     return Error(Code::kNotFound, "container " + id_ + " not running");

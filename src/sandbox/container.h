@@ -41,6 +41,8 @@ class Container {
   Status Resume();
   // OCI LinuxResources JSON applied to the container's guest cgroup.
   Status Update(const std::string& resources_json);
+  // cgroup statistics of the container, from the guest.
+  Result<grpc::StatsContainerResponse> Stats();
   Result<HostProcess*> Process(const std::string& exec_id);
   // Removes the container from the guest and unshares its files. A running
   // container is refused unless `force` (then it is killed first).

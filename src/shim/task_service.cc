@@ -9,6 +9,7 @@
 #include "shim/sandbox_config.h"
 #include "shim/rootfs_mount.h"
 #include "events.pb.h"
+#include "cgroups_v2.pb.h"
 #include "task.pb.h"
 #include "wkt.pb.h"
 
@@ -25,6 +26,35 @@ void SetTimestamp(wkt::Timestamp* ts, std::chrono::system_clock::time_point t) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   ts->set_seconds(ns / 1000000000);
   ts->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+// The guest's cgroup v2 numbers in the message containerd decodes.
+io::containerd::cgroups::v2::Metrics ToCgroupsV2Metrics(const grpc::StatsContainerResponse& s) {
+  io::containerd::cgroups::v2::Metrics m;
+  m.mutable_pids()->set_current(s.pids().current());
+  m.mutable_pids()->set_limit(s.pids().limit());
+  auto* cpu = m.mutable_cpu();
+  cpu->set_usage_usec(s.cpu().usage_usec());
+  cpu->set_user_usec(s.cpu().user_usec());
+  cpu->set_system_usec(s.cpu().system_usec());
+  cpu->set_nr_periods(s.cpu().nr_periods());
+  cpu->set_nr_throttled(s.cpu().nr_throttled());
+  cpu->set_throttled_usec(s.cpu().throttled_usec());
+  auto* mem = m.mutable_memory();
+  mem->set_usage(s.memory().usage());
+  mem->set_usage_limit(s.memory().limit());
+  mem->set_swap_usage(s.memory().swap_usage());
+  mem->set_swap_limit(s.memory().swap_limit());
+  const auto& stat = s.memory().stat();
+  auto get = [&stat](const char* k) { auto it = stat.find(k); return it == stat.end() ? 0 : it->second; };
+  mem->set_anon(get("anon"));
+  mem->set_file(get("file"));
+  mem->set_kernel_stack(get("kernel_stack"));
+  mem->set_slab(get("slab"));
+  mem->set_sock(get("sock"));
+  mem->set_shmem(get("shmem"));
+  mem->set_file_mapped(get("file_mapped"));
+  return m;
 }
 
 task::Status ToTaskStatus(sandbox::ContainerState s) {
@@ -452,7 +482,17 @@ void TaskService::Register(ttrpc::Server& server) {
         return Empty();
       }));
 
-  for (const char* m : {"Checkpoint", "Stats"}) {
+  add("Stats", TypedHandler<task::StatsRequest, task::StatsResponse>(
+                   [this](const CallContext&, const task::StatsRequest& req) -> Result<task::StatsResponse> {
+                     ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+                     ASSIGN_OR_RETURN(grpc::StatsContainerResponse s, c->Stats());
+                     task::StatsResponse r;
+                     r.mutable_stats()->set_type_url("io.containerd.cgroups.v2.Metrics");
+                     r.mutable_stats()->set_value(ToCgroupsV2Metrics(s).SerializeAsString());
+                     return r;
+                   }));
+
+  for (const char* m : {"Checkpoint"}) {
     std::string name = m;
     add(m, [name](const CallContext&, const std::string&) -> Result<std::string> {
       return Error(Code::kUnimplemented, name + " is not implemented yet");

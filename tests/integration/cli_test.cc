@@ -172,6 +172,10 @@ TEST_F(CliTest, PauseResumeAndUpdate) {
   ASSERT_EQ(Kata({"resume", id}).exit_code, 0);
   s = Kata({"state", id});
   EXPECT_NE(s.out.find("\"status\": \"running\""), std::string::npos) << s.out;
+  CmdResult ev = Kata({"events", "--stats", id});
+  EXPECT_EQ(ev.exit_code, 0) << ev.err;
+  EXPECT_NE(ev.out.find("\"type\":\"stats\""), std::string::npos) << ev.out;
+  EXPECT_NE(ev.out.find("\"pids\":{\"current\":"), std::string::npos) << ev.out;
   CmdResult u = Kata({"update", "--pids-limit", "42", id});
   EXPECT_EQ(u.exit_code, 0) << u.err;
   CmdResult pids = Kata({"exec", id, "cat", "/sys/fs/cgroup/pids.max"});
