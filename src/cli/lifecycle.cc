@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "oci/spec_json.h"
+#include "sandbox/paths.h"
 
 namespace kata::cli {
 namespace {
@@ -233,6 +234,12 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
     kill(rec.service_pid, SIGKILL);
   }
   RemoveServiceSockets(g, id);
+  // A service that was SIGKILLed could not remove its VM's directories (its
+  // mounts died with its mount namespace, and QEMU with it).
+  for (const std::string& dir : {sandbox::VmRunDir(id), sandbox::SharedSandboxDir(id)}) {
+    Status st = fs::RemoveAll(dir);
+    if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
+  }
   return fs::RemoveAll(StateDirOf(g, id));
 }
 

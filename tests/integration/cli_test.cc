@@ -184,6 +184,17 @@ TEST_F(CliTest, PauseResumeAndUpdate) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+TEST_F(CliTest, DeleteCleansUpAfterAKilledService) {
+  std::string bundle = Bundle({"sleep", "600"});
+  std::string id = UniqueId("svckill");
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
+  ASSERT_EQ(Sh("pkill -9 -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " '").exit_code, 0);
+  CmdResult s = Kata({"state", id});
+  EXPECT_NE(s.out.find("\"status\": \"stopped\""), std::string::npos) << s.out << s.err;
+  EXPECT_EQ(Kata({"delete", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 TEST_F(CliTest, CreateStartStateKillDelete) {
   std::string bundle = Bundle({"sleep", "600"});
   std::string id = UniqueId("life");

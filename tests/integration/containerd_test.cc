@@ -144,6 +144,14 @@ TEST_F(ContainerdTest, DetachedExecPsKillAndEventsInOrder) {
   CmdResult ps = Ctr({"task", "ps", id});
   EXPECT_EQ(ps.exit_code, 0) << ps.err;
   EXPECT_NE(ps.out.find("PID"), std::string::npos) << ps.out;
+  // Metrics come from the container's cgroup in the guest (cgroups v2 Metrics).
+  CmdResult m = Ctr({"task", "metrics", id});
+  EXPECT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_NE(m.out.find("pids.current"), std::string::npos) << m.out;
+  EXPECT_EQ(Ctr({"task", "pause", id}).exit_code, 0);
+  EXPECT_EQ(TaskStatus(id), "PAUSED");
+  EXPECT_EQ(Ctr({"task", "resume", id}).exit_code, 0);
+  EXPECT_EQ(TaskStatus(id), "RUNNING");
   // KILL: busybox sleep as the container's PID 1 ignores TERM (as under runc).
   CmdResult k = Ctr({"task", "kill", "-s", "KILL", id});
   EXPECT_EQ(k.exit_code, 0) << k.err;
@@ -160,12 +168,13 @@ TEST_F(ContainerdTest, DetachedExecPsKillAndEventsInOrder) {
   for (std::string line; std::getline(in, line);) {
     if (line.find(id) == std::string::npos) continue;
     for (const char* t : {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit",
-                          "/tasks/delete"}) {
+                          "/tasks/paused", "/tasks/resumed", "/tasks/delete"}) {
       if (line.find(std::string(" ") + t + " ") != std::string::npos) topics.push_back(t);
     }
   }
-  std::vector<std::string> want = {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
-                                   "/tasks/exit", "/tasks/exit", "/tasks/delete"};
+  std::vector<std::string> want = {"/tasks/create",  "/tasks/start",  "/tasks/exec-added", "/tasks/exec-started",
+                                   "/tasks/exit",    "/tasks/paused", "/tasks/resumed",    "/tasks/exit",
+                                   "/tasks/delete"};
   std::string got;
   for (auto& t : topics) got += t + " ";
   EXPECT_EQ(topics, want) << got << "\n" << Sh("cat " + events).out;
