@@ -113,6 +113,16 @@ TEST_F(ContainerdTest, RunRmPrintsGuestKernelRelease) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+TEST_F(ContainerdTest, TerminalTask) {
+  // ctr -t needs its own stdin to be a terminal: `script` gives it one.
+  std::string id = NewId("tty");
+  CmdResult r = Sh("script -qec \"" + ctd_->CtrShellPrefix() + " run --rm -t --runtime " + kRuntime + " " +
+                   PrivateContainerd::kImage + " " + id + " sh -c 'tty; stty size'\" /dev/null < /dev/null");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << r.out;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 TEST_F(ContainerdTest, ExitCodeAndStdinPropagate) {
   std::string id = NewId("exit");
   CmdResult r = Ctr({"run", "--rm", "--runtime", kRuntime, PrivateContainerd::kImage, id, "sh", "-c",
