@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +17,10 @@ namespace kata::sandbox {
 namespace {
 
 Status RunOne(const std::string& kind, const oci::Hook& hook, const std::string& state_json) {
+  // A socket rather than a pipe: a hook that exits without reading its stdin
+  // must not kill us with SIGPIPE (send with MSG_NOSIGNAL).
   int in[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return ErrnoError("pipe for hook");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) return ErrnoError("socketpair for hook");
   proc::SpawnOptions so;
   so.stdin_fd = in[0];
   so.stdout_fd = 2;
@@ -30,7 +33,7 @@ Status RunOne(const std::string& kind, const oci::Hook& hook, const std::string&
     close(in[1]);
     return pid.status().Wrap(kind + " hook " + hook.path);
   }
-  ssize_t unused = write(in[1], state_json.data(), state_json.size());
+  ssize_t unused = send(in[1], state_json.data(), state_json.size(), MSG_NOSIGNAL);
   (void)unused;
   close(in[1]);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(hook.timeout.value_or(0));

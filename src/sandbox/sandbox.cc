@@ -109,13 +109,19 @@ Status Sandbox::Shutdown() {
     if (!st.ok()) log::Debug("DestroySandbox: " + st.message());
   }
   if (agent_) agent_->Close();
-  if (hv_) RETURN_IF_ERROR(hv_->Stop(std::chrono::milliseconds(2000)));
+  // Every step runs even if an earlier one failed: leave as little as
+  // possible behind, and report the first failure.
+  Status first;
+  auto keep_first = [&first](const Status& st) {
+    if (!st.ok() && first.ok()) first = st;
+  };
+  if (hv_) keep_first(hv_->Stop(std::chrono::milliseconds(2000)));
   // Container rootfs binds live under the shared dir; containers unmount their
   // own, this is the backstop for a container that failed half-way.
-  RETURN_IF_ERROR(fs::UnmountAllUnder(SharedSandboxDir(cfg_.id)));
-  RETURN_IF_ERROR(fs::RemoveAll(SharedSandboxDir(cfg_.id)));
-  RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
-  return Status::Ok();
+  keep_first(fs::UnmountAllUnder(SharedSandboxDir(cfg_.id)));
+  keep_first(fs::RemoveAll(SharedSandboxDir(cfg_.id)));
+  keep_first(fs::RemoveAll(cfg_.vm.run_dir));
+  return first;
 }
 
 Sandbox::~Sandbox() {
