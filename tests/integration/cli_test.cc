@@ -283,6 +283,7 @@ TEST_F(FailureTest, MissingKernel) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("/nonexistent/vmlinux"), std::string::npos) << r.err;
   EXPECT_EQ(LeaksAfter(id, 10), "");
+  Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs kept for the user
 }
 
 TEST_F(FailureTest, QemuFailsToStart) {
@@ -294,6 +295,7 @@ TEST_F(FailureTest, QemuFailsToStart) {
   EXPECT_NE(r.err.find("qemu.log"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no-such-option"), std::string::npos) << "QEMU's own complaint is quoted: " << r.err;
   EXPECT_EQ(LeaksAfter(id, 10), "");
+  Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs kept for the user
 }
 
 TEST_F(FailureTest, AgentNeverAnswers) {
@@ -312,6 +314,7 @@ TEST_F(FailureTest, AgentNeverAnswers) {
   EXPECT_NE(r.err.find("did not answer"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("console.log"), std::string::npos) << r.err;
   EXPECT_EQ(LeaksAfter(id, 10), "");
+  Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs kept for the user
 }
 
 }  // namespace
