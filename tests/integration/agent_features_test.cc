@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "harness.h"
+#include "shared_vm.h"
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
 #include "shim/sandbox_config.h"
@@ -23,45 +24,11 @@ namespace {
 
 using nlohmann::json;
 
-class AgentFeaturesTest : public ::testing::Test {
+class AgentFeaturesTest : public SharedVmTest {
  protected:
-  static void SetUpTestSuite() {
-    tmp_ = new TempDir();
-    auto cfg = config::Load();
-    ASSERT_TRUE(cfg.ok()) << cfg.status().message();
-    auto sc = shim::MakeSandboxConfig(cfg->config, UniqueId("feat"));
-    ASSERT_TRUE(sc.ok()) << sc.status().message();
-    auto sb = sandbox::Sandbox::Boot(*sc);
-    ASSERT_TRUE(sb.ok()) << sb.status().message();
-    sandbox_ = sb->release();
-    id_ = sandbox_->id();
-  }
-  static void TearDownTestSuite() {
-    delete sandbox_;
-    sandbox_ = nullptr;
-    EXPECT_EQ(LeaksAfter(id_, 10), "");
-    delete tmp_;
-  }
-  void SetUp() override { ASSERT_NE(sandbox_, nullptr) << "the shared VM did not boot"; }
+  static void SetUpTestSuite() { BootSharedVm("feat"); }
+  static void TearDownTestSuite() { ShutDownSharedVm(); }
 
-  // A container running `args`; `edit` changes its config.json first.
-  std::unique_ptr<sandbox::Container> NewContainer(const std::string& name, const std::vector<std::string>& args,
-                                                   const std::function<void(json&)>& edit = nullptr) {
-    std::string bundle = tmp_->path() + "/" + name;
-    MakeBundle(bundle, args);
-    std::ifstream in(bundle + "/config.json");
-    json spec = json::parse(in);
-    if (edit) edit(spec);
-    sandbox::StdioPaths io{"", bundle + "/stdout", bundle + "/stderr", false};
-    for (const auto& p : {io.out, io.err}) close(open(p.c_str(), O_CREAT | O_WRONLY, 0644));
-    auto c = sandbox::Container::Create(*sandbox_, name, bundle, spec, io);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
-  }
-  std::string Output(const std::string& name, const char* stream = "stdout") {
-    std::ifstream in(tmp_->path() + "/" + name + "/" + stream);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
   static json Process(const std::vector<std::string>& args, bool terminal) {
     json p = {{"terminal", terminal},
               {"user", {{"uid", 0}, {"gid", 0}}},
@@ -89,10 +56,6 @@ class AgentFeaturesTest : public ::testing::Test {
     if (c) EXPECT_TRUE(c->Start().ok());
     return c;
   }
-
-  static inline TempDir* tmp_ = nullptr;
-  static inline sandbox::Sandbox* sandbox_ = nullptr;
-  static inline std::string id_;
 };
 
 TEST_F(AgentFeaturesTest, CapabilitiesSeccompRlimitsAndSysctl) {

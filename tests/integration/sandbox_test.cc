@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "harness.h"
+#include "shared_vm.h"
 #include "health.pb.h"
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
@@ -18,47 +19,10 @@
 namespace kata::itest {
 namespace {
 
-class SandboxTest : public ::testing::Test {
+class SandboxTest : public SharedVmTest {
  protected:
-  static void SetUpTestSuite() {
-    tmp_ = new TempDir();
-    auto cfg = config::Load();
-    ASSERT_TRUE(cfg.ok()) << cfg.status().message();
-    auto sc = shim::MakeSandboxConfig(cfg->config, UniqueId("sb"));
-    ASSERT_TRUE(sc.ok()) << sc.status().message();
-    auto sb = sandbox::Sandbox::Boot(*sc);
-    ASSERT_TRUE(sb.ok()) << sb.status().message();
-    sandbox_ = sb->release();
-    id_ = sandbox_->id();
-  }
-  static void TearDownTestSuite() {
-    delete sandbox_;
-    sandbox_ = nullptr;
-    EXPECT_EQ(LeaksAfter(id_, 10), "");
-    delete tmp_;
-  }
-  void SetUp() override { ASSERT_NE(sandbox_, nullptr) << "the shared VM did not boot"; }
-
-  // A container running `args`, its stdout/stderr captured in files.
-  std::unique_ptr<sandbox::Container> NewContainer(const std::string& name, const std::vector<std::string>& args) {
-    std::string bundle = tmp_->path() + "/" + name;
-    MakeBundle(bundle, args);
-    std::ifstream in(bundle + "/config.json");
-    nlohmann::json spec = nlohmann::json::parse(in);
-    sandbox::StdioPaths io{"", bundle + "/stdout", bundle + "/stderr", false};
-    for (const auto& p : {io.out, io.err}) close(open(p.c_str(), O_CREAT | O_WRONLY, 0644));
-    auto c = sandbox::Container::Create(*sandbox_, name, bundle, spec, io);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
-  }
-  std::string Output(const std::string& name, const char* stream = "stdout") {
-    std::ifstream in(tmp_->path() + "/" + name + "/" + stream);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
-  static inline TempDir* tmp_ = nullptr;
-  static inline sandbox::Sandbox* sandbox_ = nullptr;
-  static inline std::string id_;
+  static void SetUpTestSuite() { BootSharedVm("sb"); }
+  static void TearDownTestSuite() { ShutDownSharedVm(); }
 };
 
 TEST_F(SandboxTest, AgentAnswersHealthCheck) {
