@@ -26,7 +26,7 @@ CACHE="${KATA_GUEST_CACHE:-/var/cache/kata-guest}"
 COMPRESSION="${KATA_GUEST_INITRD_COMPRESSION:-none}"
 # Machine the runtime boots: decides the virtio transport (microvm = virtio-mmio,
 # the others virtio-pci).
-MACHINE="${KATA_GUEST_MACHINE:-pc}"
+MACHINE="${KATA_GUEST_MACHINE:-microvm}"
 META_PKG="${KATA_GUEST_KERNEL_META:-linux-image-amd64}"
 # Strip the appended module signatures (kernel not built with MODULE_SIG_FORCE):
 # saves hashing + RSA verification of every module under TCG, taints the kernel (E).

@@ -18,7 +18,7 @@ struct QemuConfig {
   std::string kernel = "/usr/share/kata-containers/vmlinux.container";
   std::string initrd = "/usr/share/kata-containers/kata-containers-initrd.img";
   std::string image;  // Always empty: disk images are rejected at load time.
-  std::string machine_type = "pc";
+  std::string machine_type = "microvm";
   std::string kernel_params;  // Appended to the runtime's own kernel command line.
   // Resolved: the file's <0 (or more than the host has) becomes the host's
   // core count, 0 becomes 1, as in Kata.

@@ -83,12 +83,13 @@ Status Sandbox::FailWithConsole(const Status& st) {
   std::string quote, kept_paths;
   for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"console", hv_->ConsoleLogPath()}}) {
     auto text = fs::ReadFile(path);
-    if (!text.ok() || text->empty()) continue;
+    if (!text.ok()) continue;
+    // An empty console is worth naming too: the guest never got to print.
     std::string kept = std::string(kFailedLogDir) + "/" + cfg_.id + "-" + fs::Basename(path);
     if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) {
       kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
     }
-    if (quote.empty()) quote = std::string(what) + ": " + TailLines(*text, 3);
+    if (quote.empty() && !text->empty()) quote = std::string(what) + ": " + TailLines(*text, 3);
   }
   return Error(st.code(), st.message() + (quote.empty() ? "" : "; " + quote) +
                               (kept_paths.empty() ? "" : " (see " + kept_paths + ")"));

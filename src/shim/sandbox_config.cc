@@ -1,5 +1,7 @@
 #include "shim/sandbox_config.h"
 
+#include "vmm/tsc_khz.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +15,7 @@ std::string BaseKernelParams(bool debug) {
   // off so the host sees the VMM exit.
   std::string p =
       "console=ttyS0 panic=-1 reboot=t i8042.noaux i8042.nomux i8042.nokbd i8042.nopnp i8042.dumbkbd "
-      "no_timer_check noreplace-smp tsc=reliable nomodeset cryptomgr.notests random.trust_cpu=on "
+      "no_timer_check noreplace-smp tsc=reliable nomodeset cryptomgr.notests random.trust_cpu=on 8250.nr_uarts=1 "
       "rdinit=/init";
   p += debug ? " loglevel=7 printk.time=1" : " quiet loglevel=1";
   return p;
@@ -39,7 +41,12 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.vm.initrd = cfg.qemu.initrd;
   sc.vm.machine_type = cfg.qemu.machine_type;
   sc.vm.extra_machine_accelerators = cfg.qemu.machine_accelerators;
-  sc.vm.kernel_params = BaseKernelParams(debug) + (cfg.qemu.kernel_params.empty() ? "" : " " + cfg.qemu.kernel_params);
+  sc.vm.kernel_params = BaseKernelParams(debug);
+  if (cfg.qemu.machine_type == "microvm" && accel.accel == "tcg") {
+    // No clock to calibrate the TSC against on microvm under TCG.
+    if (uint64_t khz = vmm::HostTscKhz(); khz > 0) sc.vm.kernel_params += " tsc_early_khz=" + std::to_string(khz);
+  }
+  if (!cfg.qemu.kernel_params.empty()) sc.vm.kernel_params += " " + cfg.qemu.kernel_params;
   sc.vm.vcpus = cfg.qemu.default_vcpus;
   sc.vm.memory_mib = cfg.qemu.default_memory;
   sc.vm.accel = accel.accel;

@@ -37,7 +37,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.qemu.kernel, "/usr/share/kata-containers/vmlinux.container");
   EXPECT_EQ(c.qemu.initrd, "/usr/share/kata-containers/kata-containers-initrd.img");
   EXPECT_EQ(c.qemu.image, "");
-  EXPECT_EQ(c.qemu.machine_type, "pc");
+  EXPECT_EQ(c.qemu.machine_type, "microvm");
   EXPECT_EQ(c.qemu.kernel_params, "");
   EXPECT_EQ(c.qemu.default_vcpus, 1);
   EXPECT_EQ(c.qemu.default_maxvcpus, HostCores());  // 0 resolves to the host's cores.
