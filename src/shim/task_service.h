@@ -50,12 +50,16 @@ class TaskService {
   Result<sandbox::HostProcess*> FindProcess(sandbox::Container* c, const std::string& exec_id);
   uint32_t TaskPid();
   template <typename Msg>
-  void Publish(const char* topic, const char* type, const Msg& m);
+  void Publish(const char* topic, const char* type, const Msg& m) {
+    if (publisher_) publisher_->Publish(topic, type, m);
+  }
   void WatchExit(const std::string& cid, const std::string& exec_id, sandbox::HostProcess* p);
   void MarkStarted(const std::string& cid, const std::string& exec_id);
   void PublishExitLocked(const ProcKey& key, ProcEvents& pe);  // requires ev_mu_
   void EnsureExitPublished(const std::string& cid, const std::string& exec_id, const sandbox::ExitInfo& e);
   void OnVmExit();
+  // Pause, Resume, Update, ResizePty, Stats (task_resources.cc).
+  void RegisterResourceMethods(ttrpc::Server& server);
 
   config::LoadedConfig cfg_;
   std::function<void()> on_shutdown_;
