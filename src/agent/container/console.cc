@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#include "common/fd_passing.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -42,28 +45,15 @@ Result<PtyPair> OpenAgentPty(unsigned short rows, unsigned short cols) {
   return p;
 }
 
+// The agent side may allocate, so it uses the shared receiver; the sender
+// below runs in the cloned child and must not.
 Result<int> RecvFd(int sock, const std::string& what) {
-  char byte = 0;
-  struct iovec iov = {&byte, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return ErrnoError("receive " + what);
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      return fd;
-    }
-  }
-  return Error(Code::kInternal, "the container process sent no " + what);
+  std::string payload;
+  std::vector<int> fds;
+  Status st = RecvFds(sock, &payload, &fds, 1);
+  if (!st.ok() && st.code() != Code::kUnavailable) return st.Wrap("receive " + what);
+  if (fds.empty()) return Error(Code::kInternal, "the container process sent no " + what);
+  return fds[0];
 }
 
 bool HasContainerPtmx(const std::string& root) {
