@@ -8,6 +8,9 @@
 #                       [--compression none|gzip|lz4|zstd] [--mem MiB]
 #                       [--cmdline 'FULL KERNEL CMDLINE' | --append 'EXTRA ARGS']
 #                       [--cpu MODEL] [--workdir DIR] [--cache DIR] [--verbose]
+#                       [--kernel debian|own] [--vmlinux PATH]
+#   --kernel: which guest kernel build-guest.sh uses (own = guest/kernel/build-kernel.sh,
+#   no modules in the initrd); --vmlinux: boot this ELF instead (with that initrd)
 #   experiments: [--machine-opts 'k=v,..'] [--qemu-args 'ARGS'] [--build-args 'build-guest.sh ARGS']
 #   (--qemu-args '-icount shift=0,sleep=off' makes the guest-side times deterministic:
 #    good for comparing kernel parameters on a busy host; wall times become meaningless)
@@ -30,6 +33,8 @@ BUILD_EXTRA=""
 APPEND=""
 CMDLINE=""
 VERBOSE=0
+KERNEL_KIND=debian
+VMLINUX=""
 WORK="${TMPDIR:-/tmp}/kata-boot-floor"
 CACHE="${KATA_GUEST_CACHE:-/var/cache/kata-guest}"
 TIMEOUT=60
@@ -55,7 +60,9 @@ while [[ $# -gt 0 ]]; do
     --workdir) WORK="$2"; shift 2 ;;
     --cache) CACHE="$2"; shift 2 ;;
     --verbose) VERBOSE=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --kernel) KERNEL_KIND="$2"; shift 2 ;;
+    --vmlinux) VMLINUX="$(readlink -f "$2")"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "boot-floor.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -81,11 +88,13 @@ PROBE="$WORK/probe-init"
 if [[ ! -x "$PROBE" || "$PROBE" -ot "$ROOT/guest/tools/probe-init.c" ]]; then
   gcc -static -O2 -Wall -o "$PROBE" "$ROOT/guest/tools/probe-init.c"
 fi
-GUEST="$WORK/guest-$MACHINE-$COMPRESSION${BUILD_EXTRA:+-$(echo "$BUILD_EXTRA" | md5sum | cut -c1-8)}"
+GUEST="$WORK/guest-$KERNEL_KIND-$MACHINE-$COMPRESSION${BUILD_EXTRA:+-$(echo "$BUILD_EXTRA" | md5sum | cut -c1-8)}"
 # shellcheck disable=SC2086  # BUILD_EXTRA: extra build-guest.sh flags, word split
 "$ROOT/guest/build-guest.sh" --agent "$PROBE" --out "$GUEST" --cache "$CACHE" \
-  --compression "$COMPRESSION" --machine "$MACHINE" $BUILD_EXTRA 2>&1 | sed 's/^/  /' >&2
+  --compression "$COMPRESSION" --machine "$MACHINE" --kernel "$KERNEL_KIND" $BUILD_EXTRA 2>&1 | sed 's/^/  /' >&2
 [[ -f "$GUEST/kata-containers-initrd.img" ]] || { echo "boot-floor.sh: guest build failed" >&2; exit 1; }
+[[ -n "$VMLINUX" ]] || VMLINUX="$GUEST/vmlinux.container"
+[[ -f "$VMLINUX" ]] || { echo "boot-floor.sh: no kernel $VMLINUX" >&2; exit 1; }
 
 SHARE="$WORK/share"
 mkdir -p "$SHARE"
@@ -124,7 +133,7 @@ qemu_argv() {
   QEMU_ARGV=(qemu-system-x86_64
     -machine "$machine" -accel tcg ${CPU:+-cpu "$CPU"} -smp 1 -m "${MEM}M"
     -nographic -nodefaults -no-user-config -no-reboot
-    -kernel "$GUEST/vmlinux.container" -initrd "$GUEST/kata-containers-initrd.img"
+    -kernel "$VMLINUX" -initrd "$GUEST/kata-containers-initrd.img"
     -append "$CMDLINE"
     -chardev "file,id=console0,path=$1" -serial chardev:console0
     -device "$serial,id=vser0"
@@ -146,6 +155,7 @@ ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f", (b-a)*1000}'; }
 median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print "nan"} else if(NR%2){print a[(NR+1)/2]} else {printf "%.0f\n",(a[NR/2]+a[NR/2+1])/2}}'; }
 
 echo "machine=$MACHINE compression=$COMPRESSION mem=${MEM}M cpu=${CPU:-default} initrd=$(stat -c %s "$GUEST/kata-containers-initrd.img")B"
+echo "kernel: $VMLINUX ($(cat "$GUEST/guest-kernel-release" 2>/dev/null); $(cat "$GUEST/guest-kernel-origin" 2>/dev/null))"
 echo "cmdline: $CMDLINE"
 qemu_argv "$WORK/console-N.log"
 quote() { local a out=(); for a in "$@"; do [[ "$a" =~ [[:space:]] ]] && a="'$a'"; out+=("$a"); done; echo "${out[*]}"; }

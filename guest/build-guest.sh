@@ -5,15 +5,21 @@
 #       [--compression none|gzip|lz4|zstd]        initrd compression (default none)
 #       [--machine microvm|microvm-pci|q35|pc]    virtio transport modules (default microvm)
 #       [--keep-module-signatures]                default: strip them (faster under TCG)
+#       [--kernel debian|own]                     guest kernel (default debian; $KATA_GUEST_KERNEL)
 #
 # Produces in DIR:
 #   vmlinux.container          uncompressed kernel ELF (PVH entry, for QEMU -kernel)
 #   kata-containers-initrd.img newc cpio: /init = agent, /lib/modules/*.ko,
 #                              /etc/kata/modules.list (load order, one path a line)
 #   guest-kernel-release       kernel release string (what `uname -r` says in the guest)
+#   guest-kernel-origin        which kernel: "own built from linux-source-6.1 VERSION ..."
+#                              or "debian linux-image-X-amd64 VERSION"
 #
-# See guest/README.md. Nothing is installed on the host: the kernel package is
-# fetched with `apt-get download` into the cache and unpacked with dpkg-deb -x.
+# --kernel debian: Debian's prebuilt linux-image-amd64, fetched with `apt-get download`
+# into the cache and unpacked with dpkg-deb -x (nothing is installed on the host).
+# --kernel own: guest/kernel/build-kernel.sh builds (once per config) a kernel with
+# everything built in from linux-source-6.1; the initrd then has no modules at all.
+# See guest/README.md.
 set -euo pipefail
 
 SELF="$(readlink -f "${BASH_SOURCE[0]}")"
@@ -31,12 +37,14 @@ META_PKG="${KATA_GUEST_KERNEL_META:-linux-image-amd64}"
 # Strip the appended module signatures (kernel not built with MODULE_SIG_FORCE):
 # saves hashing + RSA verification of every module under TCG, taints the kernel (E).
 STRIP_SIGS="${KATA_GUEST_STRIP_MODULE_SIGS:-1}"
+# debian: Debian's prebuilt kernel + modules in the initrd; own: guest/kernel/build-kernel.sh.
+KERNEL_KIND="${KATA_GUEST_KERNEL:-debian}"
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 log() { echo "$PROG: $*" >&2; }
 
 usage() {
-  sed -n '2,16p' "$SELF" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$SELF" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -49,6 +57,7 @@ while [[ $# -gt 0 ]]; do
     --machine) MACHINE="${2:?--machine needs a value}"; shift 2 ;;
     --strip-module-signatures) STRIP_SIGS=1; shift ;;
     --keep-module-signatures) STRIP_SIGS=0; shift ;;
+    --kernel) KERNEL_KIND="${2:?--kernel needs debian or own}"; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "$PROG: unknown argument: $1" >&2; usage 2 ;;
   esac
@@ -60,6 +69,7 @@ AGENT="$(readlink -f "$AGENT")"
 
 case "$COMPRESSION" in none|gzip|lz4|zstd) ;; *) die "unsupported --compression '$COMPRESSION' (none|gzip|lz4|zstd)" ;; esac
 case "$MACHINE" in pc|q35|microvm|microvm-pci) ;; *) die "unsupported --machine '$MACHINE' (pc|q35|microvm|microvm-pci)" ;; esac
+case "$KERNEL_KIND" in debian|own) ;; *) die "unsupported --kernel '$KERNEL_KIND' (debian|own)" ;; esac
 
 # ---------------------------------------------------------------- tools
 # tool -> Debian package providing it
@@ -68,7 +78,8 @@ declare -A TOOL_PKG=(
   [depmod]=kmod [modprobe]=kmod [readelf]=binutils [od]=coreutils
   [gzip]=gzip [lz4]=lz4 [zstd]=zstd [sha256sum]=coreutils [find]=findutils
 )
-need=(apt-get apt-cache dpkg-deb cpio xz depmod modprobe readelf od sha256sum find)
+need=(cpio readelf od sha256sum find)
+[[ "$KERNEL_KIND" == debian ]] && need+=(apt-get apt-cache dpkg-deb xz depmod modprobe)
 case "$COMPRESSION" in gzip) need+=(gzip) ;; lz4) need+=(lz4) ;; zstd) need+=(zstd) ;; esac
 export PATH="$PATH:/usr/sbin:/sbin"   # depmod lives in /usr/sbin
 missing=()
@@ -87,11 +98,25 @@ if readelf -l "$AGENT" 2>/dev/null | grep -q 'Requesting program interpreter'; t
 fi
 readelf -h "$AGENT" >/dev/null 2>&1 || die "agent $AGENT is not an ELF executable"
 
-# ---------------------------------------------------------------- kernel package
-# linux-image-amd64 (metapackage) -> linux-image-X.Y.Z-N-amd64 (real package)
 mkdir -p "$CACHE" || die "cannot create cache dir $CACHE (use --cache DIR)"
 CACHE="$(readlink -f "$CACHE")"
-KPKG="" KVER=""
+KPKG="" KVER="" KREL="" KINPUT="" ORIGIN=""
+if [[ "$KERNEL_KIND" == own ]]; then
+# ---------------------------------------------------------------- own kernel
+# Built once per (config fragment, linux-source version); cached runs take ~0 s.
+KDIR="$("$(dirname "$SELF")/kernel/build-kernel.sh" --cache "$CACHE" | tail -n1)" \
+  || die "building the own kernel failed (guest/kernel/build-kernel.sh; or use --kernel debian)"
+[[ -f "$KDIR/vmlinux" && -f "$KDIR/kernel-release" ]] || die "guest/kernel/build-kernel.sh left no kernel in '$KDIR'"
+VMLINUX_CACHED="$KDIR/vmlinux"
+KCONFIG="$KDIR/config"
+KREL="$(cat "$KDIR/kernel-release")"
+KPKG="own-$(basename "$KDIR")"
+KVER="$(sed -n 's/^source=//p' "$KDIR/build-info")"
+KINPUT="$VMLINUX_CACHED"
+ORIGIN="own built from $KVER with guest/kernel/kata-guest.conf ($(basename "$KDIR"))"
+else
+# ---------------------------------------------------------------- kernel package
+# linux-image-amd64 (metapackage) -> linux-image-X.Y.Z-N-amd64 (real package)
 meta_info="$(apt-cache show --no-all-versions "$META_PKG" 2>/dev/null || true)"
 if [[ -n "$meta_info" ]]; then
   KPKG="$(sed -n 's/^Depends: //p' <<<"$meta_info" | tr ',' '\n' | sed 's/^ *//; s/ .*//' \
@@ -116,6 +141,9 @@ if [[ ! -f "$DEB" ]]; then
     || die "apt-get download $KPKG=$KVER failed. Fix: apt-get update (and check that the Debian archive is reachable)"
   [[ -f "$DEB" ]] || die "apt-get download $KPKG=$KVER left no $DEB"
 fi
+KINPUT="$DEB"
+ORIGIN="debian $KPKG $KVER"
+fi
 
 # ---------------------------------------------------------------- up to date?
 mkdir -p "$OUT"
@@ -123,22 +151,26 @@ OUT="$(readlink -f "$OUT")"
 KERNEL_OUT="$OUT/vmlinux.container"
 INITRD_OUT="$OUT/kata-containers-initrd.img"
 RELEASE_OUT="$OUT/guest-kernel-release"
+ORIGIN_OUT="$OUT/guest-kernel-origin"
 STAMP="$OUT/.build-guest.stamp"
-stamp_text="pkg=$KPKG ver=$KVER compression=$COMPRESSION machine=$MACHINE strip-sigs=$STRIP_SIGS agent=$AGENT
+stamp_text="kernel=$KERNEL_KIND pkg=$KPKG ver=$KVER compression=$COMPRESSION machine=$MACHINE strip-sigs=$STRIP_SIGS agent=$AGENT
 agent-sha256=$(sha256sum "$AGENT" | cut -d' ' -f1)
 script-sha256=$(sha256sum "$SELF" | cut -d' ' -f1)"
 up_to_date=1
-for f in "$KERNEL_OUT" "$INITRD_OUT" "$RELEASE_OUT" "$STAMP"; do
+for f in "$KERNEL_OUT" "$INITRD_OUT" "$RELEASE_OUT" "$ORIGIN_OUT" "$STAMP"; do
   [[ -f "$f" ]] || { up_to_date=0; break; }
-  for in_f in "$AGENT" "$DEB" "$SELF"; do
+  for in_f in "$AGENT" "$KINPUT" "$SELF"; do
     [[ "$f" -nt "$in_f" ]] || { up_to_date=0; break 2; }
   done
 done
 if ((up_to_date)) && [[ "$(cat "$STAMP")" == "$stamp_text" ]]; then
-  log "up to date: $OUT ($KREL, initrd compression $COMPRESSION)"
+  log "up to date: $OUT ($KERNEL_KIND kernel $KREL, initrd compression $COMPRESSION)"
   exit 0
 fi
 
+need_tool() { command -v "$1" >/dev/null || die "missing tool $1. Fix: apt-get install -y ${TOOL_PKG[$1]:-$1}"; }
+mods=()
+if [[ "$KERNEL_KIND" == debian ]]; then
 # ---------------------------------------------------------------- unpack
 EXTRACT="$CACHE/extract/${KPKG}_${ver_enc}"
 if [[ ! -f "$EXTRACT/.complete" ]]; then
@@ -179,7 +211,6 @@ extract_vmlinux() {
   esac
   [[ "$(od -An -t x1 -N 4 "$out" | tr -d ' \n')" == "7f454c46" ]] || die "payload of $in did not decompress to an ELF"
 }
-need_tool() { command -v "$1" >/dev/null || die "missing tool $1. Fix: apt-get install -y ${TOOL_PKG[$1]:-$1}"; }
 
 VMLINUX_CACHED="$EXTRACT/vmlinux"
 if [[ ! -f "$VMLINUX_CACHED" || "$VMLINUX_CACHED" -ot "$VMLINUZ" ]]; then
@@ -187,11 +218,14 @@ if [[ ! -f "$VMLINUX_CACHED" || "$VMLINUX_CACHED" -ot "$VMLINUZ" ]]; then
   extract_vmlinux "$VMLINUZ" "$VMLINUX_CACHED.tmp"
   mv -f "$VMLINUX_CACHED.tmp" "$VMLINUX_CACHED"
 fi
+fi  # debian
 # QEMU boots an ELF -kernel only through the PVH entry: XEN_ELFNOTE_PHYS32_ENTRY (type 0x12).
 if ! readelf -n "$VMLINUX_CACHED" | grep -E '^[[:space:]]*Xen[[:space:]]+0x[0-9a-f]+[[:space:]].*(0x00000012|PHYS32)' >/dev/null; then
   die "$VMLINUX_CACHED has no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); QEMU cannot boot it with -kernel (need CONFIG_PVH=y)"
 fi
 grep -q '^CONFIG_PVH=y' "$KCONFIG" || die "$KCONFIG: CONFIG_PVH is not y"
+
+if [[ "$KERNEL_KIND" == debian ]]; then
 
 # ---------------------------------------------------------------- modules
 # Wanted drivers; the ones built in (=y) resolve to nothing.
@@ -199,8 +233,7 @@ case "$MACHINE" in
   microvm) WANT=(virtio_mmio) ;;               # devices enumerated from ACPI (LNRO0005)
   *) WANT=(virtio_pci) ;;                      # pc, q35, microvm,pcie=on
 esac
-WANT+=(virtio_console 9pnet_virtio 9p overlay)
-mods=()
+WANT+=(virtio_console virtio_net 9pnet_virtio 9p overlay)
 declare -A seen=()
 for m in "${WANT[@]}"; do
   deps="$(modprobe -d "$EXTRACT" -S "$KREL" --show-depends "$m" 2>&1)" \
@@ -212,6 +245,7 @@ for m in "${WANT[@]}"; do
     mods+=("$path")
   done <<<"$deps"
 done
+fi  # debian: modules
 
 # ---------------------------------------------------------------- initrd
 # Appended signature layout: <elf> <sig (sig_len)> <struct module_signature: 12 bytes,
@@ -226,10 +260,15 @@ strip_module_signature() {
 }
 STAGE="$(mktemp -d "${TMPDIR:-/tmp}/kata-initrd.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
-mkdir -p "$STAGE"/{dev,proc,sys,run,tmp,etc/kata,lib/modules}
+mkdir -p "$STAGE"/{dev,proc,sys,run,tmp,etc/kata}
 chmod 1777 "$STAGE/tmp"
 install -m 0755 "$AGENT" "$STAGE/init"
-: >"$STAGE/etc/kata/modules.list"
+# The own kernel has everything built in: no /lib/modules, no modules.list (the agent
+# and the probe skip loading when the list is absent).
+if ((${#mods[@]})); then
+  mkdir -p "$STAGE/lib/modules"
+  : >"$STAGE/etc/kata/modules.list"
+fi
 for p in "${mods[@]}"; do
   base="$(basename "$p")"
   case "$base" in
@@ -264,15 +303,19 @@ rm -f "$KERNEL_OUT"
 ln "$VMLINUX_CACHED" "$KERNEL_OUT" 2>/dev/null || cp "$VMLINUX_CACHED" "$KERNEL_OUT"
 touch "$KERNEL_OUT"
 echo "$KREL" >"$RELEASE_OUT"
+echo "$ORIGIN" >"$ORIGIN_OUT"
 printf '%s\n' "$stamp_text" >"$STAMP"
 
 # Drop other kernel versions from the cache (an unpacked kernel is ~450 MiB).
+# (Only when building with it: the own kernel's builds keep Debian's fallback cached.)
+if [[ "$KERNEL_KIND" == debian ]]; then
 for old in "$CACHE"/linux-image-[0-9]*-amd64_*_amd64.deb "$CACHE"/extract/linux-image-*; do
   [[ -e "$old" && "$old" != "$DEB" && "$old" != "$EXTRACT" ]] || continue
   log "pruning stale cache entry ${old#"$CACHE"/}"
   rm -rf "$old"
 done
+fi
 
-log "kernel  $KERNEL_OUT ($KREL, $KPKG $KVER)"
+log "kernel  $KERNEL_OUT ($KREL; $ORIGIN)"
 log "initrd  $INITRD_OUT ($(stat -c %s "$INITRD_OUT") bytes, compression $COMPRESSION, ${#mods[@]} modules)"
-log "modules $(tr '\n' ' ' <"$STAGE/etc/kata/modules.list")"
+log "modules $( ((${#mods[@]})) && tr '\n' ' ' <"$STAGE/etc/kata/modules.list" || echo "none (all built in)")"
