@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
 #include "common/fs.h"
@@ -42,7 +43,16 @@ void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     c.Expect(fs::Exists(q.kernel), "guest kernel " + q.kernel, "build it: guest/build-guest.sh (scripts/install.sh does)");
     c.Expect(fs::Exists(q.initrd), "guest initrd " + q.initrd, "build it: guest/build-guest.sh (scripts/install.sh does)");
     auto release = fs::ReadFile(fs::Dirname(q.kernel) + "/guest-kernel-release");
-    if (release.ok()) c.Pass("guest kernel release " + release->substr(0, release->find('\n')));
+    // guest/build-guest.sh writes "own built from ..." or "debian linux-image-... VERSION".
+    auto origin = fs::ReadFile(fs::Dirname(q.kernel) + "/guest-kernel-origin");
+    std::string which = "origin unknown: no guest-kernel-origin next to the kernel";
+    if (origin.ok()) {
+      std::string line = origin->substr(0, origin->find('\n'));
+      std::string kind = line.substr(0, line.find(' '));
+      std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
+      which = (kind == "own" ? "own build, " : kind == "debian" ? "Debian's prebuilt, " : kind + ", ") + rest;
+    }
+    if (release.ok()) c.Pass("guest kernel release " + release->substr(0, release->find('\n')) + " (" + which + ")");
     vmm::AccelDecision d = vmm::ChooseAccelerator(q.accelerator);
     if (d.accel == "kvm" && !d.kvm_usable) {
       c.Fail("accelerator: " + d.reason, "set hypervisor.qemu.accelerator = \"auto\" or \"tcg\"");
