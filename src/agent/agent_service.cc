@@ -119,6 +119,7 @@ void AgentService::Register(ttrpc::Server& server) {
   RegisterLifecycle(server);
   RegisterStdio(server);
   RegisterResources(server);
+  RegisterNetwork(server);
 }
 
 void AgentService::RegisterLifecycle(ttrpc::Server& server) {

@@ -28,6 +28,7 @@ class AgentService {
   void RegisterLifecycle(ttrpc::Server& server);
   void RegisterStdio(ttrpc::Server& server);
   void RegisterResources(ttrpc::Server& server);
+  void RegisterNetwork(ttrpc::Server& server);
   // Every process of the container: its cgroup, else its pid namespace.
   void SignalAll(const Container& c, int sig);
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "agent/agent_service.h"
+#include "agent/guest_network.h"
 #include "agent/guest_setup.h"
 #include "agent/reaper.h"
 #include "common/log.h"
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
       close(fd);
     }
     if (auto st = kata::agent::LoadModules(kModulesList); !st.ok()) Die("guest setup: " + st.message());
+    // Containers share the guest's network namespace: its loopback is theirs.
+    if (auto st = kata::agent::BringUpLoopback(); !st.ok()) kata::log::Warn("guest setup: " + st.message());
   }
   kata::agent::Reaper::Get().Start();
 

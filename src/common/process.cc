@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -19,6 +20,12 @@ namespace {
 [[noreturn]] void ChildExec(const std::vector<std::string>& argv, const SpawnOptions& opts, int err_fd) {
   if (opts.die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (opts.new_session) setsid();
+  if (opts.netns_fd >= 0 && setns(opts.netns_fd, CLONE_NEWNET) != 0) {
+    int err = errno;
+    ssize_t unused = write(err_fd, &err, sizeof err);
+    (void)unused;
+    _exit(127);
+  }
   int devnull = open("/dev/null", O_RDWR);
   int fds[3] = {opts.stdin_fd, opts.stdout_fd, opts.stderr_fd};
   for (int i = 0; i < 3; i++) {

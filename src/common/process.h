@@ -19,6 +19,7 @@ struct SpawnOptions {
   bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL), tied to the spawning THREAD
   std::vector<std::string> env;  // empty = inherit
   std::string executable;        // binary to run when it differs from argv[0] (OCI hooks)
+  int netns_fd = -1;             // network namespace to enter before exec (the VMM joins the pod's)
 };
 
 // fork+exec; reports an exec failure (e.g. missing binary) as an error instead

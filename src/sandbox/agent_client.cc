@@ -167,4 +167,18 @@ Status AgentClient::UpdateContainer(const std::string& id, const std::string& re
   return Call("UpdateContainer", req, &e, kControlTimeout);
 }
 
+Status AgentClient::UpdateInterface(const grpc::Interface& iface) {
+  grpc::UpdateInterfaceRequest req;
+  *req.mutable_interface() = iface;
+  grpc::Interface out;
+  return Call("UpdateInterface", req, &out, kControlTimeout);
+}
+
+Status AgentClient::UpdateRoutes(const grpc::Routes& routes) {
+  grpc::UpdateRoutesRequest req;
+  *req.mutable_routes() = routes;
+  grpc::Routes out;
+  return Call("UpdateRoutes", req, &out, kControlTimeout);
+}
+
 }  // namespace kata::sandbox

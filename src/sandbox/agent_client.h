@@ -43,6 +43,8 @@ class AgentClient {
   Result<grpc::StatsContainerResponse> StatsContainer(const std::string& id);
   // `resources_json`: an OCI LinuxResources object.
   Status UpdateContainer(const std::string& id, const std::string& resources_json);
+  Status UpdateInterface(const grpc::Interface& iface);
+  Status UpdateRoutes(const grpc::Routes& routes);
   void Close() { client_->Close(); }
 
  private:

@@ -42,13 +42,20 @@ bool HasOption(const nlohmann::json& mount, const std::string& opt) {
 
 // Namespace paths name host namespaces (podman's /run/netns/..., a pod's
 // /proc/<pid>/ns/...): they mean nothing in the guest, where the container
-// gets new namespaces of those types instead. (The guest network is not
-// connected to the host's yet.)
-void DropHostNamespacePaths(nlohmann::json& spec) {
+// gets new namespaces of those types instead. The network namespace goes
+// altogether: the pod network is the guest's own (sandbox/network.h), shared
+// by every container of the sandbox.
+void AdaptNamespacesForGuest(nlohmann::json& spec) {
   if (!spec.contains("linux") || !spec["linux"].contains("namespaces")) return;
-  for (auto& ns : spec["linux"]["namespaces"]) {
+  auto& list = spec["linux"]["namespaces"];
+  if (!list.is_array()) return;
+  nlohmann::json kept = nlohmann::json::array();
+  for (auto& ns : list) {
+    if (ns.is_object() && ns.value("type", "") == "network") continue;
     if (ns.is_object()) ns.erase("path");
+    kept.push_back(ns);
   }
+  list = std::move(kept);
 }
 
 }  // namespace
@@ -78,7 +85,7 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   if (rootfs.empty() || rootfs[0] != '/') rootfs = fs::JoinPath(bundle_, rootfs);
   RETURN_IF_ERROR(BindInto(rootfs, fs::JoinPath(HostShareDir(), "rootfs"), false));
   spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
-  DropHostNamespacePaths(spec);
+  AdaptNamespacesForGuest(spec);
   if (!spec.contains("mounts")) return Status::Ok();
   int n = 0;
   for (auto& m : spec["mounts"]) {

@@ -7,6 +7,8 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "net/netlink.h"
+#include "sandbox/network.h"
 #include "sandbox/paths.h"
 
 namespace kata::sandbox {
@@ -45,6 +47,7 @@ Status Sandbox::BootSteps() {
   }
   RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
   RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
+  RETURN_IF_ERROR(PrepareNetwork());
   ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
   hv_->SetExitCallback([this](int status) {
     if (shutting_down_) return;
@@ -71,6 +74,48 @@ Status Sandbox::BootSteps() {
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
   return agent_->CreateSandbox(req);
+}
+
+// The VMM joins the pod's network namespace and creates its tap there; the
+// NIC must exist from boot (microvm has no hotplug), connected or not.
+Status Sandbox::PrepareNetwork() {
+  if (!cfg_.network) return Status::Ok();
+  if (cfg_.netns_path.empty()) {
+    ASSIGN_OR_RETURN(netns_, NetNs::CreateNew());
+  } else {
+    ASSIGN_OR_RETURN(netns_, NetNs::Open(cfg_.netns_path));
+  }
+  cfg_.vm.netns_fd = netns_.fd();
+  cfg_.vm.nics = {vmm::NetDevice{"net0", kTapName, RandomGuestMac()}};
+  return Status::Ok();
+}
+
+Status Sandbox::ConnectNetwork() {
+  if (!netns_.valid() || network_connected_ || cfg_.vm.nics.empty()) return Status::Ok();
+  network_connected_ = true;
+  std::vector<PodInterface> found;
+  RETURN_IF_ERROR(netns_.Run([&]() -> Status {
+    ASSIGN_OR_RETURN(net::Socket sk, net::Connect());
+    ASSIGN_OR_RETURN(found, ScanPodNetwork(sk.get()));
+    if (found.empty()) return Status::Ok();
+    return MirrorVethAndTap(sk.get(), found[0].ifindex, kTapName, static_cast<unsigned>(found[0].iface.mtu()));
+  }).Wrap("connect the pod network of sandbox " + cfg_.id));
+  if (found.empty()) {
+    log::Info("sandbox " + cfg_.id + ": no interface in the pod network namespace; the guest has loopback only");
+    return Status::Ok();
+  }
+  for (size_t i = 1; i < found.size(); i++) {
+    log::Warn("sandbox " + cfg_.id + ": interface " + found[i].iface.name() +
+              " not connected: one interface per pod is supported");
+  }
+  grpc::Interface iface = found[0].iface;
+  iface.set_device(cfg_.vm.nics[0].mac);
+  RETURN_IF_ERROR(agent_->UpdateInterface(iface));
+  if (found[0].routes.routes_size() > 0) RETURN_IF_ERROR(agent_->UpdateRoutes(found[0].routes));
+  log::Info("sandbox " + cfg_.id + ": guest " + iface.name() + " has the pod network (" +
+            std::to_string(iface.ipaddresses_size()) + " addresses, " +
+            std::to_string(found[0].routes.routes_size()) + " routes)");
+  return Status::Ok();
 }
 
 // Keeps the logs beyond cleanup and quotes them in the error: a VMM that

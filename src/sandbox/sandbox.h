@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "sandbox/agent_client.h"
+#include "sandbox/netns.h"
 #include "vmm/hypervisor.h"
 
 namespace kata::sandbox {
@@ -22,6 +23,9 @@ struct SandboxConfig {
   std::chrono::milliseconds agent_timeout{30000};
   std::string shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=524288";
   std::string hostname;
+  // The pod network. Without it (host networking) the VM gets no NIC.
+  bool network = false;
+  std::string netns_path;  // the pod's namespace; "" = the sandbox makes a new one
 };
 
 struct BootTimes {
@@ -42,6 +46,11 @@ class Sandbox {
   const BootTimes& boot_times() const { return times_; }
   bool vm_running() const { return hv_ && hv_->Running(); }
   pid_t vmm_pid() const { return hv_ ? hv_->Pid() : -1; }
+  // Gives the guest the pod's network: mirrors the veth found in the pod's
+  // namespace to the VM's tap and configures the guest NIC like the veth.
+  // Called once the sandbox container's prestart hooks ran (docker's
+  // networking hook moves the veth in only then). Later calls do nothing.
+  Status ConnectNetwork();
   // Called (on a watcher thread) if the VM dies while the sandbox is up.
   void OnVmExit(std::function<void()> cb);
   // Stops the VM and removes every host directory of the sandbox. Idempotent.
@@ -50,11 +59,14 @@ class Sandbox {
  private:
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
   Status BootSteps();
+  Status PrepareNetwork();
   Status FailWithConsole(const Status& st);
 
   SandboxConfig cfg_;
   std::unique_ptr<vmm::Hypervisor> hv_;
   std::unique_ptr<AgentClient> agent_;
+  NetNs netns_;
+  bool network_connected_ = false;
   BootTimes times_;
   std::mutex mu_;
   std::function<void()> on_vm_exit_;

@@ -83,4 +83,17 @@ void ApplySizingAnnotations(const std::map<std::string, std::string>& annotation
   }
 }
 
+void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* sc) {
+  const nlohmann::json* list = nullptr;
+  if (spec.contains("linux") && spec["linux"].is_object() && spec["linux"].contains("namespaces")) {
+    list = &spec["linux"]["namespaces"];
+  }
+  if (list == nullptr || !list->is_array()) return;
+  for (const auto& ns : *list) {
+    if (!ns.is_object() || ns.value("type", "") != "network") continue;
+    sc->network = true;
+    sc->netns_path = ns.value("path", "");
+  }
+}
+
 }  // namespace kata::shim

@@ -4,6 +4,8 @@
 #include <map>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "config/config.h"
 #include "sandbox/sandbox.h"
 #include "vmm/kvm_probe.h"
@@ -27,5 +29,10 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
 // limit from paying for two sizes on a small host. Absent, unparsable or
 // non-positive values leave the defaults.
 void ApplySizingAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc);
+// The pod network from the sandbox container's spec: a network namespace
+// with a path (podman, CRI) is the pod's; one without a path gets a new
+// namespace (docker's hook moves its veth in); none at all (host network)
+// leaves the VM without a NIC.
+void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* sc);
 
 }  // namespace kata::shim

@@ -6,6 +6,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "oci/namespace_paths.h"
 #include "oci/spec_json.h"
 #include "shim/sandbox_config.h"
 #include "shim/rootfs_mount.h"
@@ -40,6 +41,7 @@ Result<nlohmann::json> LoadValidatedSpec(const std::string& bundle) {
   if (spec.is_discarded()) return Error(Code::kInvalidArgument, path + ": not valid JSON");
   auto parsed = oci::ParseSpec(spec);
   if (!parsed.ok()) return parsed.status().Wrap(path);
+  RETURN_IF_ERROR(oci::CheckNamespacePaths(*parsed).Wrap(path));
   return spec;
 }
 
@@ -186,7 +188,10 @@ void TaskService::Register(ttrpc::Server& server) {
                       bool new_sandbox = !sandbox_;
                       if (new_sandbox) {
                         auto sc = MakeSandboxConfig(cfg_.config, req.id());
-                        if (sc.ok()) ApplySizingAnnotations(annotations, &*sc);
+                        if (sc.ok()) {
+                          ApplySizingAnnotations(annotations, &*sc);
+                          ApplyNetworkNamespace(spec, &*sc);
+                        }
                         auto sb = sc.ok() ? sandbox::Sandbox::Boot(*sc) : Result<std::unique_ptr<sandbox::Sandbox>>(sc.status());
                         if (!sb.ok()) {
                           UnmountRootfs(req.rootfs(), req.bundle());
@@ -198,6 +203,13 @@ void TaskService::Register(ttrpc::Server& server) {
                       }
                       sandbox::StdioPaths io{req.stdin(), req.stdout(), req.stderr(), req.terminal()};
                       auto c = sandbox::Container::Create(*sandbox_, req.id(), req.bundle(), std::move(spec), io);
+                      if (c.ok() && new_sandbox) {
+                        // After the prestart hooks: docker's moves the veth in then.
+                        if (Status st = sandbox_->ConnectNetwork(); !st.ok()) {
+                          (void)(*c)->Delete(true);
+                          c = st;
+                        }
+                      }
                       if (!c.ok()) {
                         if (new_sandbox) {
                           Status st = sandbox_->Shutdown();

@@ -15,6 +15,14 @@
 
 namespace kata::vmm {
 
+// A guest NIC backed by a host tap device that the VMM creates (by name) in
+// its network namespace; the sandbox mirrors the pod's veth to it.
+struct NetDevice {
+  std::string id;        // VMM-side id, e.g. "net0"
+  std::string tap_name;  // host tap interface, e.g. "tap0_kata"
+  std::string mac;       // the guest NIC's MAC at boot (the agent later takes the veth's)
+};
+
 // What to boot, in VMM-neutral terms (the sandbox maps configuration to this).
 struct VmSpec {
   std::string id;             // sandbox id, for names and logs
@@ -30,6 +38,8 @@ struct VmSpec {
   int vcpus = 1;
   int memory_mib = 256;
   bool debug = false;
+  int netns_fd = -1;              // network namespace the VMM runs in (-1: the caller's)
+  std::vector<NetDevice> nics;
 };
 
 class Hypervisor {

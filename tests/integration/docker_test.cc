@@ -23,7 +23,7 @@ class DockerTest : public ::testing::Test {
     const std::string& d = tmp_->path();
     host_ = "unix://" + d + "/docker.sock";
     CmdResult r = Sh("dockerd -H " + host_ + " --data-root " + d + "/data --exec-root " + d + "/exec --pidfile " + d +
-                     "/docker.pid --iptables=false --bridge=none --add-runtime kata=" + Runtime() + " > " + d +
+                     "/docker.pid --add-runtime kata=" + Runtime() + " > " + d +
                      "/dockerd.log 2>&1 & echo $!");
     dockerd_pid_ = std::stoi(Trim(r.out));
     bool up = false;
@@ -88,6 +88,21 @@ TEST_F(DockerTest, DetachedExecLogsPauseStop) {
   EXPECT_EQ(Docker({"rm", name}).exit_code, 0);
   CmdResult left = Sh("ls /run/kata-containers/runtime/ 2>/dev/null | wc -l; pgrep -c -f '[q]emu-system.*sandbox-' || true");
   EXPECT_EQ(Trim(left.out), "0\n0") << "sandboxes left behind";
+}
+
+// Docker's networking hook moves the veth into the VMM's network namespace
+// (the hook state's pid is the VMM's); the sandbox then mirrors it to the VM.
+TEST_F(DockerTest, NetworkReachesTheGuest) {
+  const std::string name = "dk-net";
+  ASSERT_EQ(Docker({"run", "-d", "--runtime", "kata", "--name", name, "-p", "127.0.0.1:18081:8080", "kata-it-busybox",
+                    "sh", "-c", ServeHttpCommand("uname -r", 8080)})
+                .exit_code,
+            0);
+  std::string ip = Trim(Docker({"inspect", "-f", "{{.NetworkSettings.IPAddress}}", name}).out);
+  ASSERT_FALSE(ip.empty());
+  EXPECT_EQ(HttpGet("http://" + ip + ":8080/", 30), GuestKernelRelease()) << "container address " << ip;
+  EXPECT_EQ(HttpGet("http://127.0.0.1:18081/", 10), GuestKernelRelease()) << "published port";
+  EXPECT_EQ(Docker({"rm", "-f", name}).exit_code, 0);
 }
 
 }  // namespace

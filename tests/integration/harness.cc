@@ -137,4 +137,17 @@ std::string UniqueId(const std::string& base) {
   return "it-" + base + "-" + std::to_string(getpid()) + "-" + std::to_string(++n);
 }
 
+std::string HttpGet(const std::string& url, int seconds) {
+  for (int i = 0; i < seconds * 2; i++) {
+    CmdResult r = Run({"curl", "-sf", "-m", "2", url});
+    if (r.exit_code == 0) return Trim(r.out);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return "";
+}
+
+std::string ServeHttpCommand(const std::string& body_cmd, int port) {
+  return "mkdir -p /www && " + body_cmd + " > /www/index.html && exec httpd -f -p " + std::to_string(port) + " -h /www";
+}
+
 }  // namespace kata::itest

@@ -45,6 +45,13 @@ std::string Leaks(const std::string& id);
 // Polls Leaks(id) for up to `seconds` (teardown is asynchronous after kill).
 std::string LeaksAfter(const std::string& id, int seconds);
 
+// GET url with curl, retried for up to `seconds` until it answers; the body
+// (trimmed), or "" if it never did.
+std::string HttpGet(const std::string& url, int seconds);
+// A shell command that serves `body` over HTTP on `port` from inside a
+// busybox container (httpd in the foreground, as PID 1).
+std::string ServeHttpCommand(const std::string& body_cmd, int port);
+
 // A unique container id for a test.
 std::string UniqueId(const std::string& base);
 

@@ -71,5 +71,24 @@ TEST_F(PodmanTest, DetachedExecLogsPauseStopRm) {
   EXPECT_EQ(Trim(left.out), "0\n0") << "sandboxes left behind";
 }
 
+// podman's CNI veth is mirrored to the VM's tap: the container's address
+// and a published port answer from inside the VM (the body is the guest's
+// kernel release, not the host's).
+TEST_F(PodmanTest, NetworkReachesTheGuest) {
+  std::string name = UniqueId("pmnet");
+  CmdResult d = PodmanRun({"-d", "--name", name, "-p", "127.0.0.1:18080:8080", kImage, "sh", "-c",
+                           ServeHttpCommand("uname -r", 8080)});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  std::string ip = Trim(Podman({"inspect", "-f", "{{.NetworkSettings.IPAddress}}", name}).out);
+  ASSERT_FALSE(ip.empty());
+  EXPECT_EQ(HttpGet("http://" + ip + ":8080/", 30), GuestKernelRelease()) << "container address " << ip;
+  EXPECT_EQ(HttpGet("http://127.0.0.1:18080/", 10), GuestKernelRelease()) << "published port";
+  CmdResult addr = Podman({"exec", name, "ip", "-4", "addr", "show", "eth0"});
+  EXPECT_NE(addr.out.find("inet " + ip + "/"), std::string::npos) << addr.out << addr.err;
+  CmdResult route = Podman({"exec", name, "ip", "route"});
+  EXPECT_NE(route.out.find("default via"), std::string::npos) << route.out;
+  EXPECT_EQ(Podman({"rm", "-f", "-t", "1", name}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace kata::itest

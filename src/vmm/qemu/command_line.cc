@@ -59,6 +59,12 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
       "-device", VirtioDevice(spec, "virtio-9p") + ",fsdev=shared,mount_tag=kataShared",
       "-pidfile", p.pid_file,
   };
+  for (const NetDevice& nic : spec.nics) {
+    // No vhost here (no /dev/vhost-net on these hosts; QEMU's own virtio-net
+    // backend is what TCG needs anyway); no scripts: the sandbox configures the tap.
+    a.insert(a.end(), {"-netdev", "tap,id=" + nic.id + ",ifname=" + nic.tap_name + ",script=no,downscript=no,vhost=off",
+                       "-device", VirtioDevice(spec, "virtio-net") + ",netdev=" + nic.id + ",mac=" + nic.mac});
+  }
   // TCG keeps QEMU's default CPU model: "max" adds features that cost
   // translation time and that nothing in the guest needs.
   if (spec.accel == "kvm") a.insert(a.begin() + 7, {"-cpu", "host"});

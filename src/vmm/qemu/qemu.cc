@@ -43,6 +43,7 @@ void Qemu::WatchProcess(std::vector<std::string> argv, std::string log_path) {
   opts.stdout_fd = log_fd;
   opts.stderr_fd = log_fd;
   opts.die_with_parent = true;
+  opts.netns_fd = spec_.netns_fd;
   auto pid = proc::Spawn(argv, opts);
   if (log_fd >= 0) close(log_fd);
   {

@@ -1,0 +1,39 @@
+// A network namespace held open by fd. The sandbox's VMM runs in the pod's
+// namespace (so the tap it creates lives next to the pod's veth, and host
+// hooks that enter /proc/<vmm pid>/ns/net find the pod network).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+
+namespace kata::sandbox {
+
+class NetNs {
+ public:
+  NetNs() = default;
+  NetNs(NetNs&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  NetNs& operator=(NetNs&& o) noexcept;
+  NetNs(const NetNs&) = delete;
+  NetNs& operator=(const NetNs&) = delete;
+  ~NetNs();
+
+  // The namespace at `path` (e.g. /run/netns/cni-..., from the OCI spec).
+  static Result<NetNs> Open(const std::string& path);
+  // A new, empty namespace, alive as long as this fd or a process in it.
+  static Result<NetNs> CreateNew();
+
+  bool valid() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }  // "" for CreateNew
+  // Runs fn on a short-lived thread that entered the namespace: setns()
+  // moves only the calling thread, and the caller's threads must stay put.
+  Status Run(const std::function<Status()>& fn) const;
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+}  // namespace kata::sandbox

@@ -1,0 +1,37 @@
+// The pod network, Kata's "tcfilter" model: the VMM's tap device sits next
+// to the pod's veth (made by CNI, podman or docker) in the pod's network
+// namespace; tc mirrors every frame between the two, and the guest NIC takes
+// the veth's name, MAC, MTU, addresses and routes. The pod's network stack on
+// the host never sees a packet: the guest kernel is the endpoint.
+#pragma once
+
+#include <netlink/netlink.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/agent.pb.h"
+
+namespace kata::sandbox {
+
+constexpr const char* kTapName = "tap0_kata";
+
+struct PodInterface {
+  int ifindex = 0;        // the veth, in the pod namespace
+  grpc::Interface iface;  // as the guest should have it (device is left for the caller)
+  grpc::Routes routes;    // the routes through it, kernel-made ones left out
+};
+
+// The pod's interfaces (everything but loopback and our tap) with their
+// addresses and routes. Call with a socket connected inside the namespace.
+Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk);
+
+// Brings the tap up with the veth's MTU and redirects each one's ingress to
+// the other's egress.
+Status MirrorVethAndTap(nl_sock* sk, int veth_ifindex, const std::string& tap_name, unsigned mtu);
+
+// A locally administered unicast MAC for a guest NIC, random per call.
+std::string RandomGuestMac();
+
+}  // namespace kata::sandbox
