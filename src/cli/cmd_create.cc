@@ -9,7 +9,8 @@ void AddCreateFlags(CLI::App* cmd, CreateOptions* o) {
   cmd->add_option("--pid-file", o->pid_file, "file to write the process id to");
   cmd->add_flag("--no-pivot", o->no_pivot, "accepted for compatibility (the guest always pivots)");
   cmd->add_flag("--no-new-keyring", o->no_new_keyring, "accepted for compatibility");
-  cmd->add_option("--preserve-fds", o->preserve_fds, "accepted for compatibility");
+  cmd->add_option("--preserve-fds", o->preserve_fds, "only 0: extra fds cannot be passed into the VM")
+      ->check(NoPreservedFds());
   cmd->add_option("id", o->id, "container id")->required();
 }
 }  // namespace

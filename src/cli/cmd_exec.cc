@@ -132,7 +132,8 @@ void AddExecCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_option("--console-socket", o->console_socket, "unix socket that receives the pty master");
   cmd->add_flag("--no-new-privs", o->no_new_privs, "set the no new privileges value for the process");
   cmd->add_flag("--ignore-paused", o->ignore_paused, "allow exec in a paused container");
-  cmd->add_option("--preserve-fds", o->preserve_fds, "accepted for compatibility");
+  cmd->add_option("--preserve-fds", o->preserve_fds, "only 0: extra fds cannot be passed into the VM")
+      ->check(NoPreservedFds());
   std::string unused_label, unused_apparmor, unused_cgroup;
   cmd->add_option("--process-label", unused_label, "accepted for compatibility");
   cmd->add_option("--apparmor", unused_apparmor, "accepted for compatibility");

@@ -11,6 +11,16 @@ namespace kata::cli {
 // json) and, unless the log is already stderr, to stderr too.
 void ReportError(const GlobalOptions& g, const std::string& msg);
 
+// --preserve-fds: fds of the caller cannot follow the process into the VM;
+// refusing N > 0 beats a container that silently misses its sockets.
+inline CLI::Validator NoPreservedFds() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        return v == "0" ? "" : "extra file descriptors cannot be passed into the VM (only 0 is supported)";
+      },
+      "0");
+}
+
 void AddCreateCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddStartCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddRunCommand(CLI::App& app, GlobalOptions& g, int* exit_code);

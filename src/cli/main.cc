@@ -64,7 +64,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and version print and succeed; a usage error exits 1 as runc's
+    // does (CLI11's own codes, 100+, mean nothing to callers).
+    int code = app.exit(e);
+    return code == 0 ? 0 : 1;
   }
   if (show_version) {
     std::fputs(kVersionText, stdout);

@@ -44,7 +44,7 @@ Status CheckNamespacePaths(const Spec& spec) {
       return Error(Code::kInvalidArgument, field + ": " + ns.path + " is not a namespace (" + strerror(err) + ")");
     }
     if (type != CloneFlagOf(ns.type)) {
-      return Error(Code::kInvalidArgument, field + ": " + ns.path + " is not a " + ns.type + " namespace");
+      return Error(Code::kInvalidArgument, field + ": " + ns.path + " is not a namespace of type " + ns.type);
     }
   }
   return Status::Ok();

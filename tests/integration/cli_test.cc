@@ -255,6 +255,23 @@ TEST_F(CliTest, BadBundleIsRejectedNamingTheFile) {
   EXPECT_EQ(Leaks(id), "");
 }
 
+// Caller fds cannot follow the process into the VM: refused up front, and a
+// namespace path of the wrong type is refused as runc refuses it.
+TEST_F(CliTest, UnsupportedOrInconsistentRequestsAreRefused) {
+  std::string id = UniqueId("refused");
+  std::string bundle = Bundle({"true"}, "refused");
+  CmdResult r = Kata({"create", "--preserve-fds", "2", "--bundle", bundle, id});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--preserve-fds"), std::string::npos) << r.err;
+  EXPECT_EQ(Leaks(id), "");
+  Sh("sed -i 's|\"type\": *\"ipc\"|\"type\": \"ipc\", \"path\": \"/proc/self/ns/uts\"|' " + bundle + "/config.json");
+  ASSERT_NE(Sh("cat " + bundle + "/config.json").out.find("/proc/self/ns/uts"), std::string::npos);
+  r = Kata({"create", "--bundle", bundle, id});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("is not a namespace of type ipc"), std::string::npos) << r.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 TEST_F(CliTest, UnknownContainerErrors) {
   for (const char* verb : {"state", "start", "kill", "delete"}) {
     CmdResult r = Kata({verb, "no-such-container"});

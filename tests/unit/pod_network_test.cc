@@ -111,7 +111,7 @@ TEST(NamespacePathTest, PathMustBeANamespaceOfTheDeclaredType) {
   EXPECT_TRUE(oci::CheckNamespacePaths(spec_with("ipc", "/proc/self/ns/ipc")).ok());
   Status wrong = oci::CheckNamespacePaths(spec_with("cgroup", "/proc/self/ns/ipc"));
   EXPECT_FALSE(wrong.ok());
-  EXPECT_NE(wrong.message().find("is not a cgroup namespace"), std::string::npos) << wrong.message();
+  EXPECT_NE(wrong.message().find("is not a namespace of type cgroup"), std::string::npos) << wrong.message();
   EXPECT_FALSE(oci::CheckNamespacePaths(spec_with("network", "/etc/hostname")).ok());
   EXPECT_FALSE(oci::CheckNamespacePaths(spec_with("network", "/nonexistent/ns")).ok());
 }
