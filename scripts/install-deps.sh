@@ -7,6 +7,10 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config libprotobuf-dev protobu
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libseccomp-dev libgtest-dev libnl-3-dev libnl-route-3-dev)
 RUN_PKGS=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2 procps runc podman conmon docker.io containerd
   containernetworking-plugins iptables curl)
+# Our own guest kernel (opt-in: KATA_GUEST_KERNEL=own; guest/kernel/build-kernel.sh).
+if [ "${KATA_GUEST_KERNEL:-debian}" = own ]; then
+  RUN_PKGS+=(linux-source-6.1 bc flex bison libelf-dev)
+fi
 missing=()
 for p in "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "$@"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
