@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -115,6 +116,12 @@ void AgentService::SignalAll(const Container& c, int sig) {
   SignalAllInNamespace(c.init->pid, sig);
 }
 
+int64_t AgentService::BoottimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 void AgentService::Register(ttrpc::Server& server) {
   RegisterLifecycle(server);
   RegisterStdio(server);
@@ -140,6 +147,17 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             grpc::VersionCheckResponse r;
             r.set_agent_version(KATA_VERSION);
             r.set_grpc_version("ttrpc-1.1");
+            return r;
+          }));
+
+  add(kAgentService, "GetGuestDetails",
+      TypedHandler<grpc::GuestDetailsRequest, grpc::GuestDetailsResponse>(
+          [this](const CallContext&, const grpc::GuestDetailsRequest&) -> Result<grpc::GuestDetailsResponse> {
+            grpc::GuestDetailsResponse r;
+            r.set_agent_version(KATA_VERSION);
+            r.set_init_daemon(getpid() == 1);
+            r.set_agent_start_boottime_ns(opts_.started_boottime_ns);
+            r.set_agent_ready_boottime_ns(ready_boottime_ns_);
             return r;
           }));
 

@@ -4,6 +4,9 @@
 // resources_service.cc (pause/resume, stats, update: cgroups).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+
 #include "agent/process_table.h"
 #include "ttrpc/server.h"
 
@@ -17,12 +20,17 @@ struct AgentOptions {
   // cgroup v2 mount; containers get <cgroup_root>/kata/<id>. "" or not a
   // cgroup2 mount: no cgroups (resources ignored; pause/stats/update refused).
   std::string cgroup_root = "/sys/fs/cgroup";
+  // CLOCK_BOOTTIME at main() (guest: time the kernel took to run /init).
+  int64_t started_boottime_ns = 0;
 };
 
 class AgentService {
  public:
   explicit AgentService(AgentOptions opts);
   void Register(ttrpc::Server& server);
+  // Records the moment the agent starts serving its port (GetGuestDetails).
+  void MarkReady() { ready_boottime_ns_ = BoottimeNs(); }
+  static int64_t BoottimeNs();
 
  private:
   void RegisterLifecycle(ttrpc::Server& server);
@@ -35,6 +43,7 @@ class AgentService {
   ProcessTable table_;
   AgentOptions opts_;
   bool cgroups_ = false;  // opts_.cgroup_root is a usable cgroup2 mount
+  std::atomic<int64_t> ready_boottime_ns_{0};
 };
 
 }  // namespace kata::agent

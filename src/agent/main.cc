@@ -40,6 +40,7 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
+  int64_t started_boottime_ns = kata::agent::AgentService::BoottimeNs();
   std::string listen_path;
   std::string cgroup_root = "/sys/fs/cgroup";
   bool debug = false;
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   kata::agent::AgentOptions opts;
   opts.guest = as_init;
   opts.cgroup_root = cgroup_root;
+  opts.started_boottime_ns = started_boottime_ns;
   kata::agent::AgentService service(opts);
   service.Register(server);
 
@@ -79,6 +81,7 @@ int main(int argc, char** argv) {
     auto fd = kata::ttrpc::ListenUnix(listen_path);
     if (!fd.ok()) Die(fd.status().message());
     kata::log::Info("serving on " + listen_path);
+    service.MarkReady();
     server.ServeListener(*fd);
     return 0;
   }
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
   if (!port.ok()) Die(port.status().message());
   int fd = open(port->c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) Die("open " + *port + ": " + strerror(errno));
+  service.MarkReady();
   kata::log::Info("ready on " + *port + " " + std::to_string(MsSince(t0)) + " ms after start");
   kata::ttrpc::ConnectionOptions copts;
   copts.reconnecting_device = true;

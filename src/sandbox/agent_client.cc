@@ -167,6 +167,13 @@ Status AgentClient::UpdateContainer(const std::string& id, const std::string& re
   return Call("UpdateContainer", req, &e, kControlTimeout);
 }
 
+Result<grpc::GuestDetailsResponse> AgentClient::GetGuestDetails() {
+  grpc::GuestDetailsRequest req;
+  grpc::GuestDetailsResponse resp;
+  RETURN_IF_ERROR(Call("GetGuestDetails", req, &resp, kControlTimeout));
+  return resp;
+}
+
 Status AgentClient::UpdateInterface(const grpc::Interface& iface) {
   grpc::UpdateInterfaceRequest req;
   *req.mutable_interface() = iface;

@@ -44,6 +44,7 @@ class AgentClient {
   // `resources_json`: an OCI LinuxResources object.
   Status UpdateContainer(const std::string& id, const std::string& resources_json);
   Status UpdateInterface(const grpc::Interface& iface);
+  Result<grpc::GuestDetailsResponse> GetGuestDetails();
   Status UpdateRoutes(const grpc::Routes& routes);
   void Close() { client_->Close(); }
 

@@ -66,8 +66,13 @@ Status Sandbox::BootSteps() {
   ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath()));
   RETURN_IF_ERROR(agent_->WaitReady(cfg_.agent_timeout, [this] { return hv_->Running(); }));
   times_.agent_ready_ms = MsSince(t0);
+  if (auto d = agent_->GetGuestDetails(); d.ok()) {
+    times_.guest_kernel_ms = static_cast<double>(d->agent_start_boottime_ns()) / 1e6;
+    times_.guest_agent_ms = static_cast<double>(d->agent_ready_boottime_ns() - d->agent_start_boottime_ns()) / 1e6;
+  }
   log::Info("sandbox " + cfg_.id + ": VMM up in " + std::to_string(times_.vmm_start_ms) + " ms, agent ready in " +
-            std::to_string(times_.agent_ready_ms) + " ms");
+            std::to_string(times_.agent_ready_ms) + " ms (guest: kernel " + std::to_string(times_.guest_kernel_ms) +
+            " ms, agent " + std::to_string(times_.guest_agent_ms) + " ms)");
   grpc::CreateSandboxRequest req;
   req.set_sandbox_id(cfg_.id);
   req.set_hostname(cfg_.hostname);

@@ -31,6 +31,9 @@ struct SandboxConfig {
 struct BootTimes {
   double vmm_start_ms = 0;    // spawn until the VMM's sockets exist
   double agent_ready_ms = 0;  // VMM start until the agent answered
+  // Guest clock (since the kernel started), reported by the agent:
+  double guest_kernel_ms = 0;  // kernel start -> /init (the agent) running
+  double guest_agent_ms = 0;   // agent start -> serving its port
 };
 
 class Sandbox {
