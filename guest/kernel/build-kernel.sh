@@ -73,6 +73,7 @@ if ((${#missing[@]})); then
 fi
 
 # ---------------------------------------------------------------- build
+log "no cached kernel for this fragment + $SRC_PKG $SRC_VER: building $DEST (12-14 CPU-minutes)"
 t_start=$(date +%s)
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 WORK="$CACHE/kernel-build-$KEY"
