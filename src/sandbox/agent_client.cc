@@ -14,9 +14,16 @@ constexpr std::chrono::milliseconds kControlTimeout{60000};
 constexpr uint32_t kReadChunk = 64 * 1024;
 }  // namespace
 
-Result<std::unique_ptr<AgentClient>> AgentClient::Dial(const std::string& socket_path) {
-  ASSIGN_OR_RETURN(int fd, ttrpc::DialUnix(socket_path));
-  return std::unique_ptr<AgentClient>(new AgentClient(fd));
+Result<std::unique_ptr<AgentClient>> AgentClient::Dial(const std::string& socket_path, std::chrono::milliseconds timeout,
+                                                       const std::function<bool()>& vm_alive) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    Result<int> fd = ttrpc::DialUnix(socket_path);
+    if (fd.ok()) return std::unique_ptr<AgentClient>(new AgentClient(*fd));
+    if (!vm_alive()) return Error(Code::kUnavailable, "the VM exited before its agent socket accepted connections");
+    if (std::chrono::steady_clock::now() >= deadline) return fd.status().Wrap("dial the agent");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 template <typename Req, typename Resp>

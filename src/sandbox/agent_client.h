@@ -15,7 +15,11 @@ namespace kata::sandbox {
 
 class AgentClient {
  public:
-  static Result<std::unique_ptr<AgentClient>> Dial(const std::string& socket_path);
+  // Connects to the VMM's agent socket. The VMM creates the socket file a
+  // moment before it listens (a busy host widens the gap): refused or
+  // missing sockets are retried until `timeout` or until the VM is gone.
+  static Result<std::unique_ptr<AgentClient>> Dial(const std::string& socket_path, std::chrono::milliseconds timeout,
+                                                   const std::function<bool()>& vm_alive);
   // Polls Health.Check until the agent answers, `vm_alive` turns false, or the
   // timeout passes. Requests sent before the guest opened its port wait in the
   // channel, so a short per-try timeout with retries covers both cases.

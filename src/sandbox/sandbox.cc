@@ -63,7 +63,7 @@ Status Sandbox::BootSteps() {
   auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(hv_->Start(cfg_.vm));
   times_.vmm_start_ms = MsSince(t0);
-  ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath()));
+  ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath(), cfg_.agent_timeout, [this] { return hv_->Running(); }));
   RETURN_IF_ERROR(agent_->WaitReady(cfg_.agent_timeout, [this] { return hv_->Running(); }));
   times_.agent_ready_ms = MsSince(t0);
   if (auto d = agent_->GetGuestDetails(); d.ok()) {
