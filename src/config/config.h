@@ -43,7 +43,7 @@ struct QemuConfig {
 struct AgentConfig {
   bool enable_debug = false;
   std::vector<std::string> kernel_modules;  // "name [param=value ...]" each.
-  int dial_timeout = 30;  // Seconds to wait for the agent (TCG boots are slower).
+  int dial_timeout = 45;  // Seconds to wait for the agent (Kata's default).
   bool debug_console_enabled = false;
   bool operator==(const AgentConfig&) const = default;
 };

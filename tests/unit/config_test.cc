@@ -54,7 +54,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_FALSE(c.qemu.disable_vhost_net);
   EXPECT_FALSE(c.agent.enable_debug);
   EXPECT_TRUE(c.agent.kernel_modules.empty());
-  EXPECT_EQ(c.agent.dial_timeout, 30);
+  EXPECT_EQ(c.agent.dial_timeout, 45);
   EXPECT_FALSE(c.agent.debug_console_enabled);
   EXPECT_FALSE(c.runtime.enable_debug);
   EXPECT_EQ(c.runtime.internetworking_model, "tcfilter");
