@@ -130,6 +130,8 @@ class ContainerLaunchTest : public ::testing::Test {
         M("/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev"}),
     };
     s.linux_config = oci::Linux{};
+    // What runc's default spec lists; a type left out is shared with the caller.
+    s.linux_config->namespaces = {{"pid", ""}, {"mount", ""}, {"ipc", ""}, {"uts", ""}};
     return s;
   }
 
@@ -446,7 +448,7 @@ TEST_F(ContainerLaunchTest, RootfsAttributes) {
   ls.spec.root.readonly = true;
   ls.spec.linux_config->masked_paths = {"/secret", "/secretdir", "/does/not/exist"};
   ls.spec.linux_config->readonly_paths = {"/rodir", "/nope"};
-  ls.spec.linux_config->namespaces = {{"network", ""}};
+  ls.spec.linux_config->namespaces.push_back({"network", ""});
   ls.spec.linux_config->sysctl = {{"net.ipv4.ip_forward", "1"}};
   ls.spec.process->rlimits = {{"RLIMIT_NOFILE", 512, 256}};
   ls.spec.process->user.umask = 027;
@@ -510,6 +512,21 @@ TEST_F(ContainerLaunchTest, ExecInContainerSharesNamespaces) {
   EXPECT_FALSE(gone.ok());
 }
 
+// As runc: no "pid" (or "uts") entry means the caller's namespace; a
+// hostname without a private UTS namespace is refused.
+TEST_F(ContainerLaunchTest, UnlistedNamespacesAreShared) {
+  LaunchSpec ls = Spec({"sh", "-c", "test $$ != 1 && echo shared-pid-ns"});
+  ls.spec.hostname.clear();
+  ls.spec.linux_config->namespaces = {{"mount", ""}};
+  RunResult r = Run(ls);
+  EXPECT_EQ(r.out, "shared-pid-ns\n");
+  LaunchSpec bad = Spec({"true"});
+  bad.spec.linux_config->namespaces = {{"mount", ""}, {"pid", ""}};
+  auto c = Launch(bad);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("UTS namespace"), std::string::npos) << c.status().message();
+}
+
 TEST_F(ContainerLaunchTest, JoinsNamespacesByPath) {
   LaunchSpec a = Spec({"sleep", "1000"});
   a.spec.hostname = "alpha";
@@ -520,14 +537,14 @@ TEST_F(ContainerLaunchTest, JoinsNamespacesByPath) {
 
   LaunchSpec b = Spec({"sh", "-c", "hostname; echo $$; cat /proc/1/comm"});
   b.spec.hostname.clear();
-  b.spec.linux_config->namespaces = {{"pid", ns + "pid"}, {"uts", ns + "uts"}};
+  b.spec.linux_config->namespaces = {{"pid", ns + "pid"}, {"uts", ns + "uts"}, {"mount", ""}, {"ipc", ""}};
   RunResult r = Run(b);
   EXPECT_EQ(r.out.substr(0, 6), "alpha\n");
   EXPECT_NE(r.out.find("\nsleep\n"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("\n1\n"), std::string::npos) << r.out;
 
   LaunchSpec m = Spec({"true"});
-  m.spec.linux_config->namespaces = {{"mount", ns + "mnt"}};
+  m.spec.linux_config->namespaces = {{"mount", ns + "mnt"}, {"uts", ""}};
   auto cm = Launch(m);
   ASSERT_FALSE(cm.ok());
   EXPECT_EQ(cm.status().code(), Code::kUnimplemented);
@@ -544,7 +561,7 @@ TEST_F(ContainerLaunchTest, UserNamespace) {
     if (m.destination != "/sys" && m.destination != "/sys/fs/cgroup") mounts.push_back(m);
   }
   ls.spec.mounts = mounts;
-  ls.spec.linux_config->namespaces = {{"user", ""}};
+  ls.spec.linux_config->namespaces.push_back({"user", ""});
   ls.spec.linux_config->uid_mappings = {{0, 100000, 65536}};
   ls.spec.linux_config->gid_mappings = {{0, 100000, 65536}};
   RunResult r = Run(ls);

@@ -36,9 +36,18 @@ Status SendByte(int fd, char c) {
 }
 
 // Decides clone flags and namespaces to join from linux.namespaces.
+// As runc: a namespace type the spec does not list is shared with the
+// runtime, here the guest's (e.g. no "pid": the container sees every guest
+// process). Only the mount namespace is always new: the rootfs is pivoted into.
 Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so, FdList* fds) {
-  so->clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  so->clone_flags = CLONE_NEWNS;
   if (!spec.linux_config) return {};
+  bool has_uts = false;
+  for (const oci::Namespace& ns : spec.linux_config->namespaces) has_uts = has_uts || ns.type == "uts";
+  if (!has_uts && !spec.hostname.empty()) {
+    return Error(Code::kInvalidArgument, "hostname \"" + spec.hostname +
+                                             "\" needs a private UTS namespace: add {\"type\": \"uts\"} to linux.namespaces");
+  }
   for (const oci::Namespace& ns : spec.linux_config->namespaces) {
     const NamespaceType* t = FindNamespaceType(ns.type);
     if (t == nullptr) return Error(Code::kInvalidArgument, "unknown namespace type \"" + ns.type + "\"");
