@@ -5,7 +5,7 @@
 #       [--compression none|gzip|lz4|zstd]        initrd compression (default none)
 #       [--machine microvm|microvm-pci|q35|pc]    virtio transport modules (default microvm)
 #       [--keep-module-signatures]                default: strip them (faster under TCG)
-#       [--kernel debian|own]                     guest kernel (default debian; $KATA_GUEST_KERNEL)
+#       [--kernel own|debian]                     guest kernel (default own; $KATA_GUEST_KERNEL)
 #
 # Produces in DIR:
 #   vmlinux.container          uncompressed kernel ELF (PVH entry, for QEMU -kernel)
@@ -37,8 +37,10 @@ META_PKG="${KATA_GUEST_KERNEL_META:-linux-image-amd64}"
 # Strip the appended module signatures (kernel not built with MODULE_SIG_FORCE):
 # saves hashing + RSA verification of every module under TCG, taints the kernel (E).
 STRIP_SIGS="${KATA_GUEST_STRIP_MODULE_SIGS:-1}"
-# debian: Debian's prebuilt kernel + modules in the initrd; own: guest/kernel/build-kernel.sh.
-KERNEL_KIND="${KATA_GUEST_KERNEL:-debian}"
+# own (default): guest/kernel/build-kernel.sh, everything built in: boots in half the time
+# and touches half the guest memory of Debian's (guest/README.md). debian: Debian's
+# prebuilt kernel + modules in the initrd (the fallback: no kernel build needed).
+KERNEL_KIND="${KATA_GUEST_KERNEL:-own}"
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 log() { echo "$PROG: $*" >&2; }
