@@ -127,6 +127,7 @@ void AgentService::Register(ttrpc::Server& server) {
   RegisterStdio(server);
   RegisterResources(server);
   RegisterNetwork(server);
+  RegisterIdentity(server);
 }
 
 void AgentService::RegisterLifecycle(ttrpc::Server& server) {

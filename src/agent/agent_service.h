@@ -1,7 +1,8 @@
 // grpc.AgentService and grpc.Health handlers, registered on a ttrpc server.
 // One file per RPC group: agent_service.cc (health, sandbox, container and
 // process lifecycle), stdio_service.cc (streams, terminals),
-// resources_service.cc (pause/resume, stats, update: cgroups).
+// resources_service.cc (pause/resume, stats, update: cgroups),
+// identity.cc (a template clone's own randomness and clock).
 #pragma once
 
 #include <atomic>
@@ -37,6 +38,8 @@ class AgentService {
   void RegisterStdio(ttrpc::Server& server);
   void RegisterResources(ttrpc::Server& server);
   void RegisterNetwork(ttrpc::Server& server);
+  // ReseedRandomDev, SetGuestDateTime (identity.cc): VM templating.
+  void RegisterIdentity(ttrpc::Server& server);
   // Every process of the container: its cgroup, else its pid namespace.
   void SignalAll(const Container& c, int sig);
 

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   cli::AddEventsCommand(app, g, &exit_code);
   cli::AddCheckCommand(app, g, &exit_code);
   cli::AddEnvCommand(app, g, &exit_code);
+  cli::AddFactoryCommand(app, g, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

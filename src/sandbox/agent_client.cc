@@ -50,6 +50,21 @@ Status AgentClient::CreateSandbox(const grpc::CreateSandboxRequest& req) {
   return Call("CreateSandbox", req, &e, kControlTimeout);
 }
 
+Status AgentClient::ReseedRandomDev(const std::string& data) {
+  grpc::ReseedRandomDevRequest req;
+  req.set_data(data);
+  wkt::Empty e;
+  return Call("ReseedRandomDev", req, &e, std::chrono::milliseconds(5000));
+}
+
+Status AgentClient::SetGuestDateTime(int64_t unix_ns) {
+  grpc::SetGuestDateTimeRequest req;
+  req.set_sec(unix_ns / 1000000000);
+  req.set_usec((unix_ns % 1000000000) / 1000);
+  wkt::Empty e;
+  return Call("SetGuestDateTime", req, &e, std::chrono::milliseconds(5000));
+}
+
 Status AgentClient::DestroySandbox() {
   grpc::DestroySandboxRequest req;
   wkt::Empty e;

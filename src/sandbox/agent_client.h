@@ -50,6 +50,10 @@ class AgentClient {
   Status UpdateInterface(const grpc::Interface& iface);
   Result<grpc::GuestDetailsResponse> GetGuestDetails();
   Status UpdateRoutes(const grpc::Routes& routes);
+  // VM templating (sandbox/vm_template.h): fresh randomness and wall clock
+  // for a clone. `unix_ns`: nanoseconds since the epoch.
+  Status ReseedRandomDev(const std::string& data);
+  Status SetGuestDateTime(int64_t unix_ns);
   void Close() { client_->Close(); }
 
  private:

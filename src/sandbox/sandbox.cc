@@ -1,5 +1,6 @@
 #include "sandbox/sandbox.h"
 
+#include <sys/random.h>
 #include <time.h>
 
 #include <thread>
@@ -10,6 +11,7 @@
 #include "net/netlink.h"
 #include "sandbox/network.h"
 #include "sandbox/paths.h"
+#include "sandbox/vm_template.h"
 
 namespace kata::sandbox {
 namespace {
@@ -48,6 +50,48 @@ Status Sandbox::BootSteps() {
   RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
   RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
   RETURN_IF_ERROR(PrepareNetwork());
+  if (!cfg_.template_dir.empty()) {
+    std::string why_not = UseVmTemplate(cfg_.template_dir, &cfg_.vm);
+    if (!why_not.empty()) {
+      log::Warn("sandbox " + cfg_.id + " boots instead of starting from the VM template: " + why_not);
+    } else {
+      Status st = StartVmAndAgent();
+      if (st.ok()) st = FreshIdentity();
+      if (st.ok()) {
+        times_.from_template = true;
+      } else {
+        // A template that matched its fingerprint but does not resume is a
+        // bug or a damaged file; the sandbox still starts, the slow way.
+        log::Warn("sandbox " + cfg_.id + ": starting from the VM template " + cfg_.template_dir +
+                  " failed, booting instead: " + st.message());
+        DiscardVm();
+        RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
+        RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
+      }
+    }
+  }
+  if (!times_.from_template) {
+    RETURN_IF_ERROR(StartVmAndAgent());
+    // A clone's guest timeline is the template's boot: only a boot has one.
+    if (auto d = agent_->GetGuestDetails(); d.ok()) {
+      times_.guest_kernel_ms = static_cast<double>(d->agent_start_boottime_ns()) / 1e6;
+      times_.guest_agent_ms = static_cast<double>(d->agent_ready_boottime_ns() - d->agent_start_boottime_ns()) / 1e6;
+    }
+  }
+  log::Info("sandbox " + cfg_.id + (times_.from_template ? " (from the VM template)" : "") + ": VMM up in " +
+            std::to_string(times_.vmm_start_ms) + " ms, agent ready in " + std::to_string(times_.agent_ready_ms) +
+            " ms" +
+            (times_.from_template ? "" : " (guest: kernel " + std::to_string(times_.guest_kernel_ms) + " ms, agent " +
+                                             std::to_string(times_.guest_agent_ms) + " ms)"));
+  grpc::CreateSandboxRequest req;
+  req.set_sandbox_id(cfg_.id);
+  req.set_hostname(cfg_.hostname);
+  req.set_shared_fs_options(cfg_.shared_fs_options);
+  req.set_host_time_ns(NowNs());
+  return agent_->CreateSandbox(req);
+}
+
+Status Sandbox::StartVmAndAgent() {
   ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
   hv_->SetExitCallback([this](int status) {
     if (shutting_down_) return;
@@ -66,19 +110,31 @@ Status Sandbox::BootSteps() {
   ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath(), cfg_.agent_timeout, [this] { return hv_->Running(); }));
   RETURN_IF_ERROR(agent_->WaitReady(cfg_.agent_timeout, [this] { return hv_->Running(); }));
   times_.agent_ready_ms = MsSince(t0);
-  if (auto d = agent_->GetGuestDetails(); d.ok()) {
-    times_.guest_kernel_ms = static_cast<double>(d->agent_start_boottime_ns()) / 1e6;
-    times_.guest_agent_ms = static_cast<double>(d->agent_ready_boottime_ns() - d->agent_start_boottime_ns()) / 1e6;
+  return Status::Ok();
+}
+
+Status Sandbox::FreshIdentity() {
+  // The host's randomness, so no two clones continue the template's CRNG
+  // stream (the guest also regenerates what it derived from it).
+  std::string seed(512, '\0');
+  if (getrandom(seed.data(), seed.size(), 0) != static_cast<ssize_t>(seed.size())) {
+    return ErrnoError("getrandom for the guest's random seed");
   }
-  log::Info("sandbox " + cfg_.id + ": VMM up in " + std::to_string(times_.vmm_start_ms) + " ms, agent ready in " +
-            std::to_string(times_.agent_ready_ms) + " ms (guest: kernel " + std::to_string(times_.guest_kernel_ms) +
-            " ms, agent " + std::to_string(times_.guest_agent_ms) + " ms)");
-  grpc::CreateSandboxRequest req;
-  req.set_sandbox_id(cfg_.id);
-  req.set_hostname(cfg_.hostname);
-  req.set_shared_fs_options(cfg_.shared_fs_options);
-  req.set_host_time_ns(NowNs());
-  return agent_->CreateSandbox(req);
+  RETURN_IF_ERROR(agent_->ReseedRandomDev(seed));
+  // The guest clock stood still while the template waited on disk.
+  return agent_->SetGuestDateTime(NowNs());
+}
+
+void Sandbox::DiscardVm() {
+  shutting_down_ = true;  // its exit is not a sandbox failure
+  if (agent_) agent_->Close();
+  if (hv_) (void)hv_->Stop(std::chrono::milliseconds(1000));
+  agent_.reset();
+  hv_.reset();
+  shutting_down_ = false;
+  cfg_.vm.memory_file.clear();
+  cfg_.vm.restore_state.clear();
+  times_ = BootTimes{};
 }
 
 // The VMM joins the pod's network namespace and creates its tap there; the

@@ -26,6 +26,9 @@ struct SandboxConfig {
   // The pod network. Without it (host networking) the VM gets no NIC.
   bool network = false;
   std::string netns_path;  // the pod's namespace; "" = the sandbox makes a new one
+  // VM templating: start from the template in this directory when it matches
+  // the VM (sandbox/vm_template.h); "" = always boot.
+  std::string template_dir;
 };
 
 struct BootTimes {
@@ -34,6 +37,7 @@ struct BootTimes {
   // Guest clock (since the kernel started), reported by the agent:
   double guest_kernel_ms = 0;  // kernel start -> /init (the agent) running
   double guest_agent_ms = 0;   // agent start -> serving its port
+  bool from_template = false;  // resumed from the VM template, not booted
 };
 
 class Sandbox {
@@ -63,6 +67,14 @@ class Sandbox {
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
   Status BootSteps();
   Status PrepareNetwork();
+  // Starts the VMM (booting, or resuming cfg_.vm.restore_state) and waits
+  // for the agent.
+  Status StartVmAndAgent();
+  // After a resume every clone holds the template's RNG state and clock:
+  // give this one its own.
+  Status FreshIdentity();
+  // Stops a VM whose resume failed, so the sandbox can cold boot instead.
+  void DiscardVm();
   Status FailWithConsole(const Status& st);
 
   SandboxConfig cfg_;

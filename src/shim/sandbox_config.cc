@@ -51,6 +51,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.vm.memory_mib = cfg.qemu.default_memory;
   sc.vm.accel = accel.accel;
   sc.vm.debug = debug;
+  if (cfg.factory.enable_template) sc.template_dir = cfg.factory.template_path;
   return sc;
 }
 

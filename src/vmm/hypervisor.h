@@ -40,6 +40,15 @@ struct VmSpec {
   bool debug = false;
   int netns_fd = -1;              // network namespace the VMM runs in (-1: the caller's)
   std::vector<NetDevice> nics;
+  // VM templating (sandbox/vm_template.h). Guest RAM backed by this file
+  // instead of anonymous memory: shared (MAP_SHARED) while a template is
+  // made, so the RAM lands in the file; private (copy-on-write) in a clone,
+  // so clones share the pages none of them wrote.
+  std::string memory_file;
+  bool memory_file_shared = false;
+  // Non-empty: Start() does not boot but resumes the device state saved by
+  // SaveState() to this file (guest RAM comes from memory_file).
+  std::string restore_state;
 };
 
 class Hypervisor {
@@ -57,6 +66,9 @@ class Hypervisor {
   virtual std::string ConsoleLogPath() const = 0;
   // The VMM's own stdout/stderr (where it explains a failed start).
   virtual std::string VmmLogPath() const = 0;
+  // VM templating: pauses the VM and writes its device state (not the RAM,
+  // which is in spec.memory_file) to `path`. The VM stays paused.
+  virtual Status SaveState(const std::string& path) = 0;
   // Called once, from a VMM-watcher thread, when the VMM process exits.
   virtual void SetExitCallback(std::function<void(int status)> cb) = 0;
 };

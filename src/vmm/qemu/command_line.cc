@@ -15,6 +15,7 @@ std::string MachineArg(const VmSpec& spec) {
   // the guest boot slower under TCG (guest/README.md).
   std::string m = spec.machine_type.empty() ? "pc" : spec.machine_type;
   if (!spec.extra_machine_accelerators.empty()) m += "," + spec.extra_machine_accelerators;
+  if (!spec.memory_file.empty()) m += ",memory-backend=ram";
   return m;
 }
 
@@ -23,6 +24,19 @@ std::string AccelArg(const VmSpec& spec) {
   // A bigger translation cache than needed only costs host memory (issue 5
   // tunes it); 64 MiB keeps the boot from retranslating.
   return "tcg,tb-size=64";
+}
+
+// VM templating: RAM in a file, and for a clone, wait for the saved state.
+// The memory object's id names the RAM block in the migration stream, so it
+// must be the same in the template and its clones.
+void AppendTemplateArgs(const VmSpec& spec, std::vector<std::string>* a) {
+  if (spec.memory_file.empty()) return;
+  a->insert(a->end(), {"-object", "memory-backend-file,id=ram,size=" + std::to_string(spec.memory_mib) +
+                                      "M,mem-path=" + spec.memory_file +
+                                      ",share=" + (spec.memory_file_shared ? "on" : "off")});
+  // "defer": the stream is attached over QMP (qemu.cc) once the
+  // migration capabilities are set; they must match the template's.
+  if (!spec.restore_state.empty()) a->insert(a->end(), {"-incoming", "defer"});
 }
 
 }  // namespace
@@ -65,6 +79,7 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
     a.insert(a.end(), {"-netdev", "tap,id=" + nic.id + ",ifname=" + nic.tap_name + ",script=no,downscript=no,vhost=off",
                        "-device", VirtioDevice(spec, "virtio-net") + ",netdev=" + nic.id + ",mac=" + nic.mac});
   }
+  AppendTemplateArgs(spec, &a);
   // TCG keeps QEMU's default CPU model: "max" adds features that cost
   // translation time and that nothing in the guest needs.
   if (spec.accel == "kvm") a.insert(a.begin() + 7, {"-cpu", "host"});

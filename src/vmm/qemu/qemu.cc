@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "vmm/qemu/migration.h"
 #include "vmm/qemu/qmp.h"
 
 namespace kata::vmm::qemu {
@@ -111,7 +112,27 @@ Status Qemu::Start(const VmSpec& spec) {
     if (std::chrono::steady_clock::now() > deadline) return StartupError("did not create its agent socket in 10 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  if (!spec.restore_state.empty()) return Resume(spec.restore_state);
   return Status::Ok();
+}
+
+Status Qemu::Resume(const std::string& state_path) {
+  QmpClient qmp;
+  Status st = qmp.Connect(paths_.qmp_socket, std::chrono::seconds(5));
+  if (st.ok()) st = RestoreState(qmp, state_path, std::chrono::seconds(30));
+  if (st.ok()) return st;
+  // A rejected stream makes QEMU exit: give it the time to say why.
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return exited_; });
+  lock.unlock();
+  return StartupError("could not resume the VM template state " + state_path + " (" + st.message() + ")");
+}
+
+Status Qemu::SaveState(const std::string& path) {
+  if (!Running()) return Error(Code::kFailedPrecondition, "QEMU of " + spec_.id + " is not running");
+  QmpClient qmp;
+  RETURN_IF_ERROR(qmp.Connect(paths_.qmp_socket, std::chrono::seconds(5)));
+  return qemu::SaveState(qmp, path, std::chrono::seconds(60)).Wrap("QEMU of " + spec_.id);
 }
 
 Status Qemu::Stop(std::chrono::milliseconds grace) {

@@ -22,12 +22,15 @@ class Qemu : public Hypervisor {
   std::string ConsoleLogPath() const override { return paths_.console_log; }
   std::string VmmLogPath() const override { return qemu_log_; }
   void SetExitCallback(std::function<void(int status)> cb) override;
+  Status SaveState(const std::string& path) override;
 
  private:
   // Spawns QEMU and waits for it on the same thread: PR_SET_PDEATHSIG is tied
   // to the spawning thread, so it must live exactly as long as QEMU does.
   void WatchProcess(std::vector<std::string> argv, std::string log_path);
   Status StartupError(const std::string& what) const;
+  // -incoming defer: loads the saved state, then runs the VM.
+  Status Resume(const std::string& state_path);
 
   VmSpec spec_;
   RunPaths paths_;

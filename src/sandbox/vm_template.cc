@@ -1,0 +1,170 @@
+#include "sandbox/vm_template.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "sandbox/agent_client.h"
+#include "sandbox/template_fingerprint.h"
+
+namespace kata::sandbox {
+namespace {
+
+// Network devices are host-specific (a tap fd per sandbox) and not in the
+// template's device set, so a sandbox with NICs cold boots. Written against
+// a VmSpec that may or may not have `nics` yet (the field comes with
+// networking); once it has, this is just spec.nics.size().
+template <typename S>
+auto NicCount(const S& s, int) -> decltype(s.nics.size()) {
+  return s.nics.size();
+}
+template <typename S>
+size_t NicCount(const S&, long) {
+  return 0;
+}
+
+// Why a template build failed, with the guest's or QEMU's last words.
+Status WithLogs(const Status& st, const vmm::Hypervisor& hv) {
+  std::string quote;
+  for (const auto& path : {hv.VmmLogPath(), hv.ConsoleLogPath()}) {
+    auto text = fs::ReadFile(path);
+    if (text.ok() && !text->empty()) quote += "; " + fs::Basename(path) + ": " + TailLines(*text, 3);
+  }
+  return Error(st.code(), st.message() + quote);
+}
+
+// Boots the template VM in `staging` and saves it there; the VM is stopped
+// when this returns, whatever happened.
+Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::string& hypervisor,
+                   std::chrono::milliseconds agent_timeout) {
+  vm.id = "template";
+  vm.run_dir = staging.dir + "/run";
+  // An empty share: the device must exist (clones have it) but the agent
+  // mounts it only at CreateSandbox, which a template never gets.
+  vm.shared_dir = staging.dir + "/share";
+  vm.memory_file = staging.memory();
+  vm.memory_file_shared = true;
+  vm.restore_state.clear();
+  RETURN_IF_ERROR(fs::MkdirAll(vm.run_dir, 0700));
+  RETURN_IF_ERROR(fs::MkdirAll(vm.shared_dir, 0700));
+  ASSIGN_OR_RETURN(std::unique_ptr<vmm::Hypervisor> hv, vmm::NewHypervisor(hypervisor));
+  auto t0 = std::chrono::steady_clock::now();
+  Status st = hv->Start(vm);
+  if (st.ok()) {
+    auto agent = AgentClient::Dial(hv->AgentSocketPath());
+    st = agent.ok() ? (*agent)->WaitReady(agent_timeout, [&] { return hv->Running(); }) : agent.status();
+    if (agent.ok()) (*agent)->Close();
+  }
+  if (st.ok()) {
+    log::Info("template VM ready in " +
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()) +
+              " ms; saving it");
+    // Let the guest see the host hang up before it is frozen: a clone then
+    // starts with its agent waiting for a new host, not reading a dead one.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    st = hv->SaveState(staging.state());
+  }
+  if (!st.ok()) st = WithLogs(st, *hv);
+  Status stop = hv->Stop(std::chrono::milliseconds(2000));
+  if (st.ok() && !stop.ok()) st = stop;
+  return st;
+}
+
+}  // namespace
+
+Status CheckTemplatePath(const std::string& dir) {
+  if (dir.empty() || dir[0] != '/') {
+    return Error(Code::kInvalidArgument, "factory.template_path \"" + dir + "\" is not an absolute path");
+  }
+  if (dir.find(',') != std::string::npos) {
+    return Error(Code::kInvalidArgument, "factory.template_path \"" + dir + "\" contains ',' (QEMU cannot take it)");
+  }
+  if (dir.find_first_not_of('/') == std::string::npos) {
+    return Error(Code::kInvalidArgument, "factory.template_path must not be \"/\"");
+  }
+  return Status::Ok();
+}
+
+Status CreateVmTemplate(const vmm::VmSpec& spec, const std::string& dir, const std::string& hypervisor,
+                        std::chrono::milliseconds agent_timeout) {
+  RETURN_IF_ERROR(CheckTemplatePath(dir));
+  std::string clean = dir;
+  while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+  TemplateFiles staging{clean + ".new." + std::to_string(getpid())};
+  RETURN_IF_ERROR(fs::RemoveAll(staging.dir));
+  RETURN_IF_ERROR(fs::MkdirAll(staging.dir, 0700));
+  Status st = BootAndSave(spec, staging, hypervisor, agent_timeout);
+  if (st.ok()) st = fs::RemoveAll(staging.dir + "/run");
+  if (st.ok()) st = fs::RemoveAll(staging.dir + "/share");
+  if (st.ok()) st = fs::WriteFileAtomic(staging.fingerprint(), TemplateFingerprint(spec), 0600);
+  if (st.ok() && fs::Exists(clean)) {
+    // Never rewrite the old files in place: clones map the RAM file
+    // privately, and a page they have not written yet is read from the file.
+    std::string old = clean + ".old." + std::to_string(getpid());
+    if (rename(clean.c_str(), old.c_str()) != 0) {
+      st = ErrnoError("move the old template " + clean + " aside");
+    } else {
+      st = fs::RemoveAll(old);
+    }
+  }
+  if (st.ok() && rename(staging.dir.c_str(), clean.c_str()) != 0) st = ErrnoError("rename " + staging.dir + " to " + clean);
+  if (!st.ok()) {
+    Status cleanup = fs::RemoveAll(staging.dir);
+    if (!cleanup.ok()) log::Warn("removing " + staging.dir + ": " + cleanup.message());
+    return st.Wrap("creating the VM template in " + clean);
+  }
+  return Status::Ok();
+}
+
+TemplateStatus InspectVmTemplate(const vmm::VmSpec& spec, const std::string& dir) {
+  TemplateStatus s;
+  TemplateFiles t{dir};
+  auto stored = fs::ReadFile(t.fingerprint());
+  if (!stored.ok()) {
+    s.reason = "no template in " + dir;
+    return s;
+  }
+  for (const auto& path : {t.memory(), t.state()}) {
+    if (!fs::Exists(path)) {
+      s.reason = "template in " + dir + " is incomplete: " + path + " is missing";
+      return s;
+    }
+  }
+  s.exists = true;
+  std::string diff = FingerprintMismatch(*stored, TemplateFingerprint(spec));
+  if (!diff.empty()) {
+    s.reason = "template in " + dir + " is stale: " + diff;
+    return s;
+  }
+  s.valid = true;
+  return s;
+}
+
+Status DestroyVmTemplate(const std::string& dir) {
+  RETURN_IF_ERROR(CheckTemplatePath(dir));
+  // The fingerprint first: a sandbox starting meanwhile sees no template.
+  if (unlink(TemplateFiles{dir}.fingerprint().c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("remove " + TemplateFiles{dir}.fingerprint());
+  }
+  return fs::RemoveAll(dir).Wrap("removing the VM template " + dir);
+}
+
+std::string UseVmTemplate(const std::string& dir, vmm::VmSpec* spec) {
+  if (size_t n = NicCount(*spec, 0); n > 0) {
+    return "the sandbox has " + std::to_string(n) + " network device(s); the template has none";
+  }
+  if (Status st = CheckTemplatePath(dir); !st.ok()) return st.message();
+  TemplateStatus s = InspectVmTemplate(*spec, dir);
+  if (!s.valid) return s.reason;
+  TemplateFiles t{dir};
+  spec->memory_file = t.memory();
+  spec->memory_file_shared = false;
+  spec->restore_state = t.state();
+  return "";
+}
+
+}  // namespace kata::sandbox

@@ -1,0 +1,177 @@
+// VM templating, the parts that need no VM: fingerprint, template
+// directory checks, QEMU arguments and migration URIs.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+#include "common/fs.h"
+#include "sandbox/template_fingerprint.h"
+#include "sandbox/vm_template.h"
+#include "vmm/qemu/command_line.h"
+#include "vmm/qemu/migration.h"
+
+namespace kata {
+namespace {
+
+vmm::VmSpec Spec() {
+  vmm::VmSpec s;
+  s.id = "sb1";
+  s.run_dir = "/run/vc/vm/sb1";
+  s.shared_dir = "/run/kata-containers/shared/sandboxes/sb1/shared";
+  s.binary = "/usr/bin/qemu-system-x86_64";
+  s.kernel = "/k/vmlinux";
+  s.initrd = "/k/initrd";
+  s.kernel_params = "console=ttyS0 quiet";
+  s.machine_type = "microvm";
+  s.accel = "tcg";
+  s.memory_mib = 256;
+  return s;
+}
+
+std::string FakeId(const std::string& path) { return "id-of " + path; }
+
+bool Has(const std::vector<std::string>& argv, const std::string& a) {
+  return std::find(argv.begin(), argv.end(), a) != argv.end();
+}
+
+TEST(TemplateFingerprint, IgnoresPerSandboxFields) {
+  vmm::VmSpec a = Spec(), b = Spec();
+  b.id = "other";
+  b.run_dir = "/elsewhere";
+  b.shared_dir = "/elsewhere/shared";
+  b.memory_file = "/t/memory";
+  b.restore_state = "/t/state";
+  EXPECT_EQ(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId));
+}
+
+TEST(TemplateFingerprint, NamesWhatChanged) {
+  vmm::VmSpec a = Spec(), b = Spec();
+  b.memory_mib = 512;
+  std::string diff =
+      sandbox::FingerprintMismatch(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId));
+  EXPECT_EQ(diff, "memory_mib changed (template: 256, now: 512)");
+  b = Spec();
+  b.kernel_params += " debug";
+  EXPECT_NE(sandbox::FingerprintMismatch(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId))
+                .find("kernel_params changed"),
+            std::string::npos);
+  EXPECT_EQ(sandbox::FingerprintMismatch(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(a, FakeId)),
+            "");
+}
+
+TEST(TemplateFingerprint, FileContentChangeIsSeen) {
+  vmm::VmSpec a = Spec();
+  std::string before = sandbox::TemplateFingerprint(a, [](const std::string& p) { return p == "/k/initrd" ? "v1" : "x"; });
+  std::string after = sandbox::TemplateFingerprint(a, [](const std::string& p) { return p == "/k/initrd" ? "v2" : "x"; });
+  EXPECT_EQ(sandbox::FingerprintMismatch(before, after), "initrd_file changed (template: v1, now: v2)");
+}
+
+TEST(TemplateFingerprint, NewlinesCannotForgeKeys) {
+  vmm::VmSpec a = Spec();
+  a.kernel_params = "quiet\nmemory_mib=1";
+  std::string fp = sandbox::TemplateFingerprint(a, FakeId);
+  EXPECT_EQ(fp.find("\nmemory_mib=1\n"), std::string::npos) << fp;
+}
+
+TEST(TemplateFingerprint, RealFileIdentity) {
+  char dir[] = "/tmp/fp-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string f = std::string(dir) + "/k";
+  EXPECT_EQ(sandbox::FileIdentity(f), "missing");
+  ASSERT_TRUE(fs::WriteFileAtomic(f, "one").ok());
+  std::string one = sandbox::FileIdentity(f);
+  ASSERT_TRUE(fs::WriteFileAtomic(f, "three").ok());
+  EXPECT_NE(one, sandbox::FileIdentity(f));
+  ASSERT_TRUE(fs::RemoveAll(dir).ok());
+}
+
+TEST(VmTemplate, CheckTemplatePath) {
+  EXPECT_TRUE(sandbox::CheckTemplatePath("/run/vc/vm/template").ok());
+  EXPECT_FALSE(sandbox::CheckTemplatePath("relative").ok());
+  EXPECT_FALSE(sandbox::CheckTemplatePath("/").ok());
+  EXPECT_FALSE(sandbox::CheckTemplatePath("/a,b").ok());
+}
+
+TEST(VmTemplate, InspectUseAndDestroy) {
+  char dir[] = "/tmp/tpl-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string t = std::string(dir) + "/template";
+  vmm::VmSpec spec = Spec();
+  spec.kernel = std::string(dir) + "/vmlinux";
+  spec.initrd = std::string(dir) + "/initrd";
+  ASSERT_TRUE(fs::WriteFileAtomic(spec.kernel, "k").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(spec.initrd, "i").ok());
+
+  sandbox::TemplateStatus s = sandbox::InspectVmTemplate(spec, t);
+  EXPECT_FALSE(s.exists);
+  EXPECT_NE(s.reason.find("no template"), std::string::npos) << s.reason;
+  vmm::VmSpec use = spec;
+  EXPECT_FALSE(sandbox::UseVmTemplate(t, &use).empty());
+  EXPECT_TRUE(use.restore_state.empty());
+
+  // A complete template, as CreateVmTemplate leaves it.
+  sandbox::TemplateFiles f{t};
+  ASSERT_TRUE(fs::MkdirAll(t, 0700).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(f.memory(), "").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(f.state(), "").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(f.fingerprint(), sandbox::TemplateFingerprint(spec)).ok());
+  s = sandbox::InspectVmTemplate(spec, t);
+  EXPECT_TRUE(s.valid) << s.reason;
+  EXPECT_EQ(sandbox::UseVmTemplate(t, &use), "");
+  EXPECT_EQ(use.memory_file, f.memory());
+  EXPECT_FALSE(use.memory_file_shared);
+  EXPECT_EQ(use.restore_state, f.state());
+
+  // The initrd is rebuilt: the template is stale and not used.
+  ASSERT_TRUE(fs::WriteFileAtomic(spec.initrd, "new initrd").ok());
+  s = sandbox::InspectVmTemplate(spec, t);
+  EXPECT_TRUE(s.exists);
+  EXPECT_FALSE(s.valid);
+  EXPECT_NE(s.reason.find("initrd_file changed"), std::string::npos) << s.reason;
+  use = spec;
+  EXPECT_NE(sandbox::UseVmTemplate(t, &use), "");
+  EXPECT_TRUE(use.memory_file.empty());
+
+  EXPECT_TRUE(sandbox::DestroyVmTemplate(t).ok());
+  EXPECT_FALSE(fs::Exists(t));
+  EXPECT_TRUE(sandbox::DestroyVmTemplate(t).ok()) << "idempotent";
+  ASSERT_TRUE(fs::RemoveAll(dir).ok());
+}
+
+TEST(QemuTemplateArgs, NoneWithoutMemoryFile) {
+  auto argv = vmm::qemu::BuildCommandLine(Spec());
+  EXPECT_FALSE(Has(argv, "-incoming"));
+  EXPECT_TRUE(Has(argv, "microvm"));
+}
+
+TEST(QemuTemplateArgs, TemplateIsSharedFileRam) {
+  vmm::VmSpec s = Spec();
+  s.memory_file = "/t/memory";
+  s.memory_file_shared = true;
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  EXPECT_TRUE(Has(argv, "microvm,memory-backend=ram"));
+  EXPECT_TRUE(Has(argv, "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=on"));
+  EXPECT_FALSE(Has(argv, "-incoming"));
+}
+
+TEST(QemuTemplateArgs, CloneIsPrivateAndWaitsForState) {
+  vmm::VmSpec s = Spec();
+  s.memory_file = "/t/memory";
+  s.restore_state = "/t/state";
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  EXPECT_TRUE(Has(argv, "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=off"));
+  auto it = std::find(argv.begin(), argv.end(), "-incoming");
+  ASSERT_NE(it, argv.end());
+  EXPECT_EQ(*(it + 1), "defer");
+}
+
+TEST(QemuMigration, ExecUrisQuoteThePath) {
+  EXPECT_EQ(vmm::qemu::ExecSaveUri("/t/state"), "exec:cat > '/t/state'");
+  EXPECT_EQ(vmm::qemu::ExecRestoreUri("/t/it's"), "exec:cat '/t/it'\\''s'");
+}
+
+}  // namespace
+}  // namespace kata
