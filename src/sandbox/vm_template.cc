@@ -51,6 +51,8 @@ Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::stri
   vm.restore_state.clear();
   RETURN_IF_ERROR(fs::MkdirAll(vm.run_dir, 0700));
   RETURN_IF_ERROR(fs::MkdirAll(vm.shared_dir, 0700));
+  // Guest RAM: ours to create, 0600 (QEMU would make it with its umask).
+  RETURN_IF_ERROR(fs::WriteFileAtomic(vm.memory_file, "", 0600));
   ASSIGN_OR_RETURN(std::unique_ptr<vmm::Hypervisor> hv, vmm::NewHypervisor(hypervisor));
   auto t0 = std::chrono::steady_clock::now();
   Status st = hv->Start(vm);
