@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # VM templating: median wall time of `kata-runtime run` for `echo hi`, cold
-# boot vs start from the VM template, and their ratio. Also the PSS of one
-# sandbox's QEMU, cold vs template clone (while `sleep` runs in it).
+# boot vs start from the VM template, and their ratio. Also the PSS of a
+# sandbox's QEMU (while `sleep` runs in it): cold, one clone, 3 clones at once.
 #
 #   bench/template-start.sh [-n N] [--runtime PATH] [--config FILE] [--guest DIR]
 #     --runtime  kata-runtime to test (default: $KATA_RUNTIME, else kata-runtime in PATH)
@@ -28,13 +28,15 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$RUNTIME" ] || { echo "template-start.sh: no kata-runtime (--runtime PATH)" >&2; exit 1; }
 work=$(mktemp -d /tmp/kata-template-bench.XXXXXX)
+started=""  # detached sandboxes, deleted on any exit
 cleanup() {
+  for id in $started; do KATA_CONF_FILE="$work/cold.toml" "$RUNTIME" delete --force "$id" >/dev/null 2>&1 || true; done
   KATA_CONF_FILE="$work/template.toml" "$RUNTIME" factory destroy >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 scripts/make-bundle.sh "$work/bundle" -- echo hi >/dev/null
-scripts/make-bundle.sh "$work/sleeper" -- sleep 30 >/dev/null
+scripts/make-bundle.sh "$work/sleeper" -- sleep 600 >/dev/null
 
 # One config with the template off, one with it on; same VM otherwise.
 make_config() {  # enable_template out
@@ -59,18 +61,23 @@ time_runs() {  # config
     echo $(( (t1 - t0) / 1000000 ))
   done | median
 }
-pss_kib() {  # config id: PSS of the sandbox's QEMU while `sleep 30` runs in it
-  KATA_CONF_FILE=$1 "$RUNTIME" run --bundle "$work/sleeper" "$2" >/dev/null &
-  local run=$! pid="" i
-  for i in $(seq 100); do
-    pid=$(pgrep -f "[q]emu-system.*sandbox-$2( |$)" || true)
-    [ -n "$pid" ] && KATA_CONF_FILE=$1 "$RUNTIME" state "$2" 2>/dev/null | grep -q '"running"' && break
-    sleep 0.1
+
+# Mean PSS of the QEMUs of COUNT sandboxes running `sleep` at once: clones
+# of one template share the RAM pages none of them wrote, and PSS splits
+# shared pages between the processes that map them.
+pss_kib() {  # config name count
+  local ids="" id pid i total=0
+  for i in $(seq "$3"); do
+    id="tbench-$2-$$-$i"; ids+=" $id"; started+=" $id"
+    KATA_CONF_FILE=$1 "$RUNTIME" run -d --bundle "$work/sleeper" "$id" >/dev/null
   done
-  sleep 1
-  awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup"
-  KATA_CONF_FILE=$1 "$RUNTIME" kill "$2" KILL >/dev/null 2>&1 || true
-  wait "$run" || true
+  sleep 2
+  for id in $ids; do
+    pid=$(pgrep -f "[q]emu-system.*sandbox-$id( |$)")
+    total=$(( total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup") ))
+  done
+  for id in $ids; do KATA_CONF_FILE=$1 "$RUNTIME" delete --force "$id" >/dev/null; done
+  echo $(( total / $3 ))
 }
 
 t0=$(date +%s%N)
@@ -78,12 +85,14 @@ KATA_CONF_FILE="$work/template.toml" "$RUNTIME" factory init >/dev/null
 init_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 cold_ms=$(time_runs "$work/cold.toml")
 tmpl_ms=$(time_runs "$work/template.toml")
-cold_pss=$(pss_kib "$work/cold.toml" "tbench-pss-cold-$$")
-tmpl_pss=$(pss_kib "$work/template.toml" "tbench-pss-tmpl-$$")
+cold_pss=$(pss_kib "$work/cold.toml" cold 1)
+clone1_pss=$(pss_kib "$work/template.toml" clone 1)
+clone3_pss=$(pss_kib "$work/template.toml" clones 3)
 
 printf '%-44s %10s\n' "factory init (ms)" "$init_ms"
 printf '%-44s %10s\n' "run echo hi, cold boot (median of $N, ms)" "$cold_ms"
 printf '%-44s %10s\n' "run echo hi, from template (median of $N, ms)" "$tmpl_ms"
 printf '%-44s %10s\n' "ratio template / cold" "$(awk -v a="$tmpl_ms" -v b="$cold_ms" 'BEGIN{printf "%.2f", a/b}')"
 printf '%-44s %10s\n' "QEMU PSS, cold sandbox (KiB)" "$cold_pss"
-printf '%-44s %10s\n' "QEMU PSS, template clone (KiB)" "$tmpl_pss"
+printf '%-44s %10s\n' "QEMU PSS, one template clone (KiB)" "$clone1_pss"
+printf '%-44s %10s\n' "QEMU PSS, each of 3 clones at once (KiB)" "$clone3_pss"
