@@ -161,6 +161,15 @@ TEST_F(FactoryTest, TwoClonesAtOnce) {
   EXPECT_EQ(LeaksAfter(id2, 10), "");
 }
 
+TEST_F(FactoryTest, DamagedTemplateStillStarts) {
+  // Matches its fingerprint but QEMU rejects the state: the sandbox boots.
+  std::string state = Template() + "/state";
+  ASSERT_EQ(Sh("cp " + state + " " + state + ".good && head -c 1000 " + state + ".good > " + state).exit_code, 0);
+  Guest g = RunOnce(Conf(), "damaged");
+  EXPECT_EQ(g.hostname, "kata");
+  ASSERT_EQ(Sh("mv " + state + ".good " + state).exit_code, 0);
+}
+
 TEST_F(FactoryTest, StaleTemplateBootsAndDestroyLeavesNothing) {
   // A rebuilt initrd: the template no longer matches.
   CmdResult touch = itest::Run({"touch", "-d", "+1 minute", Initrd()});
