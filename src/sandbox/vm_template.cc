@@ -1,5 +1,7 @@
 #include "sandbox/vm_template.h"
 
+#include <glob.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -76,6 +78,33 @@ Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::stri
   return st;
 }
 
+// "<dir>.new.<pid>" / "<dir>.old.<pid>" left by a `factory init` that was
+// killed half-way (its QEMU died with it: PR_SET_PDEATHSIG).
+Status RemoveAbandonedSiblings(const std::string& dir) {
+  Status first;
+  for (const char* kind : {".new.", ".old."}) {
+    glob_t g{};
+    if (glob((dir + kind + "*").c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; i++) {
+        std::string path = g.gl_pathv[i];
+        std::string pid_text = path.substr(dir.size() + std::string(kind).size());
+        if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+        pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+        if (pid != getpid() && kill(pid, 0) == 0) continue;  // an init still at work
+        Status st = fs::RemoveAll(path);
+        if (!st.ok() && first.ok()) first = st;
+      }
+    }
+    globfree(&g);
+  }
+  return first;
+}
+
+std::string WithoutTrailingSlash(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
 }  // namespace
 
 Status CheckTemplatePath(const std::string& dir) {
@@ -94,8 +123,7 @@ Status CheckTemplatePath(const std::string& dir) {
 Status CreateVmTemplate(const vmm::VmSpec& spec, const std::string& dir, const std::string& hypervisor,
                         std::chrono::milliseconds agent_timeout) {
   RETURN_IF_ERROR(CheckTemplatePath(dir));
-  std::string clean = dir;
-  while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+  std::string clean = WithoutTrailingSlash(dir);
   TemplateFiles staging{clean + ".new." + std::to_string(getpid())};
   RETURN_IF_ERROR(fs::RemoveAll(staging.dir));
   RETURN_IF_ERROR(fs::MkdirAll(staging.dir, 0700));
@@ -152,7 +180,8 @@ Status DestroyVmTemplate(const std::string& dir) {
   if (unlink(TemplateFiles{dir}.fingerprint().c_str()) != 0 && errno != ENOENT) {
     return ErrnoError("remove " + TemplateFiles{dir}.fingerprint());
   }
-  return fs::RemoveAll(dir).Wrap("removing the VM template " + dir);
+  RETURN_IF_ERROR(fs::RemoveAll(dir).Wrap("removing the VM template " + dir));
+  return RemoveAbandonedSiblings(WithoutTrailingSlash(dir)).Wrap("removing what a killed factory init left");
 }
 
 std::string UseVmTemplate(const std::string& dir, vmm::VmSpec* spec) {

@@ -42,7 +42,8 @@ Status CreateVmTemplate(const vmm::VmSpec& spec, const std::string& dir, const s
 
 TemplateStatus InspectVmTemplate(const vmm::VmSpec& spec, const std::string& dir);
 
-// Removes the template (running clones keep their mapping). Idempotent.
+// Removes the template (running clones keep their mapping), and the staging
+// directories of a `factory init` that was killed. Idempotent.
 Status DestroyVmTemplate(const std::string& dir);
 
 // For a sandbox's VM: when the template in `dir` is usable for `spec`, points

@@ -135,8 +135,11 @@ TEST(VmTemplate, InspectUseAndDestroy) {
   EXPECT_NE(sandbox::UseVmTemplate(t, &use), "");
   EXPECT_TRUE(use.memory_file.empty());
 
+  // What a killed `factory init` leaves (pid 999999999 does not exist).
+  ASSERT_TRUE(fs::MkdirAll(t + ".new.999999999/run", 0700).ok());
   EXPECT_TRUE(sandbox::DestroyVmTemplate(t).ok());
   EXPECT_FALSE(fs::Exists(t));
+  EXPECT_FALSE(fs::Exists(t + ".new.999999999"));
   EXPECT_TRUE(sandbox::DestroyVmTemplate(t).ok()) << "idempotent";
   ASSERT_TRUE(fs::RemoveAll(dir).ok());
 }
