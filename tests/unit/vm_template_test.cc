@@ -171,10 +171,7 @@ TEST(QemuTemplateArgs, CloneIsPrivateAndWaitsForState) {
   EXPECT_EQ(*(it + 1), "defer");
 }
 
-TEST(QemuMigration, ExecUrisQuoteThePath) {
-  EXPECT_EQ(vmm::qemu::ExecSaveUri("/t/state"), "exec:cat > '/t/state'");
-  EXPECT_EQ(vmm::qemu::ExecRestoreUri("/t/it's"), "exec:cat '/t/it'\\''s'");
-}
+TEST(QemuMigration, StreamGoesThroughAPassedFd) { EXPECT_EQ(vmm::qemu::MigrationUri(), "fd:vm-state"); }
 
 }  // namespace
 }  // namespace kata

@@ -1,14 +1,23 @@
 #include "vmm/qemu/migration.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <thread>
 
 namespace kata::vmm::qemu {
 namespace {
 
-std::string ShellQuote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
+constexpr const char* kFdName = "vm-state";
+
+// Hands QEMU an open file as the named fd "vm-state" (QMP getfd): QEMU
+// needs neither a shell nor the right to open the path itself.
+Status PassFile(QmpClient& qmp, const std::string& path, int flags) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("open " + path);
+  Status st = qmp.ExecuteWithFd("getfd", {{"fdname", kFdName}}, fd).status();
+  close(fd);  // QEMU has its own copy
+  return st;
 }
 
 // Without it the whole RAM would be copied into the stream (and, on restore,
@@ -38,21 +47,22 @@ Status WaitForMigration(QmpClient& qmp, const std::string& what, std::chrono::mi
 
 }  // namespace
 
-std::string ExecSaveUri(const std::string& path) { return "exec:cat > " + ShellQuote(path); }
-std::string ExecRestoreUri(const std::string& path) { return "exec:cat " + ShellQuote(path); }
+std::string MigrationUri() { return std::string("fd:") + kFdName; }
 
 Status SaveState(QmpClient& qmp, const std::string& path, std::chrono::milliseconds timeout) {
   // Paused first: the state must be the one of a guest that does nothing
   // (the agent waiting for its host), not a moving target.
   RETURN_IF_ERROR(qmp.Execute("stop").status());
   RETURN_IF_ERROR(IgnoreSharedRam(qmp));
-  RETURN_IF_ERROR(qmp.Execute("migrate", {{"uri", ExecSaveUri(path)}}).status());
+  RETURN_IF_ERROR(PassFile(qmp, path, O_WRONLY | O_CREAT | O_TRUNC));
+  RETURN_IF_ERROR(qmp.Execute("migrate", {{"uri", MigrationUri()}}).status());
   return WaitForMigration(qmp, "saving the VM state to " + path, timeout);
 }
 
 Status RestoreState(QmpClient& qmp, const std::string& path, std::chrono::milliseconds timeout) {
   RETURN_IF_ERROR(IgnoreSharedRam(qmp));
-  RETURN_IF_ERROR(qmp.Execute("migrate-incoming", {{"uri", ExecRestoreUri(path)}}).status());
+  RETURN_IF_ERROR(PassFile(qmp, path, O_RDONLY));
+  RETURN_IF_ERROR(qmp.Execute("migrate-incoming", {{"uri", MigrationUri()}}).status());
   RETURN_IF_ERROR(WaitForMigration(qmp, "loading the VM state from " + path, timeout));
   return qmp.Execute("cont").status();
 }

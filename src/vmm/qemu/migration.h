@@ -12,10 +12,10 @@
 
 namespace kata::vmm::qemu {
 
-// "exec:" URI that writes (save) or reads (restore) `path` through /bin/sh:
-// the path is single-quoted, so any byte but NUL is safe.
-std::string ExecSaveUri(const std::string& path);
-std::string ExecRestoreUri(const std::string& path);
+// The stream goes through a file we open and pass to QEMU over QMP (getfd,
+// then the "fd:" URI) rather than Kata's "exec:cat": no shell, works under
+// QEMU's -sandbox spawn=deny, and the state file is created 0600 by us.
+std::string MigrationUri();
 
 // Pauses the VM, streams its state to `path` and waits for completion.
 Status SaveState(QmpClient& qmp, const std::string& path, std::chrono::milliseconds timeout);

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/fd_passing.h"
+
 namespace kata::vmm::qemu {
 namespace {
 constexpr size_t kMaxLine = 1 << 20;
@@ -76,6 +78,18 @@ Result<nlohmann::json> QmpClient::Execute(const std::string& cmd, const nlohmann
   if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     return ErrnoError("write QMP command " + cmd);
   }
+  return AwaitReturn(cmd, timeout);
+}
+
+Result<nlohmann::json> QmpClient::ExecuteWithFd(const std::string& cmd, const nlohmann::json& args, int fd,
+                                                std::chrono::milliseconds timeout) {
+  if (fd_ < 0) return Error(Code::kFailedPrecondition, "QMP not connected");
+  nlohmann::json req = {{"execute", cmd}, {"arguments", args}};
+  RETURN_IF_ERROR(SendFds(fd_, req.dump() + "\n", {fd}).Wrap("send QMP command " + cmd));
+  return AwaitReturn(cmd, timeout);
+}
+
+Result<nlohmann::json> QmpClient::AwaitReturn(const std::string& cmd, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     ASSIGN_OR_RETURN(nlohmann::json msg, ReadMessage(deadline));

@@ -18,9 +18,13 @@ class QmpClient {
   // Sends {"execute": cmd, "arguments": args} and returns the "return" value.
   Result<nlohmann::json> Execute(const std::string& cmd, const nlohmann::json& args = nullptr,
                                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Same, passing `fd` along (SCM_RIGHTS), as getfd and add-fd expect.
+  Result<nlohmann::json> ExecuteWithFd(const std::string& cmd, const nlohmann::json& args, int fd,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(5));
   void Close();
 
  private:
+  Result<nlohmann::json> AwaitReturn(const std::string& cmd, std::chrono::milliseconds timeout);
   Result<nlohmann::json> ReadMessage(std::chrono::steady_clock::time_point deadline);
   int fd_ = -1;
   std::string buf_;
