@@ -59,6 +59,7 @@ struct RuntimeConfig {
   bool operator==(const RuntimeConfig&) const = default;
 };
 
+// VM templating (sandbox/vm_template.h, `kata-runtime factory`).
 struct FactoryConfig {
   bool enable_template = false;
   std::string template_path = "/run/vc/vm/template";
