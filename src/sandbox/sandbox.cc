@@ -55,8 +55,10 @@ Status Sandbox::BootSteps() {
     if (!why_not.empty()) {
       log::Warn("sandbox " + cfg_.id + " boots instead of starting from the VM template: " + why_not);
     } else {
+      trying_template_ = true;
       Status st = StartVmAndAgent();
       if (st.ok()) st = FreshIdentity();
+      trying_template_ = false;
       if (st.ok()) {
         times_.from_template = true;
       } else {
@@ -94,7 +96,7 @@ Status Sandbox::BootSteps() {
 Status Sandbox::StartVmAndAgent() {
   ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
   hv_->SetExitCallback([this](int status) {
-    if (shutting_down_) return;
+    if (shutting_down_ || trying_template_) return;
     log::Error("VM of sandbox " + cfg_.id + " exited unexpectedly (status " + std::to_string(status) + ")");
     if (agent_) agent_->Close();  // fails every pending agent call: processes report exit
     std::function<void()> cb;

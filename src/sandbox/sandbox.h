@@ -86,6 +86,9 @@ class Sandbox {
   std::mutex mu_;
   std::function<void()> on_vm_exit_;
   std::atomic<bool> shutting_down_{false};
+  // While a resume from the template is tried: its failure is logged once,
+  // with the cause, by BootSteps, and the sandbox boots instead.
+  std::atomic<bool> trying_template_{false};
   bool shut_down_ = false;
 };
 
