@@ -1,7 +1,9 @@
 #include "common/sha256.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace kata {
 namespace {
@@ -39,17 +41,43 @@ void Block(uint32_t h[8], const unsigned char* p) {
 
 }  // namespace
 
-std::string Sha256Hex(const std::string& data) {
-  uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::string msg = data;
-  uint64_t bits = static_cast<uint64_t>(data.size()) * 8;
-  msg.push_back(static_cast<char>(0x80));
-  while (msg.size() % 64 != 56) msg.push_back('\0');
-  for (int i = 7; i >= 0; i--) msg.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
-  for (size_t off = 0; off < msg.size(); off += 64) Block(h, reinterpret_cast<const unsigned char*>(msg.data()) + off);
+void Sha256::Update(const void* data, size_t len) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  total_ += len;
+  while (len > 0) {
+    if (buf_len_ == 0 && len >= 64) {  // whole blocks straight from the input
+      Block(h_, p);
+      p += 64;
+      len -= 64;
+      continue;
+    }
+    size_t n = std::min(len, 64 - buf_len_);
+    std::memcpy(buf_ + buf_len_, p, n);
+    buf_len_ += n;
+    p += n;
+    len -= n;
+    if (buf_len_ == 64) {
+      Block(h_, buf_);
+      buf_len_ = 0;
+    }
+  }
+}
+
+std::string Sha256::Hex() {
+  uint64_t bits = total_ * 8;
+  unsigned char pad[72] = {0x80};
+  size_t pad_len = (buf_len_ < 56 ? 56 : 120) - buf_len_;
+  for (int i = 0; i < 8; i++) pad[pad_len + i] = static_cast<unsigned char>(bits >> (8 * (7 - i)));
+  Update(pad, pad_len + 8);
   char out[65];
-  for (int i = 0; i < 8; i++) std::snprintf(out + 8 * i, 9, "%08x", h[i]);
+  for (int i = 0; i < 8; i++) std::snprintf(out + 8 * i, 9, "%08x", h_[i]);
   return std::string(out, 64);
+}
+
+std::string Sha256Hex(const std::string& data) {
+  Sha256 s;
+  s.Update(data.data(), data.size());
+  return s.Hex();
 }
 
 }  // namespace kata

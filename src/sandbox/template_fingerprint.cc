@@ -1,17 +1,24 @@
 #include "sandbox/template_fingerprint.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <map>
 #include <sstream>
 #include <vector>
+
+#include "common/sha256.h"
 
 namespace kata::sandbox {
 namespace {
 
 // Bumped when the runtime changes what it gives QEMU (devices, options):
 // templates made by an older runtime then no longer match.
-constexpr const char* kFormat = "1";
+constexpr const char* kFormat = "2";
+constexpr const char* kFileSuffix = "_file";
+constexpr const char* kHashSuffix = "_sha256";
 
 std::vector<std::pair<std::string, std::string>> ParseLines(const std::string& text) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -35,8 +42,20 @@ std::string FileIdentity(const std::string& path) {
          std::to_string(st.st_ino);
 }
 
-std::string TemplateFingerprint(const vmm::VmSpec& spec,
-                                const std::function<std::string(const std::string&)>& file_identity) {
+std::string FileSha256(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "unreadable";
+  Sha256 h;
+  std::string buf(1 << 20, '\0');
+  ssize_t n;
+  while ((n = read(fd, buf.data(), buf.size())) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) h.Update(buf.data(), static_cast<size_t>(n));
+  }
+  close(fd);
+  return n < 0 ? "unreadable" : h.Hex();
+}
+
+std::string TemplateFingerprint(const vmm::VmSpec& spec, const FileFn& file_identity, const FileFn& content_hash) {
   // Values are single lines: a newline in one would forge the next key.
   auto one_line = [](std::string v) {
     for (char& c : v)
@@ -46,12 +65,11 @@ std::string TemplateFingerprint(const vmm::VmSpec& spec,
   std::string out;
   auto add = [&](const std::string& key, const std::string& value) { out += key + "=" + one_line(value) + "\n"; };
   add("format", std::string(kFormat) + " runtime " + KATA_VERSION);
-  add("vmm", spec.binary);
-  add("vmm_file", file_identity(spec.binary));
-  add("kernel", spec.kernel);
-  add("kernel_file", file_identity(spec.kernel));
-  add("initrd", spec.initrd);
-  add("initrd_file", file_identity(spec.initrd));
+  for (const auto& [key, path] : {std::pair{"vmm", spec.binary}, {"kernel", spec.kernel}, {"initrd", spec.initrd}}) {
+    add(key, path);
+    add(std::string(key) + kFileSuffix, file_identity(path));
+    if (content_hash) add(std::string(key) + kHashSuffix, content_hash(path));
+  }
   add("kernel_params", spec.kernel_params);
   add("machine_type", spec.machine_type);
   add("machine_accelerators", spec.extra_machine_accelerators);
@@ -61,17 +79,51 @@ std::string TemplateFingerprint(const vmm::VmSpec& spec,
   return out;
 }
 
-std::string FingerprintMismatch(const std::string& stored, const std::string& current) {
+FingerprintCheck CompareFingerprint(const std::string& stored, const std::string& current,
+                                    const FileFn& content_hash) {
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   auto was = ParseLines(stored);
   auto now = ParseLines(current);
   std::map<std::string, std::string> was_map(was.begin(), was.end());
+  std::map<std::string, std::string> now_map(now.begin(), now.end());
+  FingerprintCheck c;
+  std::map<std::string, std::string> new_identities;
   for (const auto& [key, value] : now) {
     auto it = was_map.find(key);
-    if (it == was_map.end()) return key + " is not recorded in the template";
-    if (it->second != value) return key + " changed (template: " + it->second + ", now: " + value + ")";
+    if (it == was_map.end()) {
+      c.reason = key + " is not recorded in the template";
+      return c;
+    }
+    if (it->second == value) continue;
+    if (ends_with(key, kFileSuffix) && content_hash) {
+      std::string base = key.substr(0, key.size() - std::string(kFileSuffix).size());
+      auto recorded = was_map.find(base + kHashSuffix);
+      if (recorded != was_map.end() && content_hash(now_map[base]) == recorded->second) {
+        new_identities[key] = value;
+        continue;
+      }
+      c.reason = base + " " + now_map[base] + " changed since the template was made";
+      return c;
+    }
+    c.reason = key + " changed (template: " + it->second + ", now: " + value + ")";
+    return c;
   }
-  if (was.size() != now.size()) return "the template records other settings than this runtime uses";
-  return "";
+  size_t hashes = 0;
+  for (const auto& [key, value] : was)
+    if (ends_with(key, kHashSuffix)) hashes++;
+  if (was.size() - hashes != now.size()) {
+    c.reason = "the template records other settings than this runtime uses";
+    return c;
+  }
+  c.match = true;
+  if (!new_identities.empty()) {
+    for (auto& [key, value] : was)
+      if (auto it = new_identities.find(key); it != new_identities.end()) value = it->second;
+    for (const auto& [key, value] : was) c.refreshed += key + "=" + value + "\n";
+  }
+  return c;
 }
 
 }  // namespace kata::sandbox

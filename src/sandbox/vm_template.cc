@@ -130,7 +130,7 @@ Status CreateVmTemplate(const vmm::VmSpec& spec, const std::string& dir, const s
   Status st = BootAndSave(spec, staging, hypervisor, agent_timeout);
   if (st.ok()) st = fs::RemoveAll(staging.dir + "/run");
   if (st.ok()) st = fs::RemoveAll(staging.dir + "/share");
-  if (st.ok()) st = fs::WriteFileAtomic(staging.fingerprint(), TemplateFingerprint(spec), 0600);
+  if (st.ok()) st = fs::WriteFileAtomic(staging.fingerprint(), TemplateFingerprint(spec, FileIdentity, FileSha256), 0600);
   if (st.ok() && fs::Exists(clean)) {
     // Never rewrite the old files in place: clones map the RAM file
     // privately, and a page they have not written yet is read from the file.
@@ -165,10 +165,16 @@ TemplateStatus InspectVmTemplate(const vmm::VmSpec& spec, const std::string& dir
     }
   }
   s.exists = true;
-  std::string diff = FingerprintMismatch(*stored, TemplateFingerprint(spec));
-  if (!diff.empty()) {
-    s.reason = "template in " + dir + " is stale: " + diff;
+  FingerprintCheck check = CompareFingerprint(*stored, TemplateFingerprint(spec));
+  if (!check.match) {
+    s.reason = "template in " + dir + " is stale: " + check.reason;
     return s;
+  }
+  if (!check.refreshed.empty()) {
+    // Same content under a new mtime or inode: record it, so the next
+    // sandbox need not hash the kernel again.
+    Status st = fs::WriteFileAtomic(t.fingerprint(), check.refreshed, 0600);
+    if (!st.ok()) log::Warn("updating " + t.fingerprint() + ": " + st.message());
   }
   s.valid = true;
   return s;

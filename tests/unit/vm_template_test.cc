@@ -1,6 +1,8 @@
 // VM templating, the parts that need no VM: fingerprint, template
 // directory checks, QEMU arguments and migration URIs.
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,26 +49,46 @@ TEST(TemplateFingerprint, IgnoresPerSandboxFields) {
   EXPECT_EQ(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId));
 }
 
+std::string Reason(const std::string& stored, const std::string& current) {
+  return sandbox::CompareFingerprint(stored, current, nullptr).reason;
+}
+
 TEST(TemplateFingerprint, NamesWhatChanged) {
   vmm::VmSpec a = Spec(), b = Spec();
   b.memory_mib = 512;
-  std::string diff =
-      sandbox::FingerprintMismatch(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId));
-  EXPECT_EQ(diff, "memory_mib changed (template: 256, now: 512)");
+  EXPECT_EQ(Reason(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId)),
+            "memory_mib changed (template: 256, now: 512)");
   b = Spec();
   b.kernel_params += " debug";
-  EXPECT_NE(sandbox::FingerprintMismatch(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId))
-                .find("kernel_params changed"),
+  EXPECT_NE(Reason(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(b, FakeId)).find("kernel_params changed"),
             std::string::npos);
-  EXPECT_EQ(sandbox::FingerprintMismatch(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(a, FakeId)),
-            "");
+  auto same = sandbox::CompareFingerprint(sandbox::TemplateFingerprint(a, FakeId), sandbox::TemplateFingerprint(a, FakeId));
+  EXPECT_TRUE(same.match);
+  EXPECT_EQ(same.refreshed, "");
 }
 
-TEST(TemplateFingerprint, FileContentChangeIsSeen) {
+TEST(TemplateFingerprint, TouchedButSameContentMatchesAndRefreshes) {
   vmm::VmSpec a = Spec();
-  std::string before = sandbox::TemplateFingerprint(a, [](const std::string& p) { return p == "/k/initrd" ? "v1" : "x"; });
-  std::string after = sandbox::TemplateFingerprint(a, [](const std::string& p) { return p == "/k/initrd" ? "v2" : "x"; });
-  EXPECT_EQ(sandbox::FingerprintMismatch(before, after), "initrd_file changed (template: v1, now: v2)");
+  auto ids = [](const char* initrd_id) {
+    return [initrd_id](const std::string& p) { return p == "/k/initrd" ? std::string(initrd_id) : "x"; };
+  };
+  auto hash = [](const char* initrd_hash) {
+    return [initrd_hash](const std::string& p) { return p == "/k/initrd" ? std::string(initrd_hash) : "hx"; };
+  };
+  std::string stored = sandbox::TemplateFingerprint(a, ids("v1"), hash("h1"));
+  EXPECT_NE(stored.find("initrd_sha256=h1\n"), std::string::npos) << stored;
+  std::string current = sandbox::TemplateFingerprint(a, ids("v2"));
+  EXPECT_EQ(current.find("_sha256"), std::string::npos) << "no hashing at every check";
+
+  auto touched = sandbox::CompareFingerprint(stored, current, hash("h1"));
+  EXPECT_TRUE(touched.match) << touched.reason;
+  EXPECT_NE(touched.refreshed.find("initrd_file=v2\n"), std::string::npos) << touched.refreshed;
+  EXPECT_NE(touched.refreshed.find("initrd_sha256=h1\n"), std::string::npos) << touched.refreshed;
+  EXPECT_TRUE(sandbox::CompareFingerprint(touched.refreshed, current, nullptr).match);
+
+  auto changed = sandbox::CompareFingerprint(stored, current, hash("h2"));
+  EXPECT_FALSE(changed.match);
+  EXPECT_EQ(changed.reason, "initrd /k/initrd changed since the template was made");
 }
 
 TEST(TemplateFingerprint, NewlinesCannotForgeKeys) {
@@ -117,7 +139,8 @@ TEST(VmTemplate, InspectUseAndDestroy) {
   ASSERT_TRUE(fs::MkdirAll(t, 0700).ok());
   ASSERT_TRUE(fs::WriteFileAtomic(f.memory(), "").ok());
   ASSERT_TRUE(fs::WriteFileAtomic(f.state(), "").ok());
-  ASSERT_TRUE(fs::WriteFileAtomic(f.fingerprint(), sandbox::TemplateFingerprint(spec)).ok());
+  ASSERT_TRUE(
+      fs::WriteFileAtomic(f.fingerprint(), sandbox::TemplateFingerprint(spec, sandbox::FileIdentity, sandbox::FileSha256)).ok());
   s = sandbox::InspectVmTemplate(spec, t);
   EXPECT_TRUE(s.valid) << s.reason;
   EXPECT_EQ(sandbox::UseVmTemplate(t, &use), "");
@@ -125,12 +148,18 @@ TEST(VmTemplate, InspectUseAndDestroy) {
   EXPECT_FALSE(use.memory_file_shared);
   EXPECT_EQ(use.restore_state, f.state());
 
+  // Touched, same content: still valid.
+  struct timespec later[2] = {{0, UTIME_OMIT}, {2000000000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, spec.initrd.c_str(), later, 0), 0);
+  s = sandbox::InspectVmTemplate(spec, t);
+  EXPECT_TRUE(s.valid) << s.reason;
+
   // The initrd is rebuilt: the template is stale and not used.
   ASSERT_TRUE(fs::WriteFileAtomic(spec.initrd, "new initrd").ok());
   s = sandbox::InspectVmTemplate(spec, t);
   EXPECT_TRUE(s.exists);
   EXPECT_FALSE(s.valid);
-  EXPECT_NE(s.reason.find("initrd_file changed"), std::string::npos) << s.reason;
+  EXPECT_NE(s.reason.find("initrd " + spec.initrd + " changed"), std::string::npos) << s.reason;
   use = spec;
   EXPECT_NE(sandbox::UseVmTemplate(t, &use), "");
   EXPECT_TRUE(use.memory_file.empty());
