@@ -16,19 +16,6 @@
 namespace kata::sandbox {
 namespace {
 
-// Network devices are host-specific (a tap fd per sandbox) and not in the
-// template's device set, so a sandbox with NICs cold boots. Written against
-// a VmSpec that may or may not have `nics` yet (the field comes with
-// networking); once it has, this is just spec.nics.size().
-template <typename S>
-auto NicCount(const S& s, int) -> decltype(s.nics.size()) {
-  return s.nics.size();
-}
-template <typename S>
-size_t NicCount(const S&, long) {
-  return 0;
-}
-
 // Why a template build failed, with the guest's or QEMU's last words.
 Status WithLogs(const Status& st, const vmm::Hypervisor& hv) {
   std::string quote;
@@ -51,6 +38,8 @@ Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::stri
   vm.memory_file = staging.memory();
   vm.memory_file_shared = true;
   vm.restore_state.clear();
+  vm.nics.clear();  // clones with a NIC boot (UseVmTemplate)
+  vm.netns_fd = -1;
   RETURN_IF_ERROR(fs::MkdirAll(vm.run_dir, 0700));
   RETURN_IF_ERROR(fs::MkdirAll(vm.shared_dir, 0700));
   // Guest RAM: ours to create, 0600 (QEMU would make it with its umask).
@@ -191,8 +180,10 @@ Status DestroyVmTemplate(const std::string& dir) {
 }
 
 std::string UseVmTemplate(const std::string& dir, vmm::VmSpec* spec) {
-  if (size_t n = NicCount(*spec, 0); n > 0) {
-    return "the sandbox has " + std::to_string(n) + " network device(s); the template has none";
+  // The template has no NIC (microvm cannot hotplug one, and a clone's
+  // device set must be the template's): a sandbox with a pod network boots.
+  if (!spec->nics.empty()) {
+    return "the sandbox has " + std::to_string(spec->nics.size()) + " network device(s); the template has none";
   }
   if (Status st = CheckTemplatePath(dir); !st.ok()) return st.message();
   TemplateStatus s = InspectVmTemplate(*spec, dir);

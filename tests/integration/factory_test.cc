@@ -93,10 +93,10 @@ class FactoryTest : public ::testing::Test {
   }
   // The QEMU command line of a sandbox that `create` started: a clone's
   // names the template's RAM file and waits for its state (-incoming).
-  static std::string QemuCmdline(const std::string& conf, const std::string& base) {
+  static std::string QemuCmdline(const std::string& conf, const std::string& base, const std::string& b = bundle) {
     std::string id = UniqueId(base);
     // The monitor that create leaves keeps its stdio: not our pipes.
-    CmdResult c = Sh("KATA_CONF_FILE=" + conf + " " + Runtime() + " create --bundle " + bundle + " --pid-file " +
+    CmdResult c = Sh("KATA_CONF_FILE=" + conf + " " + Runtime() + " create --bundle " + b + " --pid-file " +
                      tmp->path() + "/" + id + ".pid " + id + " </dev/null >/dev/null 2>" + tmp->path() + "/create.err");
     EXPECT_EQ(c.exit_code, 0) << Sh("cat " + tmp->path() + "/create.err").out;
     std::string cmdline = Trim(Sh("pgrep -a -f '[q]emu-system.*sandbox-" + id + "( |$)' || true").out);
@@ -159,6 +159,20 @@ TEST_F(FactoryTest, TwoClonesAtOnce) {
   EXPECT_NE(Lines(o1)[1], Lines(o2)[1]);
   EXPECT_EQ(LeaksAfter(id1, 10), "");
   EXPECT_EQ(LeaksAfter(id2, 10), "");
+}
+
+TEST_F(FactoryTest, SandboxWithAPodNetworkBoots) {
+  // A network namespace in the spec gives the VM a NIC, which the template
+  // has not: the sandbox boots (and logs why).
+  std::string net = tmp->path() + "/net-bundle";
+  MakeBundle(net, {"true"});
+  ASSERT_EQ(Sh("sed -i 's/{\"type\": \"pid\"}/{\"type\": \"pid\"}, {\"type\": \"network\"}/' " + net +
+               "/config.json && grep -q '\"network\"' " + net + "/config.json")
+                .exit_code,
+            0);
+  std::string cmdline = QemuCmdline(Conf(), "netns", net);
+  EXPECT_NE(cmdline.find("-netdev"), std::string::npos) << cmdline;
+  EXPECT_FALSE(FromTemplate(cmdline)) << cmdline;
 }
 
 TEST_F(FactoryTest, DamagedTemplateStillStarts) {

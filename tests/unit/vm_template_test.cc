@@ -148,6 +148,12 @@ TEST(VmTemplate, InspectUseAndDestroy) {
   EXPECT_FALSE(use.memory_file_shared);
   EXPECT_EQ(use.restore_state, f.state());
 
+  // A sandbox with a pod network has a NIC, which the template has not.
+  vmm::VmSpec with_nic = spec;
+  with_nic.nics.push_back(vmm::NetDevice{"net0", "tap0_kata", "02:00:00:00:00:01"});
+  EXPECT_NE(sandbox::UseVmTemplate(t, &with_nic).find("network device"), std::string::npos);
+  EXPECT_TRUE(with_nic.restore_state.empty());
+
   // Touched, same content: still valid.
   struct timespec later[2] = {{0, UTIME_OMIT}, {2000000000, 0}};
   ASSERT_EQ(utimensat(AT_FDCWD, spec.initrd.c_str(), later, 0), 0);
