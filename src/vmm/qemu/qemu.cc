@@ -117,10 +117,17 @@ Status Qemu::Start(const VmSpec& spec) {
 }
 
 Status Qemu::Resume(const std::string& state_path) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms = [](auto a, auto b) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count()); };
   QmpClient qmp;
   Status st = qmp.Connect(paths_.qmp_socket, std::chrono::seconds(5));
+  auto t1 = std::chrono::steady_clock::now();
   if (st.ok()) st = RestoreState(qmp, state_path, std::chrono::seconds(30));
-  if (st.ok()) return st;
+  if (st.ok()) {
+    log::Info("QEMU of sandbox " + spec_.id + " resumed the VM template: QMP " + ms(t0, t1) + " ms, state " +
+              ms(t1, std::chrono::steady_clock::now()) + " ms");
+    return st;
+  }
   // A rejected stream makes QEMU exit: give it the time to say why.
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return exited_; });
