@@ -48,8 +48,9 @@ Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::stri
   auto t0 = std::chrono::steady_clock::now();
   Status st = hv->Start(vm);
   if (st.ok()) {
-    auto agent = AgentClient::Dial(hv->AgentSocketPath());
-    st = agent.ok() ? (*agent)->WaitReady(agent_timeout, [&] { return hv->Running(); }) : agent.status();
+    auto alive = [&] { return hv->Running(); };
+    auto agent = AgentClient::Dial(hv->AgentSocketPath(), agent_timeout, alive);
+    st = agent.ok() ? (*agent)->WaitReady(agent_timeout, alive) : agent.status();
     if (agent.ok()) (*agent)->Close();
   }
   if (st.ok()) {
