@@ -15,7 +15,6 @@
 #include <netlink/route/tc.h>
 
 #include <cstdio>
-#include <random>
 
 #include "common/log.h"
 #include "net/netlink.h"
@@ -137,15 +136,6 @@ Status MirrorVethAndTap(nl_sock* sk, int veth_ifindex, const std::string& tap_na
   for (int dev : {veth_ifindex, tap_ifindex}) RETURN_IF_ERROR(AddIngressQdisc(sk, dev));
   RETURN_IF_ERROR(RedirectIngress(sk, veth_ifindex, tap_ifindex));
   return RedirectIngress(sk, tap_ifindex, veth_ifindex);
-}
-
-std::string RandomGuestMac() {
-  std::random_device rd;
-  char buf[18];
-  // 0x02: locally administered, unicast.
-  snprintf(buf, sizeof buf, "02:%02x:%02x:%02x:%02x:%02x", rd() & 0xff, rd() & 0xff, rd() & 0xff, rd() & 0xff,
-           rd() & 0xff);
-  return buf;
 }
 
 }  // namespace kata::sandbox

@@ -31,7 +31,10 @@ Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk);
 // the other's egress.
 Status MirrorVethAndTap(nl_sock* sk, int veth_ifindex, const std::string& tap_name, unsigned mtu);
 
-// A locally administered unicast MAC for a guest NIC, random per call.
-std::string RandomGuestMac();
+// The MAC every guest NIC boots with (locally administered). It never
+// reaches a wire: the NIC stays down until the agent gives it the veth's
+// MAC. Being constant, VM templates and their clones agree on it (the MAC
+// is device state that a clone restores from the template).
+constexpr const char* kGuestBootMac = "02:00:00:00:00:01";
 
 }  // namespace kata::sandbox

@@ -140,21 +140,23 @@ void Sandbox::DiscardVm() {
 }
 
 // The VMM joins the pod's network namespace and creates its tap there; the
-// NIC must exist from boot (microvm has no hotplug), connected or not.
+// NIC must exist from boot (microvm has no hotplug), connected or not. Every
+// VM has that one NIC, so every VM matches the VM template's device set:
+// without a pod network (host networking) it sits unconnected in a private
+// namespace, and the guest sees only loopback.
 Status Sandbox::PrepareNetwork() {
-  if (!cfg_.network) return Status::Ok();
-  if (cfg_.netns_path.empty()) {
-    ASSIGN_OR_RETURN(netns_, NetNs::CreateNew());
-  } else {
+  if (cfg_.network && !cfg_.netns_path.empty()) {
     ASSIGN_OR_RETURN(netns_, NetNs::Open(cfg_.netns_path));
+  } else {
+    ASSIGN_OR_RETURN(netns_, NetNs::CreateNew());
   }
   cfg_.vm.netns_fd = netns_.fd();
-  cfg_.vm.nics = {vmm::NetDevice{"net0", kTapName, RandomGuestMac()}};
+  cfg_.vm.nics = {vmm::NetDevice{"net0", kTapName, kGuestBootMac}};
   return Status::Ok();
 }
 
 Status Sandbox::ConnectNetwork() {
-  if (!netns_.valid() || network_connected_ || cfg_.vm.nics.empty()) return Status::Ok();
+  if (!cfg_.network || !netns_.valid() || network_connected_ || cfg_.vm.nics.empty()) return Status::Ok();
   network_connected_ = true;
   std::vector<PodInterface> found;
   RETURN_IF_ERROR(netns_.Run([&]() -> Status {

@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "sandbox/agent_client.h"
+#include "sandbox/netns.h"
+#include "sandbox/network.h"
 #include "sandbox/template_fingerprint.h"
 
 namespace kata::sandbox {
@@ -38,8 +40,11 @@ Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::stri
   vm.memory_file = staging.memory();
   vm.memory_file_shared = true;
   vm.restore_state.clear();
-  vm.nics.clear();  // clones with a NIC boot (UseVmTemplate)
-  vm.netns_fd = -1;
+  // The one NIC every sandbox VM has (Sandbox::PrepareNetwork), its tap in a
+  // scratch network namespace that goes away with this VM.
+  ASSIGN_OR_RETURN(NetNs scratch, NetNs::CreateNew());
+  vm.netns_fd = scratch.fd();
+  vm.nics = {vmm::NetDevice{"net0", kTapName, kGuestBootMac}};
   RETURN_IF_ERROR(fs::MkdirAll(vm.run_dir, 0700));
   RETURN_IF_ERROR(fs::MkdirAll(vm.shared_dir, 0700));
   // Guest RAM: ours to create, 0600 (QEMU would make it with its umask).
@@ -181,10 +186,10 @@ Status DestroyVmTemplate(const std::string& dir) {
 }
 
 std::string UseVmTemplate(const std::string& dir, vmm::VmSpec* spec) {
-  // The template has no NIC (microvm cannot hotplug one, and a clone's
-  // device set must be the template's): a sandbox with a pod network boots.
-  if (!spec->nics.empty()) {
-    return "the sandbox has " + std::to_string(spec->nics.size()) + " network device(s); the template has none";
+  // A clone's device set must be the template's: one NIC with the boot MAC
+  // (microvm cannot hotplug; the MAC is restored device state).
+  if (spec->nics.size() != 1 || spec->nics[0].mac != kGuestBootMac) {
+    return "the sandbox's network devices differ from the template's (one NIC, MAC " + std::string(kGuestBootMac) + ")";
   }
   if (Status st = CheckTemplatePath(dir); !st.ok()) return st.message();
   TemplateStatus s = InspectVmTemplate(*spec, dir);

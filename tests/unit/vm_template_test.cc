@@ -11,6 +11,7 @@
 
 #include "common/fs.h"
 #include "sandbox/template_fingerprint.h"
+#include "sandbox/network.h"
 #include "sandbox/vm_template.h"
 #include "vmm/qemu/command_line.h"
 #include "vmm/qemu/migration.h"
@@ -30,6 +31,7 @@ vmm::VmSpec Spec() {
   s.machine_type = "microvm";
   s.accel = "tcg";
   s.memory_mib = 256;
+  s.nics = {vmm::NetDevice{"net0", "tap0_kata", sandbox::kGuestBootMac}};
   return s;
 }
 
@@ -148,11 +150,14 @@ TEST(VmTemplate, InspectUseAndDestroy) {
   EXPECT_FALSE(use.memory_file_shared);
   EXPECT_EQ(use.restore_state, f.state());
 
-  // A sandbox with a pod network has a NIC, which the template has not.
-  vmm::VmSpec with_nic = spec;
-  with_nic.nics.push_back(vmm::NetDevice{"net0", "tap0_kata", "02:00:00:00:00:01"});
-  EXPECT_NE(sandbox::UseVmTemplate(t, &with_nic).find("network device"), std::string::npos);
-  EXPECT_TRUE(with_nic.restore_state.empty());
+  // Every sandbox VM has the template's one NIC with the boot MAC; any
+  // other device set cannot be restored from it.
+  for (auto nics : {std::vector<vmm::NetDevice>{}, std::vector<vmm::NetDevice>{{"net0", "tap0_kata", "02:00:00:00:00:02"}}}) {
+    vmm::VmSpec other = spec;
+    other.nics = nics;
+    EXPECT_NE(sandbox::UseVmTemplate(t, &other).find("network devices differ"), std::string::npos);
+    EXPECT_TRUE(other.restore_state.empty());
+  }
 
   // Touched, same content: still valid.
   struct timespec later[2] = {{0, UTIME_OMIT}, {2000000000, 0}};
