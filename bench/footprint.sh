@@ -8,8 +8,8 @@
 #   line) [--kernel-params 'ARGS'] (configuration kernel_params) [--qemu-env 'VAR=v ...']
 #
 # For every guest memory size (default: '256 128') x TCG translation-cache size
-# (default: 64, the runtime's value; other values go through a QEMU wrapper
-# that rewrites `tb-size=64` in the runtime's own command line), starts N idle
+# (default: the runtime's value; other values go through a QEMU wrapper
+# that rewrites `tb-size=N` in the runtime's own command line), starts N idle
 # sandboxes (`kata-runtime run -d` of `sleep 600`, one after the other), waits
 # S seconds (default 15) and sums the PSS (/proc/PID/smaps_rollup) of every
 # host process of each sandbox: QEMU, the sandbox service
@@ -34,7 +34,7 @@ source "$(dirname "$0")/lib.sh"
 
 N=3
 MEMS="256 128"
-TBS="64"
+TBS="$RUNTIME_TB_SIZE"
 SETTLE=15
 PROBE_AGENT=""
 QEMU_ARGS=""
@@ -71,7 +71,7 @@ echo "guest: ${KATA_BENCH_GUEST:-installed} ($(cat "${KATA_BENCH_GUEST:-/usr/sha
 echo "N=$N idle sandboxes per configuration, settle ${SETTLE}s; PSS in MiB (median over the sandboxes)"
 printf '%-9s %-7s | %7s %7s %7s %7s | %8s %7s %7s %7s %7s | %6s %7s | %s\n' \
   guest tb-size total qemu shim monitor guestRAM tcgbuf kern+rd qemu.so heap run-ms qemu-cpu target
-row_128_64=""
+row_128_default=""
 for mem in $MEMS; do
   for tb in $TBS; do
     conf="$work/conf-$mem-$tb/configuration.toml"
@@ -111,7 +111,7 @@ for mem in $MEMS; do
     verdict=""
     if [[ $mem == 128 ]]; then
       verdict=$( ((total <= 40 * 1024)) && echo "PASS (<= 40)" || echo "FAIL (<= 40)")
-      [[ $tb == 64 ]] && row_128_64="$(kib_to_mib "$total") MiB $verdict"
+      [[ $tb == "$RUNTIME_TB_SIZE" ]] && row_128_default="$(kib_to_mib "$total") MiB $verdict"
     fi
     printf '%-9s %-7s | %7s %7s %7s %7s | %8s %7s %7s %7s %7s | %6s %7s | %s\n' \
       "${mem}MiB" "${tb}MiB" "$(mib 1)" "$(mib 2)" "$(mib 3)" "$(mib 4)" "$(mib 5)" "$(mib 6)" "$(mib 7)" "$(mib 8)" "$(mib 9)" \
@@ -150,5 +150,5 @@ else
   echo "agent RSS in the guest: n/a — PID 1 seen by a container without a pid namespace is '$name', not the agent" \
     "(the agent always unshares the pid namespace; rerun with --probe-agent PATH)"
 fi
-[[ -n "$row_128_64" ]] && echo "PSS per idle sandbox, 128 MiB guest, tb-size 64: $row_128_64"
+[[ -n "$row_128_default" ]] && echo "PSS per idle sandbox, 128 MiB guest, tb-size $RUNTIME_TB_SIZE: $row_128_default"
 exit 0

@@ -2,6 +2,8 @@
 # shellcheck shell=bash
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The TCG translation cache size the runtime passes to QEMU (MiB).
+RUNTIME_TB_SIZE="$(grep -o 'tcg,tb-size=[0-9]*' "$BENCH_ROOT/src/vmm/qemu/command_line.cc" | head -n1 | cut -d= -f2)"
 
 die() { echo "${0##*/}: $*" >&2; exit 1; }
 need() {  # tool package
@@ -144,15 +146,15 @@ kata_cleanup() {
 }
 
 # A configuration copy: kata_conf_copy OUT [default_memory MiB] [tb-size MiB] [extra QEMU args]
-# tb-size != 64 and extra QEMU arguments are tried through a wrapper that
-# rewrites the runtime's `-accel tcg,tb-size=64` (hard-coded in
+# tb-size != $RUNTIME_TB_SIZE and extra QEMU arguments are tried through a wrapper that
+# rewrites the runtime's `-accel tcg,tb-size=N` (hard-coded in
 # src/vmm/qemu/command_line.cc) and appends the extra arguments; the wrapper
 # execs QEMU, so QEMU keeps the pid the runtime knows. $KATA_BENCH_GUEST=DIR
 # (vmlinux.container + kata-containers-initrd.img) boots another guest;
 # $KATA_BENCH_KERNEL_PARAMS adds kernel parameters; $KATA_BENCH_QEMU_ENV
 # ('VAR=value ...') sets environment variables for QEMU (e.g. MALLOC_ARENA_MAX=1).
 kata_conf_copy() {
-  local out=$1 mem=${2:-} tb=${3:-64} extra=${4:-} src=${KATA_CONF_FILE:-}
+  local out=$1 mem=${2:-} tb=${3:-$RUNTIME_TB_SIZE} extra=${4:-} src=${KATA_CONF_FILE:-}
   if [[ -z "$src" ]]; then
     for src in /etc/kata-containers/configuration.toml /usr/share/defaults/kata-containers/configuration.toml; do
       [[ -f "$src" ]] && break
@@ -169,7 +171,7 @@ kata_conf_copy() {
   if [[ -n "${KATA_BENCH_KERNEL_PARAMS:-}" ]]; then
     sed -i "$sec s|^#\{0,1\} *kernel_params *=.*|kernel_params = \"$KATA_BENCH_KERNEL_PARAMS\"|" "$out"
   fi
-  if [[ "$tb" != 64 || -n "$extra" || -n "${KATA_BENCH_QEMU_ENV:-}" ]]; then
+  if [[ "$tb" != "$RUNTIME_TB_SIZE" || -n "$extra" || -n "${KATA_BENCH_QEMU_ENV:-}" ]]; then
     local qemu wrap
     qemu=$(awk -F'"' '/^\[hypervisor.qemu\]/ {q=1} q && /^path *=/ {print $2; exit}' "$out")
     qemu=${qemu:-/usr/bin/qemu-system-x86_64}
@@ -177,7 +179,7 @@ kata_conf_copy() {
     cat >"$wrap" <<EOF
 #!/bin/bash
 args=()
-for a in "\$@"; do args+=("\${a/tcg,tb-size=64/tcg,tb-size=$tb}"); done
+for a in "\$@"; do args+=("\${a/tcg,tb-size=$RUNTIME_TB_SIZE/tcg,tb-size=$tb}"); done
 exec ${KATA_BENCH_QEMU_ENV:+env $KATA_BENCH_QEMU_ENV} $qemu "\${args[@]}" $extra
 EOF
     chmod +x "$wrap"
