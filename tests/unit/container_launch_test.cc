@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agent/container/launch.h"
+#include "busybox_rootfs.h"
 
 namespace kata::agent {
 namespace {
@@ -32,20 +33,8 @@ std::string ReadFile(const std::string& path) {
 
 void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
-}
-
-int WaitStatus(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
+using test_util::ReadAll;
+using test_util::WaitStatus;
 
 // Like the agent's reaper: reaps every child until `pid` is among them. A
 // pid namespace's init cannot finish dying while a zombie of that namespace
@@ -67,27 +56,8 @@ class ContainerLaunchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (geteuid() != 0) return;
-    char tmpl[] = "/tmp/kata-launch-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
-    chmod(tmpl, 0755);  // the user-namespace test's root (host uid 100000) must traverse it
+    base_ = test_util::MakeBusyboxRootfs("kata-launch-test", {"/secretdir", "/rodir"}, "/home/user");
     rootfs_ = base_ + "/rootfs";
-    for (const char* d : {"", "/bin", "/etc", "/proc", "/dev", "/sys", "/tmp", "/secretdir", "/rodir"}) {
-      ASSERT_EQ(mkdir((rootfs_ + d).c_str(), 0755), 0) << d;
-    }
-    chmod((rootfs_ + "/tmp").c_str(), 01777);
-    ASSERT_EQ(system(("cp /bin/busybox " + rootfs_ + "/bin/busybox").c_str()), 0);
-    FILE* list = popen("/bin/busybox --list", "r");
-    ASSERT_NE(list, nullptr);
-    char name[256];
-    while (fgets(name, sizeof name, list) != nullptr) {
-      std::string applet(name);
-      while (!applet.empty() && (applet.back() == '\n')) applet.pop_back();
-      if (applet.empty() || applet == "busybox") continue;
-      symlink("busybox", (rootfs_ + "/bin/" + applet).c_str());
-    }
-    pclose(list);
-    WriteFile(rootfs_ + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n");
     WriteFile(rootfs_ + "/marker", "rootfs-marker\n");
     WriteFile(rootfs_ + "/secret", "top secret\n");
     WriteFile(rootfs_ + "/secretdir/file", "hidden\n");

@@ -18,44 +18,26 @@
 #include "agent/container/launch.h"
 #include "agent/container/seccomp_compile.h"
 #include "agent/container/security.h"
+#include "busybox_rootfs.h"
 
 namespace kata::agent {
 namespace {
 
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
-}
+using test_util::ReadAll;
 
-int WaitStatus(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
-  }
-  return status;
-}
+int WaitStatus(pid_t pid) { return test_util::WaitStatus(pid, __WALL); }
 
 class ContainerSecurityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (geteuid() != 0) return;
-    char tmpl[] = "/tmp/kata-security-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
-    chmod(tmpl, 0755);
+    base_ = test_util::MakeBusyboxRootfs("kata-security-test");
     rootfs_ = base_ + "/rootfs";
-    for (const char* d : {"", "/bin", "/etc", "/proc", "/dev", "/sys", "/tmp"}) {
-      ASSERT_EQ(mkdir((rootfs_ + d).c_str(), 0755), 0) << d;
-    }
-    chmod((rootfs_ + "/tmp").c_str(), 01777);
-    ASSERT_EQ(system(("cp /bin/busybox " + rootfs_ + "/bin/busybox && for a in $(/bin/busybox --list); do "
-                      "[ $a = busybox ] || ln -s busybox " + rootfs_ + "/bin/$a; done").c_str()), 0);
-    std::ofstream(rootfs_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n";
   }
   static void TearDownTestSuite() {
-    if (!base_.empty()) EXPECT_EQ(system(("rm -rf " + base_).c_str()), 0);
+    if (!base_.empty()) {
+      EXPECT_EQ(system(("rm -rf " + base_).c_str()), 0);
+    }
   }
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root";
