@@ -6,6 +6,7 @@
 
 #include "common/json_escape.h"
 #include "oci/json_fields.h"
+#include "oci/namespace_types.h"
 #include "oci/spec_json.h"
 
 namespace kata::oci {
@@ -134,11 +135,7 @@ int RlimitResource(const std::string& type) {
   return -1;
 }
 
-bool IsKnownNamespaceType(const std::string& type) {
-  static const std::set<std::string> kTypes = {"pid",  "network", "mount",  "ipc",
-                                               "uts",  "user",    "cgroup", "time"};
-  return kTypes.count(type) > 0;
-}
+bool IsKnownNamespaceType(const std::string& type) { return FindNamespaceType(type) != nullptr; }
 
 Status ValidateProcess(const Process& p) {
   if (p.args.empty()) return FieldError("process.args", "is required and must not be empty");

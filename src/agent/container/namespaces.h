@@ -1,18 +1,12 @@
-// Namespace types: OCI names, clone flags and /proc/<pid>/ns entries.
+// Namespace types (oci/namespace_types.h) and the order the launcher joins them in.
 #pragma once
 
-#include <string>
+#include "oci/namespace_types.h"
 
 namespace kata::agent {
 
-struct NamespaceType {
-  const char* oci_name;   // "network"
-  int clone_flag;         // CLONE_NEWNET
-  const char* proc_name;  // "net"
-};
-
-// nullptr for a type the spec does not define.
-const NamespaceType* FindNamespaceType(const std::string& oci_name);
+using oci::FindNamespaceType;
+using oci::NamespaceType;
 
 // The order to join a running container's namespaces in (user excluded: a
 // multithreaded process cannot join one; mount last, it changes the root).
