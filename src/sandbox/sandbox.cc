@@ -50,28 +50,7 @@ Status Sandbox::BootSteps() {
   RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
   RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
   RETURN_IF_ERROR(PrepareNetwork());
-  if (!cfg_.template_dir.empty()) {
-    std::string why_not = UseVmTemplate(cfg_.template_dir, &cfg_.vm);
-    if (!why_not.empty()) {
-      log::Warn("sandbox " + cfg_.id + " boots instead of starting from the VM template: " + why_not);
-    } else {
-      trying_template_ = true;
-      Status st = StartVmAndAgent();
-      if (st.ok()) st = FreshIdentity();
-      trying_template_ = false;
-      if (st.ok()) {
-        times_.from_template = true;
-      } else {
-        // A template that matched its fingerprint but does not resume is a
-        // bug or a damaged file; the sandbox still starts, the slow way.
-        log::Warn("sandbox " + cfg_.id + ": starting from the VM template " + cfg_.template_dir +
-                  " failed, booting instead: " + st.message());
-        DiscardVm();
-        RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
-        RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
-      }
-    }
-  }
+  ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
   if (!times_.from_template) {
     RETURN_IF_ERROR(StartVmAndAgent());
     // A clone's guest timeline is the template's boot: only a boot has one.
@@ -91,6 +70,28 @@ Status Sandbox::BootSteps() {
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
   return agent_->CreateSandbox(req);
+}
+
+Result<bool> Sandbox::StartFromTemplate() {
+  if (cfg_.template_dir.empty()) return false;
+  std::string why_not = UseVmTemplate(cfg_.template_dir, &cfg_.vm);
+  if (!why_not.empty()) {
+    log::Warn("sandbox " + cfg_.id + " boots instead of starting from the VM template: " + why_not);
+    return false;
+  }
+  trying_template_ = true;
+  Status st = StartVmAndAgent();
+  if (st.ok()) st = FreshIdentity();
+  trying_template_ = false;
+  if (st.ok()) return true;
+  // A template that matched its fingerprint but does not resume is a bug or
+  // a damaged file; the sandbox still starts, the slow way.
+  log::Warn("sandbox " + cfg_.id + ": starting from the VM template " + cfg_.template_dir +
+            " failed, booting instead: " + st.message());
+  DiscardVm();
+  RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
+  RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
+  return false;
 }
 
 Status Sandbox::StartVmAndAgent() {
@@ -156,7 +157,9 @@ Status Sandbox::PrepareNetwork() {
 }
 
 Status Sandbox::ConnectNetwork() {
-  if (!cfg_.network || !netns_.valid() || network_connected_ || cfg_.vm.nics.empty()) return Status::Ok();
+  // PrepareNetwork gave every VM its NIC and namespace; only a pod network
+  // has something to connect.
+  if (!cfg_.network || network_connected_) return Status::Ok();
   network_connected_ = true;
   std::vector<PodInterface> found;
   RETURN_IF_ERROR(netns_.Run([&]() -> Status {

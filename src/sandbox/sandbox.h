@@ -23,7 +23,8 @@ struct SandboxConfig {
   std::chrono::milliseconds agent_timeout{30000};
   std::string shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=524288";
   std::string hostname;
-  // The pod network. Without it (host networking) the VM gets no NIC.
+  // The pod network. Without it (host networking) the VM's NIC stays
+  // unconnected and the guest has loopback only.
   bool network = false;
   std::string netns_path;  // the pod's namespace; "" = the sandbox makes a new one
   // VM templating: start from the template in this directory when it matches
@@ -67,6 +68,9 @@ class Sandbox {
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
   Status BootSteps();
   Status PrepareNetwork();
+  // Resumes cfg_.template_dir when it matches the VM; false (logged) when it
+  // does not or the resume failed, with nothing left of the attempt.
+  Result<bool> StartFromTemplate();
   // Starts the VMM (booting, or resuming cfg_.vm.restore_state) and waits
   // for the agent.
   Status StartVmAndAgent();
