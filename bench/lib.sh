@@ -92,6 +92,8 @@ state = "$CTRD_DIR/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
   address = "$CTRD_DIR/containerd.sock"
+[debug]
+  level = "${CTRD_LOG_LEVEL:-info}"
 EOF
   setsid containerd --config "$CTRD_DIR/config.toml" </dev/null >"$CTRD_DIR/containerd.log" 2>&1 &
   CTRD_PID=$!

@@ -182,7 +182,9 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
   add(kAgentService, "CreateContainer",
       TypedHandler<grpc::CreateContainerRequest, Empty>(
           [this](const CallContext&, const grpc::CreateContainerRequest& req) -> Result<Empty> {
+            log::StepTimer timer("create container " + req.container_id());
             ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(req.spec_json()));
+            timer.Mark("parse spec");
             if (!spec.process) return Error(Code::kInvalidArgument, "create container " + req.container_id() + ": the spec has no process");
             if (table_.GetContainer(req.container_id()).ok()) {
               return Error(Code::kAlreadyExists, "container " + req.container_id() + " already exists");
@@ -210,6 +212,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             } else if (resources != nullptr && !resources->empty()) {
               log::Warn("container " + c->id + ": linux.resources ignored (no cgroup v2 in the guest)");
             }
+            timer.Mark("cgroup");
             auto undo_cgroup = [&] {
               if (!c->cgroup_dir.empty()) (void)RemoveCgroup(c->cgroup_dir, std::chrono::milliseconds(1000));
             };
@@ -231,6 +234,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             ls.wait_for_start = true;
             ls.cgroup_dir = c->cgroup_dir;
             auto launched = Launch(ls);
+            timer.Mark("launch");
             if (!launched.ok()) {
               pipes.CloseAll();
               undo_cgroup();

@@ -63,6 +63,17 @@ Status LoadModules(const std::string& list_file) {
   return Status::Ok();
 }
 
+bool KernelCmdlineWantsDebug() {
+  auto cmdline = fs::ReadFile("/proc/cmdline");
+  if (!cmdline.ok()) return false;
+  std::istringstream words(*cmdline);
+  std::string word;
+  while (words >> word) {
+    if (word == "agent.log=debug") return true;
+  }
+  return false;
+}
+
 Result<std::string> FindSerialPort(const std::string& name) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (true) {

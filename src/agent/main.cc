@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
 
   if (as_init) {
     if (auto st = kata::agent::MountBasics(); !st.ok()) Die("guest setup: " + st.message());
+    if (kata::agent::KernelCmdlineWantsDebug()) {
+      kata::log::Configure(2, kata::log::Level::kDebug, kata::log::Format::kText);
+    }
     // The kernel gives init a console on fd 0-2 only if /dev/console existed
     // in the initramfs; reopen it now that devtmpfs is up.
     if (int fd = open("/dev/console", O_RDWR | O_CLOEXEC); fd >= 0) {

@@ -70,6 +70,11 @@ void SetComponent(const std::string& name) {
   sink().component = name;
 }
 
+bool Enabled(Level level) {
+  std::lock_guard<std::mutex> lock(sink().mu);
+  return level >= sink().min;
+}
+
 void Write(Level level, const std::string& msg) {
   Sink& s = sink();
   std::lock_guard<std::mutex> lock(s.mu);

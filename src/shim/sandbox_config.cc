@@ -46,6 +46,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
     // No clock to calibrate the TSC against on microvm under TCG.
     if (uint64_t khz = vmm::HostTscKhz(); khz > 0) sc.vm.kernel_params += " tsc_early_khz=" + std::to_string(khz);
   }
+  if (cfg.agent.enable_debug) sc.vm.kernel_params += " agent.log=debug";
   if (!cfg.qemu.kernel_params.empty()) sc.vm.kernel_params += " " + cfg.qemu.kernel_params;
   sc.vm.vcpus = cfg.qemu.default_vcpus;
   sc.vm.memory_mib = cfg.qemu.default_memory;

@@ -18,6 +18,7 @@
 #include "agent/container/report.h"
 #include "agent/container/security.h"
 #include "agent/container/spawn.h"
+#include "common/log.h"
 
 namespace kata::agent {
 namespace {
@@ -136,8 +137,10 @@ Status ContainerProcess::Start() {
 }
 
 Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
+  log::StepTimer timer("launch " + ls.rootfs);
   auto plan = std::make_unique<LaunchPlan>();
   RETURN_IF_ERROR(BuildLaunchPlan(ls, plan.get()));
+  timer.Mark("plan");
   SpawnOptions so;
   FdList ns_fds;
   RETURN_IF_ERROR(PlanNamespaces(ls.spec, plan.get(), &so, &ns_fds));
@@ -172,7 +175,9 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
     return ErrnoError("create start socket", err);
   }
   InitArgs args{plan.get(), report[1], start[1]};
+  timer.Mark("security plan, pipes");
   Result<pid_t> pid = Spawn(so, InitMain, &args);
+  timer.Mark("spawn");
   close(report[1]);
   close(start[1]);
   // The child has its own copy of the plan now.
@@ -193,6 +198,7 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
   }
   if (st.ok() && (!ls.cgroup_dir.empty() || (so.clone_flags & CLONE_NEWUSER))) st = SendByte(start[0], 'M');
   if (st.ok()) st = AwaitReady(report[0]);
+  timer.Mark("init's setup (mounts, pivot_root, security)");
   if (st.ok() && console_in_container) {
     auto fd = RecvFd(start[0], "pty master");
     if (fd.ok()) proc->SetConsole(*fd);
