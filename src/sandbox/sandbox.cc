@@ -20,6 +20,17 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// What to quote from a log: a guest kernel panic's reason (with the line
+// before it, which often names the cause, e.g. a bad initrd) rather than the
+// tail of the stack dump that follows it; otherwise the last lines.
+std::string GuestFailureSummary(const std::string& log) {
+  size_t panic = log.find("Kernel panic - not syncing:");
+  if (panic == std::string::npos) return TailLines(log, 3);
+  size_t end = log.find('\n', panic);
+  std::string upto = log.substr(0, end == std::string::npos ? log.size() : end);
+  return TailLines(upto, 2);
+}
+
 int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -202,7 +213,7 @@ Status Sandbox::FailWithConsole(const Status& st) {
     if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) {
       kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
     }
-    if (quote.empty() && !text->empty()) quote = std::string(what) + ": " + TailLines(*text, 3);
+    if (quote.empty() && !text->empty()) quote = std::string(what) + ": " + GuestFailureSummary(*text);
   }
   return Error(st.code(), st.message() + (quote.empty() ? "" : "; " + quote) +
                               (kept_paths.empty() ? "" : " (see " + kept_paths + ")"));

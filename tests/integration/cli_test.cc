@@ -334,5 +334,20 @@ TEST_F(FailureTest, AgentNeverAnswers) {
   Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs kept for the user
 }
 
+TEST_F(FailureTest, GuestKernelPanicIsQuoted) {
+  // Not an initramfs: the guest kernel panics; the error quotes why, not the
+  // stack dump that ends the console.
+  std::string bogus = tmp.path() + "/bogus.img";
+  ASSERT_EQ(Sh("head -c 4096 /dev/urandom > " + bogus).exit_code, 0);
+  std::string bundle = Bundle({"true"});
+  std::string id = UniqueId("panic");
+  CmdResult r = Kata({"run", "--bundle", bundle, id}, ConfigWith("initrd = \"" + bogus + "\""));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("Kernel panic - not syncing"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("console.log"), std::string::npos) << r.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+  Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs kept for the user
+}
+
 }  // namespace
 }  // namespace kata::itest
