@@ -8,8 +8,8 @@
 #   line) [--kernel-params 'ARGS'] (configuration kernel_params) [--qemu-env 'VAR=v ...']
 #
 # For every guest memory size (default: '256 128') x TCG translation-cache size
-# (default: the runtime's value; other values go through a QEMU wrapper
-# that rewrites `tb-size=N` in the runtime's own command line), starts N idle
+# (default: the runtime's value; others set hypervisor.qemu.tcg_tb_size_mib
+# in a configuration copy), starts N idle
 # sandboxes (`kata-runtime run -d` of `sleep 600`, one after the other), waits
 # S seconds (default 15) and sums the PSS (/proc/PID/smaps_rollup) of every
 # host process of each sandbox: QEMU, the sandbox service

@@ -2,8 +2,9 @@
 # shellcheck shell=bash
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# The TCG translation cache size the runtime passes to QEMU (MiB).
-RUNTIME_TB_SIZE="$(grep -o 'tcg,tb-size=[0-9]*' "$BENCH_ROOT/src/vmm/qemu/command_line.cc" | head -n1 | cut -d= -f2)"
+# The TCG translation cache size the runtime passes to QEMU by default (MiB):
+# hypervisor.qemu.tcg_tb_size_mib of the shipped configuration.
+RUNTIME_TB_SIZE="$(awk '/^tcg_tb_size_mib *=/ {print $3; exit}' "$BENCH_ROOT/config/configuration.toml")"
 
 die() { echo "${0##*/}: $*" >&2; exit 1; }
 need() {  # tool package
@@ -148,10 +149,9 @@ kata_cleanup() {
 }
 
 # A configuration copy: kata_conf_copy OUT [default_memory MiB] [tb-size MiB] [extra QEMU args]
-# tb-size != $RUNTIME_TB_SIZE and extra QEMU arguments are tried through a wrapper that
-# rewrites the runtime's `-accel tcg,tb-size=N` (hard-coded in
-# src/vmm/qemu/command_line.cc) and appends the extra arguments; the wrapper
-# execs QEMU, so QEMU keeps the pid the runtime knows. $KATA_BENCH_GUEST=DIR
+# (tb-size = hypervisor.qemu.tcg_tb_size_mib). Extra QEMU arguments are tried
+# through a wrapper that appends them; the wrapper execs QEMU, so QEMU keeps
+# the pid the runtime knows. $KATA_BENCH_GUEST=DIR
 # (vmlinux.container + kata-containers-initrd.img) boots another guest;
 # $KATA_BENCH_KERNEL_PARAMS adds kernel parameters; $KATA_BENCH_QEMU_ENV
 # ('VAR=value ...') sets environment variables for QEMU (e.g. MALLOC_ARENA_MAX=1).
@@ -173,16 +173,21 @@ kata_conf_copy() {
   if [[ -n "${KATA_BENCH_KERNEL_PARAMS:-}" ]]; then
     sed -i "$sec s|^#\{0,1\} *kernel_params *=.*|kernel_params = \"$KATA_BENCH_KERNEL_PARAMS\"|" "$out"
   fi
-  if [[ "$tb" != "$RUNTIME_TB_SIZE" || -n "$extra" || -n "${KATA_BENCH_QEMU_ENV:-}" ]]; then
+  if [[ -n "$tb" ]]; then
+    if grep -q '^#\{0,1\} *tcg_tb_size_mib *=' "$out"; then
+      sed -i "$sec s/^#\{0,1\} *tcg_tb_size_mib *=.*/tcg_tb_size_mib = $tb/" "$out"
+    else
+      sed -i "/^\[hypervisor.qemu\]/a tcg_tb_size_mib = $tb" "$out"
+    fi
+  fi
+  if [[ -n "$extra" || -n "${KATA_BENCH_QEMU_ENV:-}" ]]; then
     local qemu wrap
     qemu=$(awk -F'"' '/^\[hypervisor.qemu\]/ {q=1} q && /^path *=/ {print $2; exit}' "$out")
     qemu=${qemu:-/usr/bin/qemu-system-x86_64}
     wrap="$(dirname "$out")/qemu-wrapper"
     cat >"$wrap" <<EOF
 #!/bin/bash
-args=()
-for a in "\$@"; do args+=("\${a/tcg,tb-size=$RUNTIME_TB_SIZE/tcg,tb-size=$tb}"); done
-exec ${KATA_BENCH_QEMU_ENV:+env $KATA_BENCH_QEMU_ENV} $qemu "\${args[@]}" $extra
+exec ${KATA_BENCH_QEMU_ENV:+env $KATA_BENCH_QEMU_ENV} $qemu "\$@" $extra
 EOF
     chmod +x "$wrap"
     sed -i "$sec { s|^path *=.*|path = \"$wrap\"|; s|^#\{0,1\} *valid_hypervisor_paths *=.*|valid_hypervisor_paths = [\"$wrap\", \"$qemu\"]| }" "$out"

@@ -217,6 +217,7 @@ Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
           {"valid_hypervisor_paths", p.StrList(&q.valid_hypervisor_paths, true)},
           {"msize_9p", p.Int(&q.msize_9p, 4096, INT32_MAX, "an integer >= 4096")},
           {"entropy_source", p.Path(&q.entropy_source)},
+          {"tcg_tb_size_mib", p.Int(&q.tcg_tb_size_mib, 1, 4096, "an integer from 1 to 4096")},
           {"disable_vhost_net", p.Bool(&q.disable_vhost_net)},
       });
 }
@@ -445,6 +446,7 @@ std::string ToToml(const LoadedConfig& l) {
   a("valid_hypervisor_paths", c.qemu.valid_hypervisor_paths);
   i("msize_9p", c.qemu.msize_9p);
   s("entropy_source", c.qemu.entropy_source);
+  i("tcg_tb_size_mib", c.qemu.tcg_tb_size_mib);
   b("disable_vhost_net", c.qemu.disable_vhost_net);
 
   o << "\n[agent.kata]\n";

@@ -36,6 +36,9 @@ struct QemuConfig {
   // a larger msize is clamped by the guest kernel with a warning.
   int msize_9p = 512000;
   std::string entropy_source = "/dev/urandom";
+  // Our extension: QEMU's TCG translation cache (-accel tcg,tb-size=N), in
+  // MiB. Unused with KVM. See configuration.toml for the trade-off.
+  int tcg_tb_size_mib = 64;
   bool disable_vhost_net = false;  // Accepted for Kata compatibility; no effect.
   bool operator==(const QemuConfig&) const = default;
 };

@@ -50,6 +50,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   if (!cfg.qemu.kernel_params.empty()) sc.vm.kernel_params += " " + cfg.qemu.kernel_params;
   sc.vm.vcpus = cfg.qemu.default_vcpus;
   sc.vm.memory_mib = cfg.qemu.default_memory;
+  sc.vm.tcg_tb_size_mib = cfg.qemu.tcg_tb_size_mib;
   sc.vm.accel = accel.accel;
   sc.vm.debug = debug;
   if (cfg.factory.enable_template) sc.template_dir = cfg.factory.template_path;

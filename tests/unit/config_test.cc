@@ -115,6 +115,7 @@ enable_annotations = ["kernel_params", "default_vcpus"]
 valid_hypervisor_paths = ["/opt/qemu/bin/*"]
 msize_9p = 8192
 entropy_source = "/dev/random"
+tcg_tb_size_mib = 32
 disable_vhost_net = true
 
 [agent.kata]
@@ -153,6 +154,7 @@ template_path = "/run/tmpl"
   EXPECT_EQ(c.qemu.valid_hypervisor_paths, std::vector<std::string>{"/opt/qemu/bin/*"});
   EXPECT_EQ(c.qemu.msize_9p, 8192);
   EXPECT_EQ(c.qemu.entropy_source, "/dev/random");
+  EXPECT_EQ(c.qemu.tcg_tb_size_mib, 32);
   EXPECT_TRUE(c.qemu.disable_vhost_net);
   EXPECT_TRUE(c.agent.enable_debug);
   EXPECT_EQ(c.agent.kernel_modules,
@@ -282,6 +284,7 @@ TEST(ConfigTest, BadValuesNameFileKeyAndReason) {
       {"[hypervisor.qemu]\ninitrd = \"initrd.img\"", "hypervisor.qemu.initrd", "absolute path"},
       {"[hypervisor.qemu]\ninitrd = \"\"", "hypervisor.qemu.initrd", "absolute path"},
       {"[hypervisor.qemu]\nentropy_source = \"urandom\"", "hypervisor.qemu.entropy_source", "absolute"},
+      {"[hypervisor.qemu]\ntcg_tb_size_mib = 0", "hypervisor.qemu.tcg_tb_size_mib", "from 1 to 4096"},
       {"[hypervisor.qemu]\nvalid_hypervisor_paths = [\"qemu*\"]", "hypervisor.qemu.valid_hypervisor_paths[0]", "absolute"},
       {"[hypervisor.qemu]\nenable_annotations = \"kernel_params\"", "hypervisor.qemu.enable_annotations", "array of strings"},
       {"[hypervisor.qemu]\nshared_fs = \"virtio-fs\"", "hypervisor.qemu.shared_fs", "the supported value here is \"virtio-9p\""},

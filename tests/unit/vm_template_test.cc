@@ -211,6 +211,17 @@ TEST(QemuTemplateArgs, CloneIsPrivateAndWaitsForState) {
   EXPECT_EQ(*(it + 1), "defer");
 }
 
+TEST(QemuAccel, TcgCacheSizeFromTheSpecKvmHasNone) {
+  vmm::VmSpec s = Spec();
+  s.tcg_tb_size_mib = 48;
+  EXPECT_TRUE(Has(vmm::qemu::BuildCommandLine(s), "tcg,tb-size=48"));
+  s.accel = "kvm";
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  auto it = std::find(argv.begin(), argv.end(), "-accel");
+  ASSERT_NE(it, argv.end());
+  EXPECT_EQ(*(it + 1), "kvm");
+}
+
 TEST(QemuMigration, StreamGoesThroughAPassedFd) { EXPECT_EQ(vmm::qemu::MigrationUri(), "fd:vm-state"); }
 
 }  // namespace

@@ -22,12 +22,9 @@ std::string MachineArg(const VmSpec& spec) {
 std::string AccelArg(const VmSpec& spec) {
   if (spec.accel == "kvm") return "kvm";
   // The translation cache is host memory (PSS) that fills as the guest runs
-  // new code: an idle sandbox with the own kernel fills 32 MiB of a 64 MiB
-  // cache. 16 MiB saves those 16 MiB with no measurable boot cost (the cache
-  // is flushed and refilled when full); a workload with a large code
-  // footprint pays retranslation instead (bench/footprint.sh --tb-size).
-  // Only TCG has one: with KVM this does not apply.
-  return "tcg,tb-size=16";
+  // new code; when full, QEMU flushes it and retranslates everything
+  // (hypervisor.qemu.tcg_tb_size_mib in configuration.toml). Only TCG has one.
+  return "tcg,tb-size=" + std::to_string(spec.tcg_tb_size_mib);
 }
 
 // VM templating: RAM in a file, and for a clone, wait for the saved state.
