@@ -14,7 +14,9 @@
 #   CACHE/kernel-<sha256>/kernel-release  what `uname -r` prints in the guest
 #   CACHE/kernel-<sha256>/build-info      source version, build time, load average
 # The last line of stdout is the path of that directory; a cached build prints it at
-# once. Needs: linux-source-6.1 build-essential bc flex bison libelf-dev (apt-get).
+# once. The cache keeps the $KATA_GUEST_CACHE_KEEP (default 3) most recently used
+# kernels; older ones are removed. Needs: linux-source-6.1 build-essential bc flex
+# bison libelf-dev (apt-get).
 set -euo pipefail
 
 SELF="$(readlink -f "${BASH_SOURCE[0]}")"
@@ -27,6 +29,7 @@ JOBS="$(nproc)"
 KEEP_BUILD=0
 # Bump when the build recipe (not the fragment) changes in a way that changes the kernel.
 RECIPE=1
+KEEP="${KATA_GUEST_CACHE_KEEP:-3}"
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 log() { echo "$PROG: $*" >&2; }
@@ -55,7 +58,25 @@ KEY="$( { cat "$FRAGMENT"; echo "source=$SRC_PKG $SRC_VER recipe=$RECIPE"; } | s
 mkdir -p "$CACHE" || die "cannot create cache dir $CACHE (use --cache DIR)"
 CACHE="$(readlink -f "$CACHE")"
 DEST="$CACHE/kernel-$KEY"
+# Each fragment change leaves a ~25 MB kernel behind: keep the most recently
+# used ones (a cache hit touches its directory), never $DEST. Unfinished builds
+# (kernel-build-*, *.tmp.*) belong to a running or killed build: a day old, they
+# are gone for good.
+prune_cache() {
+  local dir
+  find "$CACHE" -mindepth 1 -maxdepth 1 -type d -name 'kernel-*' ! -name 'kernel-build-*' ! -name '*.tmp.*' \
+    -printf '%T@ %p\n' | sort -rn | tail -n +"$((KEEP + 1))" | cut -d' ' -f2- | while IFS= read -r dir; do
+    [[ "$dir" == "$DEST" ]] && continue
+    log "removing the older cached kernel $dir (keeping the $KEEP most recently used)"
+    rm -rf "$dir"
+  done
+  find "$CACHE" -mindepth 1 -maxdepth 1 -type d \( -name 'kernel-build-*' -o -name '*.tmp.*' \) -mtime +0 \
+    -exec rm -rf {} + 2>/dev/null || true
+}
+
 if [[ -f "$DEST/.complete" ]]; then
+  touch "$DEST"
+  prune_cache
   log "up to date: $DEST ($(cat "$DEST/kernel-release"))"
   echo "$DEST"
   exit 0
@@ -145,5 +166,6 @@ echo "$KREL" >"$STAGE/kernel-release"
 touch "$STAGE/.complete"
 rm -rf "$DEST"
 mv "$STAGE" "$DEST"
+prune_cache
 log "built $DEST/vmlinux ($KREL, $(stat -c %s "$DEST/vmlinux") bytes) in $((t_end - t_start)) s"
 echo "$DEST"
