@@ -117,11 +117,11 @@ ctrd_stop() {
   [[ -n "${CTRD_PID:-}" ]] || return 0
   local id
   for id in $(ctr task ls -q 2>/dev/null); do
-    timeout 30 ctr task kill -s KILL --all "$id" >/dev/null 2>&1 || true
-    timeout 60 ctr task rm -f "$id" >/dev/null 2>&1 || true
+    timeout 30 "${CTR[@]}" task kill -s KILL --all "$id" >/dev/null 2>&1 || true
+    timeout 60 "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1 || true
   done
   for id in $(ctr container ls -q 2>/dev/null); do
-    timeout 10 ctr container rm "$id" >/dev/null 2>&1 || true
+    timeout 10 "${CTR[@]}" container rm "$id" >/dev/null 2>&1 || true
   done
   kill "$CTRD_PID" 2>/dev/null || true
   local i

@@ -38,7 +38,7 @@ struct QemuConfig {
   std::string entropy_source = "/dev/urandom";
   // Our extension: QEMU's TCG translation cache (-accel tcg,tb-size=N), in
   // MiB. Unused with KVM. See configuration.toml for the trade-off.
-  int tcg_tb_size_mib = 64;
+  int tcg_tb_size_mib = 32;
   bool disable_vhost_net = false;  // Accepted for Kata compatibility; no effect.
   bool operator==(const QemuConfig&) const = default;
 };
