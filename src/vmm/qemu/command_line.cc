@@ -71,7 +71,12 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
       "-serial", "chardev:console",
       "-qmp", "unix:" + p.qmp_socket + ",server=on,wait=off",
       "-chardev", "socket,id=agent,path=" + p.agent_socket + ",server=on,wait=off",
-      "-device", VirtioDevice(spec, "virtio-serial") + ",id=serial0",
+      // Two ports (QEMU reserves port 0 for a console; the agent's is 1)
+      // instead of 31: the guest sets up a pair of virtqueues per possible
+      // port. The 30 ports nobody opens cost an idle guest 4.5 MiB of RAM
+      // (host memory) with 1024-entry queues, ~1 MiB with 256 (see
+      // guest/kernel/patches/).
+      "-device", VirtioDevice(spec, "virtio-serial") + ",id=serial0,max_ports=2",
       "-device", "virtserialport,bus=serial0.0,chardev=agent,name=agent.channel.0",
       "-fsdev", "local,id=shared,path=" + spec.shared_dir + ",security_model=none",
       "-device", VirtioDevice(spec, "virtio-9p") + ",fsdev=shared,mount_tag=kataShared",
