@@ -187,7 +187,20 @@ TEST(VmTemplate, InspectUseAndDestroy) {
 TEST(QemuTemplateArgs, NoneWithoutMemoryFile) {
   auto argv = vmm::qemu::BuildCommandLine(Spec());
   EXPECT_FALSE(Has(argv, "-incoming"));
+  EXPECT_FALSE(Has(argv, "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=off"));
+}
+
+// Under TCG guest RAM is a memfd (4 KiB pages, no transparent huge pages);
+// KVM keeps QEMU's anonymous RAM.
+TEST(QemuMemoryArgs, MemfdUnderTcgOnly) {
+  vmm::VmSpec s = Spec();
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  EXPECT_TRUE(Has(argv, "microvm,memory-backend=ram"));
+  EXPECT_TRUE(Has(argv, "memory-backend-memfd,id=ram,size=256M"));
+  s.accel = "kvm";
+  argv = vmm::qemu::BuildCommandLine(s);
   EXPECT_TRUE(Has(argv, "microvm"));
+  EXPECT_FALSE(Has(argv, "memory-backend-memfd,id=ram,size=256M"));
 }
 
 TEST(QemuTemplateArgs, TemplateIsSharedFileRam) {
@@ -197,6 +210,7 @@ TEST(QemuTemplateArgs, TemplateIsSharedFileRam) {
   auto argv = vmm::qemu::BuildCommandLine(s);
   EXPECT_TRUE(Has(argv, "microvm,memory-backend=ram"));
   EXPECT_TRUE(Has(argv, "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=on"));
+  EXPECT_FALSE(Has(argv, "memory-backend-memfd,id=ram,size=256M"));
   EXPECT_FALSE(Has(argv, "-incoming"));
 }
 
