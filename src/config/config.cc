@@ -218,6 +218,7 @@ Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
           {"msize_9p", p.Int(&q.msize_9p, 4096, INT32_MAX, "an integer >= 4096")},
           {"entropy_source", p.Path(&q.entropy_source)},
           {"disable_vhost_net", p.Bool(&q.disable_vhost_net)},
+          {"reclaim_guest_freed_memory", p.Bool(&q.reclaim_guest_freed_memory)},
       });
 }
 
@@ -446,6 +447,7 @@ std::string ToToml(const LoadedConfig& l) {
   i("msize_9p", c.qemu.msize_9p);
   s("entropy_source", c.qemu.entropy_source);
   b("disable_vhost_net", c.qemu.disable_vhost_net);
+  b("reclaim_guest_freed_memory", c.qemu.reclaim_guest_freed_memory);
 
   o << "\n[agent.kata]\n";
   b("enable_debug", c.agent.enable_debug);

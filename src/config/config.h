@@ -37,6 +37,9 @@ struct QemuConfig {
   int msize_9p = 512000;
   std::string entropy_source = "/dev/urandom";
   bool disable_vhost_net = false;  // Accepted for Kata compatibility; no effect.
+  // A virtio-balloon with free page reporting: the guest hands the pages it
+  // frees back to the host (less host memory per idle sandbox).
+  bool reclaim_guest_freed_memory = true;
   bool operator==(const QemuConfig&) const = default;
 };
 

@@ -52,6 +52,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.qemu.msize_9p, 512000);
   EXPECT_EQ(c.qemu.entropy_source, "/dev/urandom");
   EXPECT_FALSE(c.qemu.disable_vhost_net);
+  EXPECT_TRUE(c.qemu.reclaim_guest_freed_memory);
   EXPECT_FALSE(c.agent.enable_debug);
   EXPECT_TRUE(c.agent.kernel_modules.empty());
   EXPECT_EQ(c.agent.dial_timeout, 45);
@@ -116,6 +117,7 @@ valid_hypervisor_paths = ["/opt/qemu/bin/*"]
 msize_9p = 8192
 entropy_source = "/dev/random"
 disable_vhost_net = true
+reclaim_guest_freed_memory = false
 
 [agent.kata]
 enable_debug = true
@@ -154,6 +156,7 @@ template_path = "/run/tmpl"
   EXPECT_EQ(c.qemu.msize_9p, 8192);
   EXPECT_EQ(c.qemu.entropy_source, "/dev/random");
   EXPECT_TRUE(c.qemu.disable_vhost_net);
+  EXPECT_FALSE(c.qemu.reclaim_guest_freed_memory);
   EXPECT_TRUE(c.agent.enable_debug);
   EXPECT_EQ(c.agent.kernel_modules,
             (std::vector<std::string>{"e1000e InterruptThrottleRate=3000", "i915"}));

@@ -225,6 +225,28 @@ TEST(QemuTemplateArgs, CloneIsPrivateAndWaitsForState) {
   EXPECT_EQ(*(it + 1), "defer");
 }
 
+// Free page reporting: a balloon on the machine's transport, never on a
+// templated VM (QEMU 7.2 would punch holes in the template's memory file).
+TEST(QemuBalloonArgs, OnlyWhenAskedFor) {
+  vmm::VmSpec s = Spec();
+  EXPECT_FALSE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
+  s.free_page_reporting = true;
+  EXPECT_TRUE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
+  s.machine_type = "q35";
+  EXPECT_TRUE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-pci,free-page-reporting=on"));
+}
+
+TEST(QemuBalloonArgs, NeverOnTemplateOrClone) {
+  vmm::VmSpec s = Spec();
+  s.free_page_reporting = true;
+  s.memory_file = "/t/memory";
+  s.memory_file_shared = true;
+  EXPECT_FALSE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
+  s.memory_file_shared = false;
+  s.restore_state = "/t/state";
+  EXPECT_FALSE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
+}
+
 TEST(QemuMigration, StreamGoesThroughAPassedFd) { EXPECT_EQ(vmm::qemu::MigrationUri(), "fd:vm-state"); }
 
 }  // namespace
