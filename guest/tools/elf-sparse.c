@@ -6,9 +6,12 @@
 // per sandbox (the guest RAM page it writes and the file page it reads). The
 // x86 vmlinux pads its text to 2 MiB boundaries (entry text, text/rodata gap)
 // with int3 (0xcc) or zeros: about 6.5 MiB of the 15 MiB it loads. Guest RAM
-// starts zeroed, so a run of zeros left out is the same memory; a run of int3
-// padding becomes zeros, which nothing executes or reads either (it lies
-// between sections, no symbol points into it).
+// starts zeroed (anonymous memory, the runtime's memfd, a new template file),
+// so a run of zeros left out is the same memory; a run of int3 padding becomes
+// zeros, which nothing executes or reads either (it lies between sections, no
+// symbol points into it). It relies on that: RAM pre-filled with anything else
+// (a reused memory file) would leave garbage in .data's zero runs. The VM
+// never reboots (-no-reboot), so QEMU loads the image once.
 //
 // The file's bytes are unchanged: the new program header table is appended at
 // the end and e_phoff/e_phnum point at it. Other headers (the PVH note) are
