@@ -6,6 +6,9 @@
 #   experiments: [--guest DIR] (vmlinux.container + kata-containers-initrd.img, e.g. from
 #   guest/build-guest.sh --kernel own) [--qemu-args 'ARGS'] (appended to QEMU's command
 #   line) [--kernel-params 'ARGS'] (configuration kernel_params) [--qemu-env 'VAR=v ...']
+#   [--runtime PATH] (a kata-runtime to use instead of the one on $PATH, e.g. a build
+#   tree's; its containerd-shim-kata-v2 sibling is used too). The configuration copied
+#   is $KATA_CONF_FILE when set, else the installed one.
 #
 # For every guest memory size (default: '256 128') x TCG translation-cache size
 # (default: the runtime's value; others set hypervisor.qemu.tcg_tb_size_mib
@@ -49,7 +52,8 @@ while [[ $# -gt 0 ]]; do
     --qemu-args) QEMU_ARGS=$2; shift 2 ;;
     --kernel-params) export KATA_BENCH_KERNEL_PARAMS=$2; shift 2 ;;
     --qemu-env) export KATA_BENCH_QEMU_ENV=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --runtime) PATH="$(dirname "$(readlink -f "$2")"):$PATH"; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
 done

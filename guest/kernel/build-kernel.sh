@@ -8,7 +8,9 @@
 # in the final .config, and builds `vmlinux` only (QEMU boots the uncompressed ELF
 # through the PVH entry). Everything is built in: no modules.
 #
-# Result, built once per (fragment, source package version):
+# Our patches in patches/*.patch are applied to the source first (patch -p1).
+#
+# Result, built once per (fragment, patches, source package version):
 #   CACHE/kernel-<sha256>/vmlinux         the ELF (PVH note checked)
 #   CACHE/kernel-<sha256>/config          the final .config
 #   CACHE/kernel-<sha256>/kernel-release  what `uname -r` prints in the guest
@@ -40,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --config) FRAGMENT="${2:?--config needs a file}"; shift 2 ;;
     --jobs|-j) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
     --keep-build) KEEP_BUILD=1; shift ;;
-    -h|--help) sed -n '2,17p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -54,7 +56,11 @@ SRC_VER="$(dpkg-query -W -f='${Status} ${Version}' "$SRC_PKG" 2>/dev/null \
 TARBALL="/usr/src/$SRC_PKG.tar.xz"
 [[ -f "$TARBALL" ]] || die "$TARBALL missing (package $SRC_PKG $SRC_VER). Fix: apt-get install --reinstall -y $SRC_PKG"
 
-KEY="$( { cat "$FRAGMENT"; echo "source=$SRC_PKG $SRC_VER recipe=$RECIPE"; } | sha256sum | cut -c1-16)"
+# Our patches (guest/kernel/patches/*.patch, applied in name order with patch -p1)
+# are part of the key: a changed or added patch builds a new kernel.
+mapfile -t PATCHES < <(compgen -G "$HERE/patches/*.patch" | LC_ALL=C sort)
+KEY="$( { cat "$FRAGMENT"; echo "source=$SRC_PKG $SRC_VER recipe=$RECIPE";
+          ((${#PATCHES[@]} == 0)) || cat "${PATCHES[@]}"; } | sha256sum | cut -c1-16)"
 mkdir -p "$CACHE" || die "cannot create cache dir $CACHE (use --cache DIR)"
 CACHE="$(readlink -f "$CACHE")"
 DEST="$CACHE/kernel-$KEY"
@@ -84,7 +90,7 @@ fi
 
 # ---------------------------------------------------------------- tools
 declare -A TOOL_PKG=([make]=make [gcc]=gcc [ld]=binutils [bc]=bc [flex]=flex [bison]=bison
-                     [perl]=perl [xz]=xz-utils [tar]=tar [readelf]=binutils)
+                     [perl]=perl [xz]=xz-utils [tar]=tar [readelf]=binutils [patch]=patch)
 missing=()
 for t in "${!TOOL_PKG[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("${TOOL_PKG[$t]}"); done
 # objtool (CONFIG_STACK_VALIDATION/ORC on x86_64) includes gelf.h
@@ -106,6 +112,10 @@ log "unpacking $TARBALL ($SRC_PKG $SRC_VER)"
 tar -xJf "$TARBALL" -C "$WORK"
 KSRC="$(find "$WORK" -mindepth 1 -maxdepth 1 -type d | head -n1)"
 [[ -f "$KSRC/Makefile" ]] || die "no kernel tree in $TARBALL"
+for p in "${PATCHES[@]}"; do
+  log "applying patches/$(basename "$p")"
+  patch -d "$KSRC" -p1 --batch --forward --quiet <"$p" || die "patch $p does not apply to $SRC_PKG $SRC_VER"
+done
 
 # Reproducible-ish identity: no host name / user / build counter in `uname -v`.
 export KBUILD_BUILD_USER=kata KBUILD_BUILD_HOST=kata-cpp KBUILD_BUILD_VERSION=1
@@ -156,6 +166,7 @@ echo "$KREL" >"$STAGE/kernel-release"
 {
   echo "source=$SRC_PKG $SRC_VER"
   echo "fragment=$FRAGMENT sha256=$(sha256sum "$FRAGMENT" | cut -d' ' -f1)"
+  for p in "${PATCHES[@]}"; do echo "patch=$(basename "$p") sha256=$(sha256sum "$p" | cut -d' ' -f1)"; done
   echo "release=$KREL"
   echo "gcc=$(gcc -dumpfullversion)"
   echo "jobs=$JOBS nproc=$(nproc)"

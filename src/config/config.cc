@@ -219,6 +219,7 @@ Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
           {"entropy_source", p.Path(&q.entropy_source)},
           {"tcg_tb_size_mib", p.Int(&q.tcg_tb_size_mib, 1, 4096, "an integer from 1 to 4096")},
           {"disable_vhost_net", p.Bool(&q.disable_vhost_net)},
+          {"reclaim_guest_freed_memory", p.Bool(&q.reclaim_guest_freed_memory)},
       });
 }
 
@@ -448,6 +449,7 @@ std::string ToToml(const LoadedConfig& l) {
   s("entropy_source", c.qemu.entropy_source);
   i("tcg_tb_size_mib", c.qemu.tcg_tb_size_mib);
   b("disable_vhost_net", c.qemu.disable_vhost_net);
+  b("reclaim_guest_freed_memory", c.qemu.reclaim_guest_freed_memory);
 
   o << "\n[agent.kata]\n";
   b("enable_debug", c.agent.enable_debug);

@@ -40,6 +40,9 @@ struct QemuConfig {
   // MiB. Unused with KVM. See configuration.toml for the trade-off.
   int tcg_tb_size_mib = 32;
   bool disable_vhost_net = false;  // Accepted for Kata compatibility; no effect.
+  // A virtio-balloon with free page reporting: the guest hands the pages it
+  // frees back to the host (less host memory per idle sandbox).
+  bool reclaim_guest_freed_memory = true;
   bool operator==(const QemuConfig&) const = default;
 };
 

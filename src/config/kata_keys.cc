@@ -22,7 +22,7 @@ constexpr std::string_view kQemu[] = {
     "pflashes", "valid_entropy_sources", "rx_rate_limiter_max_rate", "tx_rate_limiter_max_rate",
     "memory_offset", "memory_slots", "default_maxmemory", "default_bridges", "pcie_root_port",
     "pcie_switch_port", "hot_plug_vfio", "cold_plug_vfio", "hotplug_vfio_on_root_bus",
-    "enable_mem_prealloc", "enable_hugepages", "enable_virtio_mem", "reclaim_guest_freed_memory",
+    "enable_mem_prealloc", "enable_hugepages", "enable_virtio_mem",
     "enable_iommu", "enable_iommu_platform", "enable_numa", "numa_mapping",
     "disable_nesting_checks", "disable_image_nvdimm", "confidential_guest", "sev_snp_guest",
     "enable_guest_swap", "disable_seccomp", "disable_selinux", "disable_guest_selinux",

@@ -16,7 +16,7 @@ namespace {
 
 // Bumped when the runtime changes what it gives QEMU (devices, options):
 // templates made by an older runtime then no longer match.
-constexpr const char* kFormat = "2";
+constexpr const char* kFormat = "3";
 constexpr const char* kFileSuffix = "_file";
 constexpr const char* kHashSuffix = "_sha256";
 

@@ -47,12 +47,20 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
     if (uint64_t khz = vmm::HostTscKhz(); khz > 0) sc.vm.kernel_params += " tsc_early_khz=" + std::to_string(khz);
   }
   if (cfg.agent.enable_debug) sc.vm.kernel_params += " agent.log=debug";
+  // Report free blocks from 128 KiB up (order 5) rather than from the
+  // kernel's pageblock (2 MiB): an idle 128 MiB guest then gives back
+  // 3.6 MiB more, at no measured boot cost. Orders below 5 gave no more.
+  // Our kernel keeps the parameter (guest/kernel/patches/0002-*); Debian's
+  // 6.1 overwrites it and reports 2 MiB blocks.
+  if (cfg.qemu.reclaim_guest_freed_memory) sc.vm.kernel_params += " page_reporting.page_reporting_order=5";
+  // Last, so that the file's kernel_params can override the runtime's.
   if (!cfg.qemu.kernel_params.empty()) sc.vm.kernel_params += " " + cfg.qemu.kernel_params;
   sc.vm.vcpus = cfg.qemu.default_vcpus;
   sc.vm.memory_mib = cfg.qemu.default_memory;
   sc.vm.tcg_tb_size_mib = cfg.qemu.tcg_tb_size_mib;
   sc.vm.accel = accel.accel;
   sc.vm.debug = debug;
+  sc.vm.free_page_reporting = cfg.qemu.reclaim_guest_freed_memory;
   if (cfg.factory.enable_template) sc.template_dir = cfg.factory.template_path;
   return sc;
 }

@@ -41,6 +41,9 @@ struct VmSpec {
   bool debug = false;
   int netns_fd = -1;              // network namespace the VMM runs in (-1: the caller's)
   std::vector<NetDevice> nics;
+  // A virtio-balloon with free page reporting (not on templated VMs: see
+  // command_line.cc).
+  bool free_page_reporting = false;
   // VM templating (sandbox/vm_template.h). Guest RAM backed by this file
   // instead of anonymous memory: shared (MAP_SHARED) while a template is
   // made, so the RAM lands in the file; private (copy-on-write) in a clone,

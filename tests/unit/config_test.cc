@@ -52,6 +52,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.qemu.msize_9p, 512000);
   EXPECT_EQ(c.qemu.entropy_source, "/dev/urandom");
   EXPECT_FALSE(c.qemu.disable_vhost_net);
+  EXPECT_TRUE(c.qemu.reclaim_guest_freed_memory);
   EXPECT_FALSE(c.agent.enable_debug);
   EXPECT_TRUE(c.agent.kernel_modules.empty());
   EXPECT_EQ(c.agent.dial_timeout, 45);
@@ -117,6 +118,7 @@ msize_9p = 8192
 entropy_source = "/dev/random"
 tcg_tb_size_mib = 32
 disable_vhost_net = true
+reclaim_guest_freed_memory = false
 
 [agent.kata]
 enable_debug = true
@@ -156,6 +158,7 @@ template_path = "/run/tmpl"
   EXPECT_EQ(c.qemu.entropy_source, "/dev/random");
   EXPECT_EQ(c.qemu.tcg_tb_size_mib, 32);
   EXPECT_TRUE(c.qemu.disable_vhost_net);
+  EXPECT_FALSE(c.qemu.reclaim_guest_freed_memory);
   EXPECT_TRUE(c.agent.enable_debug);
   EXPECT_EQ(c.agent.kernel_modules,
             (std::vector<std::string>{"e1000e InterruptThrottleRate=3000", "i915"}));

@@ -187,7 +187,20 @@ TEST(VmTemplate, InspectUseAndDestroy) {
 TEST(QemuTemplateArgs, NoneWithoutMemoryFile) {
   auto argv = vmm::qemu::BuildCommandLine(Spec());
   EXPECT_FALSE(Has(argv, "-incoming"));
+  EXPECT_FALSE(Has(argv, "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=off"));
+}
+
+// Under TCG guest RAM is a memfd (4 KiB pages, no transparent huge pages);
+// KVM keeps QEMU's anonymous RAM.
+TEST(QemuMemoryArgs, MemfdUnderTcgOnly) {
+  vmm::VmSpec s = Spec();
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  EXPECT_TRUE(Has(argv, "microvm,memory-backend=ram"));
+  EXPECT_TRUE(Has(argv, "memory-backend-memfd,id=ram,size=256M"));
+  s.accel = "kvm";
+  argv = vmm::qemu::BuildCommandLine(s);
   EXPECT_TRUE(Has(argv, "microvm"));
+  EXPECT_FALSE(Has(argv, "memory-backend-memfd,id=ram,size=256M"));
 }
 
 TEST(QemuTemplateArgs, TemplateIsSharedFileRam) {
@@ -197,6 +210,7 @@ TEST(QemuTemplateArgs, TemplateIsSharedFileRam) {
   auto argv = vmm::qemu::BuildCommandLine(s);
   EXPECT_TRUE(Has(argv, "microvm,memory-backend=ram"));
   EXPECT_TRUE(Has(argv, "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=on"));
+  EXPECT_FALSE(Has(argv, "memory-backend-memfd,id=ram,size=256M"));
   EXPECT_FALSE(Has(argv, "-incoming"));
 }
 
@@ -220,6 +234,28 @@ TEST(QemuAccel, TcgCacheSizeFromTheSpecKvmHasNone) {
   auto it = std::find(argv.begin(), argv.end(), "-accel");
   ASSERT_NE(it, argv.end());
   EXPECT_EQ(*(it + 1), "kvm");
+}
+
+// Free page reporting: a balloon on the machine's transport, never on a
+// templated VM (QEMU 7.2 would punch holes in the template's memory file).
+TEST(QemuBalloonArgs, OnlyWhenAskedFor) {
+  vmm::VmSpec s = Spec();
+  EXPECT_FALSE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
+  s.free_page_reporting = true;
+  EXPECT_TRUE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
+  s.machine_type = "q35";
+  EXPECT_TRUE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-pci,free-page-reporting=on"));
+}
+
+TEST(QemuBalloonArgs, NeverOnTemplateOrClone) {
+  vmm::VmSpec s = Spec();
+  s.free_page_reporting = true;
+  s.memory_file = "/t/memory";
+  s.memory_file_shared = true;
+  EXPECT_FALSE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
+  s.memory_file_shared = false;
+  s.restore_state = "/t/state";
+  EXPECT_FALSE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
 }
 
 TEST(QemuMigration, StreamGoesThroughAPassedFd) { EXPECT_EQ(vmm::qemu::MigrationUri(), "fd:vm-state"); }
