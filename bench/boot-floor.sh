@@ -107,7 +107,7 @@ if [[ ! -x "$TSC_KHZ_BIN" || "$TSC_KHZ_BIN" -ot "$ROOT/guest/tools/tsc-khz.c" ]]
 fi
 TSC_KHZ="$("$TSC_KHZ_BIN")"
 if [[ -z "$CMDLINE" ]]; then
-  CMDLINE="$CMDLINE_COMMON tsc_early_khz=$TSC_KHZ"
+  CMDLINE="$CMDLINE_COMMON tsc_early_khz=$TSC_KHZ apic_bus_hz=1000000000"  # as the runtime under TCG
   case "$MACHINE" in
     microvm) ;;
     microvm-pci) CMDLINE="$CMDLINE pci=lastbus=0" ;;

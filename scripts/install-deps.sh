@@ -9,7 +9,7 @@ RUN_PKGS=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2 procps
   containernetworking-plugins iptables curl)
 # Our own guest kernel (the default; KATA_GUEST_KERNEL=debian skips it): guest/kernel/build-kernel.sh.
 if [ "${KATA_GUEST_KERNEL:-own}" = own ]; then
-  RUN_PKGS+=(linux-source-6.1 bc flex bison libelf-dev)
+  RUN_PKGS+=(linux-source-6.1 bc flex bison libelf-dev patch)
 fi
 missing=()
 for p in "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "$@"; do

@@ -16,6 +16,10 @@ namespace kata::shim {
 // kernel_params are appended (later words win in the kernel's parser).
 std::string BaseKernelParams(bool debug);
 
+// What the accelerator adds to the kernel command line: under TCG, the
+// clock rates the guest would otherwise calibrate slowly; nothing with KVM.
+std::string AcceleratorKernelParams(const std::string& accel, const std::string& machine_type);
+
 // Fails if a forced accelerator cannot be used ("kvm" without /dev/kvm).
 Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, const std::string& sandbox_id,
                                                  vmm::AccelDecision* decision_out = nullptr);
