@@ -38,7 +38,7 @@ struct QemuConfig {
   std::string entropy_source = "/dev/urandom";
   // Our extension: QEMU's TCG translation cache (-accel tcg,tb-size=N), in
   // MiB. Unused with KVM. See configuration.toml for the trade-off.
-  int tcg_tb_size_mib = 32;
+  int tcg_tb_size_mib = 64;
   bool disable_vhost_net = false;  // Accepted for Kata compatibility; no effect.
   // A virtio-balloon with free page reporting: the guest hands the pages it
   // frees back to the host (less host memory per idle sandbox).

@@ -37,7 +37,7 @@ struct VmSpec {
   std::string extra_machine_accelerators;
   int vcpus = 1;
   int memory_mib = 256;
-  int tcg_tb_size_mib = 32;  // TCG translation cache; ignored with KVM
+  int tcg_tb_size_mib = 64;  // TCG translation cache; ignored with KVM
   bool debug = false;
   int netns_fd = -1;              // network namespace the VMM runs in (-1: the caller's)
   std::vector<NetDevice> nics;
