@@ -17,6 +17,7 @@
 #include "agent/container/cgroup.h"
 #include "agent/guest_setup.h"
 #include "agent/reaper.h"
+#include "agent/rpc_handlers.h"
 #include "common/log.h"
 #include "health.pb.h"
 #include "oci/spec_json.h"
@@ -25,11 +26,6 @@
 namespace kata::agent {
 namespace {
 
-using ttrpc::CallContext;
-using ttrpc::TypedHandler;
-using Empty = kata::wkt::Empty;
-
-constexpr const char* kAgentService = "grpc.AgentService";
 constexpr const char* kHealthService = "grpc.Health";
 
 struct Pipes {

@@ -13,6 +13,7 @@
 #include "agent.pb.h"
 #include "agent/agent_service.h"
 #include "agent/guest_setup.h"
+#include "agent/rpc_handlers.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "wkt.pb.h"
@@ -20,11 +21,6 @@
 namespace kata::agent {
 namespace {
 
-using ttrpc::CallContext;
-using ttrpc::TypedHandler;
-using Empty = kata::wkt::Empty;
-
-constexpr const char* kAgentService = "grpc.AgentService";
 constexpr size_t kMaxSeed = 4096;
 
 }  // namespace

@@ -2,13 +2,11 @@
 #include "agent.pb.h"
 #include "agent/agent_service.h"
 #include "agent/guest_network.h"
+#include "agent/rpc_handlers.h"
 
 namespace kata::agent {
 
 void AgentService::RegisterNetwork(ttrpc::Server& server) {
-  using ttrpc::CallContext;
-  using ttrpc::TypedHandler;
-  constexpr const char* kAgentService = "grpc.AgentService";
   server.Register(kAgentService, "UpdateInterface",
                   TypedHandler<grpc::UpdateInterfaceRequest, grpc::Interface>(
                       [](const CallContext&, const grpc::UpdateInterfaceRequest& req) -> Result<grpc::Interface> {

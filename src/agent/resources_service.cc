@@ -7,16 +7,12 @@
 #include "agent.pb.h"
 #include "agent/agent_service.h"
 #include "agent/container/cgroup.h"
+#include "agent/rpc_handlers.h"
 #include "wkt.pb.h"
 
 namespace kata::agent {
 namespace {
 
-using ttrpc::CallContext;
-using ttrpc::TypedHandler;
-using Empty = kata::wkt::Empty;
-
-constexpr const char* kAgentService = "grpc.AgentService";
 constexpr std::chrono::seconds kFreezeTimeout{10};
 constexpr size_t kMaxResourcesJson = 1 << 20;
 

@@ -17,16 +17,12 @@
 
 #include "agent.pb.h"
 #include "agent/agent_service.h"
+#include "agent/rpc_handlers.h"
 #include "wkt.pb.h"
 
 namespace kata::agent {
 namespace {
 
-using ttrpc::CallContext;
-using ttrpc::TypedHandler;
-using Empty = kata::wkt::Empty;
-
-constexpr const char* kAgentService = "grpc.AgentService";
 constexpr uint32_t kMaxReadChunk = 1 << 20;  // one ReadStdout reply stays far below the 4 MiB frame cap
 
 Result<std::string> ReadStream(StdioEnd& end, uint32_t len) {
