@@ -62,31 +62,18 @@ floor_once() {  # one boot-floor run -> ms to READY
     { cat "$work/floor.txt" "$work/floor.err" >&2; die "boot-floor.sh failed"; }
   sed -n 's/^run 1: READY *\([0-9]*\) ms.*/\1/p' "$work/floor.txt"
 }
-ctr_once() {  # runtime id [ctr run options] -> ms of `ctr run --rm IMAGE echo hi`
-  local t0 t1 out rt=$1 id=$2
-  shift 2
-  t0=$(now_ms)
-  out=$(timeout 120 "${CTR[@]}" run --rm --runtime "$rt" "$@" "$CTRD_IMAGE" "$id" echo hi 2>&1) ||
-    die "ctr run --runtime $1 failed: $out"
-  t1=$(now_ms)
-  [[ $out == hi ]] || die "ctr run --runtime $1 printed '$out'"
-  echo $((t1 - t0))
-}
 
 # Interleaved (kata, floor, runc per round) so that a change in the host's load
 # hits all three alike; round 0 warms up (page cache, snapshotter, guest build).
 pod="cs-$$-pod"
-join_pod=(--annotation io.kubernetes.cri.container-type=container --annotation "io.kubernetes.cri.sandbox-id=$pod")
-timeout 120 "${CTR[@]}" run -d --runtime io.containerd.kata.v2 --annotation io.kubernetes.cri.container-type=sandbox \
-  --annotation "io.kubernetes.cri.sandbox-id=$pod" "$CTRD_IMAGE" "$pod" sleep 100000 >/dev/null ||
-  die "could not start the pod sandbox $pod"
+ctr_pod_start "$pod"
 kata_runs="" runc_runs="" floor_runs="" pod_runs="" loads="" round_ratios=""
 for ((i = 0; i <= N; i++)); do
-  k=$(ctr_once io.containerd.kata.v2 "cs-$$-kata-$i")
+  k=$(ctr_echo_ms io.containerd.kata.v2 "cs-$$-kata-$i")
   f=nan
   if ((FLOOR)); then f=$(floor_once); [[ -n $f ]] || die "boot-floor.sh printed no time: $(cat "$work/floor.txt")"; fi
-  r=$(ctr_once io.containerd.runc.v2 "cs-$$-runc-$i")
-  p=$(ctr_once io.containerd.kata.v2 "cs-$$-app-$i" "${join_pod[@]}")
+  r=$(ctr_echo_ms io.containerd.runc.v2 "cs-$$-runc-$i")
+  p=$(ctr_echo_in_pod_ms "$pod" "cs-$$-app-$i")
   ((i == 0)) && continue
   kata_runs+="$k "; floor_runs+="$f "; runc_runs+="$r "; pod_runs+="$p "; loads+="$(load1) "
   ((FLOOR)) && round_ratios+="$(awk -v a="$k" -v b="$f" 'BEGIN{printf "%.3f", a/b}') "

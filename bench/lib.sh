@@ -114,6 +114,29 @@ ctrd_import_busybox() {
   "$BENCH_ROOT/tests/integration/containerd_make_image.sh" "$CTRD_DIR/image.tar" "$CTRD_IMAGE" >/dev/null
   ctr image import "$CTRD_DIR/image.tar" >/dev/null
 }
+# ms of one `ctr run --rm IMAGE echo hi` (dies unless it printed "hi"):
+# ctr_echo_ms RUNTIME ID [ctr run options]
+ctr_echo_ms() {
+  local rt=$1 id=$2 t0 out
+  shift 2
+  t0=$(now_ms)
+  out=$(timeout 120 "${CTR[@]}" run --rm --runtime "$rt" "$@" "$CTRD_IMAGE" "$id" echo hi 2>&1) ||
+    die "ctr run --runtime $rt $id failed: $out"
+  [[ $out == hi ]] || die "ctr run --runtime $rt $id printed '$out'"
+  echo $(($(now_ms) - t0))
+}
+# A kata pod as Kubernetes' containerd makes one (the CRI annotations): its
+# sandbox container runs `sleep`; ctr_echo_in_pod_ms POD ID times a container
+# that joins it (no boot).
+ctr_pod_start() {
+  timeout 120 "${CTR[@]}" run -d --runtime io.containerd.kata.v2 --annotation io.kubernetes.cri.container-type=sandbox \
+    --annotation "io.kubernetes.cri.sandbox-id=$1" "$CTRD_IMAGE" "$1" sleep 100000 >/dev/null ||
+    die "could not start the pod sandbox $1"
+}
+ctr_echo_in_pod_ms() {
+  ctr_echo_ms io.containerd.kata.v2 "$2" --annotation io.kubernetes.cri.container-type=container \
+    --annotation "io.kubernetes.cri.sandbox-id=$1"
+}
 # Kills and removes every task and container of the bench namespace, then stops containerd.
 ctrd_stop() {
   [[ -n "${CTRD_PID:-}" ]] || return 0

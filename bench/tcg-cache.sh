@@ -53,28 +53,15 @@ for tb in $TBS; do
   KATA_CONF_FILE="$work/tb$tb.toml" ctrd_start "$work/ctrd-$tb"
   PID_OF[$tb]=$CTRD_PID
   ctrd_import_busybox
-  ctr run -d --runtime io.containerd.kata.v2 --annotation io.kubernetes.cri.container-type=sandbox \
-    --annotation "io.kubernetes.cri.sandbox-id=tc-$$-pod-$tb" "$CTRD_IMAGE" "tc-$$-pod-$tb" sleep 100000 >/dev/null ||
-    die "pod sandbox with tb-size $tb did not start"
+  ctr_pod_start "tc-$$-pod-$tb"
 done
-
-run_ms() {  # id [ctr run options] -> ms of `ctr run --rm IMAGE echo hi`
-  local id=$1 t0 out
-  shift
-  t0=$(now_ms)
-  out=$(timeout 120 "${CTR[@]}" run --rm --runtime io.containerd.kata.v2 "$@" "$CTRD_IMAGE" "$id" echo hi 2>&1) ||
-    die "ctr run $id failed: $out"
-  [[ $out == hi ]] || die "ctr run $id printed '$out'"
-  echo $(($(now_ms) - t0))
-}
 
 declare -A COLD JOIN
 for ((i = 0; i <= N; i++)); do  # round 0 warms up host caches
   for tb in $TBS; do
     use "$tb"
-    c=$(run_ms "tc-$$-cold-$tb-$i")
-    j=$(run_ms "tc-$$-app-$tb-$i" --annotation io.kubernetes.cri.container-type=container \
-      --annotation "io.kubernetes.cri.sandbox-id=tc-$$-pod-$tb")
+    c=$(ctr_echo_ms io.containerd.kata.v2 "tc-$$-cold-$tb-$i")
+    j=$(ctr_echo_in_pod_ms "tc-$$-pod-$tb" "tc-$$-app-$tb-$i")
     ((i == 0)) && continue
     COLD[$tb]+="$c " JOIN[$tb]+="$j "
   done
