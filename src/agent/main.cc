@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -46,6 +47,12 @@ int main(int argc, char** argv) {
   bool debug = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
+    // Also the VM cache's warm-up container (sandbox/vm_cache.h): a static
+    // binary that starts and exits like a small container's process.
+    if (a == "--version") {
+      std::printf("kata-agent %s\n", KATA_VERSION);
+      return 0;
+    }
     if (a == "--listen" && i + 1 < argc) listen_path = argv[++i];
     if (a == "--cgroup-root" && i + 1 < argc) cgroup_root = argv[++i];
     if (a == "--debug") debug = true;

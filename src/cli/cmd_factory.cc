@@ -1,10 +1,16 @@
 // `kata-runtime factory init|status|destroy`: the VM template of Kata's
-// [factory] enable_template (sandbox/vm_template.h). Sandboxes started by
-// the shim use it by themselves; these verbs manage it.
+// [factory] enable_template (sandbox/vm_template.h) and the VM cache of
+// [factory] vm_cache_number (sandbox/vm_cache.h). Sandboxes use both by
+// themselves; these verbs make, inspect and remove them.
+#include <limits.h>
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "common/fs.h"
 #include "config/config.h"
+#include "sandbox/vm_cache.h"
 #include "sandbox/vm_template.h"
 #include "shim/sandbox_config.h"
 
@@ -17,15 +23,52 @@ Result<sandbox::SandboxConfig> SandboxShape(const config::Config& c) {
   return shim::MakeSandboxConfig(c, "template");
 }
 
-Status Init(const config::Config& c) {
-  if (!c.factory.enable_template) {
-    return Error(Code::kFailedPrecondition,
-                 "VM templating is not enabled: set enable_template = true in the [factory] table of the configuration");
+// The installed agent (scripts/install.sh), or the one next to a build's
+// kata-runtime: the static binary the cache's warm-up container runs.
+std::string WarmupBinary() {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return "";
+  exe[n] = '\0';
+  std::string dir = fs::Dirname(exe);
+  for (const std::string& p : {dir + "/../libexec/kata-containers/kata-agent", dir + "/kata-agent"}) {
+    if (access(p.c_str(), X_OK) == 0) return p;
   }
+  return "";
+}
+
+Status ServeCache(const config::Config& c) {
   ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, SandboxShape(c));
-  RETURN_IF_ERROR(
-      sandbox::CreateVmTemplate(sc.vm, c.factory.template_path, sc.hypervisor, sc.agent_timeout));
-  std::printf("VM template created in %s\n", c.factory.template_path.c_str());
+  sandbox::VmCacheOptions opts;
+  opts.shape = sc;
+  opts.size = c.factory.vm_cache_number;
+  opts.endpoint = c.factory.vm_cache_endpoint;
+  opts.warmup_binary = WarmupBinary();
+  if (opts.warmup_binary.empty()) {
+    std::fprintf(stderr, "warning: no kata-agent binary found next to kata-runtime or in ../libexec/kata-containers: "
+                         "cached VMs will not be warmed up\n");
+  }
+  return sandbox::ServeVmCache(opts, [&] {
+    std::printf("VM cache serving %d VMs at %s (stop it with Ctrl-C or `kata-runtime factory destroy`)\n",
+                opts.size, opts.endpoint.c_str());
+    std::fflush(stdout);
+  });
+}
+
+Status Init(const config::Config& c) {
+  if (!c.factory.enable_template && c.factory.vm_cache_number == 0) {
+    return Error(Code::kFailedPrecondition,
+                 "neither VM templating nor the VM cache is enabled: set enable_template = true or vm_cache_number "
+                 "= N in the [factory] table of the configuration");
+  }
+  if (c.factory.enable_template) {
+    ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, SandboxShape(c));
+    RETURN_IF_ERROR(sandbox::CreateVmTemplate(sc.vm, c.factory.template_path, sc.hypervisor, sc.agent_timeout));
+    std::printf("VM template created in %s\n", c.factory.template_path.c_str());
+    std::fflush(stdout);
+  }
+  // Like upstream Kata, a cache is a server: init stays in the foreground.
+  if (c.factory.vm_cache_number > 0) return ServeCache(c);
   return Status::Ok();
 }
 
@@ -36,10 +79,24 @@ Status PrintStatus(const config::Config& c) {
   std::printf("template_path: %s\n", c.factory.template_path.c_str());
   std::printf("template: %s\n", s.valid ? "valid" : s.exists ? "stale" : "none");
   if (!s.valid) std::printf("reason: %s\n", s.reason.c_str());
+  std::printf("vm_cache_number: %d\n", c.factory.vm_cache_number);
+  std::printf("vm_cache_endpoint: %s\n", c.factory.vm_cache_endpoint.c_str());
+  auto cache = sandbox::AskVmCache(c.factory.vm_cache_endpoint, {{"op", "status"}});
+  if (cache.ok()) {
+    std::printf("vm_cache: serving, %d of %d VMs ready%s\n", cache->value("ready", 0), cache->value("size", 0),
+                cache->value("warm", false) ? ", warmed up" : "");
+    std::string err = cache->value("last_error", "");
+    if (!err.empty()) std::printf("vm_cache_last_error: %s\n", err.c_str());
+  } else {
+    std::printf("vm_cache: not running\n");
+  }
   return Status::Ok();
 }
 
 Status Destroy(const config::Config& c) {
+  if (sandbox::AskVmCache(c.factory.vm_cache_endpoint, {{"op", "quit"}}).ok()) {
+    std::printf("VM cache at %s stopped\n", c.factory.vm_cache_endpoint.c_str());
+  }
   RETURN_IF_ERROR(sandbox::DestroyVmTemplate(c.factory.template_path));
   std::printf("VM template %s destroyed\n", c.factory.template_path.c_str());
   return Status::Ok();
@@ -48,7 +105,8 @@ Status Destroy(const config::Config& c) {
 }  // namespace
 
 void AddFactoryCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
-  auto* cmd = app.add_subcommand("factory", "manage the VM template new sandboxes start from ([factory] enable_template)");
+  auto* cmd = app.add_subcommand(
+      "factory", "manage the VM template and the VM cache new sandboxes start from ([factory] in the configuration)");
   cmd->require_subcommand(1);
   auto add = [&](const char* name, const char* help, Status (*fn)(const config::Config&)) {
     cmd->add_subcommand(name, help)->callback([&g, exit_code, fn] {
@@ -60,9 +118,10 @@ void AddFactoryCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       }
     });
   };
-  add("init", "boot a VM and save it as the template", Init);
-  add("status", "say whether the template exists and matches the configuration", PrintStatus);
-  add("destroy", "remove the template", Destroy);
+  add("init", "boot a VM and save it as the template; with vm_cache_number, serve a VM cache (in the foreground)",
+      Init);
+  add("status", "say whether the template exists and matches the configuration, and whether the VM cache serves", PrintStatus);
+  add("destroy", "stop the VM cache and remove the template", Destroy);
 }
 
 }  // namespace kata::cli

@@ -18,7 +18,7 @@ namespace kata::proc {
 namespace {
 
 [[noreturn]] void ChildExec(const std::vector<std::string>& argv, const SpawnOptions& opts, int err_fd) {
-  if (opts.die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (opts.die_with_parent && !opts.detach) prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (opts.new_session) setsid();
   if (opts.netns_fd >= 0 && setns(opts.netns_fd, CLONE_NEWNET) != 0) {
     int err = errno;
@@ -58,17 +58,57 @@ namespace {
   _exit(127);
 }
 
+// fork() twice: returns 0 in the grandchild, its pid in the caller (whose
+// direct child, the middle one, is gone and reaped), -1 on failure.
+pid_t ForkDetached() {
+  int pid_pipe[2];
+  if (pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
+  pid_t middle = fork();
+  if (middle < 0) {
+    close(pid_pipe[0]);
+    close(pid_pipe[1]);
+    return -1;
+  }
+  if (middle == 0) {
+    close(pid_pipe[0]);
+    setsid();  // no terminal, no process group of the caller's
+    pid_t grandchild = fork();
+    if (grandchild == 0) {
+      close(pid_pipe[1]);
+      return 0;
+    }
+    ssize_t unused = write(pid_pipe[1], &grandchild, sizeof grandchild);
+    (void)unused;
+    _exit(grandchild < 0 ? 1 : 0);
+  }
+  close(pid_pipe[1]);
+  pid_t grandchild = -1;
+  ssize_t n;
+  do {
+    n = read(pid_pipe[0], &grandchild, sizeof grandchild);
+  } while (n < 0 && errno == EINTR);
+  close(pid_pipe[0]);
+  while (waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (n != sizeof grandchild || grandchild < 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return grandchild;
+}
+
 }  // namespace
 
 Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
   if (argv.empty()) return Error(Code::kInvalidArgument, "spawn: empty argv");
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoError("pipe");
-  pid_t pid = fork();
+  pid_t pid = opts.detach ? ForkDetached() : fork();
   if (pid < 0) {
+    int err = errno;
     close(pipefd[0]);
     close(pipefd[1]);
-    return ErrnoError("fork for " + argv[0]);
+    return ErrnoError("fork for " + argv[0], err);
   }
   if (pid == 0) {
     close(pipefd[0]);
@@ -82,7 +122,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
   } while (n < 0 && errno == EINTR);
   close(pipefd[0]);
   if (n == sizeof err) {
-    waitpid(pid, nullptr, 0);
+    if (!opts.detach) waitpid(pid, nullptr, 0);
     return ErrnoError("exec " + argv[0], err);
   }
   return pid;

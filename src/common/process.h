@@ -17,6 +17,10 @@ struct SpawnOptions {
   int stderr_fd = -1;
   bool new_session = false;    // setsid(): survive the caller's terminal/process group
   bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL), tied to the spawning THREAD
+  // Double fork: the child is reparented to init (or the nearest subreaper)
+  // and outlives the caller, which cannot wait for it (watch it with a
+  // pidfd). For VMs of the VM cache, handed from one process to another.
+  bool detach = false;
   std::vector<std::string> env;  // empty = inherit
   std::string executable;        // binary to run when it differs from argv[0] (OCI hooks)
   int netns_fd = -1;             // network namespace to enter before exec (the VMM joins the pod's)

@@ -311,6 +311,8 @@ Status ParseRoot(Parser& p, const toml::table& root, Config& c) {
                                 {
                                     {"enable_template", p.Bool(&f.enable_template)},
                                     {"template_path", p.Path(&f.template_path)},
+                                    {"vm_cache_number", p.Int(&f.vm_cache_number, 0, 64, "an integer from 0 to 64")},
+                                    {"vm_cache_endpoint", p.Path(&f.vm_cache_endpoint)},
                                 }));
     } else if (IsKataOnlyTable(name)) {
       p.ignored()->push_back(name);
@@ -469,6 +471,8 @@ std::string ToToml(const LoadedConfig& l) {
   o << "\n[factory]\n";
   b("enable_template", c.factory.enable_template);
   s("template_path", c.factory.template_path);
+  i("vm_cache_number", c.factory.vm_cache_number);
+  s("vm_cache_endpoint", c.factory.vm_cache_endpoint);
   return o.str();
 }
 

@@ -65,10 +65,13 @@ struct RuntimeConfig {
   bool operator==(const RuntimeConfig&) const = default;
 };
 
-// VM templating (sandbox/vm_template.h, `kata-runtime factory`).
+// VM templating (sandbox/vm_template.h) and the VM cache
+// (sandbox/vm_cache.h), both run by `kata-runtime factory`.
 struct FactoryConfig {
   bool enable_template = false;
   std::string template_path = "/run/vc/vm/template";
+  int vm_cache_number = 0;  // VMs the cache keeps ready; 0 = no cache
+  std::string vm_cache_endpoint = "/var/run/kata-containers/cache.sock";
   bool operator==(const FactoryConfig&) const = default;
 };
 

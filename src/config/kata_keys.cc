@@ -46,7 +46,6 @@ constexpr std::string_view kRuntime[] = {
     "overhead_vcpus", "overhead_memory", "name", "hypervisor_name", "agent_name", "log_level",
     "keep_abnormal", "use_passfd_io", "passfd_listener_port",
 };
-constexpr std::string_view kFactory[] = {"vm_cache_number", "vm_cache_endpoint"};
 constexpr std::string_view kTables[] = {"netmon", "image", "proxy", "shim"};
 
 template <size_t N>
@@ -60,7 +59,6 @@ bool IsKataOnlyKey(const std::string& table, const std::string& key) {
   if (table == "hypervisor.qemu") return In(kQemu, key);
   if (table == "agent.kata") return In(kAgent, key);
   if (table == "runtime") return In(kRuntime, key);
-  if (table == "factory") return In(kFactory, key);
   return false;
 }
 

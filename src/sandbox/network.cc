@@ -138,4 +138,11 @@ Status MirrorVethAndTap(nl_sock* sk, int veth_ifindex, const std::string& tap_na
   return RedirectIngress(sk, tap_ifindex, veth_ifindex);
 }
 
+Status MoveLinkToNetns(nl_sock* sk, const std::string& name, int netns_fd) {
+  ASSIGN_OR_RETURN(net::Link link, net::LinkByName(sk, name));
+  net::Link change(rtnl_link_alloc());
+  rtnl_link_set_ns_fd(change.get(), netns_fd);
+  return net::ChangeLink(sk, link.get(), change.get(), "move " + name + " to the pod's network namespace");
+}
+
 }  // namespace kata::sandbox

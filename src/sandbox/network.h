@@ -31,6 +31,11 @@ Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk);
 // the other's egress.
 Status MirrorVethAndTap(nl_sock* sk, int veth_ifindex, const std::string& tap_name, unsigned mtu);
 
+// Moves the link `name` (the VMM's tap) into the namespace `netns_fd`. The
+// VMM keeps its tap fd: frames follow the device, not the VMM's namespace.
+// Call with a socket connected inside the namespace the link is in.
+Status MoveLinkToNetns(nl_sock* sk, const std::string& name, int netns_fd);
+
 // The MAC every guest NIC boots with (locally administered). It never
 // reaches a wire: the NIC stays down until the agent gives it the veth's
 // MAC. Being constant, VM templates and their clones agree on it (the MAC

@@ -58,11 +58,14 @@ Status Sandbox::BootSteps() {
   if (fs::Exists(cfg_.vm.run_dir)) {
     return Error(Code::kAlreadyExists, "a VM directory " + cfg_.vm.run_dir + " already exists");
   }
-  RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
-  RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
-  RETURN_IF_ERROR(PrepareNetwork());
-  ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
-  if (!times_.from_template) {
+  ASSIGN_OR_RETURN(times_.from_cache, TakeFromVmCache());
+  if (!times_.from_cache) {
+    RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
+    RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
+    RETURN_IF_ERROR(PrepareNetwork());
+    ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
+  }
+  if (!times_.from_template && !times_.from_cache) {
     RETURN_IF_ERROR(StartVmAndAgent());
     // A clone's guest timeline is the template's boot: only a boot has one.
     if (auto d = agent_->GetGuestDetails(); d.ok()) {
@@ -70,11 +73,12 @@ Status Sandbox::BootSteps() {
       times_.guest_agent_ms = static_cast<double>(d->agent_ready_boottime_ns() - d->agent_start_boottime_ns()) / 1e6;
     }
   }
-  log::Info("sandbox " + cfg_.id + (times_.from_template ? " (from the VM template)" : "") + ": VMM up in " +
-            std::to_string(times_.vmm_start_ms) + " ms, agent ready in " + std::to_string(times_.agent_ready_ms) +
-            " ms" +
-            (times_.from_template ? "" : " (guest: kernel " + std::to_string(times_.guest_kernel_ms) + " ms, agent " +
-                                             std::to_string(times_.guest_agent_ms) + " ms)"));
+  bool booted = !times_.from_template && !times_.from_cache;
+  log::Info("sandbox " + cfg_.id + (times_.from_template ? " (from the VM template)" : "") +
+            (times_.from_cache ? " (from the VM cache)" : "") + ": VMM up in " + std::to_string(times_.vmm_start_ms) +
+            " ms, agent ready in " + std::to_string(times_.agent_ready_ms) + " ms" +
+            (!booted ? "" : " (guest: kernel " + std::to_string(times_.guest_kernel_ms) + " ms, agent " +
+                                std::to_string(times_.guest_agent_ms) + " ms)"));
   grpc::CreateSandboxRequest req;
   req.set_sandbox_id(cfg_.id);
   req.set_hostname(cfg_.hostname);
@@ -107,6 +111,17 @@ Result<bool> Sandbox::StartFromTemplate() {
 
 Status Sandbox::StartVmAndAgent() {
   ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
+  WatchVmExit();
+  auto t0 = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(hv_->Start(cfg_.vm));
+  times_.vmm_start_ms = MsSince(t0);
+  ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath(), cfg_.agent_timeout, [this] { return hv_->Running(); }));
+  RETURN_IF_ERROR(agent_->WaitReady(cfg_.agent_timeout, [this] { return hv_->Running(); }));
+  times_.agent_ready_ms = MsSince(t0);
+  return Status::Ok();
+}
+
+void Sandbox::WatchVmExit() {
   hv_->SetExitCallback([this](int status) {
     if (shutting_down_ || trying_template_) return;
     log::Error("VM of sandbox " + cfg_.id + " exited unexpectedly (status " + std::to_string(status) + ")");
@@ -118,13 +133,6 @@ Status Sandbox::StartVmAndAgent() {
     }
     if (cb) cb();
   });
-  auto t0 = std::chrono::steady_clock::now();
-  RETURN_IF_ERROR(hv_->Start(cfg_.vm));
-  times_.vmm_start_ms = MsSince(t0);
-  ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath(), cfg_.agent_timeout, [this] { return hv_->Running(); }));
-  RETURN_IF_ERROR(agent_->WaitReady(cfg_.agent_timeout, [this] { return hv_->Running(); }));
-  times_.agent_ready_ms = MsSince(t0);
-  return Status::Ok();
 }
 
 Status Sandbox::FreshIdentity() {
@@ -247,6 +255,17 @@ Status Sandbox::Shutdown() {
   keep_first(fs::RemoveAll(SharedSandboxDir(cfg_.id)));
   keep_first(fs::RemoveAll(cfg_.vm.run_dir));
   return first;
+}
+
+Result<CachedVm> Sandbox::Release() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_ || !hv_ || !hv_->Running()) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " is not running");
+  if (!cfg_.vm.detached) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " was not started detached");
+  CachedVm vm{cfg_.id, hv_->Pid()};
+  shut_down_ = true;  // nothing of it is ours to remove any more
+  if (agent_) agent_->Close();
+  hv_->Release();
+  return vm;
 }
 
 Sandbox::~Sandbox() {

@@ -2,6 +2,8 @@
 // containers of a pod live in it (sandbox/container.h).
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -15,6 +17,13 @@
 #include "vmm/hypervisor.h"
 
 namespace kata::sandbox {
+
+// A VM handed over by the VM cache (sandbox/vm_cache.h): its directories
+// are VmRunDir(id) and SharedSandboxDir(id), its VMM runs at pid.
+struct CachedVm {
+  std::string id;
+  pid_t pid = -1;
+};
 
 struct SandboxConfig {
   std::string id;
@@ -30,6 +39,9 @@ struct SandboxConfig {
   // VM templating: start from the template in this directory when it matches
   // the VM (sandbox/vm_template.h); "" = always boot.
   std::string template_dir;
+  // VM cache: take a booted, warm VM from the cache serving this socket
+  // when it has one made like this sandbox's; "" = never.
+  std::string vm_cache_endpoint;
 };
 
 struct BootTimes {
@@ -39,6 +51,7 @@ struct BootTimes {
   double guest_kernel_ms = 0;  // kernel start -> /init (the agent) running
   double guest_agent_ms = 0;   // agent start -> serving its port
   bool from_template = false;  // resumed from the VM template, not booted
+  bool from_cache = false;     // taken from the VM cache, not started
 };
 
 class Sandbox {
@@ -63,6 +76,9 @@ class Sandbox {
   void OnVmExit(std::function<void()> cb);
   // Stops the VM and removes every host directory of the sandbox. Idempotent.
   Status Shutdown();
+  // VM cache: gives the VM away without stopping it (its VMM must have been
+  // started detached); this object is inert afterwards.
+  Result<CachedVm> Release();
 
  private:
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
@@ -74,6 +90,13 @@ class Sandbox {
   // Starts the VMM (booting, or resuming cfg_.vm.restore_state) and waits
   // for the agent.
   Status StartVmAndAgent();
+  void WatchVmExit();
+  // VM cache (sandbox_from_cache.cc): adopts a VM from cfg_.vm_cache_endpoint;
+  // false (logged) when there is none to take or adopting it failed, with
+  // nothing left of the attempt.
+  Result<bool> TakeFromVmCache();
+  Status AdoptVm(const CachedVm& vm);
+  Status AdoptNetwork(pid_t vmm_pid);
   // After a resume every clone holds the template's RNG state and clock:
   // give this one its own.
   Status FreshIdentity();

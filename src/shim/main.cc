@@ -108,14 +108,20 @@ int Serve(const Flags& flags) {
   if (containerd_mode && flags.Get("log").empty()) {
     LogToContainerdFifo(flags.debug ? kata::log::Level::kDebug : kata::log::Level::kInfo);
   }
-  if (auto st = PrivateMountNamespace(); !st.ok()) {
-    kata::log::Error(st.message());
-    return 1;
-  }
   auto cfg = kata::config::Load(flags.Get("config"));
   if (!cfg.ok()) {
     kata::log::Error(cfg.status().message());
     return 1;
+  }
+  // A VM from the VM cache has a QEMU that the cache started in the host's
+  // mount namespace: the container binds must be made there for its 9p
+  // export to see them (as upstream Kata always does). The shim's delete
+  // action undoes them if the service dies.
+  if (cfg->config.factory.vm_cache_number == 0) {
+    if (auto st = PrivateMountNamespace(); !st.ok()) {
+      kata::log::Error(st.message());
+      return 1;
+    }
   }
   int listen_fd = 3;
   std::string socket_path = flags.Get("socket");

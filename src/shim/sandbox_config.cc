@@ -75,6 +75,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.vm.debug = debug;
   sc.vm.free_page_reporting = cfg.qemu.reclaim_guest_freed_memory;
   if (cfg.factory.enable_template) sc.template_dir = cfg.factory.template_path;
+  if (cfg.factory.vm_cache_number > 0) sc.vm_cache_endpoint = cfg.factory.vm_cache_endpoint;
   return sc;
 }
 

@@ -53,6 +53,9 @@ struct VmSpec {
   // Non-empty: Start() does not boot but resumes the device state saved by
   // SaveState() to this file (guest RAM comes from memory_file).
   std::string restore_state;
+  // VM cache: the VMM outlives the process that starts it (not its child,
+  // no PR_SET_PDEATHSIG), so that another process can Adopt() it.
+  bool detached = false;
 };
 
 class Hypervisor {
@@ -75,6 +78,12 @@ class Hypervisor {
   virtual Status SaveState(const std::string& path) = 0;
   // Called once, from a VMM-watcher thread, when the VMM process exits.
   virtual void SetExitCallback(std::function<void(int status)> cb) = 0;
+  // VM cache: takes charge of a running VMM that another process started
+  // with spec.detached, at `pid`; `spec` has the paths it now lives at.
+  virtual Status Adopt(const VmSpec& spec, pid_t pid) = 0;
+  // VM cache: stops watching the VMM without stopping it (another process
+  // adopts it). Afterwards this object does nothing.
+  virtual void Release() = 0;
 };
 
 // "qemu" is the only backend today.

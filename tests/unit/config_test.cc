@@ -66,6 +66,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_TRUE(c.runtime.disable_guest_seccomp);
   EXPECT_FALSE(c.factory.enable_template);
   EXPECT_EQ(c.factory.template_path, "/run/vc/vm/template");
+  EXPECT_EQ(c.factory.vm_cache_number, 0);
 }
 
 TEST(ConfigTest, DefaultPaths) {
@@ -138,6 +139,8 @@ disable_guest_seccomp = false
 [factory]
 enable_template = true
 template_path = "/run/tmpl"
+vm_cache_number = 2
+vm_cache_endpoint = "/run/cache.sock"
 )", &warnings);
   EXPECT_TRUE(warnings.empty());
   EXPECT_EQ(c.qemu.path, "/opt/qemu/bin/qemu-system-x86_64");
@@ -173,6 +176,8 @@ template_path = "/run/tmpl"
   EXPECT_FALSE(c.runtime.disable_guest_seccomp);
   EXPECT_TRUE(c.factory.enable_template);
   EXPECT_EQ(c.factory.template_path, "/run/tmpl");
+  EXPECT_EQ(c.factory.vm_cache_number, 2);
+  EXPECT_EQ(c.factory.vm_cache_endpoint, "/run/cache.sock");
 }
 
 TEST(ConfigTest, VcpuResolutionFollowsKata) {
@@ -231,15 +236,13 @@ enable_template = false
 enable_tracing = false
 [runtime]
 static_sandbox_resource_mgmt = true
-[factory]
-vm_cache_number = 0
 [netmon]
 enable_netmon = false
 )",
             &warnings, &ignored);
   EXPECT_TRUE(warnings.empty()) << warnings[0];
   EXPECT_EQ(ignored, (std::vector<std::string>{
-                         "agent.kata.enable_tracing", "factory.vm_cache_number",
+                         "agent.kata.enable_tracing",
                          "hypervisor.qemu.block_device_driver", "hypervisor.qemu.enable_hugepages",
                          "hypervisor.qemu.factory", "hypervisor.qemu.virtio_fs_daemon", "netmon",
                          "runtime.static_sandbox_resource_mgmt"}));
@@ -309,6 +312,7 @@ TEST(ConfigTest, BadValuesNameFileKeyAndReason) {
       {"[runtime]\nexperimental = [[\"x\"]]", "runtime.experimental[0]", "got an array"},
       {"[factory]\ntemplate_path = \"tmpl\"", "factory.template_path", "absolute"},
       {"[factory]\nenable_template = \"no\"", "factory.enable_template", "true or false"},
+      {"[factory]\nvm_cache_number = 65", "factory.vm_cache_number", "0 to 64"},
       {"runtime = 5", "runtime", "must be a table, got 5"},
       {"hypervisor = \"qemu\"", "hypervisor", "must be a table"},
       {"[hypervisor]\nqemu = 1", "hypervisor.qemu", "must be a table"},

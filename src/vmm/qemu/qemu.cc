@@ -1,7 +1,10 @@
 #include "vmm/qemu/qemu.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,11 +24,15 @@ std::string Tail(const std::string& path, int max_lines) {
   return text.ok() ? TailLines(*text, max_lines) : "";
 }
 
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
 }  // namespace
 
 Qemu::~Qemu() {
   Status unused = Stop(std::chrono::milliseconds(500));
   (void)unused;
+  for (int fd : {pidfd_, release_fd_})
+    if (fd >= 0) close(fd);
 }
 
 void Qemu::SetExitCallback(std::function<void(int)> cb) {
@@ -35,7 +42,79 @@ void Qemu::SetExitCallback(std::function<void(int)> cb) {
 
 bool Qemu::Running() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return spawned_ && !exited_;
+  return spawned_ && !exited_ && !released_;
+}
+
+Status Qemu::SpawnDetached(const std::vector<std::string>& argv) {
+  int log_fd = open(qemu_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  proc::SpawnOptions opts;
+  opts.stdout_fd = log_fd;
+  opts.stderr_fd = log_fd;
+  opts.detach = true;
+  opts.netns_fd = spec_.netns_fd;
+  auto pid = proc::Spawn(argv, opts);
+  if (log_fd >= 0) close(log_fd);
+  if (!pid.ok()) return pid.status().Wrap("starting QEMU for sandbox " + spec_.id);
+  return Adopt(spec_, *pid);
+}
+
+Status Qemu::Adopt(const VmSpec& spec, pid_t pid) {
+  spec_ = spec;
+  paths_ = PathsFor(spec);
+  qemu_log_ = fs::JoinPath(spec.run_dir, "qemu.log");
+  int pidfd = PidfdOpen(pid);
+  if (pidfd < 0) return ErrnoError("QEMU of sandbox " + spec.id + " (pid " + std::to_string(pid) + ") is gone");
+  int release_fd = eventfd(0, EFD_CLOEXEC);
+  if (release_fd < 0) {
+    Status st = ErrnoError("eventfd");
+    close(pidfd);
+    return st;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pid_ = pid;
+    pidfd_ = pidfd;
+    release_fd_ = release_fd;
+    spawned_ = true;
+  }
+  watcher_ = std::thread(&Qemu::WatchPidfd, this);
+  return Status::Ok();
+}
+
+void Qemu::WatchPidfd() {
+  pollfd fds[2] = {{pidfd_, POLLIN, 0}, {release_fd_, POLLIN, 0}};
+  while (poll(fds, 2, -1) < 0 && errno == EINTR) {
+  }
+  if (fds[1].revents != 0) return;  // Release(): another process watches it now
+  std::function<void(int)> cb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    exited_ = true;
+    exit_status_ = -1;  // not our child: its status went to its parent
+    cb = on_exit_;
+  }
+  cv_.notify_all();
+  log::Info("QEMU of sandbox " + spec_.id + " exited");
+  if (cb) cb(-1);
+}
+
+void Qemu::Release() {
+  if (release_fd_ < 0) return;
+  uint64_t one = 1;
+  ssize_t unused = write(release_fd_, &one, sizeof one);
+  (void)unused;
+  if (watcher_.joinable()) watcher_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  released_ = true;
+  on_exit_ = nullptr;
+}
+
+void Qemu::Kill() {
+  if (pidfd_ >= 0) {
+    syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+  } else if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+  }
 }
 
 void Qemu::WatchProcess(std::vector<std::string> argv, std::string log_path) {
@@ -95,11 +174,16 @@ Status Qemu::Start(const VmSpec& spec) {
   std::string cmdline;
   for (const auto& a : argv) cmdline += a + " ";
   log::Debug("starting QEMU: " + cmdline);
-  watcher_ = std::thread(&Qemu::WatchProcess, this, argv, qemu_log_);
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return spawned_; });
-  if (!spawn_status_.ok()) return spawn_status_.Wrap("starting QEMU for sandbox " + spec.id);
-  lock.unlock();
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  if (spec.detached) {
+    RETURN_IF_ERROR(SpawnDetached(argv));
+  } else {
+    watcher_ = std::thread(&Qemu::WatchProcess, this, argv, qemu_log_);
+    lock.lock();
+    cv_.wait(lock, [&] { return spawned_; });
+    if (!spawn_status_.ok()) return spawn_status_.Wrap("starting QEMU for sandbox " + spec.id);
+    lock.unlock();
+  }
   // QEMU creates its listening sockets before the guest runs; an early exit
   // means it rejected its command line or could not open a device.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -143,7 +227,7 @@ Status Qemu::SaveState(const std::string& path) {
 }
 
 Status Qemu::Stop(std::chrono::milliseconds grace) {
-  if (!watcher_.joinable()) return Status::Ok();
+  if (!watcher_.joinable()) return Status::Ok();  // never started, or Release()d
   if (Running()) {
     QmpClient qmp;
     if (qmp.Connect(paths_.qmp_socket, std::chrono::milliseconds(500)).ok()) {
@@ -153,7 +237,7 @@ Status Qemu::Stop(std::chrono::milliseconds grace) {
     std::unique_lock<std::mutex> lock(mu_);
     if (!cv_.wait_for(lock, grace, [&] { return exited_; }) && pid_ > 0) {
       log::Warn("QEMU of sandbox " + spec_.id + " did not quit in time; killing it");
-      kill(pid_, SIGKILL);
+      Kill();
     }
   }
   watcher_.join();

@@ -23,11 +23,18 @@ class Qemu : public Hypervisor {
   std::string VmmLogPath() const override { return qemu_log_; }
   void SetExitCallback(std::function<void(int status)> cb) override;
   Status SaveState(const std::string& path) override;
+  Status Adopt(const VmSpec& spec, pid_t pid) override;
+  void Release() override;
 
  private:
   // Spawns QEMU and waits for it on the same thread: PR_SET_PDEATHSIG is tied
   // to the spawning thread, so it must live exactly as long as QEMU does.
   void WatchProcess(std::vector<std::string> argv, std::string log_path);
+  // A detached QEMU (spec.detached, or adopted) is not our child: watch it
+  // through a pidfd until it exits or Release() wakes the watcher.
+  Status SpawnDetached(const std::vector<std::string>& argv);
+  void WatchPidfd();
+  void Kill();
   Status StartupError(const std::string& what) const;
   // -incoming defer: loads the saved state, then runs the VM.
   Status Resume(const std::string& state_path);
@@ -43,6 +50,9 @@ class Qemu : public Hypervisor {
   int exit_status_ = 0;
   Status spawn_status_;
   pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int release_fd_ = -1;  // eventfd: Release() wakes WatchPidfd
+  bool released_ = false;
   std::function<void(int)> on_exit_;
 };
 

@@ -1,0 +1,66 @@
+// The VM cache (Kata's [factory] vm_cache_number and vm_cache_endpoint): a
+// server, `kata-runtime factory init`, keeps that many VMs booted and warm,
+// and hands one to each new sandbox over a unix socket instead of the
+// sandbox booting its own.
+//
+// Warm matters under TCG: most of a cold container start is QEMU translating
+// guest code that runs for the first time in that QEMU process (namespaces,
+// mounts, cgroups, 9p, exec). Each cached VM therefore runs one throw-away
+// container before it is cached, and the sandbox that takes it pays about
+// what a container joining a running pod pays. With KVM the warm-up is cheap
+// and the cache still saves the boot.
+//
+// Handover: the server starts each VMM detached (not its child, see
+// VmSpec::detached), gives up its agent connection and watcher, and replies
+// with the VM's id and pid; the VM is then the taker's (Sandbox::Boot renames
+// the VM's directories to its own and adopts the VMM). A taker that fails to
+// adopt a VM must DiscardCachedVm() it.
+//
+// Protocol: one JSON line each way per connection.
+//   {"op":"take","fingerprint":F} -> {"vm_id":ID,"pid":N} or {"error":WHY}
+//   {"op":"status"}               -> {"ready":n,"size":N,"last_error":WHY}
+//   {"op":"quit"}                 -> {"ok":true}, then the server stops its VMs
+// F is the TemplateFingerprint of the VM the taker wants; a cache whose VMs
+// differ (kernel, initrd, QEMU, memory, vCPUs, kernel parameters) says so
+// and the sandbox boots.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "sandbox/sandbox.h"
+
+namespace kata::sandbox {
+
+// Upstream Kata's default vm_cache_endpoint.
+constexpr const char* kDefaultVmCacheEndpoint = "/var/run/kata-containers/cache.sock";
+
+// Asks the cache at `endpoint` for a VM made like `fingerprint`.
+Result<CachedVm> TakeCachedVm(const std::string& endpoint, const std::string& fingerprint);
+
+// One request, one reply (status, quit).
+Result<nlohmann::json> AskVmCache(const std::string& endpoint, const nlohmann::json& request);
+
+// The VM's QEMU is still there (its command line names the VM's id): a pid
+// is not reused for something else that gets killed or adopted.
+bool CachedVmAlive(const CachedVm& vm);
+
+// Kills a VM that was handed out but not adopted and removes its directories.
+void DiscardCachedVm(const CachedVm& vm);
+
+struct VmCacheOptions {
+  SandboxConfig shape;        // how each VM is made (the id is set per VM)
+  int size = 1;               // VMs kept ready
+  std::string endpoint;       // the unix socket to serve
+  std::string warmup_binary;  // a static host binary that exits 0 on --version; "" = no warm-up
+};
+
+// Serves until a quit request, SIGINT or SIGTERM; then stops the VMs it still
+// holds and removes the socket. `on_listening` runs once the socket accepts
+// (before the first VM is ready: takers then boot their own).
+Status ServeVmCache(const VmCacheOptions& opts, const std::function<void()>& on_listening = nullptr);
+
+}  // namespace kata::sandbox
