@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "config/config.h"
 #include "sandbox/vm_cache.h"
 #include "sandbox/vm_template.h"
@@ -38,6 +39,8 @@ std::string WarmupBinary() {
 }
 
 Status ServeCache(const config::Config& c) {
+  // A server in the foreground says what its VMs do (made, handed over).
+  if (!log::Enabled(log::Level::kInfo)) log::Configure(2, log::Level::kInfo, log::Format::kText);
   ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, SandboxShape(c));
   sandbox::VmCacheOptions opts;
   opts.shape = sc;

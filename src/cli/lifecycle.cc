@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "oci/spec_json.h"
+#include "sandbox/leftovers.h"
 #include "sandbox/paths.h"
 
 namespace kata::cli {
@@ -234,12 +235,9 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
     kill(rec.service_pid, SIGKILL);
   }
   RemoveServiceSockets(g, id);
-  // A service that was SIGKILLed could not remove its VM's directories (its
-  // mounts died with its mount namespace, and QEMU with it).
-  for (const std::string& dir : {sandbox::VmRunDir(id), sandbox::SharedSandboxDir(id)}) {
-    Status st = fs::RemoveAll(dir);
-    if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
-  }
+  // A service that was SIGKILLed could not remove its VM (one from the VM
+  // cache outlives it), its binds or its directories.
+  if (Status st = sandbox::RemoveVmLeftovers(id); !st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
   return fs::RemoveAll(StateDirOf(g, id));
 }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,10 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
+
+#include "common/fs.h"
+#include "common/log.h"
 
 namespace kata::proc {
 namespace {
@@ -158,6 +163,38 @@ void CloseFdsFrom(int lowest, const std::vector<int>& keep) {
   }
   closedir(d);
   for (int fd : fds) close(fd);
+}
+
+std::string ReadPidFile(const std::string& path) {
+  auto t = fs::ReadFile(path);
+  if (!t.ok()) return "";
+  std::string s = *t;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+pid_t LiveProcess(const std::string& pid_text, const std::string& needle) {
+  char* end = nullptr;
+  long pid = std::strtol(pid_text.c_str(), &end, 10);
+  if (pid_text.empty() || *end != '\0' || pid <= 1) return 0;
+  if (!Alive(static_cast<pid_t>(pid))) return 0;
+  char buf[PATH_MAX];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  std::string exe(buf, static_cast<size_t>(n));
+  return exe.find(needle) != std::string::npos ? static_cast<pid_t>(pid) : 0;
+}
+
+void KillAndWait(pid_t pid, const std::string& what, std::chrono::milliseconds grace) {
+  if (pid <= 0) return;
+  // A shim that is exiting on its own (after Shutdown) finishes its cleanup.
+  for (auto end = std::chrono::steady_clock::now() + grace; std::chrono::steady_clock::now() < end && Alive(pid);) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!Alive(pid)) return;
+  log::Info("killing " + what + " (pid " + std::to_string(pid) + ")");
+  kill(pid, SIGKILL);
+  for (int i = 0; i < 500 && Alive(pid); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 }  // namespace kata::proc

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -35,5 +36,15 @@ int DecodeWaitStatus(int status);
 bool Alive(pid_t pid);
 // Closes every fd >= lowest except those listed (before exec or in daemons).
 void CloseFdsFrom(int lowest, const std::vector<int>& keep = {});
+
+// A pid file's text without trailing blanks; "" if unreadable.
+std::string ReadPidFile(const std::string& path);
+// The pid in `pid_text` if it is a live process whose executable path
+// contains `needle` (a recycled pid is not killed); 0 otherwise.
+pid_t LiveProcess(const std::string& pid_text, const std::string& needle);
+// Clean-up of a dead sandbox's processes: gives `pid` `grace` to exit by
+// itself, then SIGKILLs it and waits (up to 5 s) until it is gone. pid <= 0
+// does nothing.
+void KillAndWait(pid_t pid, const std::string& what, std::chrono::milliseconds grace = std::chrono::milliseconds(0));
 
 }  // namespace kata::proc

@@ -16,6 +16,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "sandbox/leftovers.h"
 #include "sandbox/paths.h"
 #include "shim/rootfs_mount.h"
 #include "common/sha256.h"
@@ -47,40 +48,6 @@ std::string CleanPath(const std::string& p) {
   std::string out = abs ? "/" : "";
   for (size_t k = 0; k < parts.size(); k++) out += (k ? "/" : "") + parts[k];
   return out.empty() ? "." : out;
-}
-
-std::string ReadPidFile(const std::string& path) {
-  auto t = fs::ReadFile(path);
-  if (!t.ok()) return "";
-  std::string s = *t;
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-// pid of a live process whose executable name contains `needle` (guards
-// against a recycled pid).
-pid_t LiveProcess(const std::string& pid_text, const std::string& needle) {
-  char* end = nullptr;
-  long pid = std::strtol(pid_text.c_str(), &end, 10);
-  if (pid_text.empty() || *end != '\0' || pid <= 1) return 0;
-  if (!proc::Alive(static_cast<pid_t>(pid))) return 0;
-  char buf[PATH_MAX];
-  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
-  if (n <= 0) return 0;
-  std::string exe(buf, static_cast<size_t>(n));
-  return exe.find(needle) != std::string::npos ? static_cast<pid_t>(pid) : 0;
-}
-
-void KillAndWait(pid_t pid, const std::string& what, std::chrono::milliseconds grace = std::chrono::milliseconds(0)) {
-  if (pid <= 0) return;
-  // A shim that is exiting on its own (after Shutdown) finishes its cleanup.
-  for (auto end = std::chrono::steady_clock::now() + grace; std::chrono::steady_clock::now() < end && proc::Alive(pid);) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!proc::Alive(pid)) return;
-  log::Info("delete: killing " + what + " (pid " + std::to_string(pid) + ")");
-  kill(pid, SIGKILL);
-  for (int i = 0; i < 500 && proc::Alive(pid); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 }  // namespace
@@ -212,15 +179,11 @@ int DeleteAction(const ShimFlags& f) {
   };
   if (!bundle.empty()) {
     // The serving shim, if it is somehow still there (hung), then its VM.
-    KillAndWait(LiveProcess(ReadPidFile(fs::JoinPath(bundle, "shim.pid")), "containerd-shim-kata-v2"), "sandbox service",
-                std::chrono::milliseconds(2000));
+    proc::KillAndWait(proc::LiveProcess(proc::ReadPidFile(fs::JoinPath(bundle, "shim.pid")), "containerd-shim-kata-v2"),
+                      "sandbox service", std::chrono::milliseconds(2000));
   }
   if (!f.id.empty()) {
-    std::string vm_dir = sandbox::VmRunDir(f.id);
-    KillAndWait(LiveProcess(ReadPidFile(fs::JoinPath(vm_dir, "qemu.pid")), "qemu"), "QEMU of sandbox " + f.id);
-    if (Status st = fs::UnmountAllUnder(sandbox::SharedSandboxDir(f.id)); !st.ok()) warn(st.message());
-    if (Status st = fs::RemoveAll(sandbox::SharedSandboxDir(f.id)); !st.ok()) warn(st.message());
-    if (Status st = fs::RemoveAll(vm_dir); !st.ok()) warn(st.message());
+    if (Status st = sandbox::RemoveVmLeftovers(f.id); !st.ok()) warn(st.message());
     // Only the shim's own id names a socket (a pod container shares the sandbox's).
     if (!bundle.empty() && fs::Exists(fs::JoinPath(bundle, "shim.pid"))) {
       unlink(SocketPath(f.address, f.ns, f.id).c_str());
