@@ -30,14 +30,16 @@ machine_line() {
 
 # Pids of every host process that belongs to sandbox/container ID: a process
 # one of whose arguments is exactly ID (the shim's `-id ID`, the kata-runtime
-# monitor `... run -d ... ID`) or `sandbox-ID` (QEMU's `-name`). Prints
-# "pid kind" lines, kind = qemu|shim|monitor|other.
+# monitor `... run -d ... ID`) or `sandbox-ID` (QEMU's `-name`), or the QEMU
+# of /run/vc/vm/ID/qemu.pid (a VM from the VM cache keeps the name it was
+# booted with). Prints "pid kind" lines, kind = qemu|shim|monitor|other.
 sandbox_procs() {
-  local id=$1 p exe kind
+  local id=$1 p exe kind adopted
+  adopted=$(cat "/run/vc/vm/$id/qemu.pid" 2>/dev/null || true)
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [[ -r /proc/$p/cmdline ]] || continue
-    if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF -e "$id" -e "sandbox-$id"; then
+    if [[ $p == "$adopted" ]] || tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF -e "$id" -e "sandbox-$id"; then
       exe=$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | head -n1)
       case "${exe##*/}" in
         qemu-system-*) kind=qemu ;;
