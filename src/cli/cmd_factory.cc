@@ -100,6 +100,7 @@ Status Destroy(const config::Config& c) {
   if (sandbox::AskVmCache(c.factory.vm_cache_endpoint, {{"op", "quit"}}).ok()) {
     std::printf("VM cache at %s stopped\n", c.factory.vm_cache_endpoint.c_str());
   }
+  sandbox::RemoveVmsOfDeadCaches();
   RETURN_IF_ERROR(sandbox::DestroyVmTemplate(c.factory.template_path));
   std::printf("VM template %s destroyed\n", c.factory.template_path.c_str());
   return Status::Ok();

@@ -1,5 +1,6 @@
 #include "sandbox/vm_cache.h"
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -10,10 +11,14 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
+#include <string_view>
 #include <thread>
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
+#include "sandbox/leftovers.h"
 #include "sandbox/container.h"
 #include "sandbox/paths.h"
 #include "sandbox/template_fingerprint.h"
@@ -28,6 +33,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kIoTimeout = std::chrono::seconds(5);
 constexpr size_t kMaxLine = 1 << 20;
 constexpr const char* kWarmupId = "warmup";
+constexpr const char* kWarmupParent = "/run/kata-containers/vmcache";
 
 Result<std::string> ReadLine(int fd, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
@@ -101,6 +107,43 @@ json WarmupSpec() {
   };
 }
 
+// The server pid in a cache VM's id "vmcache-<pid>-<n>", or 0.
+pid_t ServerPidOf(const std::string& vm_id) {
+  constexpr std::string_view kPrefix = "vmcache-";
+  if (vm_id.rfind(kPrefix, 0) != 0) return 0;
+  size_t dash = vm_id.find('-', kPrefix.size());
+  if (dash == std::string::npos) return 0;
+  std::string pid = vm_id.substr(kPrefix.size(), dash - kPrefix.size());
+  if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return static_cast<pid_t>(std::stol(pid));
+}
+
+// Idle VMs of a cache server that was killed (SIGKILL: it could not stop
+// them, and a detached QEMU does not die with its parent): their QEMU, binds
+// and directories, and the server's warm-up bundle.
+void RemoveAbandonedCacheVms() {
+  std::set<std::string> ids;
+  for (const char* parent : {"/run/vc/vm", "/run/kata-containers/shared/sandboxes", kWarmupParent}) {
+    DIR* d = opendir(parent);
+    if (d == nullptr) continue;
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      pid_t server = parent == std::string(kWarmupParent) ? static_cast<pid_t>(std::atol(name.c_str())) : ServerPidOf(name);
+      if (server <= 0 || server == getpid() || proc::LiveProcess(std::to_string(server), "kata-runtime") != 0) continue;
+      if (parent == std::string(kWarmupParent)) {
+        (void)fs::RemoveAll(std::string(kWarmupParent) + "/" + name);
+      } else {
+        ids.insert(name);
+      }
+    }
+    closedir(d);
+  }
+  for (const std::string& id : ids) {
+    log::Info("VM cache: removing " + id + ", left by a cache server that is gone");
+    if (Status st = RemoveVmLeftovers(id); !st.ok()) log::Warn("VM cache: " + st.message());
+  }
+}
+
 class CacheServer {
  public:
   explicit CacheServer(const VmCacheOptions& opts) : opts_(opts), fingerprint_(TemplateFingerprint(opts.shape.vm)) {}
@@ -127,7 +170,7 @@ class CacheServer {
 
 Status CacheServer::PrepareWarmup() {
   if (opts_.warmup_binary.empty()) return Status::Ok();
-  warm_dir_ = "/run/kata-containers/vmcache/" + std::to_string(getpid());
+  warm_dir_ = std::string(kWarmupParent) + "/" + std::to_string(getpid());
   RETURN_IF_ERROR(fs::RemoveAll(warm_dir_));
   RETURN_IF_ERROR(fs::MkdirAll(warm_dir_ + "/rootfs", 0755));
   ASSIGN_OR_RETURN(std::string binary, fs::ReadFile(opts_.warmup_binary));
@@ -249,6 +292,7 @@ Status CacheServer::Run(const std::function<void()>& on_listening) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
   if (sfd < 0) return ErrnoError("signalfd");
+  RemoveAbandonedCacheVms();
   RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(opts_.endpoint), 0755));
   auto lfd = ttrpc::ListenUnix(opts_.endpoint);
   if (!lfd.ok()) {
@@ -335,6 +379,8 @@ void DiscardCachedVm(const CachedVm& vm) {
   (void)fs::RemoveAll(SharedSandboxDir(vm.id));
   (void)fs::RemoveAll(VmRunDir(vm.id));
 }
+
+void RemoveVmsOfDeadCaches() { RemoveAbandonedCacheVms(); }
 
 Status ServeVmCache(const VmCacheOptions& opts, const std::function<void()>& on_listening) {
   if (opts.size < 1) return Error(Code::kInvalidArgument, "factory.vm_cache_number must be at least 1 to serve a VM cache");

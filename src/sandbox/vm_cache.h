@@ -58,6 +58,10 @@ struct VmCacheOptions {
   std::string warmup_binary;  // a static host binary that exits 0 on --version; "" = no warm-up
 };
 
+// Removes the idle VMs of cache servers that were killed (their QEMU
+// outlives them); a new server does this when it starts.
+void RemoveVmsOfDeadCaches();
+
 // Serves until a quit request, SIGINT or SIGTERM; then stops the VMs it still
 // holds and removes the socket. `on_listening` runs once the socket accepts
 // (before the first VM is ready: takers then boot their own).

@@ -79,6 +79,9 @@ class VmCacheTest : public ::testing::Test {
     tmp = new TempDir();
     bundle = tmp->path() + "/bundle";
     MakeBundle(bundle, {"sh", "-c", "echo from-guest; hostname"});
+    StartServer();
+  }
+  static void StartServer() {
     std::string conf = Conf();
     server = fork();
     if (server == 0) {
@@ -197,6 +200,24 @@ TEST_F(VmCacheTest, NoCacheServingMeansABoot) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "from-guest\nkata\n");
   EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+TEST_F(VmCacheTest, VmsOfAKilledServerAreRemovedByTheNextOne) {
+  std::string old_server = std::to_string(server);
+  std::string ready = Trim(Sh("pgrep -f '[q]emu-system.*sandbox-vmcache-" + old_server + "-' || true").out);
+  ASSERT_NE(ready, "") << "no QEMU of the server's ready VM";
+  pid_t qemu = static_cast<pid_t>(std::stol(ready));
+  kill(server, SIGKILL);
+  waitpid(server, nullptr, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(kill(qemu, 0), 0) << "a cached VM died with its server: it could not have been handed over";
+  StartServer();
+  ASSERT_TRUE(WaitReady(120)) << ReadAll(ServerLog());
+  ExpectGone(qemu);
+  EXPECT_EQ(Trim(Sh("ls -d /run/vc/vm/vmcache-" + old_server + "-* /run/kata-containers/shared/sandboxes/vmcache-" +
+                    old_server + "-* /run/kata-containers/vmcache/" + old_server + " 2>/dev/null || true")
+                     .out),
+            "");
 }
 
 TEST_F(VmCacheTest, SecondServerOnTheSameEndpointIsRefused) {
