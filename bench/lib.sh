@@ -112,6 +112,13 @@ EOF
   die "private containerd did not come up"
 }
 ctr() { command ctr --address "$CTRD_DIR/containerd.sock" -n "$CTRD_NS" "$@"; }
+# Several private containerds in one script: points ctr(), CTR and ctrd_stop
+# at one of them. ctrd_use DIR PID
+ctrd_use() {
+  CTRD_DIR=$1
+  CTRD_PID=$2
+  CTR=(ctr --address "$CTRD_DIR/containerd.sock" -n "$CTRD_NS")
+}
 ctrd_import_busybox() {
   "$BENCH_ROOT/tests/integration/containerd_make_image.sh" "$CTRD_DIR/image.tar" "$CTRD_IMAGE" >/dev/null
   ctr image import "$CTRD_DIR/image.tar" >/dev/null

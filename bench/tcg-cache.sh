@@ -33,11 +33,7 @@ need containerd-shim-kata-v2 "(scripts/setup.sh)"
 
 work=$(mktemp -d /tmp/kata-tcg-cache.XXXXXX)
 declare -A PID_OF
-use() {  # point lib.sh's ctr()/ctrd_stop at the containerd of size $1
-  CTRD_DIR="$work/ctrd-$1"
-  CTRD_PID=${PID_OF[$1]:-}
-  CTR=(ctr --address "$CTRD_DIR/containerd.sock" -n "$CTRD_NS")
-}
+use() { ctrd_use "$work/ctrd-$1" "${PID_OF[$1]:-}"; }  # the containerd of size $1
 cleanup() {
   local tb
   for tb in $TBS; do use "$tb"; ctrd_stop; done

@@ -39,11 +39,7 @@ need containerd-shim-kata-v2 "(scripts/setup.sh)"
 MODES="cold template cache"
 work=$(mktemp -d /tmp/kata-vm-cache.XXXXXX)
 declare -A PID_OF
-use() {  # point lib.sh's ctr()/ctrd_stop at the containerd of mode $1
-  CTRD_DIR="$work/ctrd-$1"
-  CTRD_PID=${PID_OF[$1]:-}
-  CTR=(ctr --address "$CTRD_DIR/containerd.sock" -n "$CTRD_NS")
-}
+use() { ctrd_use "$work/ctrd-$1" "${PID_OF[$1]:-}"; }  # the containerd of mode $1
 server_pid=""
 cleanup() {
   local m

@@ -45,15 +45,21 @@ bool Qemu::Running() const {
   return spawned_ && !exited_ && !released_;
 }
 
-Status Qemu::SpawnDetached(const std::vector<std::string>& argv) {
+Result<pid_t> Qemu::Spawn(const std::vector<std::string>& argv, bool detached) {
   int log_fd = open(qemu_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   proc::SpawnOptions opts;
   opts.stdout_fd = log_fd;
   opts.stderr_fd = log_fd;
-  opts.detach = true;
+  opts.detach = detached;
+  opts.die_with_parent = !detached;
   opts.netns_fd = spec_.netns_fd;
   auto pid = proc::Spawn(argv, opts);
   if (log_fd >= 0) close(log_fd);
+  return pid;
+}
+
+Status Qemu::SpawnDetached(const std::vector<std::string>& argv) {
+  auto pid = Spawn(argv, true);
   if (!pid.ok()) return pid.status().Wrap("starting QEMU for sandbox " + spec_.id);
   return Adopt(spec_, *pid);
 }
@@ -117,15 +123,8 @@ void Qemu::Kill() {
   }
 }
 
-void Qemu::WatchProcess(std::vector<std::string> argv, std::string log_path) {
-  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  proc::SpawnOptions opts;
-  opts.stdout_fd = log_fd;
-  opts.stderr_fd = log_fd;
-  opts.die_with_parent = true;
-  opts.netns_fd = spec_.netns_fd;
-  auto pid = proc::Spawn(argv, opts);
-  if (log_fd >= 0) close(log_fd);
+void Qemu::WatchProcess(std::vector<std::string> argv) {
+  auto pid = Spawn(argv, false);
   {
     std::lock_guard<std::mutex> lock(mu_);
     spawned_ = true;
@@ -178,7 +177,7 @@ Status Qemu::Start(const VmSpec& spec) {
   if (spec.detached) {
     RETURN_IF_ERROR(SpawnDetached(argv));
   } else {
-    watcher_ = std::thread(&Qemu::WatchProcess, this, argv, qemu_log_);
+    watcher_ = std::thread(&Qemu::WatchProcess, this, argv);
     lock.lock();
     cv_.wait(lock, [&] { return spawned_; });
     if (!spawn_status_.ok()) return spawn_status_.Wrap("starting QEMU for sandbox " + spec.id);

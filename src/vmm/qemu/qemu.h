@@ -29,7 +29,10 @@ class Qemu : public Hypervisor {
  private:
   // Spawns QEMU and waits for it on the same thread: PR_SET_PDEATHSIG is tied
   // to the spawning thread, so it must live exactly as long as QEMU does.
-  void WatchProcess(std::vector<std::string> argv, std::string log_path);
+  void WatchProcess(std::vector<std::string> argv);
+  // QEMU with its output in qemu_log_, in spec_'s network namespace: our
+  // child that dies with the calling thread, or detached.
+  Result<pid_t> Spawn(const std::vector<std::string>& argv, bool detached);
   // A detached QEMU (spec.detached, or adopted) is not our child: watch it
   // through a pidfd until it exits or Release() wakes the watcher.
   Status SpawnDetached(const std::vector<std::string>& argv);
