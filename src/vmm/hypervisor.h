@@ -64,8 +64,10 @@ class Hypervisor {
   // Starts the VMM and returns once its agent channel socket exists (the guest
   // may still be booting). Fails with the VMM's own error text and log path.
   virtual Status Start(const VmSpec& spec) = 0;
-  // Stops the VM: orderly quit first, SIGKILL after `grace`. Idempotent.
-  virtual Status Stop(std::chrono::milliseconds grace) = 0;
+  // Stops the VM at once (SIGKILL: the guest's state is discarded) and waits
+  // up to `timeout` for the VMM to exit (0: not at all; it finishes exiting
+  // by itself). Idempotent.
+  virtual Status Stop(std::chrono::milliseconds timeout) = 0;
   virtual bool Running() const = 0;
   virtual pid_t Pid() const = 0;
   // Host unix socket whose byte stream is the guest's agent port.
