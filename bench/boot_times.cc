@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; i++) {
     auto sc = kata::shim::MakeSandboxConfig(cfg->config, "bench-" + std::to_string(getpid()) + "-" + std::to_string(i));
     if (!sc.ok()) return 1;
+    sc->measure_guest_boot = true;
     auto sb = kata::sandbox::Sandbox::Boot(*sc);
     if (!sb.ok()) {
       std::fprintf(stderr, "%s\n", sb.status().message().c_str());

@@ -65,19 +65,20 @@ Status Sandbox::BootSteps() {
     RETURN_IF_ERROR(PrepareNetwork());
     ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
   }
-  if (!times_.from_template && !times_.from_cache) {
-    RETURN_IF_ERROR(StartVmAndAgent());
-    // A clone's guest timeline is the template's boot: only a boot has one.
+  bool booted = !times_.from_template && !times_.from_cache;
+  if (booted) RETURN_IF_ERROR(StartVmAndAgent());
+  // A clone's guest timeline is the template's boot: only a boot has one.
+  bool measured = booted && (cfg_.measure_guest_boot || log::Enabled(log::Level::kDebug));
+  if (measured) {
     if (auto d = agent_->GetGuestDetails(); d.ok()) {
       times_.guest_kernel_ms = static_cast<double>(d->agent_start_boottime_ns()) / 1e6;
       times_.guest_agent_ms = static_cast<double>(d->agent_ready_boottime_ns() - d->agent_start_boottime_ns()) / 1e6;
     }
   }
-  bool booted = !times_.from_template && !times_.from_cache;
   log::Info("sandbox " + cfg_.id + (times_.from_template ? " (from the VM template)" : "") +
             (times_.from_cache ? " (from the VM cache)" : "") + ": VMM up in " + std::to_string(times_.vmm_start_ms) +
             " ms, agent ready in " + std::to_string(times_.agent_ready_ms) + " ms" +
-            (!booted ? "" : " (guest: kernel " + std::to_string(times_.guest_kernel_ms) + " ms, agent " +
+            (!measured ? "" : " (guest: kernel " + std::to_string(times_.guest_kernel_ms) + " ms, agent " +
                                 std::to_string(times_.guest_agent_ms) + " ms)"));
   grpc::CreateSandboxRequest req;
   req.set_sandbox_id(cfg_.id);
