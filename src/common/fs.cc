@@ -26,6 +26,16 @@ Result<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
+Status WriteExisting(const std::string& path, const std::string& value) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open " + path);
+  ssize_t n = write(fd, value.data(), value.size());
+  int err = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(value.size())) return ErrnoError("write \"" + value + "\" to " + path, n < 0 ? err : EIO);
+  return Status::Ok();
+}
+
 Status WriteFileAtomic(const std::string& path, const std::string& data, int mode) {
   std::string dir = Dirname(path);
   std::string base = path.substr(dir.size() + (dir == "/" ? 0 : 1));

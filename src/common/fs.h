@@ -12,6 +12,8 @@ Result<std::string> ReadFile(const std::string& path);
 // Writes via a temp file in the same directory + rename, so readers never see
 // a half-written file (state files, pid files).
 Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
+// One write() of `value` to an existing file, as cgroup and /proc files want.
+Status WriteExisting(const std::string& path, const std::string& value);
 Status MkdirAll(const std::string& path, int mode = 0755);
 // Removes a tree without crossing mount points (a bind-mounted rootfs under a
 // state dir must never be emptied by cleanup); fails if a mount is in the way.

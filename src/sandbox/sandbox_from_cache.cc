@@ -1,6 +1,8 @@
 // Sandbox::Boot's first choice when a VM cache is configured: take a booted,
 // warm VM from it (sandbox/vm_cache.h) and make it this sandbox's.
 #include <cstdio>
+#include <sstream>
+#include <vector>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -17,6 +19,44 @@ namespace {
 Status Rename(const std::string& from, const std::string& to) {
   if (rename(from.c_str(), to.c_str()) != 0) return ErrnoError("rename " + from + " to " + to);
   return Status::Ok();
+}
+
+// The cgroup directories (cgroup.procs inside) of each hierarchy this
+// process is in, from /proc/self/cgroup: v1 hierarchies under
+// /sys/fs/cgroup/<controllers>, the v2 one under /sys/fs/cgroup/unified
+// (hybrid) or /sys/fs/cgroup (v2 only).
+std::vector<std::string> OwnCgroupDirs() {
+  std::vector<std::string> dirs;
+  auto text = fs::ReadFile("/proc/self/cgroup");
+  if (!text.ok()) return dirs;
+  std::istringstream lines(*text);
+  for (std::string line; std::getline(lines, line);) {
+    size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (controllers.rfind("name=", 0) == 0) controllers = controllers.substr(5);
+    std::vector<std::string> candidates = controllers.empty()
+                                              ? std::vector<std::string>{"/sys/fs/cgroup/unified" + path, "/sys/fs/cgroup" + path}
+                                              : std::vector<std::string>{"/sys/fs/cgroup/" + controllers + path};
+    for (const std::string& dir : candidates) {
+      if (fs::Exists(dir + "/cgroup.procs")) {
+        dirs.push_back(dir);
+        break;
+      }
+    }
+  }
+  return dirs;
+}
+
+// The cached VM's QEMU sits in the cache server's cgroups: it joins this
+// process's, where a VM the sandbox booted would be, so that its resources
+// count with the sandbox's and a service manager stopping the cache server
+// (its cgroup) does not stop the VM too.
+void JoinOwnCgroups(pid_t pid, const std::string& what) {
+  for (const std::string& dir : OwnCgroupDirs()) {
+    Status st = fs::WriteExisting(dir + "/cgroup.procs", std::to_string(pid));
+    if (!st.ok()) log::Warn(what + " stays in the VM cache's cgroup in " + dir + ": " + st.message());
+  }
 }
 
 }  // namespace
@@ -58,6 +98,7 @@ Status Sandbox::AdoptVm(const CachedVm& vm) {
   ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
   WatchVmExit();
   RETURN_IF_ERROR(hv_->Adopt(cfg_.vm, vm.pid));
+  JoinOwnCgroups(vm.pid, "the QEMU of " + vm.id);
   RETURN_IF_ERROR(AdoptNetwork(vm.pid));
   ASSIGN_OR_RETURN(agent_, AgentClient::Dial(hv_->AgentSocketPath(), cfg_.agent_timeout, [this] { return hv_->Running(); }));
   return agent_->WaitReady(cfg_.agent_timeout, [this] { return hv_->Running(); });

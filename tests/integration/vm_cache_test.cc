@@ -4,9 +4,11 @@
 // own VM. One cache server (one VM kept ready) serves the whole suite.
 // $KATA_TEST_GUEST_DIR: the guest to boot (default /usr/share/kata-containers).
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -81,11 +83,25 @@ class VmCacheTest : public ::testing::Test {
     MakeBundle(bundle, {"sh", "-c", "echo from-guest; hostname"});
     StartServer();
   }
+  // The server runs in a cgroup of its own (as under a service manager), so
+  // that a sandbox taking a VM can be seen to move its QEMU into its own.
+  static std::string ServerCgroup() {
+    std::string base = access("/sys/fs/cgroup/pids", F_OK) == 0 ? "/sys/fs/cgroup/pids" : "/sys/fs/cgroup";
+    return base + "/kata-itest-vmcache-" + std::to_string(getpid());
+  }
+  // The pids (v1) or unified (v2) line of /proc/PID/cgroup.
+  static std::string CgroupOf(const std::string& pid) {
+    bool v1 = access("/sys/fs/cgroup/pids", F_OK) == 0;
+    return Trim(Sh("grep '" + std::string(v1 ? ":pids:" : "^0::") + "' /proc/" + pid + "/cgroup").out);
+  }
   static void StartServer() {
     std::string conf = Conf();
+    std::string cgroup = ServerCgroup();
+    mkdir(cgroup.c_str(), 0755);
     server = fork();
     if (server == 0) {
       setsid();
+      std::ofstream(cgroup + "/cgroup.procs") << "0\n";
       std::string log = ServerLog();
       FILE* f = freopen(log.c_str(), "w", stderr);
       FILE* o = freopen(log.c_str(), "a", stdout);
@@ -117,6 +133,10 @@ class VmCacheTest : public ::testing::Test {
               "")
         << "cache directories left";
     EXPECT_NE(access(Endpoint().c_str(), F_OK), 0) << "endpoint socket left";
+    for (int i = 0; i < 100 && rmdir(ServerCgroup().c_str()) != 0 && errno == EBUSY; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_NE(access(ServerCgroup().c_str(), F_OK), 0) << "processes left in the server's cgroup";
     delete tmp;
     tmp = nullptr;
   }
@@ -174,6 +194,12 @@ TEST_F(VmCacheTest, KilledSandboxServiceIsCleanedUpByDelete) {
   ASSERT_EQ(c.exit_code, 0) << ReadAll(tmp->path() + "/create.err");
   auto handed = Handed();
   ASSERT_EQ(handed.size(), before + 1);
+  // The adopted QEMU left the server's cgroup for the sandbox service's.
+  std::string service = Trim(Sh("pgrep -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " '").out);
+  std::string qemu = std::to_string(handed.back().second);
+  EXPECT_NE(CgroupOf(qemu), "");
+  EXPECT_EQ(CgroupOf(qemu), CgroupOf(service));
+  EXPECT_NE(CgroupOf(qemu), CgroupOf(std::to_string(server)));
   // The service holding the adopted VM dies without cleaning up.
   CmdResult k = Sh("pkill -KILL -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " '");
   EXPECT_EQ(k.exit_code, 0) << "no sandbox service found for " << id;

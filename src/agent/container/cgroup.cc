@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/fs.h"
 #include "common/log.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -22,15 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-Status WriteFile(const std::string& path, const std::string& value) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open " + path);
-  ssize_t n = write(fd, value.data(), value.size());
-  int err = errno;
-  close(fd);
-  if (n != static_cast<ssize_t>(value.size())) return ErrnoError("write \"" + value + "\" to " + path, n < 0 ? err : EIO);
-  return {};
-}
+Status WriteFile(const std::string& path, const std::string& value) { return fs::WriteExisting(path, value); }
 
 Result<std::string> ReadFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
