@@ -6,11 +6,15 @@
 #   processes and the PSS per sandbox; then removes everything it started.
 #
 #   sudo bench/many-sandboxes.sh [-n N] [--via cli|ctr|both] [--settle S]
-#                                [--dial-timeout S] [--guest DIR]
+#                                [--dial-timeout S] [--guest DIR] [--vm-cache]
 #
 # --dial-timeout S: a configuration copy with [agent.kata] dial_timeout = S (the
 #   default 30 s is too short for 20 VMs booting at once on a small TCG host);
 # --guest DIR: a configuration copy booting DIR/vmlinux.container + initrd.
+# --vm-cache: a configuration copy with [factory] vm_cache_number = N; the
+#   script starts `kata-runtime factory init` (its own endpoint), waits until
+#   all N VMs are booted and warmed up (printing how long that took), then
+#   starts the N sandboxes, each taking a cached VM (docs/vm-cache.md).
 # --via cli (default both): N concurrent `kata-runtime run -d` (each its own
 #   bundle) vs N concurrent `runc run -d`; memory = QEMU + sandbox service +
 #   monitor per sandbox (kata), the container process (runc).
@@ -28,6 +32,7 @@ N=20
 VIA=both
 SETTLE=10
 DIAL=""
+CACHE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -n) N=$2; shift 2 ;;
@@ -35,7 +40,8 @@ while [[ $# -gt 0 ]]; do
     --settle) SETTLE=$2; shift 2 ;;
     --dial-timeout) DIAL=$2; shift 2 ;;
     --guest) export KATA_BENCH_GUEST; KATA_BENCH_GUEST=$(readlink -f "$2"); shift 2 ;;
-    -h|--help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --vm-cache) CACHE=1; shift ;;
+    -h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -45,9 +51,11 @@ need jq jq
 
 work=$(mktemp -d /tmp/kata-many.XXXXXX)
 KATA_IDS=() RUNC_IDS=() jobs_=()
+cache_pid=""
 cleanup() {
   set +e
   ctrd_stop
+  if ((CACHE)); then kata-runtime factory destroy >/dev/null 2>&1; wait "$cache_pid" 2>/dev/null; fi
   kata_cleanup "${KATA_IDS[@]}"
   local id
   for id in "${RUNC_IDS[@]}"; do runc delete -f "$id" >/dev/null 2>&1; done
@@ -56,10 +64,24 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -n "$DIAL" || -n "${KATA_BENCH_GUEST:-}" ]]; then
+if [[ -n "$DIAL" || -n "${KATA_BENCH_GUEST:-}" ]] || ((CACHE)); then
   kata_conf_copy "$work/configuration.toml"
   [[ -n "$DIAL" ]] && sed -i "/^\[agent.kata\]/,/^\[/ s/^#\{0,1\} *dial_timeout *=.*/dial_timeout = $DIAL/" "$work/configuration.toml"
+  if ((CACHE)); then
+    sed -i "/^\[factory\]/,/^\[/ { s|^#\{0,1\} *vm_cache_number *=.*|vm_cache_number = $N|; s|^#\{0,1\} *vm_cache_endpoint *=.*|vm_cache_endpoint = \"$work/cache.sock\"|; }" "$work/configuration.toml"
+  fi
   export KATA_CONF_FILE=$work/configuration.toml  # kata-runtime, and containerd's shims
+fi
+if ((CACHE)); then
+  t0=$(now_ms)
+  kata-runtime factory init >"$work/cache.log" 2>&1 &
+  cache_pid=$!
+  until kata-runtime factory status 2>/dev/null | grep -q "^vm_cache: serving, $N of $N"; do
+    kill -0 "$cache_pid" 2>/dev/null || { cat "$work/cache.log" >&2; die "the VM cache server exited"; }
+    (( $(now_ms) - t0 < 600000 )) || die "the VM cache did not fill in 10 minutes"
+    sleep 0.5
+  done
+  echo "VM cache: $N VMs booted and warmed up in $(( $(now_ms) - t0 )) ms (one after the other)"
 fi
 echo "machine: $(machine_line)"
 echo "configuration: ${KATA_CONF_FILE:-default}${DIAL:+ (dial_timeout = $DIAL)}${KATA_BENCH_GUEST:+ (guest $KATA_BENCH_GUEST)}"
@@ -99,6 +121,7 @@ if [[ $VIA == cli || $VIA == both ]]; then
   for id in "${KATA_IDS[@]}"; do pids+=($(sandbox_procs "$id" | awk '{print $1}')); done
   total=$(sum_pss "${pids[@]}")
   nq=$(for id in "${KATA_IDS[@]}"; do sandbox_procs "$id"; done | grep -c ' qemu$' || true)
+  ((CACHE)) && echo "  sandboxes that took a cached VM: $(grep -c 'handed vmcache-' "$work/cache.log" || true)"
   row "kata-runtime run -d (QEMU+service+monitor)" "$t_all" "$(kib_to_mib "$total")" "$(kib_to_mib $((total / (ok > 0 ? ok : 1))))" "$ok/$N"
   kata_total=$total kata_t=$t_all
   echo "  ($nq QEMU processes; load at all-up: $load_k)"
