@@ -209,6 +209,36 @@ TEST_F(VmCacheTest, KilledSandboxServiceIsCleanedUpByDelete) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+// A pod namespace with a path (podman's bridge network): the cached VM's tap
+// moves into it, and the guest answers on the pod's address and a published
+// port.
+TEST_F(VmCacheTest, PodmanNetworkReachesACachedVm) {
+  const std::string image = "localhost/kata-it-vmcache-busybox";
+  TempDir dir;
+  MakeBundle(dir.path() + "/b", {"sh"});
+  ASSERT_EQ(Sh("tar -C " + dir.path() + "/b/rootfs -cf " + dir.path() + "/rootfs.tar . && podman import -q " +
+               dir.path() + "/rootfs.tar " + image + " >/dev/null")
+                .exit_code,
+            0);
+  auto podman = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"podman", "--runtime", Runtime(), "--runtime-flag", "config=" + Conf()});
+    return itest::Run(args);
+  };
+  size_t before = Handed().size();
+  std::string name = UniqueId("pm-cached");
+  CmdResult d = podman({"run", "--ulimit", "nofile=1024:1024", "-d", "--name", name, "-p", "127.0.0.1:18090:8080",
+                        image, "sh", "-c", ServeHttpCommand("uname -r", 8080)});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(Handed().size(), before + 1) << "podman's sandbox did not take the cached VM";
+  std::string ip = Trim(podman({"inspect", "-f", "{{.NetworkSettings.IPAddress}}", name}).out);
+  EXPECT_EQ(HttpGet("http://" + ip + ":8080/", 30), GuestKernelRelease()) << "container address " << ip;
+  EXPECT_EQ(HttpGet("http://127.0.0.1:18090/", 10), GuestKernelRelease()) << "published port";
+  std::string id = Trim(podman({"inspect", "-f", "{{.Id}}", name}).out);
+  EXPECT_EQ(podman({"rm", "-f", "-t", "1", name}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+  Sh("podman rmi -f " + image + " >/dev/null 2>&1");
+}
+
 TEST_F(VmCacheTest, SandboxOfAnotherShapeBootsItsOwnVm) {
   size_t before = Handed().size();
   std::string id = UniqueId("other-shape");
