@@ -1,7 +1,10 @@
 #include "ttrpc/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -72,12 +75,31 @@ Result<std::string> Invoke(const Server::Handler& h, const CallContext& ctx, con
   }
 }
 
+// Asks for SIGIO, to this thread only (where it stays blocked), when the
+// device's state changes: virtio-console signals a host (re)connect to a
+// port opened with O_ASYNC. Best effort: WaitForPeer also polls.
+void SignalThisThreadOnChange(int fd) {
+  sigset_t io;
+  sigemptyset(&io);
+  sigaddset(&io, SIGIO);
+  pthread_sigmask(SIG_BLOCK, &io, nullptr);
+  f_owner_ex owner{F_OWNER_TID, static_cast<pid_t>(syscall(SYS_gettid))};
+  if (fcntl(fd, F_SETOWN_EX, &owner) == 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC);
+}
+
 // After EOF on a reconnecting device: waits until it is readable again.
-// poll() reports POLLHUP immediately while the host is away, so sleep between
-// polls rather than spin. Returns false when serving should stop.
+// poll() reports POLLHUP (and virtio-console POLLIN too, a read then returns
+// EOF) at once while the host is away, so it cannot block: wait between
+// polls, until SIGIO (a host connected, or data came) or for 10 ms. Returns
+// false when serving should stop.
 bool WaitForPeer(int fd, const std::atomic<bool>& stop) {
+  SignalThisThreadOnChange(fd);
+  sigset_t io;
+  sigemptyset(&io);
+  sigaddset(&io, SIGIO);
+  const timespec tick{0, 10 * 1000 * 1000};
   while (!stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    sigtimedwait(&io, nullptr, &tick);
     pollfd p{fd, POLLIN, 0};
     int n = ::poll(&p, 1, 0);
     if (n < 0 && errno != EINTR) return false;
