@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "sandbox/template_fingerprint.h"
 #include "sandbox/vm_cache.h"
 #include "sandbox/vm_template.h"
 #include "shim/sandbox_config.h"
@@ -84,10 +85,15 @@ Status PrintStatus(const config::Config& c) {
   if (!s.valid) std::printf("reason: %s\n", s.reason.c_str());
   std::printf("vm_cache_number: %d\n", c.factory.vm_cache_number);
   std::printf("vm_cache_endpoint: %s\n", c.factory.vm_cache_endpoint.c_str());
-  auto cache = sandbox::AskVmCache(c.factory.vm_cache_endpoint, {{"op", "status"}});
+  auto cache = sandbox::AskVmCache(c.factory.vm_cache_endpoint,
+                                   {{"op", "status"}, {"fingerprint", sandbox::TemplateFingerprint(sc.vm)}});
   if (cache.ok()) {
     std::printf("vm_cache: serving, %d of %d VMs ready%s\n", cache->value("ready", 0), cache->value("size", 0),
                 cache->value("warm", false) ? ", warmed up" : "");
+    std::string mismatch = cache->value("mismatch", "");
+    // A server started before the kernel, initrd or settings changed keeps
+    // serving VMs that sandboxes of this configuration no longer take.
+    if (!mismatch.empty()) std::printf("vm_cache_stale: %s (restart the cache)\n", mismatch.c_str());
     std::string err = cache->value("last_error", "");
     if (!err.empty()) std::printf("vm_cache_last_error: %s\n", err.c_str());
   } else {

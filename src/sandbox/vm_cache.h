@@ -18,7 +18,8 @@
 //
 // Protocol: one JSON line each way per connection.
 //   {"op":"take","fingerprint":F} -> {"vm_id":ID,"pid":N} or {"error":WHY}
-//   {"op":"status"}               -> {"ready":n,"size":N,"last_error":WHY}
+//   {"op":"status"[,"fingerprint":F]} -> {"ready":n,"size":N,"last_error":WHY,
+//                                       "warm":bool[,"mismatch":WHY or ""]}
 //   {"op":"quit"}                 -> {"ok":true}, then the server stops its VMs
 // F is the TemplateFingerprint of the VM the taker wants; a cache whose VMs
 // differ (kernel, initrd, QEMU, memory, vCPUs, kernel parameters) says so

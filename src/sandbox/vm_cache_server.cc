@@ -12,6 +12,7 @@
 #include <set>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -81,7 +82,9 @@ class CacheServer {
   Result<std::unique_ptr<Sandbox>> MakeVm(const std::string& id);
   void ServeOne(int conn, bool* quit);
   json Take(const std::string& fingerprint);
-  json StatusReply();
+  json StatusReply(const std::string& fingerprint);
+  // Why a sandbox wanting a VM like `fingerprint` cannot use these; "" if it can.
+  std::string Mismatch(const std::string& fingerprint) const;
 
   VmCacheOptions opts_;
   std::string fingerprint_;
@@ -133,28 +136,40 @@ void CacheServer::FillLoop() {
   }
 }
 
+std::string CacheServer::Mismatch(const std::string& fingerprint) const {
+  if (fingerprint == fingerprint_) return "";
+  FingerprintCheck c = CompareFingerprint(fingerprint_, fingerprint, nullptr);
+  return "the cached VMs are made differently: " + (c.reason.empty() ? "fingerprint differs" : c.reason);
+}
+
 json CacheServer::Take(const std::string& fingerprint) {
+  if (std::string why = Mismatch(fingerprint); !why.empty()) return {{"error", why}};
   std::unique_ptr<Sandbox> sb;
+  std::vector<std::unique_ptr<Sandbox>> dead;  // stopped and removed outside the lock
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (fingerprint != fingerprint_) {
-      FingerprintCheck c = CompareFingerprint(fingerprint_, fingerprint, nullptr);
-      return {{"error", "the cached VMs are made differently: " + (c.reason.empty() ? "fingerprint differs" : c.reason)}};
+    while (!ready_.empty() && !sb) {
+      sb = std::move(ready_.front());
+      ready_.pop_front();
+      if (!sb->vm_running()) dead.push_back(std::move(sb));  // died while it waited
     }
-    if (ready_.empty()) return {{"error", "no VM ready yet" + (last_error_.empty() ? "" : " (last failure: " + last_error_ + ")")}};
-    sb = std::move(ready_.front());
-    ready_.pop_front();
+    if (!sb) return {{"error", "no VM ready yet" + (last_error_.empty() ? "" : " (last failure: " + last_error_ + ")")}};
   }
   cv_.notify_all();  // make a new one
+  for (auto& d : dead) log::Warn("VM cache: " + d->id() + " died while it waited; dropped");
+  dead.clear();
   auto vm = sb->Release();
   if (!vm.ok()) return {{"error", vm.status().message()}};
   log::Info("VM cache: handed " + vm->id + " (pid " + std::to_string(vm->pid) + ") over");
   return {{"vm_id", vm->id}, {"pid", vm->pid}};
 }
 
-json CacheServer::StatusReply() {
+json CacheServer::StatusReply(const std::string& fingerprint) {
   std::lock_guard<std::mutex> lock(mu_);
-  return {{"ready", ready_.size()}, {"size", opts_.size}, {"last_error", last_error_}, {"warm", !warm_dir_.empty()}};
+  json r = {{"ready", ready_.size()}, {"size", opts_.size}, {"last_error", last_error_}, {"warm", !warm_dir_.empty()}};
+  // Asked with the fingerprint of a configuration: would its sandboxes take these VMs?
+  if (!fingerprint.empty()) r["mismatch"] = Mismatch(fingerprint);
+  return r;
 }
 
 void CacheServer::ServeOne(int conn, bool* quit) {
@@ -166,7 +181,7 @@ void CacheServer::ServeOne(int conn, bool* quit) {
   if (op == "take") {
     reply = Take(req.value("fingerprint", ""));
   } else if (op == "status") {
-    reply = StatusReply();
+    reply = StatusReply(req.value("fingerprint", ""));
   } else if (op == "quit") {
     reply = {{"ok", true}};
     *quit = true;

@@ -242,7 +242,12 @@ TEST_F(VmCacheTest, PodmanNetworkReachesACachedVm) {
 TEST_F(VmCacheTest, SandboxOfAnotherShapeBootsItsOwnVm) {
   size_t before = Handed().size();
   std::string id = UniqueId("other-shape");
-  CmdResult r = Kata({"run", "--bundle", bundle, id}, WriteConfig("bigger.toml", 384, Endpoint()));
+  std::string bigger = WriteConfig("bigger.toml", 384, Endpoint());
+  std::string status = Kata({"factory", "status"}, bigger).out;
+  EXPECT_NE(status.find("vm_cache_stale: the cached VMs are made differently: memory_mib changed"), std::string::npos)
+      << status;
+  EXPECT_EQ(Kata({"factory", "status"}).out.find("vm_cache_stale"), std::string::npos);
+  CmdResult r = Kata({"run", "--bundle", bundle, id}, bigger);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "from-guest\nkata\n");
   EXPECT_EQ(Handed().size(), before) << "a VM of another memory size was handed over";
