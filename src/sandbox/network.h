@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "proto/agent.pb.h"
+#include "vmm/hypervisor.h"
 
 namespace kata::sandbox {
 
@@ -41,5 +42,9 @@ Status MoveLinkToNetns(nl_sock* sk, const std::string& name, int netns_fd);
 // MAC. Being constant, VM templates and their clones agree on it (the MAC
 // is device state that a clone restores from the template).
 constexpr const char* kGuestBootMac = "02:00:00:00:00:01";
+
+// The one NIC every sandbox VM has from boot (microvm cannot hotplug), so
+// that booted VMs, template clones and cached VMs all have the same devices.
+inline vmm::NetDevice SandboxNic() { return vmm::NetDevice{"net0", kTapName, kGuestBootMac}; }
 
 }  // namespace kata::sandbox

@@ -172,7 +172,7 @@ Status Sandbox::PrepareNetwork() {
     ASSIGN_OR_RETURN(netns_, NetNs::CreateNew());
   }
   cfg_.vm.netns_fd = netns_.fd();
-  cfg_.vm.nics = {vmm::NetDevice{"net0", kTapName, kGuestBootMac}};
+  cfg_.vm.nics = {SandboxNic()};
   return Status::Ok();
 }
 

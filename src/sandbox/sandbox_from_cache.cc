@@ -123,7 +123,7 @@ Status Sandbox::AdoptVm(const CachedVm& vm) {
 // namespace serves as the new namespace a sandbox would have made (docker's
 // hook finds it through the VMM's pid, as with a booted VM).
 Status Sandbox::AdoptNetwork(pid_t vmm_pid) {
-  cfg_.vm.nics = {vmm::NetDevice{"net0", kTapName, kGuestBootMac}};
+  cfg_.vm.nics = {SandboxNic()};
   ASSIGN_OR_RETURN(NetNs vm_ns, NetNs::Open("/proc/" + std::to_string(vmm_pid) + "/ns/net"));
   if (!cfg_.network || cfg_.netns_path.empty()) {
     netns_ = std::move(vm_ns);

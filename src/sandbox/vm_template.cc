@@ -44,7 +44,7 @@ Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::stri
   // scratch network namespace that goes away with this VM.
   ASSIGN_OR_RETURN(NetNs scratch, NetNs::CreateNew());
   vm.netns_fd = scratch.fd();
-  vm.nics = {vmm::NetDevice{"net0", kTapName, kGuestBootMac}};
+  vm.nics = {SandboxNic()};
   RETURN_IF_ERROR(fs::MkdirAll(vm.run_dir, 0700));
   RETURN_IF_ERROR(fs::MkdirAll(vm.shared_dir, 0700));
   // Guest RAM: ours to create, 0600 (QEMU would make it with its umask).
