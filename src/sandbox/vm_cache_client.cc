@@ -1,7 +1,4 @@
 // The sandbox's side of the VM cache (sandbox/vm_cache.h).
-#include <poll.h>
-#include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/fs.h"
@@ -9,6 +6,7 @@
 #include "sandbox/vm_cache.h"
 #include "sandbox/vm_cache_wire.h"
 #include "ttrpc/socket.h"
+#include "vmm/vmm_process.h"
 
 namespace kata::sandbox {
 
@@ -51,12 +49,11 @@ bool CachedVmAlive(const CachedVm& vm) {
 }
 
 void DiscardCachedVm(const CachedVm& vm) {
-  int pidfd = CachedVmAlive(vm) ? static_cast<int>(syscall(SYS_pidfd_open, vm.pid, 0)) : -1;
-  if (pidfd >= 0) {
-    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-    pollfd p{pidfd, POLLIN, 0};
-    poll(&p, 1, 2000);
-    close(pidfd);
+  if (CachedVmAlive(vm)) {
+    if (auto qemu = vmm::VmmProcess::Adopt(vm.pid, "QEMU of cached VM " + vm.id); qemu.ok()) {
+      (*qemu)->Kill();
+      (*qemu)->WaitExit(std::chrono::milliseconds(2000));
+    }
   }
   (void)RemoveVmLeftovers(vm.id);
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "oci/default_spec.h"
 #include "sandbox/container.h"
 
 namespace kata::sandbox {
@@ -14,48 +15,30 @@ using nlohmann::json;
 
 constexpr const char* kWarmupId = "warmup";
 
-// A container like `ctr run` makes (namespaces, the usual mounts, masked
-// paths, capabilities, a seccomp filter), running the warm-up binary: the
-// guest code every container start runs gets translated once, here.
+// runc's template spec (namespaces, the usual mounts, masked paths) made
+// closer to what `ctr run` and CRI create: no terminal, more capabilities, a
+// cgroup, a seccomp filter. The guest code every container start runs gets
+// translated once, here.
 json WarmupSpec() {
+  json spec = oci::DefaultSpec();
   json caps = json::array({"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
                            "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
                            "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"});
-  return {
-      {"ociVersion", "1.0.2"},
-      {"process",
-       {{"terminal", false},
-        {"user", {{"uid", 0}, {"gid", 0}}},
-        {"args", {"/warmup", "--version"}},
-        {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
-        {"cwd", "/"},
-        {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
-        {"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}}},
-        {"noNewPrivileges", true}}},
-      {"root", {{"path", "rootfs"}, {"readonly", true}}},
-      {"hostname", kWarmupId},
-      {"mounts",
-       {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}, {"options", {"nosuid", "noexec", "nodev"}}},
-        {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
-        {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"},
-         {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
-        {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"}, {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
-        {{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"}, {"options", {"nosuid", "noexec", "nodev"}}},
-        {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}},
-        {{"destination", "/run"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}}}},
-      {"linux",
-       {{"cgroupsPath", std::string("/default/") + kWarmupId},
-        {"resources", {{"devices", {{{"allow", false}, {"access", "rwm"}}}}}},
-        {"namespaces", {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}, {{"type", "network"}}}},
-        {"seccomp",
-         {{"defaultAction", "SCMP_ACT_ALLOW"},
-          {"architectures", {"SCMP_ARCH_X86_64"}},
-          {"syscalls", {{{"names", {"kexec_load", "open_by_handle_at"}}, {"action", "SCMP_ACT_ERRNO"}}}}}},
-        {"maskedPaths", {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"}},
-        {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}},
-  };
+  json& process = spec["process"];
+  process["terminal"] = false;
+  process["args"] = {"/warmup", "--version"};
+  process["env"] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  process["capabilities"] = {{"bounding", caps}, {"effective", caps}, {"permitted", caps}};
+  spec["hostname"] = kWarmupId;
+  spec["mounts"].push_back(
+      {{"destination", "/run"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}});
+  json& linux_config = spec["linux"];
+  linux_config["cgroupsPath"] = std::string("/default/") + kWarmupId;
+  linux_config["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                             {"architectures", {"SCMP_ARCH_X86_64"}},
+                             {"syscalls", {{{"names", {"kexec_load", "open_by_handle_at"}}, {"action", "SCMP_ACT_ERRNO"}}}}};
+  return spec;
 }
-
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "docker_env.h"
 #include "harness.h"
 
 namespace kata::itest {
@@ -20,41 +21,18 @@ class DockerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tmp_ = new TempDir();
-    const std::string& d = tmp_->path();
-    host_ = "unix://" + d + "/docker.sock";
-    CmdResult r = Sh("dockerd -H " + host_ + " --data-root " + d + "/data --exec-root " + d + "/exec --pidfile " + d +
-                     "/docker.pid --add-runtime kata=" + Runtime() + " > " + d +
-                     "/dockerd.log 2>&1 & echo $!");
-    dockerd_pid_ = std::stoi(Trim(r.out));
-    bool up = false;
-    for (int i = 0; i < 300 && !up; i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      up = Docker({"version"}).exit_code == 0;
-    }
-    ASSERT_TRUE(up) << "dockerd did not start; see " << d << "/dockerd.log";
-    MakeBundle(d + "/b", {"sh"});
-    r = Sh("tar -C " + d + "/b/rootfs -c . | docker -H " + host_ + " import - kata-it-busybox");
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    dockerd_ = new PrivateDockerd(tmp_->path());
+    std::string why;
+    ASSERT_TRUE(dockerd_->Start(&why)) << why;
   }
   static void TearDownTestSuite() {
     Docker({"rm", "-f", "dk-detached"});
-    if (dockerd_pid_ > 0) {
-      kill(dockerd_pid_, SIGTERM);
-      for (int i = 0; i < 100 && kill(dockerd_pid_, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (kill(dockerd_pid_, 0) == 0) kill(dockerd_pid_, SIGKILL);
-    }
-    // dockerd's managed containerd follows it out.
-    Sh("pkill -f 'containerd --config " + tmp_->path() + "' || true; sleep 1; umount -R " + tmp_->path() +
-       "/data 2>/dev/null || true");
+    delete dockerd_;  // stops dockerd and its containerd
     delete tmp_;
   }
-  static CmdResult Docker(std::vector<std::string> args) {
-    args.insert(args.begin(), {"docker", "-H", host_});
-    return itest::Run(args);
-  }
+  static CmdResult Docker(std::vector<std::string> args) { return dockerd_->Docker(std::move(args)); }
   static inline TempDir* tmp_ = nullptr;
-  static inline std::string host_;
-  static inline int dockerd_pid_ = -1;
+  static inline PrivateDockerd* dockerd_ = nullptr;
 };
 
 TEST_F(DockerTest, RunRmPrintsTheGuestKernelAndExitCodes) {

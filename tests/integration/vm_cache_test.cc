@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "containerd_env.h"
+#include "docker_env.h"
 #include "harness.h"
 
 namespace kata::itest {
@@ -244,43 +245,20 @@ TEST_F(VmCacheTest, PodmanNetworkReachesACachedVm) {
 // made for it.
 TEST_F(VmCacheTest, DockerNetworkReachesACachedVm) {
   TempDir dir;
-  const std::string& d = dir.path();
-  std::string host = "unix://" + d + "/docker.sock";
-  auto docker = [&host](std::vector<std::string> args) {
-    args.insert(args.begin(), {"docker", "-H", host});
-    return itest::Run(args);
-  };
+  PrivateDockerd dockerd(dir.path());
+  std::string why;
   // dockerd -> containerd -> runc shim -> kata-runtime inherit the configuration.
-  CmdResult started = Sh("dockerd -H " + host + " --data-root " + d + "/data --exec-root " + d + "/exec --pidfile " + d +
-                             "/docker.pid --add-runtime kata=" + Runtime() + " > " + d + "/dockerd.log 2>&1 & echo $!",
-                         {{"KATA_CONF_FILE", Conf()}});
-  pid_t dockerd = static_cast<pid_t>(std::stol(Trim(started.out)));
-  bool up = false;
-  for (int i = 0; i < 300 && !up; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    up = docker({"version"}).exit_code == 0;
-  }
-  if (up) {
-    MakeBundle(d + "/b", {"sh"});
-    ASSERT_EQ(Sh("tar -C " + d + "/b/rootfs -c . | docker -H " + host + " import - kata-it-busybox >/dev/null").exit_code, 0);
-    ASSERT_TRUE(WaitReady(60));
-    size_t before = Handed().size();
-    CmdResult r = docker({"run", "-d", "--name", "dk-cached", "--runtime", "kata", "-p", "127.0.0.1:18092:8080",
-                          "kata-it-busybox", "sh", "-c", ServeHttpCommand("uname -r", 8080)});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(Handed().size(), before + 1) << "docker's sandbox did not take the cached VM";
-    EXPECT_EQ(HttpGet("http://127.0.0.1:18092/", 30), GuestKernelRelease()) << "published port";
-    std::string id = Trim(docker({"inspect", "-f", "{{.Id}}", "dk-cached"}).out);
-    EXPECT_EQ(docker({"rm", "-f", "dk-cached"}).exit_code, 0);
-    EXPECT_EQ(LeaksAfter(id, 10), "");
-  } else {
-    ADD_FAILURE() << "dockerd did not start: " << ReadAll(d + "/dockerd.log");
-  }
-  kill(dockerd, SIGTERM);
-  for (int i = 0; i < 100 && kill(dockerd, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  if (kill(dockerd, 0) == 0) kill(dockerd, SIGKILL);
-  Sh("pkill -f 'containerd --config " + d + "' || true; sleep 1; umount -R " + d + "/data " + d +
-     "/exec 2>/dev/null || true");
+  ASSERT_TRUE(dockerd.Start(&why, {{"KATA_CONF_FILE", Conf()}})) << why;
+  ASSERT_TRUE(WaitReady(60));
+  size_t before = Handed().size();
+  CmdResult r = dockerd.Docker({"run", "-d", "--name", "dk-cached", "--runtime", "kata", "-p", "127.0.0.1:18092:8080",
+                                PrivateDockerd::kImage, "sh", "-c", ServeHttpCommand("uname -r", 8080)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Handed().size(), before + 1) << "docker's sandbox did not take the cached VM";
+  EXPECT_EQ(HttpGet("http://127.0.0.1:18092/", 30), GuestKernelRelease()) << "published port";
+  std::string id = Trim(dockerd.Docker({"inspect", "-f", "{{.Id}}", "dk-cached"}).out);
+  EXPECT_EQ(dockerd.Docker({"rm", "-f", "dk-cached"}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
 TEST_F(VmCacheTest, SandboxOfAnotherShapeBootsItsOwnVm) {
