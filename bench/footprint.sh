@@ -2,7 +2,7 @@
 # Host memory of idle sandboxes, and the agent's size and memory in the guest.
 #
 #   sudo bench/footprint.sh [-n N] [--mem 'MiB ...'] [--tb-size 'MiB ...'] [--settle S]
-#                           [--probe-agent PATH]
+#                           [--probe-agent PATH] [--ksm]
 #   experiments: [--guest DIR] (vmlinux.container + kata-containers-initrd.img, e.g. from
 #   guest/build-guest.sh --kernel own) [--qemu-args 'ARGS'] (appended to QEMU's command
 #   line) [--kernel-params 'ARGS'] (configuration kernel_params) [--qemu-env 'VAR=v ...']
@@ -20,6 +20,13 @@
 # id. Prints the median per sandbox, QEMU's PSS split by mapping, the median
 # `run -d` wall time and the CPU time QEMU used until `run -d` returned (what a
 # smaller translation cache costs: retranslation).
+#
+# --ksm turns the host's kernel same-page merging on for the run (ksmd,
+# /sys/kernel/mm/ksm, restored on exit): QEMU marks guest RAM mergeable, and
+# the pages of a template clone's RAM that clones wrote alike (copy-on-write
+# copies of the template's) are merged. RAM in a memfd (booted VMs under TCG)
+# is shared memory, which KSM does not merge. A host-wide setting that costs
+# ksmd's CPU time, so the runtime never sets it: docs/vm-templating.md.
 #
 # Agent: binary size, and VmRSS/VmHWM of PID 1 in the guest read by a container
 # whose spec has no pid namespace. The agent gives every container a pid
@@ -41,19 +48,21 @@ TBS="$RUNTIME_TB_SIZE"
 SETTLE=15
 PROBE_AGENT=""
 QEMU_ARGS=""
+KSM=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -n) N=$2; shift 2 ;;
     --mem) MEMS=$2; shift 2 ;;
     --tb-size) TBS=$2; shift 2 ;;
     --settle) SETTLE=$2; shift 2 ;;
+    --ksm) KSM=1; shift ;;
     --probe-agent) PROBE_AGENT=$(readlink -f "$2"); shift 2 ;;
     --guest) export KATA_BENCH_GUEST; KATA_BENCH_GUEST=$(readlink -f "$2"); shift 2 ;;
     --qemu-args) QEMU_ARGS=$2; shift 2 ;;
     --kernel-params) export KATA_BENCH_KERNEL_PARAMS=$2; shift 2 ;;
     --qemu-env) export KATA_BENCH_QEMU_ENV=$2; shift 2 ;;
     --runtime) PATH="$(dirname "$(readlink -f "$2")"):$PATH"; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -64,15 +73,28 @@ AGENT_BIN=/usr/local/libexec/kata-containers/kata-agent
 work=$(mktemp -d /tmp/kata-footprint.XXXXXX)
 IDS=()
 # shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() { kata_cleanup "${IDS[@]}"; rm -rf "$work"; }
+KSM_SYS=/sys/kernel/mm/ksm
+KSM_SAVED=""
+cleanup() {
+  kata_cleanup "${IDS[@]}"
+  rm -rf "$work"
+  [[ -z "$KSM_SAVED" ]] || { read -r run scan <<<"$KSM_SAVED"; echo "$run" >"$KSM_SYS/run"; echo "$scan" >"$KSM_SYS/pages_to_scan"; }
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+if ((KSM)); then
+  [[ -w "$KSM_SYS/run" ]] || die "--ksm: $KSM_SYS/run is not writable (host kernel without CONFIG_KSM, or not root)"
+  KSM_SAVED="$(cat "$KSM_SYS/run") $(cat "$KSM_SYS/pages_to_scan")"
+  # 2000 pages per 20 ms wake-up: a pass over ten 128 MiB guests in ~10 s.
+  echo 2000 >"$KSM_SYS/pages_to_scan"
+  echo 1 >"$KSM_SYS/run"
+fi
 
 "$BENCH_ROOT/scripts/make-bundle.sh" "$work/idle" -- sleep 600 >/dev/null
 
 echo "machine: $(machine_line)"
 echo "guest: ${KATA_BENCH_GUEST:-installed} ($(cat "${KATA_BENCH_GUEST:-/usr/share/kata-containers}/guest-kernel-origin" 2>/dev/null))${QEMU_ARGS:+; extra QEMU args: $QEMU_ARGS}${KATA_BENCH_KERNEL_PARAMS:+; kernel_params: $KATA_BENCH_KERNEL_PARAMS}${KATA_BENCH_QEMU_ENV:+; QEMU env: $KATA_BENCH_QEMU_ENV}"
-echo "N=$N idle sandboxes per configuration, settle ${SETTLE}s; PSS in MiB (median over the sandboxes)"
+echo "N=$N idle sandboxes per configuration, settle ${SETTLE}s; PSS in MiB (median over the sandboxes)$( ((KSM)) && echo "; host KSM on (pages_to_scan 2000)")"
 printf '%-9s %-7s | %7s %7s %7s %7s | %8s %7s %7s %7s %7s | %6s %7s | %s\n' \
   guest tb-size total qemu shim monitor guestRAM tcgbuf kern+rd qemu.so heap run-ms qemu-cpu target
 row_128_default=""
@@ -120,7 +142,7 @@ for mem in $MEMS; do
     printf '%-9s %-7s | %7s %7s %7s %7s | %8s %7s %7s %7s %7s | %6s %7s | %s\n' \
       "${mem}MiB" "${tb}MiB" "$(mib 1)" "$(mib 2)" "$(mib 3)" "$(mib 4)" "$(mib 5)" "$(mib 6)" "$(mib 7)" "$(mib 8)" "$(mib 9)" \
       "$(median <"$work/runms-$mem-$tb")" "$(median <"$work/cpums-$mem-$tb")" "$verdict"
-    echo "  all $N: $(kib_to_mib "$(awk '{s+=$1} END{print s}' "$work/rows")") MiB total; load $(load1)"
+    echo "  all $N: $(kib_to_mib "$(awk '{s+=$1} END{print s}' "$work/rows")") MiB total; load $(load1)$( ((KSM)) && echo "; KSM pages_sharing $(cat "$KSM_SYS/pages_sharing") (4 KiB pages saved, host-wide)")"
     kata_cleanup "${ids[@]}"
   done
 done

@@ -56,8 +56,10 @@ pss_kb() { awk '/^Pss:/ {print $2; f=1} END{if(!f) print 0}' "/proc/$1/smaps_rol
 rss_kb() { awk '/^Rss:/ {print $2; f=1} END{if(!f) print 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
 # QEMU's PSS split by mapping (kB): guest_ram tcg_buf kernel_initrd qemu_libs heap_anon
-# guest RAM = the anonymous mapping of exactly -m MiB (under TCG: the runtime's
-# memfd of that size); TCG code buffer = the
+# guest RAM = the mapping of exactly -m MiB (under TCG: the runtime's memfd of
+# that size; in a template clone: the template's memory file, mapped
+# copy-on-write, so its PSS is the clone's own written pages plus its share of
+# the template pages it read); TCG code buffer = the
 # anonymous executable mapping(s) (tb-size); kernel/initrd = file mappings of
 # the guest assets (QEMU keeps the ELF mapped for ROM reset; shared page cache,
 # so their PSS shrinks with the number of sandboxes); qemu_libs = QEMU binary
@@ -70,6 +72,7 @@ qemu_pss_split() {
     /^Size:/ { size = $2; next }
     /^Pss:/ {
       if (name ~ /^\/memfd:/ && size == ram) k = "guest_ram"  # TCG: RAM in a memfd
+      else if (name ~ /\/memory$/ && size == ram) k = "guest_ram"  # template clone
       else if (name ~ /kata-containers|vmlinux|initrd/) k = "kernel_initrd"
       else if (name ~ /^\//) k = "qemu_libs"
       else if (name == "" && size == ram) k = "guest_ram"
