@@ -187,7 +187,10 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             }
             auto c = std::make_shared<Container>();
             c->id = req.container_id();
-            if (spec.linux_config) c->seccomp = spec.linux_config->seccomp;
+            if (spec.linux_config) {
+              c->seccomp = spec.linux_config->seccomp;
+              c->devices = spec.linux_config->devices;
+            }
             const nlohmann::json* resources =
                 spec.linux_config && spec.linux_config->resources ? &spec.linux_config->resources->raw : nullptr;
             if (cgroups_) {
@@ -199,7 +202,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
               if (!dir.ok()) return dir.status().Wrap("create container " + c->id);
               c->cgroup_dir = *dir;
               if (resources != nullptr) {
-                Status st = ApplyResources(c->cgroup_dir, *resources);
+                Status st = ApplyResources(c->cgroup_dir, *resources, c->devices);
                 if (!st.ok()) {
                   (void)RemoveCgroup(c->cgroup_dir, std::chrono::milliseconds(0));
                   return st.Wrap("create container " + c->id);

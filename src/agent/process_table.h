@@ -14,6 +14,7 @@
 
 #include "agent/container/launch.h"
 #include "common/status.h"
+#include "oci/spec.h"
 
 namespace kata::agent {
 
@@ -55,6 +56,7 @@ struct Container {
   bool started = false;
   std::string cgroup_dir;  // "" when the guest has no cgroup v2
   nlohmann::json seccomp;  // linux.seccomp, applied to execs too
+  std::vector<oci::Device> devices;  // linux.devices: the device filter allows them (device_filter.h)
 };
 
 class ProcessTable {

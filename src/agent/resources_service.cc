@@ -87,7 +87,7 @@ void AgentService::RegisterResources(ttrpc::Server& server) {
                           return Error(Code::kInvalidArgument,
                                        "update container " + c->id + ": resources are not a JSON object");
                         }
-                        RETURN_IF_ERROR(ApplyResources(c->cgroup_dir, j).Wrap("update container " + c->id));
+                        RETURN_IF_ERROR(ApplyResources(c->cgroup_dir, j, c->devices).Wrap("update container " + c->id));
                         return Empty();
                       }));
 }

@@ -1,7 +1,7 @@
 // The runtime-spec as the guest agent applies it, checked from inside
 // containers of ONE shared VM: capabilities, seccomp, rlimits, terminals
-// (tty name, window size, resize, EOF), cgroup limits, pause/resume, stats,
-// update, and kill --all through the cgroup.
+// (tty name, window size, resize, EOF), cgroup limits, device rules,
+// pause/resume, stats, update, and kill --all through the cgroup.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -166,6 +166,31 @@ TEST_F(AgentFeaturesTest, CgroupLimitsVisibleInside) {
   ASSERT_TRUE(c->Start().ok());
   EXPECT_EQ(c->init().Wait().status, 0);
   EXPECT_EQ(Output("cg"), "0::/\n67108864\n16777216\n50\n50000 100000\n20\n0\n") << Output("cg", "stderr");
+  EXPECT_TRUE(c->Delete(false).ok());
+}
+
+// linux.resources.devices in the guest (a BPF device program on the
+// container's cgroup): docker's shape, deny all then exceptions. The
+// container may mknod any node but open only what the rules and the default
+// list allow: /dev/null, and /dev/kmsg (1:11) for reading only (without the
+// filter root in the container could write to the guest's kernel log).
+TEST_F(AgentFeaturesTest, DeviceRulesAreEnforced) {
+  auto c = NewContainer("dev", {"sh", "-c",
+                                "echo x >/dev/null && echo null-ok; "
+                                "mknod /dev/k c 1 11 && head -c 1 /dev/k >/dev/null && echo kmsg-read-ok; "
+                                "echo x 2>/dev/null >/dev/k && echo kmsg-write-ok || echo kmsg-write-denied"},
+                        [](json& s) {
+                          for (const char* set : {"bounding", "effective", "permitted"}) {
+                            s["process"]["capabilities"][set].push_back("CAP_MKNOD");
+                          }
+                          s["linux"]["resources"]["devices"] = {
+                              {{"allow", false}, {"access", "rwm"}},
+                              {{"allow", true}, {"type", "c"}, {"major", 1}, {"minor", 11}, {"access", "r"}}};
+                        });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Start().ok());
+  EXPECT_EQ(c->init().Wait().status, 0);
+  EXPECT_EQ(Output("dev"), "null-ok\nkmsg-read-ok\nkmsg-write-denied\n") << Output("dev", "stderr");
   EXPECT_TRUE(c->Delete(false).ok());
 }
 

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "agent/container/cgroup.h"
+#include "agent/container/device_filter.h"
 #include "agent/container/launch.h"
 
 namespace kata::agent {
@@ -153,6 +154,70 @@ TEST_F(ContainerCgroupTest, ResourcesBecomeCgroupFiles) {
     std::printf("note: cgroup2 at %s lacks some of cpu/memory/pids (hybrid host); those checks ran only in part\n",
                 root_.c_str());
   }
+}
+
+// Opens `path` from a child moved into `dir`: 0, or the errno.
+int OpenErrnoIn(const std::string& dir, const char* path, int flags) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!AddToCgroup(dir, getpid()).ok()) _exit(100);
+    int fd = open(path, flags | O_CLOEXEC);
+    _exit(fd >= 0 ? 0 : errno);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
+}
+
+// The kernel runs the compiled program: docker's shape of rules (deny all,
+// then exceptions) plus the defaults every container gets.
+TEST_F(ContainerCgroupTest, DeviceRulesAreEnforcedByTheKernel) {
+  auto devices = nlohmann::json::parse(R"({"devices": [
+      {"allow": false, "access": "rwm"},
+      {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}]})");
+  Status st = ApplyResources(dir_, devices);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/null", O_RDWR), 0) << "a default device";
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/kmsg", O_RDONLY), 0) << "allowed for reading";
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/kmsg", O_WRONLY), EPERM) << "the rule grants r only";
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/kmsg", O_RDWR), EPERM) << "rw needs both";
+
+  // An update replaces the filter (runc's "a *:* rwm" allow-all).
+  st = ApplyResources(dir_, nlohmann::json::parse(R"({"devices": [{"allow": true, "access": "rwm"}]})"));
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/kmsg", O_WRONLY), 0);
+
+  // The last matching rule wins; linux.devices entries are allowed.
+  st = ApplyResources(dir_, nlohmann::json::parse(R"({"devices": [
+      {"allow": false, "access": "rwm"},
+      {"allow": true, "type": "c", "major": 1, "access": "rw"},
+      {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "w"}]})"));
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/kmsg", O_RDONLY), 0);
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/kmsg", O_WRONLY), EPERM);
+  oci::Device kmsg;
+  kmsg.type = "c";
+  kmsg.path = "/dev/kmsg";
+  kmsg.major = 1;
+  kmsg.minor = 11;
+  st = ApplyResources(dir_, nlohmann::json::parse(R"({"devices": [{"allow": false, "access": "rwm"}]})"), {kmsg});
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(OpenErrnoIn(dir_, "/dev/kmsg", O_RDWR), 0);
+}
+
+TEST(DeviceRulesTest, BadRulesAreNamed) {
+  auto bad = [](const char* rules) {
+    auto r = ParseDeviceRules(nlohmann::json::parse(rules));
+    return r.ok() ? std::string("ok") : r.status().message();
+  };
+  EXPECT_EQ(bad(R"([{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}])"), "ok");
+  EXPECT_NE(bad(R"([{"type": "c"}])").find("devices[0].allow"), std::string::npos);
+  EXPECT_NE(bad(R"([{"allow": true}, {"allow": true, "type": "x"}])").find("devices[1].type"), std::string::npos);
+  EXPECT_NE(bad(R"([{"allow": true, "access": "rwx"}])").find("letters r, w and m"), std::string::npos);
+  EXPECT_NE(bad(R"([{"allow": true, "major": "1"}])").find("devices[0].major"), std::string::npos);
+  auto rules = ParseDeviceRules(nlohmann::json::parse(R"([{"allow": false}])"));
+  ASSERT_TRUE(rules.ok());
+  EXPECT_EQ((*rules)[0], (DeviceRule{false, 'a', -1, -1, kDevAccessAll}));
 }
 
 TEST_F(ContainerCgroupTest, CreateRefusesBadNamesAndDuplicates) {

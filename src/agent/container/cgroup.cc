@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/container/device_filter.h"
 #include "common/fs.h"
 #include "common/log.h"
 
@@ -201,7 +202,19 @@ Status AddToCgroup(const std::string& dir, pid_t pid) {
   return WriteFile(dir + "/cgroup.procs", std::to_string(pid)).Wrap("move process " + std::to_string(pid) + " to its cgroup");
 }
 
-Status ApplyResources(const std::string& dir, const json& r) {
+// A kernel without cgroup BPF keeps the old behaviour (the VM is the
+// boundary), said once per container; any other failure fails the container.
+Status ApplyDevices(const std::string& dir, const json& devices, const std::vector<oci::Device>& spec_devices) {
+  ASSIGN_OR_RETURN(std::vector<DeviceRule> rules, ParseDeviceRules(devices));
+  Status st = AttachDeviceFilter(dir, CompileDeviceFilter(WithDefaults(std::move(rules), spec_devices)));
+  if (st.code() == Code::kUnimplemented) {
+    log::Warn("cgroup: linux.resources.devices not applied: " + st.message());
+    return {};
+  }
+  return st;
+}
+
+Status ApplyResources(const std::string& dir, const json& r, const std::vector<oci::Device>& spec_devices) {
   if (!r.is_object()) return {};
   Writer w{dir};
   if (auto it = r.find("memory"); it != r.end() && it->is_object()) RETURN_IF_ERROR(ApplyMemory(w, *it));
@@ -225,9 +238,7 @@ Status ApplyResources(const std::string& dir, const json& r) {
       RETURN_IF_ERROR(w.Set(file, value.get<std::string>()));
     }
   }
-  if (auto it = r.find("devices"); it != r.end() && it->is_array() && !it->empty()) {
-    log::Debug("cgroup: linux.resources.devices not applied (cgroup v2 device filters need BPF)");
-  }
+  if (auto it = r.find("devices"); it != r.end() && !it->is_null()) RETURN_IF_ERROR(ApplyDevices(dir, *it, spec_devices));
   return {};
 }
 

@@ -11,8 +11,10 @@
 // cpus/mems -> cpuset.cpus/.mems, cpu.idle, pids.limit -> pids.max (<= 0: max),
 // blockIO weight/throttle -> io.bfq.weight|io.weight / io.max,
 // hugepageLimits -> hugetlb.<size>.max, unified -> the named files.
-// Not applied (logged): devices (needs a BPF program; the VM is the boundary),
-// network (v1 only), memory.kernel*, swappiness, realtime, rdma.
+// devices -> a BPF device program on the cgroup (device_filter.h; linux.devices
+// of the spec, `spec_devices`, are allowed as runc does).
+// Not applied (logged): network (v1 only), memory.kernel*, swappiness,
+// realtime, rdma.
 #pragma once
 
 #include <sys/types.h>
@@ -26,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "oci/spec.h"
 
 namespace kata::agent {
 
@@ -40,7 +43,8 @@ Result<std::string> CreateCgroup(const std::string& root, const std::string& par
 // Writes pid to <dir>/cgroup.procs.
 Status AddToCgroup(const std::string& dir, pid_t pid);
 // `resources` is an OCI LinuxResources object (null/empty: nothing to do).
-Status ApplyResources(const std::string& dir, const nlohmann::json& resources);
+Status ApplyResources(const std::string& dir, const nlohmann::json& resources,
+                      const std::vector<oci::Device>& spec_devices = {});
 // cgroup.freeze, then waits (up to `timeout`) for cgroup.events to agree.
 Status FreezeCgroup(const std::string& dir, bool frozen, std::chrono::milliseconds timeout);
 bool CgroupFrozen(const std::string& dir);
