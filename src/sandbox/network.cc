@@ -14,6 +14,7 @@
 #include <netlink/route/route.h>
 #include <netlink/route/tc.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/log.h"
@@ -106,7 +107,25 @@ Status RedirectIngress(nl_sock* sk, int from, int to) {
   return Status::Ok();
 }
 
+// tap<i>_kata (SandboxNic): made by QEMU next to the pod's interfaces.
+bool IsSandboxTap(const std::string& name) {
+  return name.size() > 8 && name.compare(0, 3, "tap") == 0 && name.compare(name.size() - 5, 5, "_kata") == 0;
+}
+
 }  // namespace
+
+vmm::NetDevice SandboxNic(size_t index) {
+  if (index == 0) return vmm::NetDevice{"net0", kTapName, kGuestBootMac};
+  char mac[18];
+  std::snprintf(mac, sizeof mac, "02:00:00:00:00:%02zx", (index + 1) & 0xff);
+  std::string n = std::to_string(index);
+  return vmm::NetDevice{"net" + n, "tap" + n + "_kata", mac};
+}
+
+Result<size_t> PodNicCount(nl_sock* sk) {
+  ASSIGN_OR_RETURN(std::vector<PodInterface> found, ScanPodNetwork(sk));
+  return std::max<size_t>(1, found.size());
+}
 
 Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk) {
   ASSIGN_OR_RETURN(net::Cache links, net::LinkCache(sk));
@@ -116,7 +135,7 @@ Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk) {
   for (nl_object* o = nl_cache_get_first(links.get()); o != nullptr; o = nl_cache_get_next(o)) {
     auto* l = reinterpret_cast<rtnl_link*>(o);
     std::string name = rtnl_link_get_name(l);
-    if (name == "lo" || name == kTapName || rtnl_link_get_arptype(l) != ARPHRD_ETHER) continue;
+    if (name == "lo" || IsSandboxTap(name) || rtnl_link_get_arptype(l) != ARPHRD_ETHER) continue;
     PodInterface p;
     p.ifindex = rtnl_link_get_ifindex(l);
     p.iface.set_name(name);

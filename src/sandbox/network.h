@@ -43,8 +43,17 @@ Status MoveLinkToNetns(nl_sock* sk, const std::string& name, int netns_fd);
 // is device state that a clone restores from the template).
 constexpr const char* kGuestBootMac = "02:00:00:00:00:01";
 
-// The one NIC every sandbox VM has from boot (microvm cannot hotplug), so
-// that booted VMs, template clones and cached VMs all have the same devices.
-inline vmm::NetDevice SandboxNic() { return vmm::NetDevice{"net0", kTapName, kGuestBootMac}; }
+// The NICs a sandbox VM has from boot (microvm cannot hotplug). Every VM has
+// NIC 0 (tap0_kata, kGuestBootMac), connected or not, so that booted VMs,
+// template clones and cached VMs all have the same devices. A pod whose
+// namespace holds more interfaces when its VM starts (podman or CNI with
+// several networks) boots with one NIC per interface: NIC i has tap
+// "tap<i>_kata" and boot MAC 02:00:00:00:00:<i+1> (templates and cached VMs
+// have one NIC, so such a pod always boots).
+vmm::NetDevice SandboxNic(size_t index = 0);
+
+// How many NICs the VM of a pod network namespace gets: one per interface
+// in it now (ScanPodNetwork), at least one. Call inside the namespace.
+Result<size_t> PodNicCount(nl_sock* sk);
 
 }  // namespace kata::sandbox

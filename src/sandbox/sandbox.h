@@ -70,8 +70,8 @@ class Sandbox {
   const BootTimes& boot_times() const { return times_; }
   bool vm_running() const { return hv_ && hv_->Running(); }
   pid_t vmm_pid() const { return hv_ ? hv_->Pid() : -1; }
-  // Gives the guest the pod's network: mirrors the veth found in the pod's
-  // namespace to the VM's tap and configures the guest NIC like the veth.
+  // Gives the guest the pod's network: mirrors each veth found in the pod's
+  // namespace to a tap of the VM and configures its guest NIC like the veth.
   // Called once the sandbox container's prestart hooks ran (docker's
   // networking hook moves the veth in only then). Later calls do nothing.
   Status ConnectNetwork();
@@ -86,6 +86,7 @@ class Sandbox {
  private:
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
   Status BootSteps();
+  Status CountPodNics();
   Status PrepareNetwork();
   // Resumes cfg_.template_dir when it matches the VM; false (logged) when it
   // does not or the resume failed, with nothing left of the attempt.
@@ -111,6 +112,7 @@ class Sandbox {
   std::unique_ptr<vmm::Hypervisor> hv_;
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;
+  size_t nic_count_ = 1;  // PodNicCount of the pod's namespace when the VM starts
   bool network_connected_ = false;
   BootTimes times_;
   std::mutex mu_;

@@ -67,6 +67,11 @@ void JoinOwnCgroups(pid_t pid, const std::string& what) {
 
 Result<bool> Sandbox::TakeFromVmCache() {
   if (cfg_.vm_cache_endpoint.empty()) return false;
+  if (nic_count_ > 1) {
+    log::Info("sandbox " + cfg_.id + " starts its own VM: its pod has " + std::to_string(nic_count_) +
+              " interfaces, cached VMs have one NIC");
+    return false;
+  }
   log::StepTimer timer("sandbox " + cfg_.id + " from the VM cache");
   auto vm = TakeCachedVm(cfg_.vm_cache_endpoint, TemplateFingerprint(cfg_.vm));
   timer.Mark("VM taken");

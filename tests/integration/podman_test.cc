@@ -93,5 +93,34 @@ TEST_F(PodmanTest, NetworkReachesTheGuest) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+// A pod on two podman networks: its VM boots with a NIC per interface and
+// the guest answers on both addresses.
+TEST_F(PodmanTest, TwoNetworksBothReachTheGuest) {
+  std::string net = UniqueId("kata-it-net");
+  ASSERT_EQ(Sh("podman network create --subnet 10.89.177.0/24 " + net + " >/dev/null").exit_code, 0);
+  std::string name = UniqueId("pm2net");
+  CmdResult d = PodmanRun({"-d", "--name", name, "--network", "podman," + net, kImage, "sh", "-c",
+                           ServeHttpCommand("uname -r", 8080)});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  std::string ips = Trim(Podman({"inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name}).out);
+  std::vector<std::string> addrs;
+  for (size_t p = 0; p < ips.size();) {
+    size_t e = ips.find(' ', p);
+    if (e == std::string::npos) e = ips.size();
+    if (e > p) addrs.push_back(ips.substr(p, e - p));
+    p = e + 1;
+  }
+  EXPECT_EQ(addrs.size(), 2u) << ips;
+  for (const std::string& ip : addrs) {
+    EXPECT_EQ(HttpGet("http://" + ip + ":8080/", 30), GuestKernelRelease()) << "address " << ip;
+  }
+  CmdResult links = Podman({"exec", name, "ip", "-4", "-o", "addr"});
+  for (const std::string& ip : addrs) EXPECT_NE(links.out.find("inet " + ip + "/"), std::string::npos) << links.out;
+  std::string id = Trim(Podman({"inspect", "-f", "{{.Id}}", name}).out);
+  EXPECT_EQ(Podman({"rm", "-f", "-t", "1", name}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+  EXPECT_EQ(Sh("podman network rm " + net + " >/dev/null").exit_code, 0);
+}
+
 }  // namespace
 }  // namespace kata::itest
