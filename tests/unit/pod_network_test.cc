@@ -41,7 +41,7 @@ class PodNetworkTest : public ::testing::Test {
                         " && ip -n " + name_ + " link set peer0 up" + " && ip -n " + name_ +
                         " addr add 10.88.0.5/16 dev eth0" + " && ip -n " + name_ +
                         " route add default via 10.88.0.1" + " && ip -n " + name_ + " tuntap add " + kTapName +
-                        " mode tap";
+                        " mode tap" + " && ip -n " + name_ + " tuntap add " + SandboxNic(1).tap_name + " mode tap";
     ASSERT_EQ(system(setup.c_str()), 0) << Sh(setup);
   }
   void TearDown() override {
@@ -67,6 +67,7 @@ TEST_F(PodNetworkTest, FindsTheVethWithAddressesAndRoutesAndMirrorsItToTheTap) {
   const PodInterface* eth0 = nullptr;
   for (const PodInterface& p : found) {
     EXPECT_NE(p.iface.name(), kTapName);
+    EXPECT_NE(p.iface.name(), SandboxNic(1).tap_name) << "a second NIC's tap is ours too";
     EXPECT_NE(p.iface.name(), "lo");
     if (p.iface.name() == "eth0") eth0 = &p;
   }
@@ -90,6 +91,14 @@ TEST_F(PodNetworkTest, FindsTheVethWithAddressesAndRoutesAndMirrorsItToTheTap) {
   std::string tap = Sh("ip -n " + name_ + " link show " + kTapName);
   EXPECT_NE(tap.find("mtu 1450"), std::string::npos) << tap;
   EXPECT_NE(tap.find(",UP"), std::string::npos) << tap;
+}
+
+TEST(PodNetworkMacTest, EveryNicHasItsOwnTapAndBootMac) {
+  EXPECT_EQ(SandboxNic(0).tap_name, kTapName);
+  EXPECT_EQ(SandboxNic(0).mac, kGuestBootMac);
+  EXPECT_EQ(SandboxNic(2).id, "net2");
+  EXPECT_EQ(SandboxNic(2).tap_name, "tap2_kata");
+  EXPECT_EQ(SandboxNic(2).mac, "02:00:00:00:00:03");
 }
 
 TEST(PodNetworkMacTest, BootMacIsLocalUnicast) {
