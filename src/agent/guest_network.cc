@@ -93,9 +93,24 @@ Status BringUpLoopback() {
   return net::SetUp(sk.get(), lo.get());
 }
 
+// The guest names its NICs eth0, eth1, ... at boot; a pod's interfaces may
+// come in another order (or be named eth1, eth2): a NIC whose new name is
+// still taken by another NIC moves that one aside first (it gets its own
+// name when its UpdateInterface comes).
+Status FreeName(nl_sock* sk, const std::string& name, int for_ifindex) {
+  auto other = net::LinkByName(sk, name);
+  if (!other.ok() || rtnl_link_get_ifindex(other->get()) == for_ifindex) return Status::Ok();
+  net::Link change(rtnl_link_alloc());
+  std::string aside = "kata-nic" + std::to_string(rtnl_link_get_ifindex(other->get()));
+  rtnl_link_set_name(change.get(), aside.c_str());
+  rtnl_link_unset_flags(change.get(), IFF_UP);
+  return net::ChangeLink(sk, other->get(), change.get(), "rename " + name + " to " + aside);
+}
+
 Status ConfigureInterface(const grpc::Interface& iface) {
   ASSIGN_OR_RETURN(net::Socket sk, net::Connect());
   ASSIGN_OR_RETURN(net::Link link, LinkByMac(sk.get(), iface.device()));
+  if (!iface.name().empty()) RETURN_IF_ERROR(FreeName(sk.get(), iface.name(), rtnl_link_get_ifindex(link.get())));
   // Name and MAC change while the link is down.
   net::Link change(rtnl_link_alloc());
   if (!iface.name().empty() && iface.name() != rtnl_link_get_name(link.get())) {

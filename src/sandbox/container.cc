@@ -115,12 +115,23 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
     return st.Wrap("create container " + id);
   };
   if (auto parsed = oci::ParseSpec(spec); parsed.ok() && parsed->hooks) c->hooks_ = *parsed->hooks;
+  if (!c->hooks_.start_container.empty()) {
+    log::Warn("container " + id + ": its " + std::to_string(c->hooks_.start_container.size()) +
+              " startContainer hook(s) are not run (they would run inside the guest container)");
+  }
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
   if (Status st = sb.agent().CreateContainer(id, spec.dump()); !st.ok()) return fail(st);
-  // Spec lifecycle step 3-4: prestart and createRuntime hooks once the
-  // environment exists; a failure undoes the create.
-  for (const auto& [kind, hooks] : {std::pair{"prestart", &c->hooks_.prestart}, {"createRuntime", &c->hooks_.create_runtime}}) {
-    if (Status st = RunHooks(kind, *hooks, c->StateForHooks("creating")); !st.ok()) {
+  // Spec lifecycle step 3-4: prestart, createRuntime and createContainer
+  // hooks once the environment exists; a failure undoes the create.
+  // createContainer hooks run in the pod's network namespace (hooks.h).
+  struct Stage {
+    const char* kind;
+    const std::vector<oci::Hook>* hooks;
+    int netns_fd;
+  };
+  for (const Stage& s : {Stage{"prestart", &c->hooks_.prestart, -1}, Stage{"createRuntime", &c->hooks_.create_runtime, -1},
+                         Stage{"createContainer", &c->hooks_.create_container, sb.netns_fd()}}) {
+    if (Status st = RunHooks(s.kind, *s.hooks, c->StateForHooks("creating"), s.netns_fd); !st.ok()) {
       Status r = sb.agent().RemoveContainer(id, 5);
       (void)r;
       return fail(st);

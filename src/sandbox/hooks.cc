@@ -16,7 +16,7 @@
 namespace kata::sandbox {
 namespace {
 
-Status RunOne(const std::string& kind, const oci::Hook& hook, const std::string& state_json) {
+Status RunOne(const std::string& kind, const oci::Hook& hook, const std::string& state_json, int netns_fd) {
   // A socket rather than a pipe: a hook that exits without reading its stdin
   // must not kill us with SIGPIPE (send with MSG_NOSIGNAL).
   int in[2];
@@ -25,6 +25,7 @@ Status RunOne(const std::string& kind, const oci::Hook& hook, const std::string&
   so.stdin_fd = in[0];
   so.stdout_fd = 2;
   so.stderr_fd = 2;
+  so.netns_fd = netns_fd;
   so.env = hook.env.empty() ? std::vector<std::string>{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"} : hook.env;
   so.executable = hook.path;  // args[0] is the hook's name for itself
   auto pid = proc::Spawn(hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args, so);
@@ -57,12 +58,12 @@ Status RunOne(const std::string& kind, const oci::Hook& hook, const std::string&
 
 }  // namespace
 
-Status RunHooks(const std::string& kind, const std::vector<oci::Hook>& hooks, const HookState& state) {
+Status RunHooks(const std::string& kind, const std::vector<oci::Hook>& hooks, const HookState& state, int netns_fd) {
   if (hooks.empty()) return Status::Ok();
   nlohmann::json j = {{"ociVersion", "1.0.2"}, {"id", state.id}, {"status", state.status},
                       {"pid", state.pid}, {"bundle", state.bundle}};
   std::string state_json = j.dump();
-  for (const auto& h : hooks) RETURN_IF_ERROR(RunOne(kind, h, state_json));
+  for (const auto& h : hooks) RETURN_IF_ERROR(RunOne(kind, h, state_json, netns_fd));
   return Status::Ok();
 }
 

@@ -1,7 +1,10 @@
-// OCI hooks that run on the host, in the runtime's namespaces, with the
-// container's state JSON on stdin (runtime-spec config.md "POSIX-platform Hooks").
-// createContainer/startContainer belong in the container's namespaces, which
-// live in the guest: they are not run (TODO: guest hooks, as Kata's guest_hook_path).
+// OCI hooks that run on the host with the container's state JSON on stdin
+// (runtime-spec config.md "POSIX-platform Hooks"): prestart, createRuntime,
+// poststart and poststop in the runtime's namespaces. createContainer hooks
+// belong in the container's namespaces, which are in the guest; like Kata's
+// runtime-rs they run on the host in the VMM's network namespace (the pod's),
+// right after createRuntime. startContainer hooks would have to run inside
+// the guest container: they are not run, and the create says so in the log.
 #pragma once
 
 #include <string>
@@ -20,7 +23,8 @@ struct HookState {
 };
 
 // Runs each hook in order; the first failure (non-zero exit, timeout, exec
-// error) is returned naming the hook kind and path.
-Status RunHooks(const std::string& kind, const std::vector<oci::Hook>& hooks, const HookState& state);
+// error) is returned naming the hook kind and path. netns_fd >= 0: the hooks
+// run in that network namespace.
+Status RunHooks(const std::string& kind, const std::vector<oci::Hook>& hooks, const HookState& state, int netns_fd = -1);
 
 }  // namespace kata::sandbox

@@ -70,6 +70,8 @@ class Sandbox {
   const BootTimes& boot_times() const { return times_; }
   bool vm_running() const { return hv_ && hv_->Running(); }
   pid_t vmm_pid() const { return hv_ ? hv_->Pid() : -1; }
+  // The VMM's network namespace (the pod's), held open by the sandbox.
+  int netns_fd() const { return netns_.fd(); }
   // Gives the guest the pod's network: mirrors each veth found in the pod's
   // namespace to a tap of the VM and configures its guest NIC like the veth.
   // Called once the sandbox container's prestart hooks ran (docker's

@@ -1,6 +1,7 @@
 // The sandbox layer against one real VM shared by every case: agent health,
 // several containers in the same guest, exit codes, signals, stdio.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -98,19 +99,30 @@ TEST_F(SandboxTest, HostHooksGetTheStateAndAFailingHookFailsCreate) {
     return nlohmann::json{{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat > " + bundle + "/" + name + ".json"}}};
   };
   spec["hooks"] = {{"prestart", {hook("prestart")}}, {"createRuntime", {hook("createRuntime")}},
+                   {"createContainer", {hook("createContainer")}},
                    {"poststart", {hook("poststart")}}, {"poststop", {hook("poststop")}}};
+  // createContainer runs in the VMM's network namespace: its inode is noted.
+  spec["hooks"]["createContainer"].push_back(
+      {{"path", "/bin/sh"}, {"args", {"sh", "-c", "stat -L -c %i /proc/self/ns/net > " + bundle + "/netns"}}});
   auto c = sandbox::Container::Create(*sandbox_, "hooked", bundle, spec, {});
   ASSERT_TRUE(c.ok()) << c.status().message();
   ASSERT_TRUE((*c)->Start().ok());
   (*c)->init().Wait();
   ASSERT_TRUE((*c)->Delete(false).ok());
-  for (const char* kind : {"prestart", "createRuntime", "poststart", "poststop"}) {
+  for (const char* kind : {"prestart", "createRuntime", "createContainer", "poststart", "poststop"}) {
     std::ifstream f(bundle + "/" + kind + ".json");
     ASSERT_TRUE(f.good()) << kind << " hook did not run";
     nlohmann::json state = nlohmann::json::parse(f);
     EXPECT_EQ(state["id"], "hooked") << kind;
     EXPECT_EQ(state["bundle"], bundle) << kind;
   }
+
+  struct stat vmm_ns {};
+  ASSERT_EQ(stat(("/proc/" + std::to_string(sandbox_->vmm_pid()) + "/ns/net").c_str(), &vmm_ns), 0);
+  std::ifstream ns(bundle + "/netns");
+  ino_t hook_ns = 0;
+  ns >> hook_ns;
+  EXPECT_EQ(hook_ns, vmm_ns.st_ino) << "createContainer hooks run in the VMM's network namespace";
 
   spec["hooks"] = {{"createRuntime", {{{"path", "/bin/false"}}}}};
   auto bad = sandbox::Container::Create(*sandbox_, "hooked2", bundle, spec, {});
