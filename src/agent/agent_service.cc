@@ -18,6 +18,7 @@
 #include "agent/guest_setup.h"
 #include "agent/reaper.h"
 #include "agent/rpc_handlers.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "health.pb.h"
 #include "oci/spec_json.h"
@@ -232,6 +233,8 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             ls.stderr_fd = pipes.err[1];
             ls.wait_for_start = true;
             ls.cgroup_dir = c->cgroup_dir;
+            ls.id = c->id;
+            ls.bundle = fs::Dirname(ls.rootfs);
             auto launched = Launch(ls);
             timer.Mark("launch");
             if (!launched.ok()) {

@@ -115,10 +115,6 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
     return st.Wrap("create container " + id);
   };
   if (auto parsed = oci::ParseSpec(spec); parsed.ok() && parsed->hooks) c->hooks_ = *parsed->hooks;
-  if (!c->hooks_.start_container.empty()) {
-    log::Warn("container " + id + ": its " + std::to_string(c->hooks_.start_container.size()) +
-              " startContainer hook(s) are not run (they would run inside the guest container)");
-  }
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
   if (Status st = sb.agent().CreateContainer(id, spec.dump()); !st.ok()) return fail(st);
   // Spec lifecycle step 3-4: prestart, createRuntime and createContainer

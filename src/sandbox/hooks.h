@@ -3,8 +3,8 @@
 // poststart and poststop in the runtime's namespaces. createContainer hooks
 // belong in the container's namespaces, which are in the guest; like Kata's
 // runtime-rs they run on the host in the VMM's network namespace (the pod's),
-// right after createRuntime. startContainer hooks would have to run inside
-// the guest container: they are not run, and the create says so in the log.
+// right after createRuntime. startContainer hooks run in the guest container,
+// started by the agent (src/agent/container/start_hooks.h).
 #pragma once
 
 #include <string>

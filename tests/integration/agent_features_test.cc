@@ -194,6 +194,19 @@ TEST_F(AgentFeaturesTest, DeviceRulesAreEnforced) {
   EXPECT_TRUE(c->Delete(false).ok());
 }
 
+// startContainer hooks run inside the guest container, before its process,
+// with the state on stdin (src/agent/container/start_hooks.h).
+TEST_F(AgentFeaturesTest, StartContainerHookRunsInTheGuestContainer) {
+  auto c = NewContainer("hk", {"cat", "/tmp/hook-state"}, [](json& s) {
+    s["hooks"]["startContainer"] = {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat > /tmp/hook-state"}}}};
+  });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Start().ok());
+  EXPECT_EQ(c->init().Wait().status, 0);
+  EXPECT_NE(Output("hk").find("\"id\":\"hk\""), std::string::npos) << Output("hk") << Output("hk", "stderr");
+  EXPECT_TRUE(c->Delete(false).ok());
+}
+
 TEST_F(AgentFeaturesTest, PauseResumeStatsUpdate) {
   auto c = NewContainer("loop", {"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"});
   ASSERT_NE(c, nullptr);

@@ -303,6 +303,40 @@ TEST_F(ContainerLaunchTest, ExecFailureAfterStartIsReported) {
   EXPECT_EQ(WEXITSTATUS(status), 127);
 }
 
+// startContainer hooks run in the container (its root, after start, before
+// the process): the hook's path and what it writes are the container's.
+TEST_F(ContainerLaunchTest, StartContainerHooksRunInTheContainerBeforeTheProcess) {
+  LaunchSpec ls = Spec({"sh", "-c", "cat /tmp/hook-state; echo; cat /tmp/hook-order; echo process"});
+  ls.id = "hooked";
+  ls.bundle = "/run/bundle-of-hooked";
+  ls.spec.hooks = oci::Hooks{};
+  ls.spec.hooks->start_container = {
+      {"/bin/sh", {"sh", "-c", "cat > /tmp/hook-state; echo hook >> /tmp/hook-order"}, {}, 5}};
+  RunResult r = Run(std::move(ls));
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("\"id\":\"hooked\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"status\":\"created\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"pid\":1,"), std::string::npos) << "the init's pid in its namespace: " << r.out;
+  EXPECT_NE(r.out.find("\"bundle\":\"/run/bundle-of-hooked\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hook\nprocess\n"), std::string::npos) << r.out;
+}
+
+TEST_F(ContainerLaunchTest, FailingStartContainerHookFailsTheStart) {
+  for (auto [hook, message] : {std::pair<oci::Hook, std::string>{{"/bin/false", {}, {}, {}}, "startContainer hook /bin/false failed"},
+                               {{"/no/hook", {}, {}, {}}, "startContainer hook /no/hook: not found in the container"},
+                               {{"/bin/sleep", {"sleep", "10"}, {}, 1}, "startContainer hook /bin/sleep timed out"}}) {
+    LaunchSpec ls = Spec({"sh", "-c", "echo never"});
+    ls.spec.hooks = oci::Hooks{};
+    ls.spec.hooks->start_container = {hook};
+    auto c = Launch(ls);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    Status st = (*c)->Start();
+    EXPECT_EQ(st.message(), message);
+    int status = WaitStatus((*c)->pid());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  }
+}
+
 TEST_F(ContainerLaunchTest, DroppedBeforeStartNeverRuns) {
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);

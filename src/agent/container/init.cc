@@ -11,6 +11,7 @@
 #include "agent/container/process_setup.h"
 #include "agent/container/report.h"
 #include "agent/container/rootfs.h"
+#include "agent/container/start_hooks.h"
 
 namespace kata::agent {
 namespace {
@@ -87,6 +88,11 @@ void InitMain(void* p) {
   SendReady(report_fd);
   if (!WaitByte(start_fd, 'S')) _exit(1);  // destroyed before start
   close(start_fd);
+  s = RunStartHooks(plan);
+  if (s.failed) {
+    SendReport(report_fd, ReportKind::kExecError, s);
+    _exit(1);
+  }
   ExecProcess(plan.proc, exec_path, report_fd);
 }
 

@@ -46,6 +46,9 @@ struct LaunchSpec {
   // before it runs anything (and before it unshares a cgroup namespace);
   // mounts of type cgroup/cgroup2 bind it. "" = no cgroup.
   std::string cgroup_dir;
+  // For the startContainer hooks' state (start_hooks.h).
+  std::string id;
+  std::string bundle;
 };
 
 // The container's init process between Launch and exec.

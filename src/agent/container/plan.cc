@@ -12,6 +12,7 @@
 
 #include "agent/container/launch.h"
 #include "agent/container/mount_options.h"
+#include "agent/container/start_hooks.h"
 #include "common/json_escape.h"
 #include "common/log.h"
 
@@ -295,6 +296,7 @@ Status BuildLaunchPlan(const LaunchSpec& ls, LaunchPlan* plan) {
   plan->hostname = spec.hostname;
   plan->set_domainname = !spec.domainname.empty();
   plan->domainname = spec.domainname;
+  BuildStartHooks(spec, ls.id, ls.bundle, plan);
   return {};
 }
 

@@ -56,6 +56,15 @@ struct RlimitStep {
   std::string type;
 };
 
+// A startContainer hook (start_hooks.h); argv/envp point into args/env.
+struct HookStep {
+  std::string path;
+  std::vector<std::string> args, env;
+  std::vector<char*> argv, envp;
+  int timeout_s = 0;  // 0: none
+  std::string what;   // "startContainer hook /path"
+};
+
 // The process part, shared by the container init and exec'd processes.
 struct ProcessPlan {
   ProcessPlan() = default;
@@ -128,6 +137,9 @@ struct LaunchPlan {
   bool unshare_cgroupns = false;
   // Bind-mounted for mounts of type cgroup/cgroup2 ("" = those are skipped).
   std::string cgroup_dir;
+  // startContainer hooks, and the state JSON they read around the pid.
+  std::vector<HookStep> start_hooks;
+  std::string hook_state_head, hook_state_tail;
   ProcessPlan proc;
 };
 
