@@ -1,0 +1,90 @@
+// The sandbox's side of the pod network (docs/networking.md): the VM's NICs
+// and namespace before the VMM starts, the taps mirrored to the pod's
+// interfaces and the guest NICs configured once the agent answers.
+#include <set>
+
+#include "common/log.h"
+#include "net/netlink.h"
+#include "sandbox/network.h"
+#include "sandbox/sandbox.h"
+
+namespace kata::sandbox {
+
+// The VMM joins the pod's network namespace and creates its tap there; the
+// NIC must exist from boot (microvm has no hotplug), connected or not. Every
+// VM has that one NIC, so every VM matches the VM template's device set:
+// without a pod network (host networking) it sits unconnected in a private
+// namespace, and the guest sees only loopback.
+Status Sandbox::PrepareNetwork() {
+  if (cfg_.network && !cfg_.netns_path.empty()) {
+    ASSIGN_OR_RETURN(netns_, NetNs::Open(cfg_.netns_path));
+  } else {
+    ASSIGN_OR_RETURN(netns_, NetNs::CreateNew());
+  }
+  cfg_.vm.netns_fd = netns_.fd();
+  cfg_.vm.nics.clear();
+  for (size_t i = 0; i < nic_count_; i++) cfg_.vm.nics.push_back(SandboxNic(i));
+  return Status::Ok();
+}
+
+// A pod namespace that podman or CNI filled before the VM starts may hold
+// several interfaces (several networks): the VM needs a NIC for each from
+// boot. Docker's hook moves its veth in later: one NIC.
+Status Sandbox::CountPodNics() {
+  nic_count_ = 1;
+  if (!cfg_.network || cfg_.netns_path.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(NetNs ns, NetNs::Open(cfg_.netns_path));
+  return ns.Run([&]() -> Status {
+    ASSIGN_OR_RETURN(net::Socket sk, net::Connect());
+    ASSIGN_OR_RETURN(nic_count_, PodNicCount(sk.get()));
+    return Status::Ok();
+  }).Wrap("count the interfaces of the pod network of sandbox " + cfg_.id);
+}
+
+Status Sandbox::ConnectNetwork() {
+  // PrepareNetwork gave every VM its NIC and namespace; only a pod network
+  // has something to connect.
+  if (!cfg_.network || network_connected_) return Status::Ok();
+  network_connected_ = true;
+  std::vector<PodInterface> found;
+  const std::vector<vmm::NetDevice>& nics = cfg_.vm.nics;
+  RETURN_IF_ERROR(netns_.Run([&]() -> Status {
+    ASSIGN_OR_RETURN(net::Socket sk, net::Connect());
+    ASSIGN_OR_RETURN(found, ScanPodNetwork(sk.get()));
+    for (size_t i = 0; i < found.size() && i < nics.size(); i++) {
+      RETURN_IF_ERROR(
+          MirrorVethAndTap(sk.get(), found[i].ifindex, nics[i].tap_name, static_cast<unsigned>(found[i].iface.mtu())));
+    }
+    return Status::Ok();
+  }).Wrap("connect the pod network of sandbox " + cfg_.id));
+  if (found.empty()) {
+    log::Info("sandbox " + cfg_.id + ": no interface in the pod network namespace; the guest has loopback only");
+    return Status::Ok();
+  }
+  // Interfaces first (a route names its device), then every route at once.
+  grpc::Routes routes;
+  std::set<int> default_route_families;
+  for (size_t i = 0; i < found.size(); i++) {
+    if (i >= nics.size()) {
+      log::Warn("sandbox " + cfg_.id + ": interface " + found[i].iface.name() +
+                " not connected: it appeared after the VM started (no NIC hotplug)");
+      continue;
+    }
+    grpc::Interface iface = found[i].iface;
+    iface.set_device(nics[i].mac);
+    RETURN_IF_ERROR(agent_->UpdateInterface(iface));
+    for (const grpc::Route& r : found[i].routes.routes()) {
+      // One default route per family, the first interface's: the guest's
+      // routes carry no metric to choose between several.
+      if (r.dest().empty() && !default_route_families.insert(r.family()).second) continue;
+      *routes.add_routes() = r;
+    }
+    log::Info("sandbox " + cfg_.id + ": guest " + iface.name() + " has the pod network (" +
+              std::to_string(iface.ipaddresses_size()) + " addresses, " +
+              std::to_string(found[i].routes.routes_size()) + " routes)");
+  }
+  if (routes.routes_size() > 0) RETURN_IF_ERROR(agent_->UpdateRoutes(routes));
+  return Status::Ok();
+}
+
+}  // namespace kata::sandbox
