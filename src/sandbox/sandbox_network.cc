@@ -1,20 +1,21 @@
 // The sandbox's side of the pod network (docs/networking.md): the VM's NICs
 // and namespace before the VMM starts, the taps mirrored to the pod's
 // interfaces and the guest NICs configured once the agent answers.
+#include "sandbox/sandbox.h"
+
 #include <set>
 
 #include "common/log.h"
 #include "net/netlink.h"
 #include "sandbox/network.h"
-#include "sandbox/sandbox.h"
 
 namespace kata::sandbox {
 
-// The VMM joins the pod's network namespace and creates its tap there; the
-// NIC must exist from boot (microvm has no hotplug), connected or not. Every
-// VM has that one NIC, so every VM matches the VM template's device set:
-// without a pod network (host networking) it sits unconnected in a private
-// namespace, and the guest sees only loopback.
+// The VMM joins the pod's network namespace and creates its taps there; the
+// NICs must exist from boot (microvm has no hotplug), connected or not. Every
+// VM has at least NIC 0, so every VM with one NIC matches the VM template's
+// device set: without a pod network (host networking) it sits unconnected in
+// a private namespace, and the guest sees only loopback.
 Status Sandbox::PrepareNetwork() {
   if (cfg_.network && !cfg_.netns_path.empty()) {
     ASSIGN_OR_RETURN(netns_, NetNs::Open(cfg_.netns_path));
