@@ -112,6 +112,12 @@ bool IsSandboxTap(const std::string& name) {
   return name.size() > 8 && name.compare(0, 3, "tap") == 0 && name.compare(name.size() - 5, 5, "_kata") == 0;
 }
 
+// An interface the guest should get: an Ethernet link, not loopback, not ours.
+bool IsPodInterface(rtnl_link* l) {
+  std::string name = rtnl_link_get_name(l);
+  return name != "lo" && !IsSandboxTap(name) && rtnl_link_get_arptype(l) == ARPHRD_ETHER;
+}
+
 }  // namespace
 
 vmm::NetDevice SandboxNic(size_t index) {
@@ -123,8 +129,13 @@ vmm::NetDevice SandboxNic(size_t index) {
 }
 
 Result<size_t> PodNicCount(nl_sock* sk) {
-  ASSIGN_OR_RETURN(std::vector<PodInterface> found, ScanPodNetwork(sk));
-  return std::max<size_t>(1, found.size());
+  // Links only: the addresses and routes are ScanPodNetwork's, after the boot.
+  ASSIGN_OR_RETURN(net::Cache links, net::LinkCache(sk));
+  size_t n = 0;
+  for (nl_object* o = nl_cache_get_first(links.get()); o != nullptr; o = nl_cache_get_next(o)) {
+    if (IsPodInterface(reinterpret_cast<rtnl_link*>(o))) n++;
+  }
+  return std::max<size_t>(1, n);
 }
 
 Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk) {
@@ -134,8 +145,8 @@ Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk) {
   std::vector<PodInterface> out;
   for (nl_object* o = nl_cache_get_first(links.get()); o != nullptr; o = nl_cache_get_next(o)) {
     auto* l = reinterpret_cast<rtnl_link*>(o);
+    if (!IsPodInterface(l)) continue;
     std::string name = rtnl_link_get_name(l);
-    if (name == "lo" || IsSandboxTap(name) || rtnl_link_get_arptype(l) != ARPHRD_ETHER) continue;
     PodInterface p;
     p.ifindex = rtnl_link_get_ifindex(l);
     p.iface.set_name(name);

@@ -53,7 +53,8 @@ constexpr const char* kGuestBootMac = "02:00:00:00:00:01";
 vmm::NetDevice SandboxNic(size_t index = 0);
 
 // How many NICs the VM of a pod network namespace gets: one per interface
-// in it now (ScanPodNetwork), at least one. Call inside the namespace.
+// ScanPodNetwork would find in it now (links only: cheap before the boot),
+// at least one. Call inside the namespace.
 Result<size_t> PodNicCount(nl_sock* sk);
 
 }  // namespace kata::sandbox
