@@ -156,6 +156,12 @@ Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk) {
     CollectRoutes(routes.get(), p.ifindex, name, &p.routes);
     out.push_back(std::move(p));
   }
+  // By name (eth0, eth1, ..., eth10), not by creation order, which podman does
+  // not fix: the first one's default route is the guest's (ConnectNetwork).
+  std::sort(out.begin(), out.end(), [](const PodInterface& a, const PodInterface& b) {
+    const std::string &x = a.iface.name(), &y = b.iface.name();
+    return x.size() != y.size() ? x.size() < y.size() : x < y;
+  });
   return out;
 }
 

@@ -24,8 +24,9 @@ struct PodInterface {
   grpc::Routes routes;    // the routes through it, kernel-made ones left out
 };
 
-// The pod's interfaces (everything but loopback and our tap) with their
-// addresses and routes. Call with a socket connected inside the namespace.
+// The pod's interfaces (everything but loopback and our taps) with their
+// addresses and routes, ordered by name (eth0 before eth1 before eth10).
+// Call with a socket connected inside the namespace.
 Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk);
 
 // Brings the tap up with the veth's MTU and redirects each one's ingress to
