@@ -21,7 +21,18 @@ struct Checker {
     std::printf("[FAIL] %s\n       fix: %s\n", what.c_str(), remedy.c_str());
   }
   void Expect(bool ok, const std::string& what, const std::string& remedy) { ok ? Pass(what) : Fail(what, remedy); }
+  void Info(const std::string& what) { std::printf("[info] %s\n", what.c_str()); }
 };
+
+// Template clones write mostly the same pages: with KSM on, the host merges
+// them (BENCHMARKS.md "Template clones at ten"). A host-wide choice, so only said.
+void ReportKsm(Checker& c) {
+  auto run = fs::ReadFile("/sys/kernel/mm/ksm/run");
+  if (!run.ok()) return c.Info("kernel same-page merging: not in this host kernel (CONFIG_KSM)");
+  if (run->substr(0, 1) == "1") return c.Info("kernel same-page merging on: VM template clones share their like pages");
+  c.Info("kernel same-page merging off: VM template clones would each need ~7 MiB less with it on "
+         "(echo 1 > /sys/kernel/mm/ksm/run; docs/vm-templating.md)");
+}
 
 }  // namespace
 
@@ -59,6 +70,7 @@ void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     } else {
       c.Pass("accelerator " + d.accel + " (configured \"" + q.accelerator + "\"): " + d.reason);
     }
+    if (cfg->config.factory.enable_template) ReportKsm(c);
     std::printf("%s\n", c.failures == 0 ? "System is capable of running sandboxes" : "System cannot run sandboxes");
     *exit_code = c.failures == 0 ? 0 : 1;
   });
