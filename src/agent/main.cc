@@ -13,6 +13,7 @@
 #include <string>
 
 #include "agent/agent_service.h"
+#include "agent/debug_console.h"
 #include "agent/guest_network.h"
 #include "agent/guest_setup.h"
 #include "agent/reaper.h"
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
     if (auto st = kata::agent::BringUpLoopback(); !st.ok()) kata::log::Warn("guest setup: " + st.message());
   }
   kata::agent::Reaper::Get().Start();
+  if (as_init && kata::agent::KernelCmdlineWantsDebugConsole()) kata::agent::StartDebugConsole();
 
   kata::ttrpc::Server server;
   kata::agent::AgentOptions opts;

@@ -287,10 +287,6 @@ Status ParseRoot(Parser& p, const toml::table& root, Config& c) {
                                       {"dial_timeout", p.Positive(&a.dial_timeout)},
                                       {"debug_console_enabled", p.Bool(&a.debug_console_enabled)},
                                   }));
-        if (a.debug_console_enabled) {
-          p.Warn("agent.kata.debug_console_enabled ignored: the guest debug console is not implemented (the guest "
-                 "image holds only the agent, no shell); use `kata-runtime exec` into a container");
-        }
       }
     } else if (name == "runtime") {
       RuntimeConfig& r = c.runtime;

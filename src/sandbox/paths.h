@@ -16,6 +16,8 @@ inline std::string SharedSandboxDir(const std::string& sid) {
 }
 // Where the guest agent mounts the share.
 inline constexpr const char* kGuestSharedDir = "/run/kata-containers/shared/containers";
+// The debug console's shell (agent/debug_console.h), relative to the share.
+inline constexpr const char* kDebugShell = ".debug-console/busybox";
 // Console logs of sandboxes that failed, kept for diagnosis after cleanup.
 inline constexpr const char* kFailedLogDir = "/var/log/kata-containers";
 

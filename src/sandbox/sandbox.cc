@@ -61,6 +61,7 @@ Status Sandbox::BootSteps() {
   if (!times_.from_cache) {
     RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
     RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
+    if (cfg_.vm.debug_console) ShareDebugShell();
     RETURN_IF_ERROR(PrepareNetwork());
     ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
   }
@@ -85,6 +86,20 @@ Status Sandbox::BootSteps() {
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
   return agent_->CreateSandbox(req);
+}
+
+// The guest image holds only the agent: the debug console's shell is the
+// host's static busybox, copied into the share (removed with it).
+void Sandbox::ShareDebugShell() {
+  constexpr const char* kHostBusybox = "/bin/busybox";
+  auto data = fs::ReadFile(kHostBusybox);
+  std::string dest = fs::JoinPath(cfg_.vm.shared_dir, kDebugShell);
+  Status st = data.ok() ? fs::MkdirAll(fs::Dirname(dest), 0700) : data.status();
+  if (st.ok()) st = fs::WriteFileAtomic(dest, *data, 0755);
+  if (!st.ok()) {
+    log::Warn("sandbox " + cfg_.id + ": the debug console will have no shell (" + st.message() +
+              "; apt-get install busybox-static)");
+  }
 }
 
 Result<bool> Sandbox::StartFromTemplate() {

@@ -89,6 +89,7 @@ class Sandbox {
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
   Status BootSteps();
   Status CountPodNics();
+  void ShareDebugShell();
   Status PrepareNetwork();
   // Resumes cfg_.template_dir when it matches the VM; false (logged) when it
   // does not or the resume failed, with nothing left of the attempt.

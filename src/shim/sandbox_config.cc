@@ -60,6 +60,8 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.vm.kernel_params = BaseKernelParams(debug);
   sc.vm.kernel_params += AcceleratorKernelParams(accel.accel, cfg.qemu.machine_type);
   if (cfg.agent.enable_debug) sc.vm.kernel_params += " agent.log=debug";
+  // Kata's parameter: the agent serves a shell on the console port.
+  if (cfg.agent.debug_console_enabled) sc.vm.kernel_params += " agent.debug_console";
   // Report free blocks from 128 KiB up (order 5) rather than from the
   // kernel's pageblock (2 MiB): an idle 128 MiB guest then gives back
   // 3.6 MiB more, at no measured boot cost. Orders below 5 gave no more.
@@ -74,6 +76,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.vm.accel = accel.accel;
   sc.vm.debug = debug;
   sc.vm.free_page_reporting = cfg.qemu.reclaim_guest_freed_memory;
+  sc.vm.debug_console = cfg.agent.debug_console_enabled;
   if (cfg.factory.enable_template) sc.template_dir = cfg.factory.template_path;
   if (cfg.factory.vm_cache_number > 0) sc.vm_cache_endpoint = cfg.factory.vm_cache_endpoint;
   return sc;

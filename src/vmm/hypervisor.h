@@ -44,6 +44,9 @@ struct VmSpec {
   // A virtio-balloon with free page reporting (not on templated VMs: see
   // command_line.cc).
   bool free_page_reporting = false;
+  // Kata's debug console: a virtio console port (guest /dev/hvc0) on the
+  // unix socket RunPaths::debug_console (agent/debug_console.h).
+  bool debug_console = false;
   // VM templating (sandbox/vm_template.h). Guest RAM backed by this file
   // instead of anonymous memory: shared (MAP_SHARED) while a template is
   // made, so the RAM lands in the file; private (copy-on-write) in a clone,

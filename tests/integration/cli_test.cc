@@ -31,6 +31,13 @@ class CliTest : public ::testing::Test {
     args.insert(args.begin(), Runtime());
     return itest::Run(args, env);
   }
+  // A configuration that differs from the installed one by `extra` lines in [hypervisor.qemu]/[agent.kata].
+  std::map<std::string, std::string> ConfigWith(const std::string& qemu_extra, const std::string& agent_extra = "") {
+    std::string path = tmp.path() + "/configuration.toml";
+    std::ofstream f(path);
+    f << "[hypervisor.qemu]\n" << qemu_extra << "\n[agent.kata]\n" << agent_extra << "\n";
+    return {{"KATA_CONF_FILE", path}};
+  }
 };
 
 TEST_F(CliTest, VersionIsRuncShaped) {
@@ -104,6 +111,29 @@ TEST_F(CliTest, ExecRunsInTheContainer) {
   EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
   CmdResult stopped = Kata({"exec", id, "true"});
   EXPECT_NE(stopped.exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+// Kata's `exec SANDBOX_ID` without a command: a shell in the guest, outside
+// the containers (PID 1 is the agent, /init), session after session.
+TEST_F(CliTest, ExecWithoutACommandIsTheGuestDebugConsole) {
+  std::string bundle = Bundle({"sleep", "600"});
+  std::string id = UniqueId("dbgcon");
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
+  CmdResult none = Kata({"exec", id});
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("debug_console_enabled"), std::string::npos) << none.err;
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
+
+  auto env = ConfigWith("", "debug_console_enabled = true");
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}, env).exit_code, 0);
+  for (int session = 1; session <= 2; session++) {
+    CmdResult r = Sh("printf 'uname -r; cat /proc/1/comm | tr a-z A-Z\\n' | timeout 60 " + Runtime() + " exec " + id, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find(GuestKernelRelease()), std::string::npos) << "session " << session << ": " << r.out;
+    EXPECT_NE(r.out.find("INIT"), std::string::npos) << "session " << session << ": " << r.out;
+  }
+  EXPECT_EQ(Kata({"delete", "--force", id}, env).exit_code, 0);
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
@@ -282,16 +312,7 @@ TEST_F(CliTest, UnknownContainerErrors) {
 }
 
 // Failure cases: one clear error naming the cause, and nothing left behind.
-class FailureTest : public CliTest {
- protected:
-  // A configuration that differs from the installed one by `extra` lines in [hypervisor.qemu]/[agent.kata].
-  std::map<std::string, std::string> ConfigWith(const std::string& qemu_extra, const std::string& agent_extra = "") {
-    std::string path = tmp.path() + "/configuration.toml";
-    std::ofstream f(path);
-    f << "[hypervisor.qemu]\n" << qemu_extra << "\n[agent.kata]\n" << agent_extra << "\n";
-    return {{"KATA_CONF_FILE", path}};
-  }
-};
+class FailureTest : public CliTest {};
 
 TEST_F(FailureTest, MissingKernel) {
   std::string bundle = Bundle({"true"});

@@ -140,5 +140,23 @@ TEST(QemuCommandLineTest, NicIsATapInTheVmmNamespaceWithTheGivenMac) {
   EXPECT_NE(line.find("virtio-net-pci,netdev=net0"), std::string::npos) << line;
 }
 
+TEST(QemuCommandLineTest, DebugConsoleIsAConsolePortOnASocketOnlyWhenAsked) {
+  vmm::VmSpec spec;
+  spec.machine_type = "microvm";
+  spec.run_dir = "/run/vc/vm/x";
+  auto joined = [&] {
+    std::string line;
+    for (const auto& a : vmm::qemu::BuildCommandLine(spec)) line += a + " ";
+    return line;
+  };
+  EXPECT_EQ(joined().find("dbgcon"), std::string::npos);
+  spec.debug_console = true;
+  std::string line = joined();
+  EXPECT_NE(line.find("-chardev socket,id=dbgcon,path=/run/vc/vm/x/console.sock,server=on,wait=off"), std::string::npos)
+      << line;
+  EXPECT_NE(line.find("-device virtconsole,bus=serial0.0,chardev=dbgcon,name=console.channel.0"), std::string::npos)
+      << line;
+}
+
 }  // namespace
 }  // namespace kata::sandbox

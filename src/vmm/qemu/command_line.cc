@@ -77,6 +77,7 @@ RunPaths PathsFor(const VmSpec& spec) {
       .agent_socket = fs::JoinPath(spec.run_dir, "agent.sock"),
       .console_log = fs::JoinPath(spec.run_dir, "console.log"),
       .pid_file = fs::JoinPath(spec.run_dir, "qemu.pid"),
+      .debug_console = fs::JoinPath(spec.run_dir, "console.sock"),
   };
 }
 
@@ -113,6 +114,12 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
     // backend is what TCG needs anyway); no scripts: the sandbox configures the tap.
     a.insert(a.end(), {"-netdev", "tap,id=" + nic.id + ",ifname=" + nic.tap_name + ",script=no,downscript=no,vhost=off",
                        "-device", VirtioDevice(spec, "virtio-net") + ",netdev=" + nic.id + ",mac=" + nic.mac});
+  }
+  if (spec.debug_console) {
+    // A console port (port 0, the one the two-port bus keeps for it): the
+    // guest sees a tty, /dev/hvc0, which never blocks on a host that is away.
+    a.insert(a.end(), {"-chardev", "socket,id=dbgcon,path=" + p.debug_console + ",server=on,wait=off", "-device",
+                       "virtconsole,bus=serial0.0,chardev=dbgcon,name=console.channel.0"});
   }
   AppendBalloonArgs(spec, &a);
   AppendMemoryArgs(spec, &a);

@@ -13,6 +13,7 @@ struct RunPaths {
   std::string agent_socket;
   std::string console_log;
   std::string pid_file;
+  std::string debug_console;  // with VmSpec::debug_console
 };
 
 RunPaths PathsFor(const VmSpec& spec);

@@ -1,0 +1,71 @@
+#include "agent/debug_console.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "agent/reaper.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/process.h"
+
+namespace kata::agent {
+namespace {
+
+// The only virtio console port (the agent's port is not a console).
+constexpr const char* kTty = "/dev/hvc0";
+// The runtime's kGuestSharedDir + kDebugShell (sandbox/paths.h).
+constexpr const char* kShell = "/run/kata-containers/shared/containers/.debug-console/busybox";
+
+// One shell on the tty, as its controlling terminal (busybox setsid -c), so
+// that it has job control and ^C reaches the guest's foreground job.
+void RunShell() {
+  int tty = open(kTty, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (tty < 0) {
+    log::Warn(std::string("debug console: open ") + kTty + " failed");
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return;
+  }
+  proc::SpawnOptions so;
+  so.stdin_fd = so.stdout_fd = so.stderr_fd = tty;
+  so.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=vt100", "PS1=kata-guest# "};
+  so.executable = kShell;
+  auto pid = proc::Spawn({"setsid", "-c", kShell, "sh", "-i"}, so);
+  close(tty);
+  if (!pid.ok()) {
+    log::Warn("debug console: " + pid.status().message());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return;
+  }
+  log::Info("debug console: shell " + std::to_string(*pid) + " on " + kTty);
+  int status = Reaper::Get().Wait(*pid);
+  log::Info("debug console: shell exited with status " + std::to_string(status));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a shell that cannot start must not spin
+}
+
+}  // namespace
+
+bool KernelCmdlineWantsDebugConsole() {
+  auto cmdline = fs::ReadFile("/proc/cmdline");
+  if (!cmdline.ok()) return false;
+  std::istringstream words(*cmdline);
+  std::string word;
+  while (words >> word) {
+    if (word == "agent.debug_console") return true;
+  }
+  return false;
+}
+
+void StartDebugConsole() {
+  std::thread([] {
+    // The shell comes with the share (CreateSandbox).
+    while (!fs::Exists(kShell)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (;;) RunShell();
+  }).detach();
+}
+
+}  // namespace kata::agent
