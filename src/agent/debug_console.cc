@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -48,17 +47,6 @@ void RunShell() {
 }
 
 }  // namespace
-
-bool KernelCmdlineWantsDebugConsole() {
-  auto cmdline = fs::ReadFile("/proc/cmdline");
-  if (!cmdline.ok()) return false;
-  std::istringstream words(*cmdline);
-  std::string word;
-  while (words >> word) {
-    if (word == "agent.debug_console") return true;
-  }
-  return false;
-}
 
 void StartDebugConsole() {
   std::thread([] {

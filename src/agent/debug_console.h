@@ -11,8 +11,6 @@
 
 namespace kata::agent {
 
-// True when the kernel command line asks for the console.
-bool KernelCmdlineWantsDebugConsole();
 // Serves the console on a thread of its own.
 void StartDebugConsole();
 

@@ -63,13 +63,13 @@ Status LoadModules(const std::string& list_file) {
   return Status::Ok();
 }
 
-bool KernelCmdlineWantsDebug() {
+bool KernelCmdlineHas(const std::string& wanted) {
   auto cmdline = fs::ReadFile("/proc/cmdline");
   if (!cmdline.ok()) return false;
   std::istringstream words(*cmdline);
   std::string word;
   while (words >> word) {
-    if (word == "agent.log=debug") return true;
+    if (word == wanted) return true;
   }
   return false;
 }

@@ -11,10 +11,10 @@ namespace kata::agent {
 Status MountBasics();
 // finit_module() each path listed (one per line) in `list_file`, in order.
 Status LoadModules(const std::string& list_file);
-// Whether the kernel command line asks for debug logs (`agent.log=debug`, the
-// parameter upstream Kata's agent reads; the runtime adds it when
-// [agent.kata] enable_debug is set).
-bool KernelCmdlineWantsDebug();
+// Whether the kernel command line holds `word`, e.g. `agent.log=debug` (debug
+// logs: the parameter upstream Kata's agent reads; the runtime adds it when
+// [agent.kata] enable_debug is set) or `agent.debug_console`.
+bool KernelCmdlineHas(const std::string& word);
 // Finds /dev/vportNpM whose port name (sysfs) is `name`; waits up to 5 s for
 // the device to appear (virtio probing is asynchronous).
 Result<std::string> FindSerialPort(const std::string& name);

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
 
   if (as_init) {
     if (auto st = kata::agent::MountBasics(); !st.ok()) Die("guest setup: " + st.message());
-    if (kata::agent::KernelCmdlineWantsDebug()) {
+    if (kata::agent::KernelCmdlineHas("agent.log=debug")) {
       kata::log::Configure(2, kata::log::Level::kDebug, kata::log::Format::kText);
     }
     // The kernel gives init a console on fd 0-2 only if /dev/console existed
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     if (auto st = kata::agent::BringUpLoopback(); !st.ok()) kata::log::Warn("guest setup: " + st.message());
   }
   kata::agent::Reaper::Get().Start();
-  if (as_init && kata::agent::KernelCmdlineWantsDebugConsole()) kata::agent::StartDebugConsole();
+  if (as_init && kata::agent::KernelCmdlineHas("agent.debug_console")) kata::agent::StartDebugConsole();
 
   kata::ttrpc::Server server;
   kata::agent::AgentOptions opts;
