@@ -9,13 +9,14 @@
 #include <cstdint>
 
 #include "agent/process_table.h"
+#include "common/guest_paths.h"
 #include "ttrpc/server.h"
 
 namespace kata::agent {
 
 struct AgentOptions {
   // Where the kataShared 9p share is mounted; container rootfs paths are under it.
-  std::string shared_mount = "/run/kata-containers/shared/containers";
+  std::string shared_mount = kGuestSharedDir;
   // False when the agent runs on a host for tests: no 9p, no clock, no hostname.
   bool guest = true;
   // cgroup v2 mount; containers get <cgroup_root>/kata/<id>. "" or not a

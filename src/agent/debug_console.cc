@@ -9,6 +9,7 @@
 
 #include "agent/reaper.h"
 #include "common/fs.h"
+#include "common/guest_paths.h"
 #include "common/log.h"
 #include "common/process.h"
 
@@ -17,8 +18,7 @@ namespace {
 
 // The only virtio console port (the agent's port is not a console).
 constexpr const char* kTty = "/dev/hvc0";
-// The runtime's kGuestSharedDir + kDebugShell (sandbox/paths.h).
-constexpr const char* kShell = "/run/kata-containers/shared/containers/.debug-console/busybox";
+const std::string kShell = std::string(kGuestSharedDir) + "/" + kDebugShell;
 
 // One shell on the tty, as its controlling terminal (busybox setsid -c), so
 // that it has job control and ^C reaches the guest's foreground job.

@@ -5,7 +5,7 @@
 // attaches to it, like a serial console). The shell keeps running between
 // sessions and is started again when it exits. It is the host's static
 // busybox, which the runtime puts into the shared directory
-// (sandbox/paths.h kDebugShell): it starts once CreateSandbox has mounted
+// (common/guest_paths.h kDebugShell): it starts once CreateSandbox has mounted
 // the share.
 #pragma once
 

@@ -2,12 +2,14 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <termios.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "common/fs.h"
 #include "sandbox/paths.h"
@@ -37,18 +39,9 @@ bool Copy(int from, int to, bool watch_escape = false) {
   char buf[4096];
   ssize_t n = read(from, buf, sizeof buf);
   if (n <= 0) return false;
-  if (watch_escape) {
-    for (ssize_t i = 0; i < n; i++) {
-      if (buf[i] == kEscape) return false;
-    }
-  }
-  for (ssize_t off = 0; off < n;) {
-    ssize_t w = write(to, buf + off, static_cast<size_t>(n - off));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    off += w;
-  }
-  return true;
+  std::string_view data(buf, static_cast<size_t>(n));
+  if (watch_escape && data.find(kEscape) != std::string_view::npos) return false;
+  return fs::WriteAll(to, data);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -19,6 +20,8 @@ Status MkdirAll(const std::string& path, int mode = 0755);
 // state dir must never be emptied by cleanup); fails if a mount is in the way.
 Status RemoveAll(const std::string& path);
 bool Exists(const std::string& path);
+// write() until all of `data` is out (EINTR retried); false on an error or EOF.
+bool WriteAll(int fd, std::string_view data);
 bool IsMountPoint(const std::string& path);
 // Lazily unmounts every mount at or below `prefix`, deepest first (cleanup
 // backstop: a half-created container must not leave a bind mount behind).

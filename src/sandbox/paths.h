@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "common/guest_paths.h"
+
 namespace kata::sandbox {
 
 // Per-VM private dir: QMP and agent sockets, console log (0700).
@@ -14,10 +16,9 @@ inline std::string SharedDir(const std::string& sid) {
 inline std::string SharedSandboxDir(const std::string& sid) {
   return "/run/kata-containers/shared/sandboxes/" + sid;
 }
-// Where the guest agent mounts the share.
-inline constexpr const char* kGuestSharedDir = "/run/kata-containers/shared/containers";
-// The debug console's shell (agent/debug_console.h), relative to the share.
-inline constexpr const char* kDebugShell = ".debug-console/busybox";
+// Guest side of the share: kGuestSharedDir, kDebugShell (common/guest_paths.h).
+using kata::kDebugShell;
+using kata::kGuestSharedDir;
 // Console logs of sandboxes that failed, kept for diagnosis after cleanup.
 inline constexpr const char* kFailedLogDir = "/var/log/kata-containers";
 

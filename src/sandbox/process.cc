@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "sandbox/stdio_fds.h"
 
@@ -13,17 +14,6 @@ namespace {
 
 // The status a process gets when its VM died under it (no exit code exists).
 constexpr int kVmGoneStatus = 255;
-
-bool WriteAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 Result<int> OpenPath(const std::string& path, int flags) {
   if (path.rfind(kFdScheme, 0) == 0) return TakeStdio(path);  // handed over by kata-runtime
@@ -81,7 +71,7 @@ void HostProcess::CopyOut(bool is_stderr, int fd) {
   while (true) {
     auto data = agent_.ReadStream(cid_, exec_id_, is_stderr);
     if (!data.ok() || data->empty()) return;
-    if (fd >= 0 && !WriteAll(fd, *data)) fd = -1;  // reader gone: keep draining
+    if (fd >= 0 && !fs::WriteAll(fd, *data)) fd = -1;  // reader gone: keep draining
   }
 }
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "agent/container/default_devices.h"
+
 namespace kata::agent {
 namespace {
 
@@ -194,12 +196,7 @@ std::vector<DeviceRule> WithDefaults(std::vector<DeviceRule> rules, const std::v
   };
   allow('c', -1, -1, kDevAccessMknod);  // mknod of any node; opening is what is checked
   allow('b', -1, -1, kDevAccessMknod);
-  allow('c', 1, 3, kDevAccessAll);     // null
-  allow('c', 1, 5, kDevAccessAll);     // zero
-  allow('c', 1, 7, kDevAccessAll);     // full
-  allow('c', 1, 8, kDevAccessAll);     // random
-  allow('c', 1, 9, kDevAccessAll);     // urandom
-  allow('c', 5, 0, kDevAccessAll);     // tty
+  for (const DefaultDevice& d : kDefaultDevices) allow('c', d.major, d.minor, kDevAccessAll);
   allow('c', 5, 1, kDevAccessAll);     // console
   allow('c', 5, 2, kDevAccessAll);     // ptmx
   allow('c', 136, -1, kDevAccessAll);  // pts/*

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 
+#include "agent/container/default_devices.h"
 #include "agent/container/launch.h"
 #include "agent/container/mount_options.h"
 #include "agent/container/start_hooks.h"
@@ -265,12 +266,7 @@ Status BuildLaunchPlan(const LaunchSpec& ls, LaunchPlan* plan) {
     }
   }
   if (plan->default_devices) {
-    const struct {
-      const char* name;
-      unsigned major, minor;
-    } kDefaults[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
-                     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
-    for (const auto& d : kDefaults) {
+    for (const DefaultDevice& d : kDefaultDevices) {
       std::string path = std::string("/dev/") + d.name;
       AddDevice(path, S_IFCHR | 0666, makedev(d.major, d.minor), path, plan);
     }
