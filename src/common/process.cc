@@ -42,6 +42,14 @@ namespace {
     }
   }
   CloseFdsFrom(3, {err_fd});
+  if (opts.before_exec) {
+    if (int err = opts.before_exec(); err != 0) {
+      int code = -err;  // negative: the set-up failed, not exec
+      ssize_t unused = write(err_fd, &code, sizeof code);
+      (void)unused;
+      _exit(127);
+    }
+  }
   sigset_t all;
   sigemptyset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -128,6 +136,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
   close(pipefd[0]);
   if (n == sizeof err) {
     if (!opts.detach) waitpid(pid, nullptr, 0);
+    if (err < 0) return ErrnoError("set up the process for " + argv[0] + " before exec", -err);
     return ErrnoError("exec " + argv[0], err);
   }
   return pid;

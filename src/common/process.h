@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ struct SpawnOptions {
   std::vector<std::string> env;  // empty = inherit
   std::string executable;        // binary to run when it differs from argv[0] (OCI hooks)
   int netns_fd = -1;             // network namespace to enter before exec (the VMM joins the pod's)
+  // Runs in the child just before exec, after the set-up above (the VMM's
+  // confinement). The parent is multithreaded: only work that is safe after
+  // fork (syscalls; glibc's fork keeps malloc usable). 0, or an errno that
+  // fails the spawn as an exec failure would.
+  std::function<int()> before_exec;
 };
 
 // fork+exec; reports an exec failure (e.g. missing binary) as an error instead

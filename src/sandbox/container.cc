@@ -9,29 +9,10 @@
 #include "common/log.h"
 #include "oci/spec_json.h"
 #include "sandbox/paths.h"
+#include "sandbox/readonly_root.h"
 
 namespace kata::sandbox {
 namespace {
-
-Status BindInto(const std::string& source, const std::string& target, bool readonly) {
-  struct stat st;
-  if (stat(source.c_str(), &st) != 0) return ErrnoError("share " + source + " with the guest");
-  if (S_ISDIR(st.st_mode)) {
-    RETURN_IF_ERROR(fs::MkdirAll(target, 0755));
-  } else {
-    RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(target), 0755));
-    int fd = open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoError("create mount point " + target);
-    close(fd);
-  }
-  if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-    return ErrnoError("bind " + source + " to " + target);
-  }
-  if (readonly && mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
-    return ErrnoError("make " + target + " read-only");
-  }
-  return Status::Ok();
-}
 
 bool HasOption(const nlohmann::json& mount, const std::string& opt) {
   if (!mount.contains("options") || !mount["options"].is_array()) return false;
@@ -76,14 +57,17 @@ HookState Container::StateForHooks(const char* status) const {
   return HookState{id_, status, sb_.vmm_pid(), bundle_};
 }
 
-std::string Container::HostShareDir() const { return fs::JoinPath(sb_.shared_dir(), id_); }
-
-// The guest sees the host's share dir at kGuestSharedDir: bind the rootfs
-// and every host bind-mount source into it and point the spec there.
+// The guest sees the share at kGuestSharedDir: bind the rootfs and every
+// host bind-mount source into it (sandbox/share.h) and point the spec there.
+// A read-only root or `ro` volume is read-only on the host side too: the
+// guest's kernel is not trusted to honour the flag.
 Status Container::ShareFiles(nlohmann::json& spec) {
   std::string rootfs = spec["root"]["path"].get<std::string>();
   if (rootfs.empty() || rootfs[0] != '/') rootfs = fs::JoinPath(bundle_, rootfs);
-  RETURN_IF_ERROR(BindInto(rootfs, fs::JoinPath(HostShareDir(), "rootfs"), false));
+  bool readonly_root = spec["root"].is_object() && spec["root"].value("readonly", false);
+  if (readonly_root) RETURN_IF_ERROR(PrepareReadonlyRoot(rootfs, spec));
+  const Share& share = sb_.share();
+  RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs, id_ + "/rootfs", readonly_root));
   spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
   AdaptNamespacesForGuest(spec);
   if (!spec.contains("mounts")) return Status::Ok();
@@ -94,21 +78,20 @@ Status Container::ShareFiles(nlohmann::json& spec) {
     std::string src = m["source"].get<std::string>();
     if (src.empty() || src[0] != '/') src = fs::JoinPath(bundle_, src);
     std::string name = "mounts/" + std::to_string(n++);
-    RETURN_IF_ERROR(BindInto(src, fs::JoinPath(HostShareDir(), name), HasOption(m, "ro")));
+    RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), src, id_ + "/" + name, HasOption(m, "ro")));
     m["source"] = std::string(kGuestSharedDir) + "/" + id_ + "/" + name;
   }
   return Status::Ok();
 }
 
-Status Container::Unshare() {
-  RETURN_IF_ERROR(fs::UnmountAllUnder(HostShareDir()));
-  return fs::RemoveAll(HostShareDir());
-}
+Status Container::Unshare() { return sb_.share().Unbind(sb_.vmm_pid(), id_); }
 
 Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::string& id, const std::string& bundle,
                                                      nlohmann::json spec, StdioPaths io) {
   std::unique_ptr<Container> c(new Container(sb, id, bundle));
-  if (fs::Exists(c->HostShareDir())) return Error(Code::kAlreadyExists, "container " + id + " already exists");
+  if (fs::Exists(fs::JoinPath(sb.share().source_dir(), id))) {
+    return Error(Code::kAlreadyExists, "container " + id + " already exists");
+  }
   auto fail = [&](const Status& st) {
     Status u = c->Unshare();
     if (!u.ok()) log::Warn("undo share of " + id + ": " + u.message());

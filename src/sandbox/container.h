@@ -52,7 +52,6 @@ class Container {
   Container(Sandbox& sb, std::string id, std::string bundle) : sb_(sb), id_(std::move(id)), bundle_(std::move(bundle)) {}
   Status ShareFiles(nlohmann::json& spec);
   Status Unshare();
-  std::string HostShareDir() const;
   HookState StateForHooks(const char* status) const;
 
   Sandbox& sb_;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
@@ -44,6 +45,22 @@ Result<NetNs> NetNs::CreateNew() {
   t.join();
   if (!st.ok()) return st;
   return ns;
+}
+
+std::pair<uint64_t, uint64_t> NetNs::Identity() const {
+  struct stat st {};
+  if (fd_ < 0 || fstat(fd_, &st) != 0) return {0, 0};
+  return {st.st_dev, st.st_ino};
+}
+
+bool NetNs::IsHost() const {
+  auto self = Identity();
+  if (self.second == 0) return false;
+  for (const char* host : {"/proc/self/ns/net", "/proc/1/ns/net"}) {
+    struct stat st {};
+    if (stat(host, &st) == 0 && st.st_dev == self.first && st.st_ino == self.second) return true;
+  }
+  return false;
 }
 
 Status NetNs::Run(const std::function<Status()>& fn) const {

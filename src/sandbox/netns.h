@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "common/status.h"
 
@@ -27,6 +28,11 @@ class NetNs {
   bool valid() const { return fd_ >= 0; }
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }  // "" for CreateNew
+  // The namespace's identity (nsfs device and inode); {0, 0} if unknown.
+  std::pair<uint64_t, uint64_t> Identity() const;
+  // True when this is the network namespace of this process or of PID 1:
+  // the host's, as far as the runtime can tell. A pod never gets it.
+  bool IsHost() const;
   // Runs fn on a short-lived thread that entered the namespace: setns()
   // moves only the calling thread, and the caller's threads must stay put.
   Status Run(const std::function<Status()>& fn) const;

@@ -14,8 +14,12 @@
 #include <netlink/route/route.h>
 #include <netlink/route/tc.h>
 
+#include <linux/if.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 
 #include "common/log.h"
 #include "net/netlink.h"
@@ -68,38 +72,62 @@ void CollectRoutes(nl_cache* routes, int ifindex, const std::string& guest_name,
   }
 }
 
-Status AddIngressQdisc(nl_sock* sk, int ifindex) {
-  rtnl_qdisc* q = rtnl_qdisc_alloc();
-  rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-  rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-  rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
-  rtnl_tc_set_kind(TC_CAST(q), "ingress");
-  int err = rtnl_qdisc_add(sk, q, NLM_F_CREATE);
+// Our mirroring filters' priority: RemoveMirror deletes the filter with this
+// priority and no other, should the qdisc hold someone else's too.
+constexpr uint16_t kMirrorFilterPrio = 0x4b41;
+
+using Qdisc = std::unique_ptr<rtnl_qdisc, void (*)(rtnl_qdisc*)>;
+using Classifier = std::unique_ptr<rtnl_cls, void (*)(rtnl_cls*)>;
+
+Qdisc IngressQdisc(int ifindex) {
+  Qdisc q(rtnl_qdisc_alloc(), rtnl_qdisc_put);
+  rtnl_tc_set_ifindex(TC_CAST(q.get()), ifindex);
+  rtnl_tc_set_parent(TC_CAST(q.get()), TC_H_INGRESS);
+  rtnl_tc_set_handle(TC_CAST(q.get()), TC_HANDLE(0xffff, 0));
+  rtnl_tc_set_kind(TC_CAST(q.get()), "ingress");
+  return q;
+}
+
+Result<bool> HasIngressQdisc(nl_sock* sk, int ifindex) {
+  nl_cache* c = nullptr;
+  if (int err = rtnl_qdisc_alloc_cache(sk, &c); err < 0) return net::NlError(err, "list qdiscs");
+  net::Cache qdiscs(c);
+  rtnl_qdisc* q = rtnl_qdisc_get_by_parent(c, ifindex, TC_H_INGRESS);
+  if (q == nullptr) return false;
   rtnl_qdisc_put(q);
+  return true;
+}
+
+Status AddIngressQdisc(nl_sock* sk, int ifindex) {
+  int err = rtnl_qdisc_add(sk, IngressQdisc(ifindex).get(), NLM_F_CREATE);
   if (err < 0 && err != -NLE_EXIST) return net::NlError(err, "add ingress qdisc to link " + std::to_string(ifindex));
   return Status::Ok();
+}
+
+Classifier MirrorFilter(int from) {
+  Classifier cls(rtnl_cls_alloc(), rtnl_cls_put);
+  rtnl_tc_set_ifindex(TC_CAST(cls.get()), from);
+  rtnl_tc_set_parent(TC_CAST(cls.get()), TC_HANDLE(0xffff, 0));
+  rtnl_tc_set_kind(TC_CAST(cls.get()), "u32");
+  rtnl_cls_set_protocol(cls.get(), ETH_P_ALL);
+  rtnl_cls_set_prio(cls.get(), kMirrorFilterPrio);
+  return cls;
 }
 
 // tc filter add dev <from> parent ffff: protocol all u32 match u8 0 0
 //   action mirred egress redirect dev <to>
 Status RedirectIngress(nl_sock* sk, int from, int to) {
-  rtnl_cls* cls = rtnl_cls_alloc();
-  rtnl_tc_set_ifindex(TC_CAST(cls), from);
-  rtnl_tc_set_parent(TC_CAST(cls), TC_HANDLE(0xffff, 0));
-  rtnl_tc_set_kind(TC_CAST(cls), "u32");
-  rtnl_cls_set_protocol(cls, ETH_P_ALL);
-  rtnl_cls_set_prio(cls, 1);
-  rtnl_u32_add_key_uint8(cls, 0, 0, 0, 0);
-  rtnl_u32_set_cls_terminal(cls);
+  Classifier cls = MirrorFilter(from);
+  rtnl_u32_add_key_uint8(cls.get(), 0, 0, 0, 0);
+  rtnl_u32_set_cls_terminal(cls.get());
   rtnl_act* act = rtnl_act_alloc();
   rtnl_tc_set_kind(TC_CAST(act), "mirred");
   rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
   rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
   rtnl_mirred_set_ifindex(act, static_cast<uint32_t>(to));
-  rtnl_u32_add_action(cls, act);
-  int err = rtnl_cls_add(sk, cls, NLM_F_CREATE);
+  rtnl_u32_add_action(cls.get(), act);
+  int err = rtnl_cls_add(sk, cls.get(), NLM_F_CREATE);
   rtnl_act_put(act);
-  rtnl_cls_put(cls);
   if (err < 0) {
     return net::NlError(err, "redirect link " + std::to_string(from) + " to link " + std::to_string(to) +
                                  " (tc u32 + mirred: are the cls_u32 and act_mirred modules available?)");
@@ -112,10 +140,50 @@ bool IsSandboxTap(const std::string& name) {
   return name.size() > 8 && name.compare(0, 3, "tap") == 0 && name.compare(name.size() - 5, 5, "_kata") == 0;
 }
 
-// An interface the guest should get: an Ethernet link, not loopback, not ours.
-bool IsPodInterface(rtnl_link* l) {
+enum class LinkRole { kIgnored, kPod, kForeign };
+
+// What CNI plugins, podman and docker put in a pod's namespace. Anything
+// else that is up (no kind: a physical NIC; a bridge, bond, vlan...) means
+// the namespace is not a pod's: mirroring it would take its traffic.
+bool IsPodKind(const char* kind) {
+  if (kind == nullptr) return false;
+  for (const char* k : {"veth", "macvlan", "macvtap", "ipvlan", "ipvtap", "tun"}) {
+    if (std::strcmp(kind, k) == 0) return true;
+  }
+  return false;
+}
+
+// Loopback, our own taps, links that are down (e.g. the fallback tunnel
+// devices every namespace gets) and non-Ethernet links are ignored.
+LinkRole RoleOf(rtnl_link* l) {
   std::string name = rtnl_link_get_name(l);
-  return name != "lo" && !IsSandboxTap(name) && rtnl_link_get_arptype(l) == ARPHRD_ETHER;
+  if (name == "lo" || IsSandboxTap(name) || rtnl_link_get_arptype(l) != ARPHRD_ETHER) return LinkRole::kIgnored;
+  if ((rtnl_link_get_flags(l) & IFF_UP) == 0) return LinkRole::kIgnored;
+  return IsPodKind(rtnl_link_get_type(l)) ? LinkRole::kPod : LinkRole::kForeign;
+}
+
+Status ForeignInterfaceError(rtnl_link* l) {
+  const char* kind = rtnl_link_get_type(l);
+  std::string what = kind == nullptr ? "a physical device" : std::string("a ") + kind;
+  return Error(Code::kFailedPrecondition,
+               std::string("the network namespace holds interface ") + rtnl_link_get_name(l) + " (" + what +
+                   "), which a pod's namespace does not have: it looks like the host's network; "
+                   "only veth, macvlan, ipvlan and tap interfaces of a pod are connected to the guest. "
+                   "Give the container a namespace of its own (or none: host networking gives the guest loopback only)");
+}
+
+// The pod interfaces among `links`; an error if a foreign one is up.
+Result<std::vector<rtnl_link*>> PodLinks(nl_cache* links) {
+  std::vector<rtnl_link*> out;
+  for (nl_object* o = nl_cache_get_first(links); o != nullptr; o = nl_cache_get_next(o)) {
+    auto* l = reinterpret_cast<rtnl_link*>(o);
+    switch (RoleOf(l)) {
+      case LinkRole::kIgnored: break;
+      case LinkRole::kPod: out.push_back(l); break;
+      case LinkRole::kForeign: return ForeignInterfaceError(l);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -131,21 +199,17 @@ vmm::NetDevice SandboxNic(size_t index) {
 Result<size_t> PodNicCount(nl_sock* sk) {
   // Links only: the addresses and routes are ScanPodNetwork's, after the boot.
   ASSIGN_OR_RETURN(net::Cache links, net::LinkCache(sk));
-  size_t n = 0;
-  for (nl_object* o = nl_cache_get_first(links.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    if (IsPodInterface(reinterpret_cast<rtnl_link*>(o))) n++;
-  }
-  return std::max<size_t>(1, n);
+  ASSIGN_OR_RETURN(std::vector<rtnl_link*> pod, PodLinks(links.get()));
+  return std::max<size_t>(1, pod.size());
 }
 
 Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk) {
   ASSIGN_OR_RETURN(net::Cache links, net::LinkCache(sk));
   ASSIGN_OR_RETURN(net::Cache addrs, net::AddrCache(sk));
   ASSIGN_OR_RETURN(net::Cache routes, net::RouteCache(sk));
+  ASSIGN_OR_RETURN(std::vector<rtnl_link*> pod, PodLinks(links.get()));
   std::vector<PodInterface> out;
-  for (nl_object* o = nl_cache_get_first(links.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    auto* l = reinterpret_cast<rtnl_link*>(o);
-    if (!IsPodInterface(l)) continue;
+  for (rtnl_link* l : pod) {
     std::string name = rtnl_link_get_name(l);
     PodInterface p;
     p.ifindex = rtnl_link_get_ifindex(l);
@@ -165,13 +229,31 @@ Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk) {
   return out;
 }
 
-Status MirrorVethAndTap(nl_sock* sk, int veth_ifindex, const std::string& tap_name, unsigned mtu) {
+Result<Mirror> PlanMirror(nl_sock* sk, int veth_ifindex, const std::string& name) {
+  ASSIGN_OR_RETURN(bool existed, HasIngressQdisc(sk, veth_ifindex));
+  return Mirror{veth_ifindex, name, existed};
+}
+
+Status MirrorVethAndTap(nl_sock* sk, const Mirror& veth, const std::string& tap_name, unsigned mtu) {
   ASSIGN_OR_RETURN(net::Link tap, net::LinkByName(sk, tap_name));
   int tap_ifindex = rtnl_link_get_ifindex(tap.get());
   RETURN_IF_ERROR(net::SetUp(sk, tap.get(), mtu));
-  for (int dev : {veth_ifindex, tap_ifindex}) RETURN_IF_ERROR(AddIngressQdisc(sk, dev));
-  RETURN_IF_ERROR(RedirectIngress(sk, veth_ifindex, tap_ifindex));
-  return RedirectIngress(sk, tap_ifindex, veth_ifindex);
+  for (int dev : {veth.ifindex, tap_ifindex}) RETURN_IF_ERROR(AddIngressQdisc(sk, dev));
+  RETURN_IF_ERROR(RedirectIngress(sk, veth.ifindex, tap_ifindex));
+  return RedirectIngress(sk, tap_ifindex, veth.ifindex);
+}
+
+Status RemoveMirror(nl_sock* sk, const Mirror& veth) {
+  rtnl_link* l = nullptr;
+  if (rtnl_link_get_kernel(sk, veth.ifindex, nullptr, &l) < 0) return Status::Ok();  // gone with its namespace
+  net::Link link(l);
+  if (veth.name != rtnl_link_get_name(l)) return Status::Ok();  // not the interface we mirrored
+  int err = veth.qdisc_existed ? rtnl_cls_delete(sk, MirrorFilter(veth.ifindex).get(), 0)
+                               : rtnl_qdisc_delete(sk, IngressQdisc(veth.ifindex).get());
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR) {
+    return net::NlError(err, "remove the mirroring of " + veth.name + " to the VM");
+  }
+  return Status::Ok();
 }
 
 Status MoveLinkToNetns(nl_sock* sk, const std::string& name, int netns_fd) {

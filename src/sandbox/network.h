@@ -24,14 +24,35 @@ struct PodInterface {
   grpc::Routes routes;    // the routes through it, kernel-made ones left out
 };
 
-// The pod's interfaces (everything but loopback and our taps) with their
-// addresses and routes, ordered by name (eth0 before eth1 before eth10).
+// The pod's interfaces with their addresses and routes, ordered by name
+// (eth0 before eth1 before eth10): every interface that is up and is a veth,
+// macvlan, ipvlan or tap (what CNI, podman and docker put in a pod), except
+// loopback and our own taps. A namespace that also holds an interface that
+// is up and of another kind (a physical NIC, a bridge, a bond: the host's
+// namespace or one like it) is refused with an error naming it: mirroring
+// such an interface would steal its traffic from the host.
 // Call with a socket connected inside the namespace.
 Result<std::vector<PodInterface>> ScanPodNetwork(nl_sock* sk);
 
+// What mirroring added to a pod interface, so that teardown (or, after a
+// crash, the next `delete`) removes exactly that and nothing else.
+struct Mirror {
+  int ifindex = 0;
+  std::string name;
+  // The interface had an ingress qdisc before: only our filter is removed.
+  bool qdisc_existed = false;
+};
+
+// The record for mirroring `veth_ifindex`, taken before anything is added.
+Result<Mirror> PlanMirror(nl_sock* sk, int veth_ifindex, const std::string& name);
 // Brings the tap up with the veth's MTU and redirects each one's ingress to
-// the other's egress.
-Status MirrorVethAndTap(nl_sock* sk, int veth_ifindex, const std::string& tap_name, unsigned mtu);
+// the other's egress. The tap's side goes with the tap (the VMM's: it
+// vanishes when the VMM exits); the veth's side is undone by RemoveMirror.
+Status MirrorVethAndTap(nl_sock* sk, const Mirror& veth, const std::string& tap_name, unsigned mtu);
+// Removes from the veth what MirrorVethAndTap added: the ingress qdisc with
+// its filters, or only our filter when the qdisc was there before. An
+// interface that is gone, or has another name now, is left alone.
+Status RemoveMirror(nl_sock* sk, const Mirror& veth);
 
 // Moves the link `name` (the VMM's tap) into the namespace `netns_fd`. The
 // VMM keeps its tap fd: frames follow the device, not the VMM's namespace.

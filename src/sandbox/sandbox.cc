@@ -41,7 +41,9 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Boot(const SandboxConfig& cfg) {
   std::unique_ptr<Sandbox> sb(new Sandbox(cfg));
   sb->cfg_.vm.id = cfg.id;
   sb->cfg_.vm.run_dir = VmRunDir(cfg.id);
-  sb->cfg_.vm.shared_dir = SharedDir(cfg.id);
+  sb->share_ = Share(SharedSandboxDir(cfg.id));
+  sb->cfg_.vm.shared_dir = sb->share_.exported_dir();
+  sb->cfg_.vm.share_source_dir = sb->share_.source_dir();
   Status st = sb->BootSteps();
   if (!st.ok()) {
     st = sb->FailWithConsole(st);
@@ -56,11 +58,12 @@ Status Sandbox::BootSteps() {
   if (fs::Exists(cfg_.vm.run_dir)) {
     return Error(Code::kAlreadyExists, "a VM directory " + cfg_.vm.run_dir + " already exists");
   }
+  RETURN_IF_ERROR(CheckPodNetns());
   RETURN_IF_ERROR(CountPodNics());
   ASSIGN_OR_RETURN(times_.from_cache, TakeFromVmCache());
   if (!times_.from_cache) {
     RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
-    RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.shared_dir, 0700));
+    RETURN_IF_ERROR(share_.Create());
     if (cfg_.vm.debug_console) ShareDebugShell();
     RETURN_IF_ERROR(PrepareNetwork());
     ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
@@ -93,7 +96,7 @@ Status Sandbox::BootSteps() {
 void Sandbox::ShareDebugShell() {
   constexpr const char* kHostBusybox = "/bin/busybox";
   auto data = fs::ReadFile(kHostBusybox);
-  std::string dest = fs::JoinPath(cfg_.vm.shared_dir, kDebugShell);
+  std::string dest = fs::JoinPath(share_.source_dir(), kDebugShell);
   Status st = data.ok() ? fs::MkdirAll(fs::Dirname(dest), 0700) : data.status();
   if (st.ok()) st = fs::WriteFileAtomic(dest, *data, 0755);
   if (!st.ok()) {
@@ -224,10 +227,9 @@ Status Sandbox::Shutdown() {
   // binds below are detached lazily.
   if (hv_) keep_first(hv_->Stop(std::chrono::milliseconds(0)));
   timer.Mark("VMM killed");
-  // Container rootfs binds live under the shared dir; containers unmount their
-  // own, this is the backstop for a container that failed half-way.
-  keep_first(fs::UnmountAllUnder(SharedSandboxDir(cfg_.id)));
-  keep_first(fs::RemoveAll(SharedSandboxDir(cfg_.id)));
+  keep_first(DisconnectNetwork());
+  // The container binds live in the VMM's mount namespace and go with it.
+  keep_first(share_.Destroy());
   keep_first(fs::RemoveAll(cfg_.vm.run_dir));
   timer.Mark("directories removed");
   return first;

@@ -14,6 +14,8 @@
 #include "common/status.h"
 #include "sandbox/agent_client.h"
 #include "sandbox/netns.h"
+#include "sandbox/network.h"
+#include "sandbox/share.h"
 #include "vmm/hypervisor.h"
 
 namespace kata::sandbox {
@@ -66,7 +68,7 @@ class Sandbox {
 
   const std::string& id() const { return cfg_.id; }
   AgentClient& agent() { return *agent_; }
-  const std::string& shared_dir() const { return cfg_.vm.shared_dir; }
+  const Share& share() const { return share_; }
   const BootTimes& boot_times() const { return times_; }
   bool vm_running() const { return hv_ && hv_->Running(); }
   pid_t vmm_pid() const { return hv_ ? hv_->Pid() : -1; }
@@ -88,7 +90,9 @@ class Sandbox {
  private:
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
   Status BootSteps();
+  Status CheckPodNetns();
   Status CountPodNics();
+  Status DisconnectNetwork();
   void ShareDebugShell();
   Status PrepareNetwork();
   // Resumes cfg_.template_dir when it matches the VM; false (logged) when it
@@ -112,11 +116,13 @@ class Sandbox {
   Status FailWithConsole(const Status& st);
 
   SandboxConfig cfg_;
+  Share share_;
   std::unique_ptr<vmm::Hypervisor> hv_;
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;
   size_t nic_count_ = 1;  // PodNicCount of the pod's namespace when the VM starts
   bool network_connected_ = false;
+  std::vector<Mirror> mirrors_;  // what ConnectNetwork added to the pod's interfaces
   BootTimes times_;
   std::mutex mu_;
   std::function<void()> on_vm_exit_;

@@ -91,17 +91,16 @@ Result<bool> Sandbox::TakeFromVmCache() {
   netns_ = NetNs();
   // Whichever names the VM's directories have now: none may stay.
   DiscardCachedVm(*vm);
-  for (const std::string& dir : {cfg_.vm.run_dir, SharedSandboxDir(cfg_.id)}) {
-    (void)fs::UnmountAllUnder(dir);
-    RETURN_IF_ERROR(fs::RemoveAll(dir));
-  }
+  RETURN_IF_ERROR(share_.Destroy());
+  RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
   return false;
 }
 
 // The VM's directories become the sandbox's, so that everything that finds a
 // sandbox's VM by its id (the shim's delete, kata-runtime's clean-up) finds
 // this one. QEMU keeps working across the rename: it holds the 9p export,
-// console log and its listening sockets by fd or inode, not by path.
+// console log and its listening sockets by fd or inode, not by path, and
+// the share's mounts in its namespace follow the renamed directories.
 Status Sandbox::AdoptVm(const CachedVm& vm) {
   if (!CachedVmAlive(vm)) return Error(Code::kNotFound, "its QEMU (pid " + std::to_string(vm.pid) + ") is gone");
   log::StepTimer timer("sandbox " + cfg_.id + " adopting " + vm.id);

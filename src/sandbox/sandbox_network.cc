@@ -3,13 +3,34 @@
 // interfaces and the guest NICs configured once the agent answers.
 #include "sandbox/sandbox.h"
 
+#include <unistd.h>
+
 #include <set>
+
+#include "common/fs.h"
 
 #include "common/log.h"
 #include "net/netlink.h"
 #include "sandbox/network.h"
+#include "sandbox/network_record.h"
 
 namespace kata::sandbox {
+
+// A spec may name any namespace, the host's own included (a shell's
+// /proc/<pid>/ns/net): that one is never the pod's network. Mirroring its
+// interfaces would redirect every frame the host receives to the VM; as
+// upstream Kata, the sandbox treats it as host networking.
+Status Sandbox::CheckPodNetns() {
+  if (!cfg_.network || cfg_.netns_path.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(NetNs ns, NetNs::Open(cfg_.netns_path));
+  if (!ns.IsHost()) return Status::Ok();
+  log::Warn("sandbox " + cfg_.id + ": the network namespace " + cfg_.netns_path +
+            " is the host's: treated as host networking (the guest has loopback only; "
+            "no host interface is touched)");
+  cfg_.network = false;
+  cfg_.netns_path.clear();
+  return Status::Ok();
+}
 
 // The VMM joins the pod's network namespace and creates its taps there; the
 // NICs must exist from boot (microvm has no hotplug), connected or not. Every
@@ -52,9 +73,16 @@ Status Sandbox::ConnectNetwork() {
   RETURN_IF_ERROR(netns_.Run([&]() -> Status {
     ASSIGN_OR_RETURN(net::Socket sk, net::Connect());
     ASSIGN_OR_RETURN(found, ScanPodNetwork(sk.get()));
+    NetworkRecord record{netns_.path(), netns_.Identity().first, netns_.Identity().second, {}};
     for (size_t i = 0; i < found.size() && i < nics.size(); i++) {
-      RETURN_IF_ERROR(
-          MirrorVethAndTap(sk.get(), found[i].ifindex, nics[i].tap_name, static_cast<unsigned>(found[i].iface.mtu())));
+      ASSIGN_OR_RETURN(Mirror m, PlanMirror(sk.get(), found[i].ifindex, found[i].iface.name()));
+      record.mirrors.push_back(m);
+    }
+    // Recorded first: whatever happens next, teardown or `delete` undoes it.
+    if (!netns_.path().empty()) RETURN_IF_ERROR(SaveNetworkRecord(cfg_.vm.run_dir, record));
+    mirrors_ = record.mirrors;
+    for (size_t i = 0; i < mirrors_.size(); i++) {
+      RETURN_IF_ERROR(MirrorVethAndTap(sk.get(), mirrors_[i], nics[i].tap_name, static_cast<unsigned>(found[i].iface.mtu())));
     }
     return Status::Ok();
   }).Wrap("connect the pod network of sandbox " + cfg_.id));
@@ -86,6 +114,26 @@ Status Sandbox::ConnectNetwork() {
   }
   if (routes.routes_size() > 0) RETURN_IF_ERROR(agent_->UpdateRoutes(routes));
   return Status::Ok();
+}
+
+// The taps go with the VMM; the pod's interfaces must be given back as they
+// were, or every frame they receive keeps going to a tap that is gone. A
+// namespace the sandbox made itself dies with it: nothing to undo there.
+Status Sandbox::DisconnectNetwork() {
+  if (mirrors_.empty()) return Status::Ok();
+  std::vector<Mirror> mirrors;
+  mirrors.swap(mirrors_);
+  Status st = netns_.Run([&]() -> Status {
+    ASSIGN_OR_RETURN(net::Socket sk, net::Connect());
+    Status first;
+    for (const Mirror& m : mirrors) {
+      Status r = RemoveMirror(sk.get(), m);
+      if (!r.ok() && first.ok()) first = r;
+    }
+    return first;
+  });
+  if (st.ok() && !netns_.path().empty()) unlink(fs::JoinPath(cfg_.vm.run_dir, "network.json").c_str());
+  return st.Wrap("disconnect the pod network of sandbox " + cfg_.id);
 }
 
 }  // namespace kata::sandbox

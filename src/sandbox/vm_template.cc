@@ -37,6 +37,7 @@ Status BootAndSave(vmm::VmSpec vm, const TemplateFiles& staging, const std::stri
   // An empty share: the device must exist (clones have it) but the agent
   // mounts it only at CreateSandbox, which a template never gets.
   vm.shared_dir = staging.dir + "/share";
+  vm.share_source_dir.clear();
   vm.memory_file = staging.memory();
   vm.memory_file_shared = true;
   vm.restore_state.clear();

@@ -113,15 +113,12 @@ int Serve(const Flags& flags) {
     kata::log::Error(cfg.status().message());
     return 1;
   }
-  // A VM from the VM cache has a QEMU that the cache started in the host's
-  // mount namespace: the container binds must be made there for its 9p
-  // export to see them (as upstream Kata always does). The shim's delete
-  // action undoes them if the service dies.
-  if (cfg->config.factory.vm_cache_number == 0) {
-    if (auto st = PrivateMountNamespace(); !st.ok()) {
-      kata::log::Error(st.message());
-      return 1;
-    }
+  // Every mount the service makes (containerd's rootfs mounts) stays in its
+  // own namespace; the container binds live in the VMM's (sandbox/share.h),
+  // a VM from the VM cache included.
+  if (auto st = PrivateMountNamespace(); !st.ok()) {
+    kata::log::Error(st.message());
+    return 1;
   }
   int listen_fd = 3;
   std::string socket_path = flags.Get("socket");

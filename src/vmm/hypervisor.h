@@ -28,6 +28,11 @@ struct VmSpec {
   std::string id;             // sandbox id, for names and logs
   std::string run_dir;        // per-VM private dir: sockets, console log (0700)
   std::string shared_dir;     // host dir exported to the guest as mount tag kataShared
+  // Where the host puts what the guest shares (container binds): in the
+  // VMM's mount namespace shared_dir is a read-only view of it, which the
+  // binds attached below it propagate into (vmm/confinement.h). Empty: the
+  // VMM exports shared_dir as it is, in the caller's mount namespace.
+  std::string share_source_dir;
   std::string binary;         // VMM executable
   std::string kernel;         // uncompressed vmlinux (PVH entry)
   std::string initrd;

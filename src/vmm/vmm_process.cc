@@ -62,6 +62,7 @@ Result<pid_t> SpawnVmm(const VmmLaunch& l, bool detached) {
   opts.detach = detached;
   opts.die_with_parent = !detached;
   opts.netns_fd = l.netns_fd;
+  opts.before_exec = ConfineInChild(l.confinement);
   auto pid = proc::Spawn(l.argv, opts);
   if (log_fd >= 0) close(log_fd);
   return pid;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "vmm/confinement.h"
 
 namespace kata::vmm {
 
@@ -23,6 +24,7 @@ struct VmmLaunch {
   std::string log_path;  // stdout and stderr
   int netns_fd = -1;     // network namespace to start in (-1: ours)
   std::string name;      // for log lines, e.g. "QEMU of sandbox X"
+  Confinement confinement;
 };
 
 class VmmProcess {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -59,7 +60,9 @@ TEST_F(PodNetworkTest, FindsTheVethWithAddressesAndRoutesAndMirrorsItToTheTap) {
     ASSIGN_OR_RETURN(found, ScanPodNetwork(sk.get()));
     // peer0 is a veth too: the pod interface is the one with an address.
     for (const PodInterface& p : found) {
-      if (p.iface.name() == "eth0") return MirrorVethAndTap(sk.get(), p.ifindex, kTapName, 1450);
+      if (p.iface.name() != "eth0") continue;
+      ASSIGN_OR_RETURN(Mirror m, PlanMirror(sk.get(), p.ifindex, "eth0"));
+      return MirrorVethAndTap(sk.get(), m, kTapName, 1450);
     }
     return Error(Code::kNotFound, "eth0 not found");
   });
@@ -91,6 +94,71 @@ TEST_F(PodNetworkTest, FindsTheVethWithAddressesAndRoutesAndMirrorsItToTheTap) {
   std::string tap = Sh("ip -n " + name_ + " link show " + kTapName);
   EXPECT_NE(tap.find("mtu 1450"), std::string::npos) << tap;
   EXPECT_NE(tap.find(",UP"), std::string::npos) << tap;
+}
+
+Status InNs(const std::string& name, const std::function<Status(nl_sock*)>& fn) {
+  auto ns = NetNs::Open("/run/netns/" + name);
+  if (!ns.ok()) return ns.status();
+  return ns->Run([&]() -> Status {
+    ASSIGN_OR_RETURN(net::Socket sk, net::Connect());
+    return fn(sk.get());
+  });
+}
+
+// Issue 12, High 0: teardown gives the pod's interface back as it was.
+TEST_F(PodNetworkTest, RemoveMirrorTakesAwayWhatMirroringAdded) {
+  Mirror m;
+  ASSERT_TRUE(InNs(name_, [&](nl_sock* sk) -> Status {
+    ASSIGN_OR_RETURN(std::vector<PodInterface> found, ScanPodNetwork(sk));
+    for (const PodInterface& p : found)
+      if (p.iface.name() == "eth0") m = *PlanMirror(sk, p.ifindex, "eth0");
+    EXPECT_FALSE(m.qdisc_existed);
+    RETURN_IF_ERROR(MirrorVethAndTap(sk, m, kTapName, 1450));
+    return RemoveMirror(sk, m);
+  }).ok());
+  EXPECT_EQ(Sh("tc -n " + name_ + " qdisc show dev eth0 ingress"), "");
+  EXPECT_EQ(Sh("tc -n " + name_ + " filter show dev eth0 ingress"), "");
+}
+
+TEST_F(PodNetworkTest, AnIngressQdiscThatWasThereStaysWithItsOwnFilters) {
+  ASSERT_EQ(system(("tc -n " + name_ + " qdisc add dev eth0 ingress && tc -n " + name_ +
+                    " filter add dev eth0 parent ffff: prio 7 protocol ip u32 match ip src 192.0.2.1/32 flowid :1")
+                       .c_str()),
+            0);
+  Mirror m;
+  ASSERT_TRUE(InNs(name_, [&](nl_sock* sk) -> Status {
+    ASSIGN_OR_RETURN(net::Link eth0, net::LinkByName(sk, "eth0"));
+    ASSIGN_OR_RETURN(m, PlanMirror(sk, rtnl_link_get_ifindex(eth0.get()), "eth0"));
+    RETURN_IF_ERROR(MirrorVethAndTap(sk, m, kTapName, 1450));
+    return RemoveMirror(sk, m);
+  }).ok());
+  EXPECT_TRUE(m.qdisc_existed);
+  std::string filters = Sh("tc -n " + name_ + " filter show dev eth0 ingress");
+  EXPECT_NE(filters.find("pref 7"), std::string::npos) << filters;
+  EXPECT_EQ(filters.find("mirred"), std::string::npos) << filters;
+}
+
+// Issue 12, High 0: a namespace with a physical NIC or a bridge is not a
+// pod's; its interfaces are never mirrored.
+TEST_F(PodNetworkTest, ANamespaceWithABridgeIsRefusedNamingIt) {
+  ASSERT_EQ(system(("ip -n " + name_ + " link add br-host type bridge && ip -n " + name_ + " link set br-host up").c_str()), 0);
+  Status st = InNs(name_, [](nl_sock* sk) { return ScanPodNetwork(sk).status(); });
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("br-host (a bridge)"), std::string::npos) << st.message();
+  EXPECT_FALSE(InNs(name_, [](nl_sock* sk) { return PodNicCount(sk).status(); }).ok());
+  // Down, it is ignored (every namespace may hold down fallback devices).
+  ASSERT_EQ(system(("ip -n " + name_ + " link set br-host down").c_str()), 0);
+  EXPECT_TRUE(InNs(name_, [](nl_sock* sk) { return ScanPodNetwork(sk).status(); }).ok());
+}
+
+TEST(NetNsTest, TheRuntimesOwnNamespaceIsTheHosts) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  auto own = NetNs::Open("/proc/self/ns/net");
+  ASSERT_TRUE(own.ok());
+  EXPECT_TRUE(own->IsHost());
+  auto fresh = NetNs::CreateNew();
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_FALSE(fresh->IsHost());
 }
 
 TEST(PodNetworkMacTest, EveryNicHasItsOwnTapAndBootMac) {

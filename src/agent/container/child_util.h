@@ -12,6 +12,7 @@
 
 #include <cstddef>
 
+#include "common/in_root.h"
 #include "common/status.h"
 
 namespace kata::agent::child {
@@ -53,12 +54,9 @@ int SysSetgroups(size_t n, const gid_t* groups);
 int SysSetresgid(gid_t gid);
 int SysSetresuid(uid_t uid);
 
-// openat2(rootfd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): `rel`
-// (no leading '/') resolved as if rootfd were "/", symlinks included. -1 + errno.
-int OpenInRoot(int rootfd, const char* rel, int flags);
-// mkdir -p of `rel` inside rootfd (every component resolved in root).
-// Returns an O_PATH fd of the directory, or -1 + errno.
-int MkdirAllInRoot(int rootfd, const char* rel, mode_t mode);
+// OpenInRoot, MkdirAllInRoot: common/in_root.h.
+using fs::MkdirAllInRoot;
+using fs::OpenInRoot;
 // "/proc/self/fd/<fd>" into buf.
 void FdPath(int fd, char (&buf)[32]);
 

@@ -108,6 +108,9 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
       "-fsdev", "local,id=shared,path=" + spec.shared_dir + ",security_model=none",
       "-device", VirtioDevice(spec, "virtio-9p") + ",fsdev=shared,mount_tag=kataShared",
       "-pidfile", p.pid_file,
+      // QEMU's own seccomp filter: no obsolete system calls, no privilege
+      // changes, no new processes, no scheduling/resource changes.
+      "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
   };
   for (const NetDevice& nic : spec.nics) {
     // No vhost here (no /dev/vhost-net on these hosts; QEMU's own virtio-net

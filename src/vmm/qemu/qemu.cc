@@ -1,6 +1,9 @@
 #include "vmm/qemu/qemu.h"
 
+#include <linux/capability.h>
+
 #include <thread>
+#include <vector>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -31,8 +34,20 @@ void Qemu::SetExitCallback(std::function<void(int)> cb) {
 
 bool Qemu::Running() const { return !Exited(); }
 
+// What QEMU keeps of root's powers: serving the 9p share as the guest's root
+// (security_model=none: ownership, modes and times of any file in it) and
+// creating its taps. Not CAP_MKNOD (no device node the guest makes reaches
+// the host), CAP_SETFCAP or CAP_SYS_ADMIN (no file capabilities, no trusted
+// xattrs), nor anything else. docs/security.md.
+const std::vector<int> kQemuCapabilities = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+                                            CAP_FOWNER, CAP_FSETID, CAP_NET_ADMIN};
+
 VmmLaunch Qemu::LaunchOf(const std::vector<std::string>& argv) const {
-  return VmmLaunch{argv, qemu_log_, spec_.netns_fd, "QEMU of sandbox " + spec_.id};
+  VmmLaunch l{argv, qemu_log_, spec_.netns_fd, "QEMU of sandbox " + spec_.id, {}};
+  l.confinement.share_source = spec_.share_source_dir;
+  l.confinement.share_exported = spec_.share_source_dir.empty() ? "" : spec_.shared_dir;
+  l.confinement.keep_caps = kQemuCapabilities;
+  return l;
 }
 
 Status Qemu::Adopt(const VmSpec& spec, pid_t pid) {

@@ -1,0 +1,175 @@
+#include "common/in_root.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+
+namespace kata::fs {
+
+int OpenInRoot(int rootfd, const char* rel, int flags) {
+  struct open_how how = {};
+  how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  if (rel[0] == '\0') rel = ".";
+  for (;;) {
+    long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
+    if (fd < 0 && errno == EAGAIN) continue;  // a rename raced with the lookup
+    return static_cast<int>(fd);
+  }
+}
+
+namespace {
+
+size_t StrLen(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') ++n;
+  return n;
+}
+
+// The walk state of MkdirAllInRoot: `resolved` is the symlink-free path of
+// `dir` from the root (no leading '/'), `todo` what is left to walk.
+struct Walk {
+  int rootfd;
+  int dir = -1;
+  char resolved[PATH_MAX];
+  size_t resolved_len = 0;
+  char todo[PATH_MAX];
+  char scratch[PATH_MAX];
+
+  bool Reset() {  // back to the root
+    if (dir >= 0) close(dir);
+    resolved_len = 0;
+    resolved[0] = '\0';
+    dir = OpenInRoot(rootfd, ".", O_PATH | O_DIRECTORY);
+    return dir >= 0;
+  }
+  bool Up() {  // ".." never leaves the root
+    while (resolved_len > 0 && resolved[resolved_len - 1] != '/') --resolved_len;
+    if (resolved_len > 0) --resolved_len;
+    resolved[resolved_len] = '\0';
+    int next = OpenInRoot(rootfd, resolved, O_PATH | O_DIRECTORY);
+    if (next < 0) return false;
+    close(dir);
+    dir = next;
+    return true;
+  }
+  bool Down(const char* name, size_t len) {
+    int next = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) return false;
+    if (resolved_len + len + 2 > sizeof resolved) {
+      close(next);
+      errno = ENAMETOOLONG;
+      return false;
+    }
+    if (resolved_len > 0) resolved[resolved_len++] = '/';
+    for (size_t i = 0; i < len; ++i) resolved[resolved_len++] = name[i];
+    resolved[resolved_len] = '\0';
+    close(dir);
+    dir = next;
+    return true;
+  }
+  // todo = link target + "/" + rest.
+  bool Splice(const char* target, size_t target_len, const char* rest) {
+    size_t rest_len = StrLen(rest);
+    if (target_len + 1 + rest_len + 1 > sizeof scratch) {
+      errno = ENAMETOOLONG;
+      return false;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < target_len; ++i) scratch[n++] = target[i];
+    scratch[n++] = '/';
+    for (size_t i = 0; i <= rest_len; ++i) scratch[n++] = rest[i];
+    for (size_t i = 0; i < n; ++i) todo[i] = scratch[i];
+    return true;
+  }
+};
+
+}  // namespace
+
+// Like securejoin's MkdirAll: components are walked one at a time; a symlink
+// is read and its target walked in its place, relative to the root for
+// absolute targets, so even a dangling link gets its target created inside
+// the root, never outside.
+int MkdirAllInRoot(int rootfd, const char* rel, mode_t mode) {
+  Walk w;
+  w.rootfd = rootfd;
+  size_t len = StrLen(rel);
+  if (len >= sizeof w.todo) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  for (size_t i = 0; i <= len; ++i) w.todo[i] = rel[i];
+  if (!w.Reset()) return -1;
+  int links = 0;
+  size_t pos = 0;
+  for (;;) {
+    while (w.todo[pos] == '/') ++pos;
+    if (w.todo[pos] == '\0') return w.dir;
+    size_t end = pos;
+    while (w.todo[end] != '\0' && w.todo[end] != '/') ++end;
+    size_t clen = end - pos;
+    char saved = w.todo[end];
+    w.todo[end] = '\0';
+    const char* comp = w.todo + pos;
+    bool ok = true;
+    if (clen == 1 && comp[0] == '.') {
+      // nothing
+    } else if (clen == 2 && comp[0] == '.' && comp[1] == '.') {
+      ok = w.Up();
+    } else {
+      struct stat st;
+      if (fstatat(w.dir, comp, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT) {
+          ok = false;
+        } else if (mkdirat(w.dir, comp, mode) != 0 && errno != EEXIST) {
+          ok = false;
+        } else {
+          ok = w.Down(comp, clen);
+        }
+      } else if (S_ISLNK(st.st_mode)) {
+        if (++links > 40) {
+          errno = ELOOP;
+          ok = false;
+        } else {
+          char target[PATH_MAX];
+          ssize_t n = readlinkat(w.dir, comp, target, sizeof target);
+          if (n < 0 || n >= static_cast<ssize_t>(sizeof target)) {
+            if (n >= 0) errno = ENAMETOOLONG;
+            ok = false;
+          } else {
+            w.todo[end] = saved;
+            if (target[0] == '/' && !w.Reset()) {
+              ok = false;
+            } else if (!w.Splice(target, static_cast<size_t>(n), w.todo + end)) {
+              ok = false;
+            } else {
+              pos = 0;
+              continue;
+            }
+          }
+        }
+      } else if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        ok = false;
+      } else {
+        ok = w.Down(comp, clen);
+      }
+    }
+    if (!ok) {
+      int err = errno;
+      close(w.dir);
+      errno = err;
+      return -1;
+    }
+    w.todo[end] = saved;
+    pos = end;
+  }
+}
+
+}  // namespace kata::fs

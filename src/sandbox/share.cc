@@ -1,0 +1,122 @@
+#include "sandbox/share.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "common/fs.h"
+#include "common/fs_at.h"
+#include "common/unique_fd.h"
+
+namespace kata::sandbox {
+namespace {
+
+// Runs `fn` on a thread of its own that entered the mount namespace of
+// `pid`: setns() on a thread that stopped sharing its file-system context
+// (CLONE_FS) moves that thread only.
+Status InMountNamespaceOf(pid_t pid, const std::function<Status()>& fn) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) return ErrnoError("the VMM (pid " + std::to_string(pid) + ") is gone");
+  Status st;
+  std::thread t([&] {
+    if (unshare(CLONE_FS) != 0) {
+      st = ErrnoError("unshare the file-system context");
+    } else if (setns(pidfd.get(), CLONE_NEWNS) != 0) {
+      st = ErrnoError("enter the mount namespace of the VMM (pid " + std::to_string(pid) + ")");
+    } else {
+      st = fn();
+    }
+  });
+  t.join();
+  return st;
+}
+
+// A detached copy of the mount tree at `source`, with the flags it will
+// have in the share.
+Result<UniqueFd> CloneTree(const std::string& source, bool readonly) {
+  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  if (!tree.valid()) return ErrnoError("share " + source + " with the guest");
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+  if (mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) {
+    return ErrnoError("set nosuid,nodev" + std::string(readonly ? ",ro" : "") + " on the share of " + source);
+  }
+  return tree;
+}
+
+// The mount points at or below `dir` in the calling thread's namespace,
+// deepest first.
+std::vector<std::string> MountsBelow(const std::string& dir) {
+  std::vector<std::string> out;
+  auto text = fs::ReadFile("/proc/thread-self/mountinfo");
+  if (!text.ok()) return out;
+  std::istringstream lines(*text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream f(line);
+    std::string id, parent, devno, root, target;
+    f >> id >> parent >> devno >> root >> target;
+    if (target == dir || target.rfind(dir + "/", 0) == 0) out.push_back(target);
+  }
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
+
+}  // namespace
+
+Share::Share(std::string sandbox_dir) : dir_(std::move(sandbox_dir)) {}
+
+Status Share::Create() const {
+  RETURN_IF_ERROR(fs::MkdirAll(dir_, 0700));
+  RETURN_IF_ERROR(fs::MkdirAll(source_dir(), 0700));
+  return fs::MkdirAll(exported_dir(), 0700);
+}
+
+Status Share::Bind(pid_t vmm_pid, const std::string& source, const std::string& rel, bool readonly) const {
+  ASSIGN_OR_RETURN(UniqueFd tree, CloneTree(source, readonly));
+  struct stat st;
+  if (fstat(tree.get(), &st) != 0) return ErrnoError("stat " + source);
+  return InMountNamespaceOf(vmm_pid, [&]() -> Status {
+    ASSIGN_OR_RETURN(UniqueFd root, fs::OpenDirNoSymlinks(source_dir()));
+    ASSIGN_OR_RETURN(UniqueFd parent, fs::MkdirsBelow(root.get(), fs::Dirname(rel), 0755));
+    std::string name = fs::Basename(rel);
+    UniqueFd target;
+    if (S_ISDIR(st.st_mode)) {
+      ASSIGN_OR_RETURN(target, fs::MkdirsBelow(parent.get(), name, 0755));
+    } else {
+      ASSIGN_OR_RETURN(target, fs::MakeFileIn(parent.get(), name, 0644));
+    }
+    if (move_mount(tree.get(), "", target.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+      return ErrnoError("bind " + source + " into the share at " + rel);
+    }
+    return Status::Ok();
+  });
+}
+
+Status Share::Unbind(pid_t vmm_pid, const std::string& top) const {
+  std::string dir = fs::JoinPath(source_dir(), top);
+  if (!fs::Exists(dir)) return Status::Ok();
+  auto unmount_all = [&]() -> Status {
+    for (const std::string& m : MountsBelow(dir)) {
+      if (umount2(m.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT) {
+        return ErrnoError("unmount " + m);
+      }
+    }
+    return fs::RemoveTreeNoFollow(dir);
+  };
+  // A VMM that is gone took its namespace, and the binds, with it.
+  if (vmm_pid > 0 && InMountNamespaceOf(vmm_pid, unmount_all).ok()) return Status::Ok();
+  return fs::RemoveTreeNoFollow(dir);
+}
+
+Status Share::Destroy() const { return fs::RemoveTreeNoFollow(dir_); }
+
+}  // namespace kata::sandbox
