@@ -329,6 +329,11 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
             grpc::WaitProcessResponse r;
             r.set_status(Reaper::Get().Wait(p->pid));
+            {
+              std::lock_guard<std::mutex> lock(p->mu);
+              p->waited = true;
+            }
+            table_.RetireExecIfDone(req.container_id(), p);
             return r;
           }));
 

@@ -46,6 +46,21 @@ void ProcessTable::RemoveContainer(const std::string& id) {
   containers_.erase(id);
 }
 
+void ProcessTable::RetireExecIfDone(const std::string& id, const std::shared_ptr<Process>& p) {
+  if (p->exec_id.empty() || p->exec_id == id) return;  // the init goes with its container
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    if (!p->waited || p->stdout_r.fd() >= 0 || p->stderr_r.fd() >= 0) return;
+  }
+  p->stdin_w.Close();
+  p->term.Close();
+  auto c = GetContainer(id);
+  if (!c.ok()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = (*c)->execs.find(p->exec_id);
+  if (it != (*c)->execs.end() && it->second == p) (*c)->execs.erase(it);
+}
+
 std::vector<std::shared_ptr<Container>> ProcessTable::All() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::shared_ptr<Container>> out;

@@ -45,6 +45,7 @@ struct Process {
   StdioEnd term;
   const bool tty;
   std::optional<int> exit_status;  // cached after the first WaitProcess
+  bool waited = false;             // WaitProcess has answered (RetireExecIfDone)
   std::mutex mu;
 };
 
@@ -67,6 +68,11 @@ class ProcessTable {
   Result<std::shared_ptr<Process>> GetProcess(const std::string& id, const std::string& exec_id);
   Status AddExec(const std::string& id, std::shared_ptr<Process> p);
   void RemoveContainer(const std::string& id);
+  // An exec is forgotten once the host has both its exit (WaitProcess) and
+  // the end of its output (ReadStdout/ReadStderr at EOF), whichever comes
+  // last: the host needs nothing more of it, and a long-lived pod's execs
+  // (Kubernetes probes) must not pile up fds here.
+  void RetireExecIfDone(const std::string& id, const std::shared_ptr<Process>& p);
   std::vector<std::shared_ptr<Container>> All();
 
  private:

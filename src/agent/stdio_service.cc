@@ -33,7 +33,10 @@ Result<std::string> ReadStream(StdioEnd& end, uint32_t len) {
     ssize_t n = read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     // Closed under us, or EIO from a pty master whose slave is gone: end of stream.
-    if (n < 0) return std::string();
+    if (n <= 0) {
+      end.Close();  // nothing more will come: the fd is not kept for later calls
+      return std::string();
+    }
     buf.resize(static_cast<size_t>(n));
     return buf;
   }
@@ -59,6 +62,7 @@ void AgentService::RegisterStdio(ttrpc::Server& server) {
         [this, err](const CallContext&, const grpc::ReadStreamRequest& req) -> Result<grpc::ReadStreamResponse> {
           ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
           ASSIGN_OR_RETURN(std::string data, ReadStream(err ? p->stderr_r : p->stdout_r, req.len()));
+          if (data.empty()) table_.RetireExecIfDone(req.container_id(), p);
           grpc::ReadStreamResponse r;
           r.set_data(std::move(data));
           return r;

@@ -16,6 +16,7 @@
 #include "common/process.h"
 #include "oci/spec_json.h"
 #include "sandbox/leftovers.h"
+#include "sandbox/ownership.h"
 #include "sandbox/paths.h"
 
 namespace kata::cli {
@@ -237,7 +238,7 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
   RemoveServiceSockets(g, id);
   // A service that was SIGKILLed could not remove its VM (one from the VM
   // cache outlives it), its binds or its directories.
-  if (Status st = sandbox::RemoveVmLeftovers(id); !st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
+  if (Status st = sandbox::RemoveVmLeftovers(id, sandbox::KataRuntimeOwner(ServiceSocketOf(g, id))); !st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
   return fs::RemoveAll(StateDirOf(g, id));
 }
 

@@ -116,7 +116,7 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
       return fail(st);
     }
   }
-  c->init_ = std::make_unique<HostProcess>(sb.agent(), id, "", std::move(io));
+  c->init_ = std::make_shared<HostProcess>(sb.agent(), id, "", std::move(io));
   if (Status st = c->init_->OpenStdio(); !st.ok()) {
     Status r = sb.agent().RemoveContainer(id, 5);
     (void)r;
@@ -196,7 +196,7 @@ Status Container::Exec(const std::string& exec_id, const std::string& process_js
     std::lock_guard<std::mutex> lock(mu_);
     if (execs_.count(exec_id)) return Error(Code::kAlreadyExists, "exec " + exec_id + " already exists in " + id_);
   }
-  auto p = std::make_unique<HostProcess>(sb_.agent(), id_, exec_id, std::move(io));
+  auto p = std::make_shared<HostProcess>(sb_.agent(), id_, exec_id, std::move(io));
   RETURN_IF_ERROR(p->OpenStdio());
   RETURN_IF_ERROR(sb_.agent().ExecProcess(id_, exec_id, process_json));
   p->Run(nullptr);
@@ -205,12 +205,23 @@ Status Container::Exec(const std::string& exec_id, const std::string& process_js
   return Status::Ok();
 }
 
-Result<HostProcess*> Container::Process(const std::string& exec_id) {
+Result<std::shared_ptr<HostProcess>> Container::Process(const std::string& exec_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (exec_id.empty()) return init_.get();
+  if (exec_id.empty()) return init_;
   auto it = execs_.find(exec_id);
   if (it == execs_.end()) return Error(Code::kNotFound, "process " + exec_id + " of container " + id_ + " does not exist");
-  return it->second.get();
+  return it->second;
+}
+
+Status Container::RemoveExec(const std::string& exec_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = execs_.find(exec_id);
+  if (it == execs_.end()) return Error(Code::kNotFound, "process " + exec_id + " of container " + id_ + " does not exist");
+  if (!it->second->exited()) {
+    return Error(Code::kFailedPrecondition, "process " + exec_id + " of " + id_ + " is still running");
+  }
+  execs_.erase(it);
+  return Status::Ok();
 }
 
 Status Container::Delete(bool force) {

@@ -43,7 +43,11 @@ class Container {
   Status Update(const std::string& resources_json);
   // cgroup statistics of the container, from the guest.
   Result<grpc::StatsContainerResponse> Stats();
-  Result<HostProcess*> Process(const std::string& exec_id);
+  // Shared: a caller may still hold it after the exec was removed.
+  Result<std::shared_ptr<HostProcess>> Process(const std::string& exec_id);
+  // Forgets an exec that has exited (Task API Delete of an exec), so a
+  // long-lived pod's execs (Kubernetes probes) cost nothing once deleted.
+  Status RemoveExec(const std::string& exec_id);
   // Removes the container from the guest and unshares its files. A running
   // container is refused unless `force` (then it is killed first).
   Status Delete(bool force);
@@ -58,8 +62,8 @@ class Container {
   std::string id_;
   std::string bundle_;
   oci::Hooks hooks_;
-  std::unique_ptr<HostProcess> init_;
-  std::map<std::string, std::unique_ptr<HostProcess>> execs_;
+  std::shared_ptr<HostProcess> init_;
+  std::map<std::string, std::shared_ptr<HostProcess>> execs_;
   mutable std::mutex mu_;
   bool started_ = false;
   bool paused_ = false;

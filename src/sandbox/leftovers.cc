@@ -1,16 +1,26 @@
 #include "sandbox/leftovers.h"
 
 #include "common/fs.h"
-#include "common/process.h"
+#include "common/log.h"
+#include "common/process_identity.h"
 #include "sandbox/network_record.h"
+#include "sandbox/ownership.h"
 #include "sandbox/paths.h"
 #include "sandbox/share.h"
 
 namespace kata::sandbox {
 
-Status RemoveVmLeftovers(const std::string& id) {
+Status RemoveVmLeftovers(const std::string& id, const std::string& owner) {
   std::string vm_dir = VmRunDir(id);
-  proc::KillAndWait(proc::LiveProcess(proc::ReadPidFile(fs::JoinPath(vm_dir, "qemu.pid")), "qemu"), "QEMU of sandbox " + id);
+  if (!fs::Exists(vm_dir)) return Status::Ok();
+  UniqueFd lock;
+  if (std::string why = WhyNotMine(vm_dir, owner, &lock); !why.empty()) {
+    log::Info("leaving the VM directories of sandbox " + id + " alone: " + why);
+    return Status::Ok();
+  }
+  if (auto vmm = RecordedVmm(vm_dir); vmm.ok() && !proc::KillIfSame(*vmm, std::chrono::seconds(5))) {
+    log::Warn("the VMM of sandbox " + id + " (pid " + std::to_string(vmm->pid) + ") did not die");
+  }
   Status first;
   for (const Status& st : {UndoNetworkRecord(vm_dir), Share(SharedSandboxDir(id)).Destroy(), fs::RemoveAll(vm_dir)}) {
     if (!st.ok() && first.ok()) first = st;

@@ -12,9 +12,11 @@
 
 namespace kata::sandbox {
 
-// Kills the QEMU named by VmRunDir(id)/qemu.pid, undoes its pod-network
-// changes (sandbox/network_record.h), removes both directories. Every step runs; the first
-// failure is returned.
-Status RemoveVmLeftovers(const std::string& id);
+// If VmRunDir(id) is `owner`'s and no live sandbox holds it
+// (sandbox/ownership.h; otherwise nothing is touched): kills its VMM (the
+// recorded process, not whatever has its pid now), undoes its pod-network
+// changes (sandbox/network_record.h), removes both directories. Every step
+// runs; the first failure is returned.
+Status RemoveVmLeftovers(const std::string& id, const std::string& owner);
 
 }  // namespace kata::sandbox

@@ -1,6 +1,8 @@
 #include "sandbox/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,8 +36,8 @@ HostProcess::HostProcess(AgentClient& agent, std::string cid, std::string exec_i
 
 HostProcess::~HostProcess() {
   if (waiter_.joinable()) waiter_.join();
-  if (input_.joinable()) input_.detach();  // may sit in read() on a terminal forever
-  for (int fd : {in_fd_, out_fd_, err_fd_})
+  StopInput();
+  for (int fd : {out_fd_, err_fd_})
     if (fd >= 0) close(fd);
 }
 
@@ -63,7 +65,10 @@ void HostProcess::Run(std::function<void(const ExitInfo&)> on_exit) {
   if (io_.terminal && out_fd_ >= 0 && isatty(out_fd_)) {
     terminal_ = std::make_unique<TerminalRelay>(agent_, cid_, exec_id_, out_fd_);
   }
-  if (in_fd_ >= 0) input_ = std::thread(&HostProcess::CopyIn, this, in_fd_);
+  if (in_fd_ >= 0) {
+    stop_input_fd_ = eventfd(0, EFD_CLOEXEC);
+    if (stop_input_fd_ >= 0) input_ = std::thread(&HostProcess::CopyIn, this, in_fd_);
+  }
   waiter_ = std::thread(&HostProcess::WaitForExit, this, std::move(on_exit));
 }
 
@@ -78,13 +83,35 @@ void HostProcess::CopyOut(bool is_stderr, int fd) {
 void HostProcess::CopyIn(int fd) {
   char buf[32 * 1024];
   while (true) {
+    // Not a blocking read(): once the process has exited nothing may keep
+    // this thread, or the caller's stdin open (an exec's fifo, a terminal).
+    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_input_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents != 0) return;
     ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EAGAIN) continue;
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     if (!agent_.WriteStdin(cid_, exec_id_, std::string(buf, static_cast<size_t>(n))).ok()) return;
   }
   Status st = agent_.CloseStdin(cid_, exec_id_);
   (void)st;
+}
+
+void HostProcess::StopInput() {
+  if (stop_input_fd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t unused = write(stop_input_fd_, &one, sizeof one);
+    (void)unused;
+  }
+  if (input_.joinable()) input_.join();
+  for (int* fd : {&stop_input_fd_, &in_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
 }
 
 Status HostProcess::Resize(uint32_t rows, uint32_t cols) {
@@ -103,6 +130,7 @@ void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
   // container's last line before it returns.
   for (auto& t : outputs_) t.join();
   terminal_.reset();  // stop following the window size before the tty fd closes
+  StopInput();
   info.at = std::chrono::system_clock::now();
   for (int* fd : {&out_fd_, &err_fd_}) {
     if (*fd >= 0) close(*fd);

@@ -54,6 +54,8 @@ class HostProcess {
  private:
   void CopyOut(bool is_stderr, int fd);
   void CopyIn(int fd);
+  // Ends CopyIn (it waits in poll() for input or this) and closes stdin.
+  void StopInput();
   void WaitForExit(std::function<void(const ExitInfo&)> on_exit);
 
   AgentClient& agent_;
@@ -63,6 +65,7 @@ class HostProcess {
   int in_fd_ = -1, out_fd_ = -1, err_fd_ = -1;
   std::vector<std::thread> outputs_;
   std::thread input_;
+  int stop_input_fd_ = -1;  // eventfd: the process exited, stop reading its stdin
   std::thread waiter_;
   std::unique_ptr<TerminalRelay> terminal_;
   mutable std::mutex mu_;

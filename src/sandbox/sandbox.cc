@@ -1,6 +1,7 @@
 #include "sandbox/sandbox.h"
 
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <thread>
@@ -8,6 +9,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "sandbox/ownership.h"
 #include "sandbox/paths.h"
 #include "sandbox/vm_template.h"
 
@@ -54,22 +56,50 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Boot(const SandboxConfig& cfg) {
   return sb;
 }
 
-Status Sandbox::BootSteps() {
-  if (fs::Exists(cfg_.vm.run_dir)) {
-    return Error(Code::kAlreadyExists, "a VM directory " + cfg_.vm.run_dir + " already exists");
+Status Sandbox::InUseError() const {
+  return Error(Code::kAlreadyExists, "sandbox id " + cfg_.id + " is in use: " + cfg_.vm.run_dir + " or " +
+                                         share_.dir() + " exists (another runtime root or containerd namespace " +
+                                         "runs a sandbox with this id, or one was not cleaned up: delete it first)");
+}
+
+// Exclusively: a directory that exists is another sandbox's (sandbox/ownership.h).
+Status Sandbox::MakeVmDirs() {
+  RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(cfg_.vm.run_dir), 0700));
+  if (mkdir(cfg_.vm.run_dir.c_str(), 0700) != 0) {
+    return errno == EEXIST ? InUseError() : ErrnoError("create " + cfg_.vm.run_dir);
   }
+  owns_dirs_ = true;
+  ASSIGN_OR_RETURN(owner_lock_, ClaimVmDir(cfg_.vm.run_dir, cfg_.owner));
+  Status st = share_.Create();
+  if (st.code() == Code::kAlreadyExists) {
+    owns_dirs_ = false;  // the share is another sandbox's: leave it, and the run dir we made
+    (void)fs::RemoveAll(cfg_.vm.run_dir);
+    owner_lock_.reset();
+    return InUseError();
+  }
+  return st;
+}
+
+Status Sandbox::BootSteps() {
+  if (cfg_.id.size() > kMaxSandboxIdLength) {
+    return Error(Code::kInvalidArgument, "sandbox id " + cfg_.id.substr(0, 16) + "... is " + std::to_string(cfg_.id.size()) +
+                                             " characters long: the VM's sockets under " + fs::Dirname(cfg_.vm.run_dir) +
+                                             "/<id>/ would exceed the unix socket path limit; use at most " +
+                                             std::to_string(kMaxSandboxIdLength) + " characters");
+  }
+  if (fs::Exists(cfg_.vm.run_dir) || fs::Exists(share_.dir())) return InUseError();
   RETURN_IF_ERROR(CheckPodNetns());
   RETURN_IF_ERROR(CountPodNics());
   ASSIGN_OR_RETURN(times_.from_cache, TakeFromVmCache());
   if (!times_.from_cache) {
-    RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
-    RETURN_IF_ERROR(share_.Create());
+    RETURN_IF_ERROR(MakeVmDirs());
     if (cfg_.vm.debug_console) ShareDebugShell();
     RETURN_IF_ERROR(PrepareNetwork());
     ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
   }
   bool booted = !times_.from_template && !times_.from_cache;
   if (booted) RETURN_IF_ERROR(StartVmAndAgent());
+  RETURN_IF_ERROR(RecordVmm(cfg_.vm.run_dir, hv_->Pid()));
   // A clone's guest timeline is the template's boot: only a boot has one.
   bool measured = booted && (cfg_.measure_guest_boot || log::Enabled(log::Level::kDebug));
   if (measured) {
@@ -121,9 +151,7 @@ Result<bool> Sandbox::StartFromTemplate() {
   // a damaged file; the sandbox still starts, the slow way.
   log::Warn("sandbox " + cfg_.id + ": starting from the VM template " + cfg_.template_dir +
             " failed, booting instead: " + st.message());
-  DiscardVm();
-  RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
-  RETURN_IF_ERROR(fs::MkdirAll(cfg_.vm.run_dir, 0700));
+  DiscardVm();  // the boot reuses the run dir: QEMU replaces its sockets and logs
   return false;
 }
 
@@ -229,8 +257,12 @@ Status Sandbox::Shutdown() {
   timer.Mark("VMM killed");
   keep_first(DisconnectNetwork());
   // The container binds live in the VMM's mount namespace and go with it.
-  keep_first(share_.Destroy());
-  keep_first(fs::RemoveAll(cfg_.vm.run_dir));
+  // Directories another sandbox made (a clash of ids) are not ours to remove.
+  if (owns_dirs_) {
+    keep_first(share_.Destroy());
+    keep_first(fs::RemoveAll(cfg_.vm.run_dir));
+  }
+  owner_lock_.reset();
   timer.Mark("directories removed");
   return first;
 }
@@ -241,6 +273,7 @@ Result<CachedVm> Sandbox::Release() {
   if (!cfg_.vm.detached) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " was not started detached");
   CachedVm vm{cfg_.id, hv_->Pid()};
   shut_down_ = true;  // nothing of it is ours to remove any more
+  owner_lock_.reset();  // the adopter claims the directories
   if (agent_) agent_->Close();
   hv_->Release();
   return vm;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "sandbox/agent_client.h"
 #include "sandbox/netns.h"
 #include "sandbox/network.h"
@@ -27,8 +28,13 @@ struct CachedVm {
   pid_t pid = -1;
 };
 
+// The VM's sockets live in VmRunDir(id) (sun_path holds 107 bytes).
+inline constexpr size_t kMaxSandboxIdLength = 80;
+
 struct SandboxConfig {
   std::string id;
+  // Who runs the sandbox (sandbox/ownership.h): its directories carry it.
+  std::string owner = "unknown";
   std::string hypervisor = "qemu";
   vmm::VmSpec vm;  // id, run_dir and shared_dir are filled in by Boot()
   std::chrono::milliseconds agent_timeout{30000};
@@ -90,6 +96,8 @@ class Sandbox {
  private:
   explicit Sandbox(SandboxConfig cfg) : cfg_(std::move(cfg)) {}
   Status BootSteps();
+  Status MakeVmDirs();
+  Status InUseError() const;
   Status CheckPodNetns();
   Status CountPodNics();
   Status DisconnectNetwork();
@@ -117,6 +125,8 @@ class Sandbox {
 
   SandboxConfig cfg_;
   Share share_;
+  bool owns_dirs_ = false;  // made (or adopted) its directories: removes them
+  UniqueFd owner_lock_;     // held while the sandbox lives (ownership.h)
   std::unique_ptr<vmm::Hypervisor> hv_;
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;

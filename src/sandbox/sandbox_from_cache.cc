@@ -1,5 +1,8 @@
 // Sandbox::Boot's first choice when a VM cache is configured: take a booted,
 // warm VM from it (sandbox/vm_cache.h) and make it this sandbox's.
+#include <fcntl.h>
+#include <stdio.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
@@ -9,6 +12,7 @@
 #include "common/log.h"
 #include "net/netlink.h"
 #include "sandbox/network.h"
+#include "sandbox/ownership.h"
 #include "sandbox/paths.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/template_fingerprint.h"
@@ -17,8 +21,11 @@
 namespace kata::sandbox {
 namespace {
 
+// Never over a directory that exists: it would be another sandbox's.
 Status Rename(const std::string& from, const std::string& to) {
-  if (rename(from.c_str(), to.c_str()) != 0) return ErrnoError("rename " + from + " to " + to);
+  if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    return ErrnoError("rename " + from + " to " + to);
+  }
   return Status::Ok();
 }
 
@@ -91,8 +98,12 @@ Result<bool> Sandbox::TakeFromVmCache() {
   netns_ = NetNs();
   // Whichever names the VM's directories have now: none may stay.
   DiscardCachedVm(*vm);
-  RETURN_IF_ERROR(share_.Destroy());
-  RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
+  if (owns_dirs_) {
+    owns_dirs_ = false;
+    owner_lock_.reset();
+    RETURN_IF_ERROR(share_.Destroy());
+    RETURN_IF_ERROR(fs::RemoveAll(cfg_.vm.run_dir));
+  }
   return false;
 }
 
@@ -105,7 +116,12 @@ Status Sandbox::AdoptVm(const CachedVm& vm) {
   if (!CachedVmAlive(vm)) return Error(Code::kNotFound, "its QEMU (pid " + std::to_string(vm.pid) + ") is gone");
   log::StepTimer timer("sandbox " + cfg_.id + " adopting " + vm.id);
   RETURN_IF_ERROR(Rename(VmRunDir(vm.id), cfg_.vm.run_dir));
-  RETURN_IF_ERROR(Rename(SharedSandboxDir(vm.id), SharedSandboxDir(cfg_.id)));
+  if (Status st = Rename(SharedSandboxDir(vm.id), SharedSandboxDir(cfg_.id)); !st.ok()) {
+    (void)Rename(cfg_.vm.run_dir, VmRunDir(vm.id));  // DiscardCachedVm finds it under its name
+    return st;
+  }
+  owns_dirs_ = true;
+  ASSIGN_OR_RETURN(owner_lock_, ClaimVmDir(cfg_.vm.run_dir, cfg_.owner));
   timer.Mark("renamed");
   ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
   WatchVmExit();

@@ -75,7 +75,11 @@ std::vector<std::string> MountsBelow(const std::string& dir) {
 Share::Share(std::string sandbox_dir) : dir_(std::move(sandbox_dir)) {}
 
 Status Share::Create() const {
-  RETURN_IF_ERROR(fs::MkdirAll(dir_, 0700));
+  RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(dir_), 0700));
+  if (mkdir(dir_.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return Error(Code::kAlreadyExists, dir_ + " exists");
+    return ErrnoError("create " + dir_);
+  }
   RETURN_IF_ERROR(fs::MkdirAll(source_dir(), 0700));
   return fs::MkdirAll(exported_dir(), 0700);
 }

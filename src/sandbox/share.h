@@ -28,7 +28,8 @@ class Share {
   std::string source_dir() const { return dir_ + "/mounts"; }
   std::string exported_dir() const { return dir_ + "/shared"; }
 
-  // Creates the directories (before the VMM starts).
+  // Creates the directories (before the VMM starts); AlreadyExists if the
+  // sandbox's directory exists (another sandbox's).
   Status Create() const;
   // Binds the host path `source` (resolved here, in the caller's mount
   // namespace: a symlink in it is followed, as runc does for mount sources)

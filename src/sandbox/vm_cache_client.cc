@@ -3,6 +3,7 @@
 
 #include "common/fs.h"
 #include "sandbox/leftovers.h"
+#include "sandbox/ownership.h"
 #include "sandbox/vm_cache.h"
 #include "sandbox/vm_cache_wire.h"
 #include "ttrpc/socket.h"
@@ -55,7 +56,7 @@ void DiscardCachedVm(const CachedVm& vm) {
       (*qemu)->WaitExit(std::chrono::milliseconds(2000));
     }
   }
-  (void)RemoveVmLeftovers(vm.id);
+  (void)RemoveVmLeftovers(vm.id, kAnyOwner);
 }
 
 }  // namespace kata::sandbox

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "sandbox/leftovers.h"
+#include "sandbox/ownership.h"
 #include "sandbox/template_fingerprint.h"
 #include "sandbox/vm_cache.h"
 #include "sandbox/vm_cache_warmup.h"
@@ -68,7 +69,7 @@ void RemoveAbandonedCacheVms() {
   }
   for (const std::string& id : ids) {
     log::Info("VM cache: removing " + id + ", left by a cache server that is gone");
-    if (Status st = RemoveVmLeftovers(id); !st.ok()) log::Warn("VM cache: " + st.message());
+    if (Status st = RemoveVmLeftovers(id, kAnyOwner); !st.ok()) log::Warn("VM cache: " + st.message());
   }
 }
 
@@ -104,6 +105,7 @@ Result<std::unique_ptr<Sandbox>> CacheServer::MakeVm(const std::string& id) {
   cfg.network = false;  // its NIC's tap waits in the VM's own namespace
   cfg.netns_path.clear();
   cfg.vm_cache_endpoint.clear();
+  cfg.owner = "vm-cache " + opts_.endpoint;
   ASSIGN_OR_RETURN(std::unique_ptr<Sandbox> sb, Sandbox::Boot(cfg));
   if (!warm_dir_.empty()) RETURN_IF_ERROR(RunWarmupContainer(*sb, warm_dir_).Wrap("warm-up of " + id));
   return sb;

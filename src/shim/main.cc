@@ -20,6 +20,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "sandbox/ownership.h"
 #include "shim/events.h"
 #include "shim/shim_actions.h"
 #include "sandbox/stdio_fds.h"
@@ -143,6 +144,8 @@ int Serve(const Flags& flags) {
   kata::ttrpc::Server server;
   kata::shim::TaskService service(*cfg, [&server] { server.Shutdown(); });
   service.SetPublisher(&publisher);
+  service.SetOwner(socket_path.empty() ? kata::sandbox::ContainerdOwner(flags.Get("address"), flags.Get("namespace"))
+                                       : kata::sandbox::KataRuntimeOwner(socket_path));
   service.Register(server);
 
   // SIGTERM/SIGINT: stop serving and tear everything down like a Shutdown.

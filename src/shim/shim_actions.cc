@@ -16,7 +16,9 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/process_identity.h"
 #include "sandbox/leftovers.h"
+#include "sandbox/ownership.h"
 #include "sandbox/paths.h"
 #include "shim/rootfs_mount.h"
 #include "common/sha256.h"
@@ -48,6 +50,13 @@ std::string CleanPath(const std::string& p) {
   std::string out = abs ? "/" : "";
   for (size_t k = 0; k < parts.size(); k++) out += (k ? "/" : "") + parts[k];
   return out.empty() ? "." : out;
+}
+
+// A service exiting on its own (after Shutdown) gets 2 s to finish its
+// clean-up; a hung one is killed, if it is still the process we started.
+void StopService(const proc::Identity& id) {
+  for (int i = 0; i < 200 && proc::OpenIfSame(id).ok(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!proc::KillIfSame(id, std::chrono::seconds(5))) log::Warn("sandbox service " + std::to_string(id.pid) + " did not die");
 }
 
 }  // namespace
@@ -158,6 +167,10 @@ int StartAction(const ShimFlags& f, const std::string& self_exe) {
   }
   close(*lfd);
   Status st = fs::WriteFileAtomic(fs::JoinPath(bundle, "shim.pid"), std::to_string(pid), 0644);
+  // Who the pid is: `delete` signals it only while it is still that process.
+  if (auto id = proc::IdentityOf(pid); st.ok() && id.ok()) {
+    st = fs::WriteFileAtomic(fs::JoinPath(bundle, "shim.identity"), proc::ToText(*id), 0644);
+  }
   if (!st.ok() || !write_address()) {
     kill(pid, SIGKILL);
     unlink(path.c_str());
@@ -179,11 +192,13 @@ int DeleteAction(const ShimFlags& f) {
   };
   if (!bundle.empty()) {
     // The serving shim, if it is somehow still there (hung), then its VM.
-    proc::KillAndWait(proc::LiveProcess(proc::ReadPidFile(fs::JoinPath(bundle, "shim.pid")), "containerd-shim-kata-v2"),
-                      "sandbox service", std::chrono::milliseconds(2000));
+    if (auto shim = fs::ReadFile(fs::JoinPath(bundle, "shim.identity")); shim.ok()) {
+      if (auto id = proc::IdentityFromText(*shim); id.ok()) StopService(*id);
+    }
   }
   if (!f.id.empty()) {
-    if (Status st = sandbox::RemoveVmLeftovers(f.id); !st.ok()) warn(st.message());
+    std::string owner = sandbox::ContainerdOwner(f.address, f.ns);
+    if (Status st = sandbox::RemoveVmLeftovers(f.id, owner); !st.ok()) warn(st.message());
     // Only the shim's own id names a socket (a pod container shares the sandbox's).
     if (!bundle.empty() && fs::Exists(fs::JoinPath(bundle, "shim.pid"))) {
       unlink(SocketPath(f.address, f.ns, f.id).c_str());

@@ -45,7 +45,7 @@ void TaskService::RegisterResourceMethods(ttrpc::Server& server) {
   auto add = [&server](const char* method, ttrpc::Server::Handler h) { server.Register(kTaskService, method, std::move(h)); };
 
   add("Pause", TypedHandler<task::PauseRequest, Empty>([this](const CallContext&, const task::PauseRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
         RETURN_IF_ERROR(c->Pause());
         containerd::events::TaskPaused ev;
         ev.set_container_id(req.id());
@@ -54,7 +54,7 @@ void TaskService::RegisterResourceMethods(ttrpc::Server& server) {
       }));
 
   add("Resume", TypedHandler<task::ResumeRequest, Empty>([this](const CallContext&, const task::ResumeRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
         RETURN_IF_ERROR(c->Resume());
         containerd::events::TaskResumed ev;
         ev.set_container_id(req.id());
@@ -63,22 +63,22 @@ void TaskService::RegisterResourceMethods(ttrpc::Server& server) {
       }));
 
   add("Update", TypedHandler<task::UpdateTaskRequest, Empty>([this](const CallContext&, const task::UpdateTaskRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
         // containerd sends runtime-spec LinuxResources as JSON in the Any.
         RETURN_IF_ERROR(c->Update(req.resources().value()));
         return Empty();
       }));
 
   add("ResizePty", TypedHandler<task::ResizePtyRequest, Empty>([this](const CallContext&, const task::ResizePtyRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-        ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+        ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
         RETURN_IF_ERROR(p->Resize(req.height(), req.width()));
         return Empty();
       }));
 
   add("Stats", TypedHandler<task::StatsRequest, task::StatsResponse>(
                    [this](const CallContext&, const task::StatsRequest& req) -> Result<task::StatsResponse> {
-                     ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+                     ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
                      ASSIGN_OR_RETURN(grpc::StatsContainerResponse s, c->Stats());
                      task::StatsResponse r;
                      r.mutable_stats()->set_type_url("io.containerd.cgroups.v2.Metrics");

@@ -60,14 +60,7 @@ std::string Get(const std::map<std::string, std::string>& m, const std::string& 
 
 }  // namespace
 
-Result<sandbox::HostProcess*> TaskService::FindProcess(sandbox::Container* c, const std::string& exec_id) {
-  if (!exec_id.empty()) {
-    std::lock_guard<std::mutex> lock(ev_mu_);
-    auto it = procs_.find({c->id(), exec_id});
-    if (it != procs_.end() && it->second.deleted) {
-      return Error(Code::kNotFound, "process " + exec_id + " of container " + c->id() + " does not exist");
-    }
-  }
+Result<ProcessRef> TaskService::FindProcess(const ContainerRef& c, const std::string& exec_id) {
   return c->Process(exec_id);
 }
 
@@ -86,7 +79,9 @@ void TaskService::PublishExitLocked(const ProcKey& key, ProcEvents& pe) {
 void TaskService::EnsureExitPublished(const std::string& cid, const std::string& exec_id, const sandbox::ExitInfo& e) {
   std::lock_guard<std::mutex> lock(ev_mu_);
   ProcKey key{cid, exec_id};
-  ProcEvents& pe = procs_[key];
+  auto it = procs_.find(key);
+  if (it == procs_.end()) return;  // deleted already: its exit went out before
+  ProcEvents& pe = it->second;
   if (!pe.exited) {
     pe.exited = true;
     pe.exit = e;
@@ -132,11 +127,11 @@ void TaskService::OnVmExit() {
   });
 }
 
-Result<sandbox::Container*> TaskService::Find(const std::string& id) {
+Result<ContainerRef> TaskService::Find(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = containers_.find(id);
   if (it == containers_.end()) return Error(Code::kNotFound, "container " + id + " does not exist");
-  return it->second.get();
+  return it->second;
 }
 
 uint32_t TaskService::TaskPid() { return task_pid_.load(); }
@@ -147,14 +142,19 @@ void TaskService::Teardown() {
     torn_down_ = true;
   }
   if (vm_exit_cleanup_.joinable()) vm_exit_cleanup_.join();
-  std::map<std::string, std::unique_ptr<sandbox::Container>> containers;
+  std::map<std::string, ContainerRef> containers;
   std::unique_ptr<sandbox::Sandbox> sb;
   {
     std::lock_guard<std::mutex> lock(mu_);
     containers.swap(containers_);
     sb.swap(sandbox_);
   }
-  containers.clear();  // each deletes itself (killing what still runs)
+  // Deleted here, while the sandbox exists (killing what still runs): a
+  // request that still holds one must not be the one to do it later.
+  for (auto& [id, c] : containers) {
+    if (Status st = c->Delete(true); !st.ok()) log::Warn("delete container " + id + ": " + st.message());
+  }
+  containers.clear();
   if (sb) {
     Status st = sb->Shutdown();
     if (!st.ok()) log::Error("shutting down sandbox: " + st.message());
@@ -189,6 +189,7 @@ void TaskService::Register(ttrpc::Server& server) {
                       if (new_sandbox) {
                         auto sc = MakeSandboxConfig(cfg_.config, req.id());
                         if (sc.ok()) {
+                          sc->owner = owner_;
                           ApplySizingAnnotations(annotations, &*sc);
                           ApplyNetworkNamespace(spec, &*sc);
                         }
@@ -219,8 +220,8 @@ void TaskService::Register(ttrpc::Server& server) {
                         UnmountRootfs(req.rootfs(), req.bundle());
                         return c.status();
                       }
-                      sandbox::Container* created = c->get();
-                      containers_[req.id()] = std::move(*c);
+                      ContainerRef created(std::move(*c));
+                      containers_[req.id()] = created;
                       if (!req.rootfs().empty()) mounted_rootfs_.insert(req.bundle());
                       uint32_t pid = static_cast<uint32_t>(sandbox_->vmm_pid());
                       lock.unlock();
@@ -246,13 +247,13 @@ void TaskService::Register(ttrpc::Server& server) {
 
   add("Start", TypedHandler<task::StartRequest, task::StartResponse>(
                    [this](const CallContext&, const task::StartRequest& req) -> Result<task::StartResponse> {
-                     ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+                     ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
                      if (req.exec_id().empty()) {
                        RETURN_IF_ERROR(c->Start());
                      } else {
                        // The agent runs an exec as soon as it is added (Exec); Start only
                        // publishes exec-started (and an exit that came first).
-                       ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+                       ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
                        (void)p;
                        std::lock_guard<std::mutex> lock(ev_mu_);
                        if (procs_[{req.id(), req.exec_id()}].started) {
@@ -267,8 +268,8 @@ void TaskService::Register(ttrpc::Server& server) {
 
   add("State", TypedHandler<task::StateRequest, task::StateResponse>(
                    [this](const CallContext&, const task::StateRequest& req) -> Result<task::StateResponse> {
-                     ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-                     ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+                     ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+                     ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
                      task::StateResponse r;
                      r.set_id(req.id());
                      r.set_exec_id(req.exec_id());
@@ -296,15 +297,15 @@ void TaskService::Register(ttrpc::Server& server) {
                    }));
 
   add("Kill", TypedHandler<task::KillRequest, Empty>([this](const CallContext&, const task::KillRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
         RETURN_IF_ERROR(c->Kill(req.exec_id(), static_cast<int>(req.signal()), req.all()));
         return Empty();
       }));
 
   add("Wait", TypedHandler<task::WaitRequest, task::WaitResponse>(
                   [this](const CallContext&, const task::WaitRequest& req) -> Result<task::WaitResponse> {
-                    ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-                    ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+                    ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+                    ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
                     sandbox::ExitInfo e = p->Wait();
                     EnsureExitPublished(req.id(), req.exec_id(), e);  // exit before anything Wait triggers
                     task::WaitResponse r;
@@ -315,17 +316,10 @@ void TaskService::Register(ttrpc::Server& server) {
 
   add("Exec", TypedHandler<task::ExecProcessRequest, Empty>(
                   [this](const CallContext&, const task::ExecProcessRequest& req) -> Result<Empty> {
-                    ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+                    ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
                     sandbox::StdioPaths io{req.stdin(), req.stdout(), req.stderr(), req.terminal()};
-                    {
-                      std::lock_guard<std::mutex> lock(ev_mu_);
-                      auto it = procs_.find({req.id(), req.exec_id()});
-                      if (it != procs_.end() && it->second.deleted) {
-                        return Error(Code::kAlreadyExists, "exec " + req.exec_id() + " was already used in " + req.id());
-                      }
-                    }
                     RETURN_IF_ERROR(c->Exec(req.exec_id(), req.spec().value(), io));
-                    ASSIGN_OR_RETURN(sandbox::HostProcess * p, c->Process(req.exec_id()));
+                    ASSIGN_OR_RETURN(ProcessRef p, c->Process(req.exec_id()));
                     {
                       std::lock_guard<std::mutex> lock(ev_mu_);
                       procs_[{req.id(), req.exec_id()}] = ProcEvents{};
@@ -334,34 +328,34 @@ void TaskService::Register(ttrpc::Server& server) {
                       ev.set_exec_id(req.exec_id());
                       Publish(kTopicExecAdded, "containerd.events.TaskExecAdded", ev);
                     }
-                    WatchExit(req.id(), req.exec_id(), p);
+                    WatchExit(req.id(), req.exec_id(), p.get());
                     return Empty();
                   }));
 
   add("CloseIO", TypedHandler<task::CloseIORequest, Empty>([this](const CallContext&, const task::CloseIORequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
-        ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+        ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
         if (req.stdin()) RETURN_IF_ERROR(p->CloseStdin());
         return Empty();
       }));
 
   add("Delete", TypedHandler<task::DeleteRequest, task::DeleteResponse>(
                     [this](const CallContext&, const task::DeleteRequest& req) -> Result<task::DeleteResponse> {
-                      ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+                      ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
                       task::DeleteResponse r;
                       r.set_pid(TaskPid());
                       if (!req.exec_id().empty()) {
-                        // The exec's host record stays in the container until it is
-                        // deleted (Container has no removal); it is only marked here.
-                        ASSIGN_OR_RETURN(sandbox::HostProcess * p, FindProcess(c, req.exec_id()));
+                        // A deleted exec is forgotten: its record, stdio and events.
+                        ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
                         if (!p->exited()) {
                           return Error(Code::kFailedPrecondition, "process " + req.exec_id() + " of " + req.id() + " is still running");
                         }
                         sandbox::ExitInfo e = p->Wait();
                         EnsureExitPublished(req.id(), req.exec_id(), e);
+                        RETURN_IF_ERROR(c->RemoveExec(req.exec_id()));
                         {
                           std::lock_guard<std::mutex> lock(ev_mu_);
-                          procs_[{req.id(), req.exec_id()}].deleted = true;
+                          procs_.erase({req.id(), req.exec_id()});
                         }
                         r.set_exit_status(static_cast<uint32_t>(e.status));
                         SetTimestamp(r.mutable_exited_at(), e.at);
@@ -394,7 +388,7 @@ void TaskService::Register(ttrpc::Server& server) {
 
   add("Pids", TypedHandler<task::PidsRequest, task::PidsResponse>(
                   [this](const CallContext&, const task::PidsRequest& req) -> Result<task::PidsResponse> {
-                    ASSIGN_OR_RETURN(sandbox::Container * c, Find(req.id()));
+                    ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
                     (void)c;
                     task::PidsResponse r;
                     r.add_processes()->set_pid(TaskPid());

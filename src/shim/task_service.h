@@ -21,6 +21,10 @@
 
 namespace kata::shim {
 
+// Shared: a request may still hold one while another deletes it.
+using ContainerRef = std::shared_ptr<sandbox::Container>;
+using ProcessRef = std::shared_ptr<sandbox::HostProcess>;
+
 class TaskService {
  public:
   // `on_shutdown` is called when Shutdown leaves the service with nothing to serve.
@@ -28,6 +32,8 @@ class TaskService {
       : cfg_(std::move(cfg)), on_shutdown_(std::move(on_shutdown)) {}
   // Where task events go (not owned; must outlive the service). Optional.
   void SetPublisher(EventPublisher* publisher) { publisher_ = publisher; }
+  // Who runs this service's sandbox (sandbox/ownership.h).
+  void SetOwner(std::string owner) { owner_ = std::move(owner); }
   void Register(ttrpc::Server& server);
   // Deletes every container and stops the VM (service exit, SIGTERM).
   void Teardown();
@@ -40,14 +46,12 @@ class TaskService {
     bool started = false;
     bool exited = false;          // exit known, not necessarily published
     bool exit_published = false;
-    bool deleted = false;         // exec processes: Delete answered
     sandbox::ExitInfo exit;
   };
   using ProcKey = std::pair<std::string, std::string>;  // container id, exec id
 
-  Result<sandbox::Container*> Find(const std::string& id);
-  // The process, unless it is an exec that was already deleted.
-  Result<sandbox::HostProcess*> FindProcess(sandbox::Container* c, const std::string& exec_id);
+  Result<ContainerRef> Find(const std::string& id);
+  Result<ProcessRef> FindProcess(const ContainerRef& c, const std::string& exec_id);
   uint32_t TaskPid();
   template <typename Msg>
   void Publish(const char* topic, const char* type, const Msg& m) {
@@ -63,9 +67,10 @@ class TaskService {
 
   config::LoadedConfig cfg_;
   std::function<void()> on_shutdown_;
+  std::string owner_ = "unknown";
   std::mutex mu_;  // guards sandbox_ and containers_ (not held across waits)
   std::unique_ptr<sandbox::Sandbox> sandbox_;
-  std::map<std::string, std::unique_ptr<sandbox::Container>> containers_;
+  std::map<std::string, ContainerRef> containers_;
   std::set<std::string> mounted_rootfs_;  // bundles whose rootfs this shim mounted
   EventPublisher* publisher_ = nullptr;
   std::atomic<uint32_t> task_pid_{0};  // the VMM's pid: what containerd sees as the task pid
