@@ -231,5 +231,79 @@ TEST(HostNetworkTest, MirrorsAreRemovedAfterACrashByDelete) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+// --- Medium 3: the same id under two roots ----------------------------
+
+std::string ServicePidOf(const std::string& id) {
+  return Trim(Sh("pgrep -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " ' | head -1").out);
+}
+
+// A second sandbox with the id of a live one (another --root, another
+// containerd namespace) is refused, and neither its failed create nor a
+// clean-up in its name touches the live one.
+TEST(OwnershipTest, TheSameIdUnderAnotherRootCannotTouchALiveSandbox) {
+  TempDir tmp;
+  std::string id = UniqueId("owned");
+  MakeBundle(tmp.path() + "/b", {"sleep", "600"});
+  std::string r1 = tmp.path() + "/root1", r2 = tmp.path() + "/root2";
+  ASSERT_EQ(itest::Run({Runtime(), "--root", r1, "create", "--bundle", tmp.path() + "/b", id}).exit_code, 0);
+  ASSERT_EQ(itest::Run({Runtime(), "--root", r1, "start", id}).exit_code, 0);
+  std::string service = ServicePidOf(id);
+  ASSERT_FALSE(service.empty());
+
+  CmdResult second = itest::Run({Runtime(), "--root", r2, "run", "--bundle", tmp.path() + "/b", id});
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_NE(second.err.find("is in use"), std::string::npos) << second.err;
+  // containerd's clean-up of a dead shim with that id in another namespace.
+  std::string shim = Trim(Sh("dirname " + Runtime()).out) + "/containerd-shim-kata-v2";
+  Sh("cd " + tmp.path() + "/b && " + shim + " -namespace other -address /run/other.sock -id " + id + " delete");
+
+  EXPECT_EQ(ServicePidOf(id), service) << "the live sandbox's service was killed";
+  CmdResult e = itest::Run({Runtime(), "--root", r1, "exec", id, "echo", "alive"});
+  EXPECT_EQ(Trim(e.out), "alive") << e.err;
+  EXPECT_EQ(itest::Run({Runtime(), "--root", r1, "delete", "-f", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+// --- Medium 4: execs leave nothing behind ------------------------------
+
+int FdCount(const std::string& pid) { return std::stoi(Trim(Sh("ls /proc/" + pid + "/fd | wc -l").out)); }
+
+// Kubernetes exec probes run forever: neither the service nor the agent
+// may keep anything of an exec once it was deleted.
+TEST(ExecLeakTest, ThirtyExecsCostNoFds) {
+  TempDir tmp;
+  std::string id = UniqueId("execleak");
+  MakeBundle(tmp.path() + "/b", {"sleep", "600"});
+  {
+    // No pid namespace: /proc/1 in the container is the agent.
+    std::ifstream in(tmp.path() + "/b/config.json");
+    nlohmann::json spec = nlohmann::json::parse(in);
+    nlohmann::json kept = nlohmann::json::array();
+    for (const auto& ns : spec["linux"]["namespaces"])
+      if (ns["type"] != "pid") kept.push_back(ns);
+    spec["linux"]["namespaces"] = kept;
+    std::ofstream(tmp.path() + "/b/config.json") << spec.dump(2);
+  }
+  ASSERT_EQ(itest::Run({Runtime(), "create", "--bundle", tmp.path() + "/b", id}).exit_code, 0);
+  ASSERT_EQ(itest::Run({Runtime(), "start", id}).exit_code, 0);
+  std::string service = ServicePidOf(id);
+  ASSERT_FALSE(service.empty());
+  auto agent_fds = [&] { return Trim(itest::Run({Runtime(), "exec", id, "sh", "-c", "ls /proc/1/fd | wc -l"}).out); };
+  std::string agent_before = agent_fds();
+  int before = FdCount(service);
+  for (int i = 0; i < 30; i++) {
+    CmdResult r = itest::Run({Runtime(), "exec", id, "true"}, {}, "stdin data");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  int after = FdCount(service);
+  std::string agent_after = agent_fds();
+  std::printf("service fds %d -> %d, agent fds %s -> %s over 30 execs\n", before, after, agent_before.c_str(),
+              agent_after.c_str());
+  EXPECT_LE(after, before + 2) << "the service keeps fds of deleted execs";
+  EXPECT_EQ(agent_after, agent_before) << "the agent keeps fds of finished execs";
+  EXPECT_EQ(itest::Run({Runtime(), "delete", "-f", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 }  // namespace
 }  // namespace kata::itest
