@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/debug_console.h"
 #include "cli/monitor.h"
+#include "cli/parse.h"
 #include "cli/service_client.h"
 #include "cli/state_dir.h"
 #include "common/fs.h"
@@ -54,9 +55,9 @@ Result<nlohmann::json> BuildProcess(const ContainerRecord& rec, const ExecOption
   for (const auto& e : o.env) p["env"].push_back(e);
   if (!o.cwd.empty()) p["cwd"] = o.cwd;
   if (!o.user.empty()) {
-    size_t colon = o.user.find(':');
-    p["user"]["uid"] = std::stoi(o.user.substr(0, colon));
-    if (colon != std::string::npos) p["user"]["gid"] = std::stoi(o.user.substr(colon + 1));
+    ASSIGN_OR_RETURN(UserSpec user, ParseUserSpec(o.user));
+    p["user"]["uid"] = user.uid;
+    if (user.gid) p["user"]["gid"] = *user.gid;
   }
   for (int gid : o.additional_gids) p["user"]["additionalGids"].push_back(gid);
   if (o.no_new_privs) p["noNewPrivileges"] = true;
@@ -83,7 +84,7 @@ Status StartExec(ServiceClient* client, const std::string& socket, const std::st
 Result<int> Exec(const GlobalOptions& g, const ExecOptions& o) {
   // Kata's `exec SANDBOX_ID`: runc's exec always has a command, so no clash.
   if (o.args.empty() && o.process_file.empty()) {
-    std::string console = DebugConsoleSocket(o.id);
+    ASSIGN_OR_RETURN(std::string console, DebugConsoleSocket(o.id));
     if (console.empty()) {
       return Error(Code::kInvalidArgument, "exec: no command given (args or --process); sandbox " + o.id +
                                                " has no guest debug console ([agent.kata] debug_console_enabled)");

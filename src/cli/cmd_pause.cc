@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/parse.h"
 #include "cli/service_client.h"
 #include "cli/state_dir.h"
 #include "common/fs.h"
@@ -47,21 +48,23 @@ Result<std::string> ResourcesFrom(const UpdateFlags& f) {
     return j.dump();
   }
   nlohmann::json r = nlohmann::json::object();
-  auto num = [](const std::string& v) { return std::stoll(v); };
-  try {
-    if (!f.memory.empty()) r["memory"]["limit"] = num(f.memory);
-    if (!f.memory_reservation.empty()) r["memory"]["reservation"] = num(f.memory_reservation);
-    if (!f.memory_swap.empty()) r["memory"]["swap"] = num(f.memory_swap);
-    if (!f.cpu_period.empty()) r["cpu"]["period"] = num(f.cpu_period);
-    if (!f.cpu_quota.empty()) r["cpu"]["quota"] = num(f.cpu_quota);
-    if (!f.cpu_share.empty()) r["cpu"]["shares"] = num(f.cpu_share);
-    if (!f.cpuset_cpus.empty()) r["cpu"]["cpus"] = f.cpuset_cpus;
-    if (!f.cpuset_mems.empty()) r["cpu"]["mems"] = f.cpuset_mems;
-    if (!f.pids_limit.empty()) r["pids"]["limit"] = num(f.pids_limit);
-    if (!f.blkio_weight.empty()) r["blockIO"]["weight"] = num(f.blkio_weight);
-  } catch (const std::exception&) {
-    return Error(Code::kInvalidArgument, "update: a numeric flag has a value that is not a number");
-  }
+  // Each flag's own name in the error: "invalid --memory \"12x\": want an integer".
+  auto set = [&r](const std::string& flag, const std::string& value, const char* group, const char* key) -> Status {
+    if (value.empty()) return Status::Ok();
+    ASSIGN_OR_RETURN(int64_t n, ParseInteger(value, flag));
+    r[group][key] = n;
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(set("--memory", f.memory, "memory", "limit"));
+  RETURN_IF_ERROR(set("--memory-reservation", f.memory_reservation, "memory", "reservation"));
+  RETURN_IF_ERROR(set("--memory-swap", f.memory_swap, "memory", "swap"));
+  RETURN_IF_ERROR(set("--cpu-period", f.cpu_period, "cpu", "period"));
+  RETURN_IF_ERROR(set("--cpu-quota", f.cpu_quota, "cpu", "quota"));
+  RETURN_IF_ERROR(set("--cpu-share", f.cpu_share, "cpu", "shares"));
+  if (!f.cpuset_cpus.empty()) r["cpu"]["cpus"] = f.cpuset_cpus;
+  if (!f.cpuset_mems.empty()) r["cpu"]["mems"] = f.cpuset_mems;
+  RETURN_IF_ERROR(set("--pids-limit", f.pids_limit, "pids", "limit"));
+  RETURN_IF_ERROR(set("--blkio-weight", f.blkio_weight, "blockIO", "weight"));
   return r.dump();
 }
 

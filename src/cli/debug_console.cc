@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "cli/state_dir.h"
 #include "common/fs.h"
 #include "sandbox/paths.h"
 
@@ -46,9 +47,10 @@ bool Copy(int from, int to, bool watch_escape = false) {
 
 }  // namespace
 
-std::string DebugConsoleSocket(const std::string& sandbox_id) {
+Result<std::string> DebugConsoleSocket(const std::string& sandbox_id) {
+  RETURN_IF_ERROR(ValidateId(sandbox_id));
   std::string path = fs::JoinPath(sandbox::VmRunDir(sandbox_id), "console.sock");
-  return fs::Exists(path) ? path : "";
+  return fs::Exists(path) ? path : std::string();
 }
 
 Status RunDebugConsole(const std::string& socket_path) {

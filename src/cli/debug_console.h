@@ -12,8 +12,10 @@
 
 namespace kata::cli {
 
-// /run/vc/vm/<sandbox>/console.sock, or "" when the sandbox has none.
-std::string DebugConsoleSocket(const std::string& sandbox_id);
+// /run/vc/vm/<sandbox>/console.sock, or "" when the sandbox has none. The id
+// comes from the command line: it is validated (ValidateId) before it
+// becomes part of a path, so "../.." cannot lead to another socket.
+Result<std::string> DebugConsoleSocket(const std::string& sandbox_id);
 Status RunDebugConsole(const std::string& socket_path);
 
 }  // namespace kata::cli

@@ -53,8 +53,12 @@ void RemoveServiceSockets(const GlobalOptions& g, const std::string& id) {
   unlink((ServiceSocketOf(g, id) + ".stdio").c_str());
 }
 
+constexpr char kServiceBinaryName[] = "containerd-shim-kata-v2";
+
 // Starts the sandbox service for `id` in its own session (it outlives us).
-Result<pid_t> StartService(const GlobalOptions& g, const std::string& id) {
+// Its identity (pid and start time) goes into the record: a later `delete`
+// signals it only if that pid still is this process.
+Result<ProcessIdentity> StartService(const GlobalOptions& g, const std::string& id) {
   std::string dir = StateDirOf(g, id);
   RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(ServiceSocketOf(g, id)), 0700));
   std::vector<std::string> argv = {ServiceBinary(), "-namespace", "kata-runtime", "-id", id,
@@ -75,24 +79,47 @@ Result<pid_t> StartService(const GlobalOptions& g, const std::string& id) {
                                         (log.ok() ? ": " + *log : std::string()));
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
+      kill(pid, SIGKILL);  // our child, not yet reaped: the pid is still it
+      waitpid(pid, nullptr, 0);
       return Error(Code::kDeadlineExceeded, "sandbox service for " + id + " did not start in 10 s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  return pid;
+  // Still our unreaped child, so this is the service's own start time.
+  auto identity = IdentityOf(pid);
+  if (!identity.ok()) {
+    waitpid(pid, nullptr, 0);
+    return Error(Code::kInternal, "sandbox service for " + id + " exited during start-up");
+  }
+  return *identity;
+}
+
+// Stops a recorded sandbox service: `first` (0 = none), `grace` to exit by
+// itself, then SIGKILL. Only through a pidfd on the verified process: a pid
+// that now belongs to someone else is never signalled.
+void StopService(const ProcessIdentity& service, const std::string& id, int first, std::chrono::milliseconds grace) {
+  auto pidfd = OpenVerifiedPidfd(service, kServiceBinaryName);
+  if (!pidfd.ok()) {
+    // NotFound: it has exited, as it should.
+    if (pidfd.status().code() != Code::kNotFound) {
+      log::Warn("sandbox service of " + id + ": " + pidfd.status().message());
+    }
+    return;
+  }
+  if (first != 0) (void)PidfdSendSignal(*pidfd, first);
+  if (!WaitPidfdExit(*pidfd, grace)) {
+    log::Warn("sandbox service of " + id + " (pid " + std::to_string(service.pid) + ") did not exit; killing it");
+    (void)PidfdSendSignal(*pidfd, SIGKILL);
+    (void)WaitPidfdExit(*pidfd, std::chrono::seconds(5));
+  }
+  close(*pidfd);
 }
 
 // Removes what a failed create left: the service (and with it the VM) and the record.
-void Abandon(const GlobalOptions& g, const std::string& id, pid_t service_pid) {
-  if (service_pid > 0) {
-    kill(service_pid, SIGTERM);
-    for (int i = 0; i < 1000 && proc::Alive(service_pid); i++) {
-      waitpid(service_pid, nullptr, WNOHANG);
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (proc::Alive(service_pid)) kill(service_pid, SIGKILL);
-    waitpid(service_pid, nullptr, WNOHANG);
+void Abandon(const GlobalOptions& g, const std::string& id, const ProcessIdentity& service) {
+  if (service.pid > 0) {
+    StopService(service, id, SIGTERM, std::chrono::seconds(5));
+    waitpid(service.pid, nullptr, WNOHANG);  // our child: reap it
   }
   RemoveServiceSockets(g, id);
   Status st = fs::RemoveAll(StateDirOf(g, id));
@@ -111,15 +138,21 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
     if (mkdir(dir.c_str(), 0700) != 0) return ErrnoError("create state directory " + dir);
   }
   std::string rootfs = spec.root.path[0] == '/' ? spec.root.path : fs::JoinPath(bundle, spec.root.path);
-  ContainerRecord rec{o.id, bundle, rootfs, getpid(), 0, std::chrono::system_clock::now()};
-  auto service = StartService(g, o.id);
+  ContainerRecord rec;
+  rec.id = o.id;
+  rec.bundle = bundle;
+  rec.rootfs = rootfs;
+  rec.created = std::chrono::system_clock::now();
+  auto self = IdentityOf(getpid());  // this process is the monitor
+  auto service = self.ok() ? StartService(g, o.id) : Result<ProcessIdentity>(self.status());
   if (!service.ok()) {
-    Abandon(g, o.id, 0);
+    Abandon(g, o.id, {});
     return service.status();
   }
-  rec.service_pid = *service;
+  rec.monitor = *self;
+  rec.service = *service;
   auto fail = [&](const Status& st) {
-    Abandon(g, o.id, rec.service_pid);
+    Abandon(g, o.id, rec.service);
     return st;
   };
   if (Status st = SaveRecord(g, rec); !st.ok()) return fail(st);
@@ -200,7 +233,7 @@ Result<int> RunForeground(const GlobalOptions& g, const CreateOptions& o, bool k
     ContainerRecord rec;
     if (auto r = LoadRecord(g, o.id); r.ok()) rec = *r;
     RETURN_IF_ERROR(DeleteContainer(g, o.id, true));
-    waitpid(rec.service_pid, nullptr, WNOHANG);  // our child: do not leave a zombie
+    if (rec.service.pid > 0) waitpid(rec.service.pid, nullptr, WNOHANG);  // our child: do not leave a zombie
   }
   return status;
 }
@@ -211,7 +244,11 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
   if (client.ok()) {
     auto state = (*client)->State(id);
     if (state.ok() && (state->status() == task::RUNNING || state->status() == task::PAUSED)) {
-      if (!force) return Error(Code::kFailedPrecondition, "cannot delete container " + id + " that is not stopped: running");
+      // A container whose monitor is gone counts as stopped (container_status.h).
+      bool orphaned = !StillRunning(rec.monitor);
+      if (!force && !orphaned) {
+        return Error(Code::kFailedPrecondition, "cannot delete container " + id + " that is not stopped: running");
+      }
       Status k = (*client)->Kill(id, "", SIGKILL, true);
       (void)k;
       // The kill is asynchronous: Delete only succeeds once the init is gone.
@@ -230,11 +267,7 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
   }
   // The service tears the VM down on its way out; wait for it so nothing
   // outlives `delete`, and make sure of it if it is stuck.
-  for (int i = 0; i < 2000 && proc::Alive(rec.service_pid); i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (proc::Alive(rec.service_pid)) {
-    log::Warn("sandbox service of " + id + " did not exit; killing it");
-    kill(rec.service_pid, SIGKILL);
-  }
+  StopService(rec.service, id, 0, std::chrono::seconds(10));
   RemoveServiceSockets(g, id);
   // A service that was SIGKILLed could not remove its VM (one from the VM
   // cache outlives it), its binds or its directories.

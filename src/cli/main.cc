@@ -6,15 +6,6 @@
 #include "cli/commands.h"
 #include "common/log.h"
 
-namespace kata::cli {
-
-void ReportError(const GlobalOptions& g, const std::string& msg) {
-  log::Error(msg);
-  if (!g.log.empty()) std::fprintf(stderr, "%s\n", msg.c_str());
-}
-
-}  // namespace kata::cli
-
 namespace {
 
 constexpr const char* kVersionText =

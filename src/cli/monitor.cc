@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "cli/parse.h"
 #include "common/fd_passing.h"
 #include "common/log.h"
 #include "sandbox/stdio_fds.h"
@@ -95,7 +96,9 @@ Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::funct
   while ((n = read(report[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
   close(report[0]);
   if (msg.rfind("OK ", 0) != 0) return Error(Code::kInternal, msg.empty() ? "monitor process died during set-up" : msg);
-  return static_cast<pid_t>(std::stoi(msg.substr(3)));
+  auto pid = ParseInteger(msg.substr(3), "pid from the monitor process", 1, INT32_MAX);
+  if (!pid.ok()) return Error(Code::kInternal, pid.status().message());
+  return static_cast<pid_t>(*pid);
 }
 
 void ForwardSignals(ServiceClient* client, const std::string& id, const std::string& exec_id) {

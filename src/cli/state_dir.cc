@@ -1,6 +1,6 @@
 #include "cli/state_dir.h"
 
-#include <regex>
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -17,13 +17,28 @@ std::string ServiceSocketOf(const GlobalOptions& g, const std::string& id) {
   return "/run/kata-containers/s/" + Sha256Hex(StateDirOf(g, id)).substr(0, 32);
 }
 
+namespace {
+
+bool IdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '+' ||
+         c == '-' || c == '.';
+}
+
+}  // namespace
+
+// A plain loop, not std::regex: its matcher recurses per character, and a
+// long enough id from the command line overflowed the stack. The length is
+// checked first so no later step (or error message) handles a huge id.
 Status ValidateId(const std::string& id) {
-  static const std::regex kValid("^[\\w+\\-\\.]+$");
   if (id.empty()) return Error(Code::kInvalidArgument, "container id cannot be empty");
-  if (!std::regex_match(id, kValid) || id == "." || id == "..") {
-    return Error(Code::kInvalidArgument, "invalid container id format: " + id);
+  if (id.size() > kMaxIdLength) {
+    return Error(Code::kInvalidArgument, "container id too long: " + std::to_string(id.size()) +
+                                             " characters (at most " + std::to_string(kMaxIdLength) + ")");
   }
-  if (id.size() > 200) return Error(Code::kInvalidArgument, "container id too long: " + id);
+  if (!std::all_of(id.begin(), id.end(), IdChar) || id == "." || id == "..") {
+    return Error(Code::kInvalidArgument,
+                 "invalid container id format: " + id + " (use letters, digits and _ + - . only)");
+  }
   return Status::Ok();
 }
 
@@ -32,8 +47,10 @@ Status SaveRecord(const GlobalOptions& g, const ContainerRecord& r) {
       {"id", r.id},
       {"bundle", r.bundle},
       {"rootfs", r.rootfs},
-      {"monitor_pid", r.monitor_pid},
-      {"service_pid", r.service_pid},
+      {"monitor_pid", r.monitor.pid},
+      {"monitor_start_time", r.monitor.start_time},
+      {"service_pid", r.service.pid},
+      {"service_start_time", r.service.start_time},
       {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(r.created.time_since_epoch()).count()},
   };
   return fs::WriteFileAtomic(fs::JoinPath(StateDirOf(g, r.id), "state.json"), j.dump(), 0600);
@@ -46,12 +63,17 @@ Result<ContainerRecord> LoadRecord(const GlobalOptions& g, const std::string& id
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return Error(Code::kDataLoss, "state of container " + id + " is corrupt");
   ContainerRecord r;
-  r.id = j.value("id", id);
-  r.bundle = j.value("bundle", "");
-  r.rootfs = j.value("rootfs", "");
-  r.monitor_pid = j.value("monitor_pid", 0);
-  r.service_pid = j.value("service_pid", 0);
-  r.created = std::chrono::system_clock::time_point(std::chrono::nanoseconds(j.value("created_ns", int64_t{0})));
+  try {
+    r.id = j.value("id", id);
+    r.bundle = j.value("bundle", "");
+    r.rootfs = j.value("rootfs", "");
+    // Records from before start times were kept load with 0 ("unknown").
+    r.monitor = {j.value("monitor_pid", 0), j.value("monitor_start_time", uint64_t{0})};
+    r.service = {j.value("service_pid", 0), j.value("service_start_time", uint64_t{0})};
+    r.created = std::chrono::system_clock::time_point(std::chrono::nanoseconds(j.value("created_ns", int64_t{0})));
+  } catch (const nlohmann::json::exception& e) {
+    return Error(Code::kDataLoss, "state of container " + id + " is corrupt: " + e.what());
+  }
   return r;
 }
 

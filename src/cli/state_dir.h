@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/options.h"
+#include "cli/process_identity.h"
 #include "common/status.h"
 
 namespace kata::cli {
@@ -16,14 +17,17 @@ struct ContainerRecord {
   std::string id;
   std::string bundle;
   std::string rootfs;
-  pid_t monitor_pid = 0;  // the pid in --pid-file: exits with the container
-  pid_t service_pid = 0;  // containerd-shim-kata-v2 serving this container
+  ProcessIdentity monitor;  // the pid in --pid-file: exits with the container
+  ProcessIdentity service;  // containerd-shim-kata-v2 serving this container
   std::chrono::system_clock::time_point created;
 };
 
 std::string StateDirOf(const GlobalOptions& g, const std::string& id);
 std::string ServiceSocketOf(const GlobalOptions& g, const std::string& id);
-// Refuses ids that are not path-safe (as runc does).
+// Refuses ids that are not path-safe, with runc's rule: 1 to kMaxIdLength
+// characters from [A-Za-z0-9_+.-], not "." or "..". Every id from a caller
+// goes through here before it becomes part of a path.
+inline constexpr size_t kMaxIdLength = 200;
 Status ValidateId(const std::string& id);
 Status SaveRecord(const GlobalOptions& g, const ContainerRecord& r);
 // NotFound "container does not exist" when there is no record.

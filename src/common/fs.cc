@@ -5,9 +5,13 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <ctime>
 #include <vector>
 #include <unistd.h>
 
@@ -36,31 +40,78 @@ Status WriteExisting(const std::string& path, const std::string& value) {
   return Status::Ok();
 }
 
+namespace {
+
+// A temp name nobody can predict, so nobody can plant a file or symlink at it
+// beforehand (a guessable name let a user who can write the directory make
+// root write through a symlink).
+std::string RandomTempName(const std::string& base) {
+  unsigned char bytes[12];
+  // GRND_NONBLOCK: the guest agent writes files early in boot, before the
+  // kernel's pool may be ready; it must not hang there.
+  if (getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof bytes)) {
+    // Guessable, but still unique, and O_EXCL|O_NOFOLLOW keeps it safe.
+    static std::atomic<unsigned> counter{0};
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t v = (static_cast<uint64_t>(getpid()) << 32) ^ counter++ ^ static_cast<uint64_t>(ts.tv_nsec);
+    std::memcpy(bytes, &v, sizeof v);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string name = "." + base.substr(0, 200) + ".tmp-";
+  for (unsigned char b : bytes) {
+    name += kHex[b >> 4];
+    name += kHex[b & 15];
+  }
+  return name;
+}
+
+// O_EXCL: never an existing file; O_NOFOLLOW: never through a symlink (with
+// O_EXCL a symlink already fails, this says so twice). `mode` is masked by
+// the umask, as open() does.
+Result<std::pair<int, std::string>> CreateTempIn(int dirfd, const std::string& dir, const std::string& base, int mode) {
+  for (int attempt = 0; attempt < 16; attempt++) {
+    std::string name = RandomTempName(base);
+    int fd = openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd >= 0) return std::make_pair(fd, name);
+    int err = errno;
+    if (err != EEXIST) return ErrnoError("create temp file " + JoinPath(dir, name), err);
+  }
+  return Error(Code::kAlreadyExists, "create temp file for " + JoinPath(dir, base) + ": every random name was taken");
+}
+
+}  // namespace
+
 Status WriteFileAtomic(const std::string& path, const std::string& data, int mode) {
   std::string dir = Dirname(path);
-  std::string base = path.substr(dir.size() + (dir == "/" ? 0 : 1));
-  std::string tmp = JoinPath(dir, "." + base + ".tmp" + std::to_string(getpid()));
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return ErrnoError("create " + tmp);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status st = ErrnoError("write " + tmp);
-      close(fd);
-      unlink(tmp.c_str());
-      return st;
-    }
-    off += static_cast<size_t>(n);
+  std::string base = Basename(path);
+  if (base.empty() || base == "." || base == "..") {
+    return Error(Code::kInvalidArgument, "write " + path + ": not a file name");
   }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    Status st = ErrnoError("rename " + tmp + " to " + path);
-    unlink(tmp.c_str());
-    return st;
+  // Everything relative to one directory fd: the directory cannot be swapped
+  // under us between creating the temp file and renaming it.
+  int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return ErrnoError("open directory " + dir, errno);
+  auto tmp = CreateTempIn(dirfd, dir, base, mode);
+  if (!tmp.ok()) {
+    close(dirfd);
+    return tmp.status();
   }
-  return Status::Ok();
+  auto [fd, name] = *tmp;
+  errno = 0;
+  int err = WriteAll(fd, data) ? 0 : (errno != 0 ? errno : EIO);
+  if (close(fd) != 0 && err == 0) err = errno;
+  Status st;
+  if (err != 0) {
+    st = ErrnoError("write " + JoinPath(dir, name), err);
+  } else if (renameat(dirfd, name.c_str(), dirfd, base.c_str()) != 0) {
+    // rename() replaces a symlink at `path` itself, never its target.
+    err = errno;
+    st = ErrnoError("rename " + JoinPath(dir, name) + " to " + path, err);
+  }
+  if (!st.ok()) unlinkat(dirfd, name.c_str(), 0);
+  close(dirfd);
+  return st;
 }
 
 Status MkdirAll(const std::string& path, int mode) {

@@ -11,7 +11,12 @@ namespace kata::fs {
 
 Result<std::string> ReadFile(const std::string& path);
 // Writes via a temp file in the same directory + rename, so readers never see
-// a half-written file (state files, pid files).
+// a half-written file (state files, pid files). Safe in a directory others
+// can write: the temp file has an unpredictable name and is created with
+// O_EXCL|O_NOFOLLOW (a planted file or symlink is never written through), and
+// a symlink at `path` is replaced, not followed. (Symlinks among the
+// directory's own components are followed: the caller named that path.)
+// `mode` is masked by the umask, as open()'s is.
 Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
 // One write() of `value` to an existing file, as cgroup and /proc files want.
 Status WriteExisting(const std::string& path, const std::string& value);

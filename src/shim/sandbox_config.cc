@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
+#include <charconv>
+#include <climits>
+
+#include "common/log.h"
 
 namespace kata::shim {
 
@@ -82,33 +85,94 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   return sc;
 }
 
+SizingLimits HostSizingLimits() {
+  SizingLimits l;
+  long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) l.max_memory_mib = static_cast<long long>(pages) * page_size / (1 << 20);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus > 0) l.max_vcpus = cpus;
+  return l;
+}
+
 namespace {
 
-bool ParsePositive(const std::map<std::string, std::string>& a, const char* key, long long* out) {
+constexpr char kMemoryKey[] = "io.kubernetes.cri.sandbox-memory";
+constexpr char kQuotaKey[] = "io.kubernetes.cri.sandbox-cpu-quota";
+constexpr char kPeriodKey[] = "io.kubernetes.cri.sandbox-cpu-period";
+// The kernel's CFS bandwidth period range, in microseconds.
+constexpr long long kMinCfsPeriod = 1000, kMaxCfsPeriod = 1000000;
+
+// The annotation as a 64-bit integer; 0 when absent. containerd writes "0"
+// (or "-1") for "no limit", so non-positive values mean the default; what is
+// not a decimal integer, or does not fit in 64 bits, is refused.
+Result<long long> ParseSizing(const std::map<std::string, std::string>& a, const char* key) {
   auto it = a.find(key);
-  if (it == a.end() || it->second.empty()) return false;
-  char* end = nullptr;
-  long long v = std::strtoll(it->second.c_str(), &end, 10);
-  if (*end != '\0' || v <= 0) return false;
-  *out = v;
-  return true;
+  if (it == a.end() || it->second.empty()) return 0;
+  const std::string& text = it->second;
+  long long v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    return Error(Code::kInvalidArgument, std::string("annotation ") + key + " = \"" + text.substr(0, 64) +
+                                             "\" is out of range (at most " + std::to_string(LLONG_MAX) + ")");
+  }
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Error(Code::kInvalidArgument, std::string("annotation ") + key + " = \"" + text.substr(0, 64) +
+                                             "\" is not an integer");
+  }
+  return std::max(v, 0LL);
+}
+
+// The VM's memory for a pod limit of `bytes`: ceil(bytes / 1 MiB), at least
+// `current`, at most the host's memory.
+Result<int> MemoryMib(long long bytes, const SizingLimits& limits, int current) {
+  if (bytes <= 0) return current;
+  long long mib = bytes / (1 << 20) + (bytes % (1 << 20) != 0 ? 1 : 0);  // ceil, without overflow
+  if (limits.max_memory_mib > 0 && mib > limits.max_memory_mib) {
+    return Error(Code::kInvalidArgument, std::string("annotation ") + kMemoryKey + " = " + std::to_string(bytes) +
+                                             " bytes (" + std::to_string(mib) + " MiB) is more than this host's " +
+                                             "memory (" + std::to_string(limits.max_memory_mib) +
+                                             " MiB); lower the pod's memory limit");
+  }
+  if (mib > INT_MAX) {
+    return Error(Code::kInvalidArgument, std::string("annotation ") + kMemoryKey + " = " + std::to_string(bytes) +
+                                             " bytes is more than a VM can have (" + std::to_string(INT_MAX) + " MiB)");
+  }
+  return std::max(current, static_cast<int>(mib));
+}
+
+// The VM's vCPUs for a CFS quota/period: ceil(quota / period), at least
+// `current`, capped at the host's CPUs (more would only slow the guest).
+Result<int> Vcpus(long long quota, long long period, const SizingLimits& limits, int current) {
+  if (quota <= 0 || period <= 0) return current;
+  if (period < kMinCfsPeriod || period > kMaxCfsPeriod) {
+    return Error(Code::kInvalidArgument, std::string("annotation ") + kPeriodKey + " = " + std::to_string(period) +
+                                             " is outside the kernel's CFS period range (" +
+                                             std::to_string(kMinCfsPeriod) + " to " + std::to_string(kMaxCfsPeriod) +
+                                             " microseconds)");
+  }
+  long long cpus = quota / period + (quota % period != 0 ? 1 : 0);  // ceil, without overflow
+  if (limits.max_vcpus > 0) cpus = std::min(cpus, limits.max_vcpus);
+  return std::max(current, static_cast<int>(std::min<long long>(cpus, INT_MAX)));
 }
 
 }  // namespace
 
+Status SizeFromAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc,
+                           const SizingLimits& limits) {
+  ASSIGN_OR_RETURN(long long mem, ParseSizing(annotations, kMemoryKey));
+  ASSIGN_OR_RETURN(long long quota, ParseSizing(annotations, kQuotaKey));
+  ASSIGN_OR_RETURN(long long period, ParseSizing(annotations, kPeriodKey));
+  // Both checked before either is set: a refused pod leaves `sc` as it was.
+  ASSIGN_OR_RETURN(int memory_mib, MemoryMib(mem, limits, sc->vm.memory_mib));
+  ASSIGN_OR_RETURN(int vcpus, Vcpus(quota, period, limits, sc->vm.vcpus));
+  sc->vm.memory_mib = memory_mib;
+  sc->vm.vcpus = vcpus;
+  return Status::Ok();
+}
+
 void ApplySizingAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc) {
-  long long mem = 0, quota = 0, period = 0;
-  if (ParsePositive(annotations, "io.kubernetes.cri.sandbox-memory", &mem)) {
-    long long mib = (mem + (1 << 20) - 1) >> 20;
-    sc->vm.memory_mib = static_cast<decltype(sc->vm.memory_mib)>(std::max<long long>(sc->vm.memory_mib, mib));
-  }
-  if (ParsePositive(annotations, "io.kubernetes.cri.sandbox-cpu-quota", &quota) &&
-      ParsePositive(annotations, "io.kubernetes.cri.sandbox-cpu-period", &period)) {
-    long long cpus = (quota + period - 1) / period;
-    long long host = sysconf(_SC_NPROCESSORS_ONLN);
-    if (host > 0) cpus = std::min(cpus, host);
-    sc->vm.vcpus = static_cast<decltype(sc->vm.vcpus)>(std::max<long long>(sc->vm.vcpus, cpus));
-  }
+  Status st = SizeFromAnnotations(annotations, sc);
+  if (!st.ok()) log::Warn(st.message() + "; the VM keeps its configured size");
 }
 
 void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* sc) {

@@ -30,8 +30,22 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
 // max(default_vcpus, ceil(quota / period)) vCPUs, capped at the host's CPUs.
 // The configured default already covers the guest's own overhead (kernel +
 // agent); "max" rather than Kata's "default + limit" keeps a pod with a small
-// limit from paying for two sizes on a small host. Absent, unparsable or
-// non-positive values leave the defaults.
+// limit from paying for two sizes on a small host. Absent or non-positive
+// values (containerd's "no limit") leave the defaults.
+// The annotations come from whoever creates the pod, so they are checked:
+// a value that is not a 64-bit integer, memory beyond the host's, or a
+// period outside the kernel's CFS range (1 ms to 1 s) is refused with an
+// error naming the annotation, and `sc` is left unchanged.
+struct SizingLimits {
+  long long max_memory_mib = 0;  // 0 = no limit
+  long long max_vcpus = 0;       // 0 = no cap
+};
+// This host's physical memory and online CPUs.
+SizingLimits HostSizingLimits();
+Status SizeFromAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc,
+                           const SizingLimits& limits = HostSizingLimits());
+// Compatibility wrapper for callers that cannot fail: a refused annotation is
+// logged and the VM keeps its configured size. Prefer SizeFromAnnotations.
 void ApplySizingAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc);
 // The pod network from the sandbox container's spec: a network namespace
 // with a path (podman, CRI) is the pod's; one without a path gets a new

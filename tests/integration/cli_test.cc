@@ -5,10 +5,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -47,12 +50,99 @@ TEST_F(CliTest, VersionIsRuncShaped) {
   EXPECT_NE(r.out.find("\nspec: "), std::string::npos) << r.out;
 }
 
+// On any host (hardware KVM, emulated or nested KVM, no /dev/kvm at all)
+// `check` names the accelerator it chose and why: the reason speaks of the
+// choice ("... using KVM", "... using TCG", or the configuration's setting).
 TEST_F(CliTest, CheckPassesAndNamesTheAccelerator) {
   CmdResult r = Kata({"check"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  // These machines have an emulated /dev/kvm: the probe must choose TCG and say why.
-  EXPECT_NE(r.out.find("accelerator tcg"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("KVM"), std::string::npos) << r.out;
+  const std::regex line(R"re(\[ok\] +accelerator (kvm|tcg) \(configured "(auto|kvm|tcg)"\): (.+))re");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, line)) << r.out;
+  std::string accel = m[1], reason = m[3];
+  auto upper = [](std::string t) {
+    for (char& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return t;
+  };
+  EXPECT_NE(upper(reason).find(upper(accel)), std::string::npos)
+      << "the reason does not mention " << accel << ": " << reason;
+  // A configured accelerator is used as configured, and said so, on any host.
+  r = Kata({"check"}, ConfigWith("accelerator = \"tcg\""));
+  EXPECT_NE(r.out.find("accelerator tcg (configured \"tcg\"): accelerator = \"tcg\" set in the configuration"),
+            std::string::npos)
+      << r.out;
+}
+
+// Input from the command line is checked: an error naming what is wrong,
+// never an abort (std::stoi) or a crash (std::regex). No VM needed.
+TEST_F(CliTest, HostileArgumentsAreErrorsNotCrashes) {
+  CmdResult r = Kata({"state", std::string(50000, 'a')});
+  EXPECT_EQ(r.exit_code, 1) << r.err.substr(0, 500);
+  EXPECT_NE(r.err.find("container id too long: 50000 characters"), std::string::npos) << r.err.substr(0, 500);
+
+  r = Kata({"kill", "no-such-container", "99999999999999999999"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("invalid signal \"99999999999999999999\""), std::string::npos) << r.err;
+
+  // exec parses --user after loading the record: a record of a container
+  // that never ran is enough.
+  std::string root = tmp.path() + "/root";
+  std::string bundle = Bundle({"true"});
+  ASSERT_EQ(Sh("mkdir -p " + root + "/fake && echo '{\"id\":\"fake\",\"bundle\":\"" + bundle + "\"}' > " + root +
+               "/fake/state.json").exit_code, 0);
+  for (const char* user : {"abc", "1:abc", "99999999999999999999"}) {
+    r = Kata({"--root", root, "exec", "-u", user, "fake", "true"});
+    EXPECT_EQ(r.exit_code, 255) << user << ": " << r.err;
+    EXPECT_NE(r.err.find("invalid user \"" + std::string(user) + "\": want UID[:GID]"), std::string::npos) << r.err;
+  }
+  r = Kata({"--root", root, "update", "--memory", "12x", "fake"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("invalid --memory \"12x\""), std::string::npos) << r.err;
+}
+
+// `delete` stops the recorded sandbox service only if that pid still is the
+// service: a pid the kernel has handed to another process is never killed.
+TEST_F(CliTest, DeleteNeverKillsARecycledPid) {
+  std::string root = tmp.path() + "/root";
+  pid_t other = fork();
+  if (other == 0) {
+    execlp("sleep", "sleep", "60", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(other, 0);
+  std::string id = UniqueId("recycled");
+  // The record names `other` with a start time it does not have: what a
+  // service whose pid was recycled looks like.
+  std::string record = "{\"id\":\"" + id + "\",\"service_pid\":" + std::to_string(other) + ",\"service_start_time\":1}";
+  std::string dir = root + "/" + id;
+  ASSERT_EQ(Sh("mkdir -p " + dir + " && echo '" + record + "' > " + dir + "/state.json").exit_code, 0);
+  CmdResult d = Kata({"--root", root, "delete", id});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(waitpid(other, nullptr, WNOHANG), 0) << "delete killed pid " << other << ", which was not its service";
+  kill(other, SIGKILL);
+  waitpid(other, nullptr, 0);
+}
+
+// `exec ID` with no command (the guest debug console) validates the id
+// before it becomes part of /run/vc/vm/<id>/console.sock: "../../../tmp/x"
+// must not reach a socket planted at /tmp/x/console.sock.
+TEST_F(CliTest, DebugConsoleIdCannotLeadToAnotherSocket) {
+  std::string planted = tmp.path() + "/x";
+  ASSERT_EQ(Sh("mkdir -p " + planted).exit_code, 0);
+  std::string sock_path = planted + "/console.sock";
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  CmdResult r = Kata({"exec", "../../.." + planted});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("invalid container id format"), std::string::npos) << r.err;
+  int conn = accept(listener, nullptr, nullptr);
+  EXPECT_LT(conn, 0) << "kata-runtime connected to the planted socket";
+  if (conn >= 0) close(conn);
+  close(listener);
 }
 
 TEST_F(CliTest, RunPrintsTheGuestKernelRelease) {
@@ -209,7 +299,9 @@ TEST_F(CliTest, PauseResumeAndUpdate) {
   CmdResult u = Kata({"update", "--pids-limit", "42", id});
   EXPECT_EQ(u.exit_code, 0) << u.err;
   CmdResult pids = Kata({"exec", id, "cat", "/sys/fs/cgroup/pids.max"});
-  if (pids.exit_code == 0) EXPECT_EQ(Trim(pids.out), "42");
+  if (pids.exit_code == 0) {
+    EXPECT_EQ(Trim(pids.out), "42");
+  }
   EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
@@ -269,6 +361,38 @@ TEST_F(CliTest, CreateStartStateKillDelete) {
   CmdResult gone = Kata({"state", id});
   EXPECT_NE(gone.exit_code, 0);
   EXPECT_NE(gone.err.find("does not exist"), std::string::npos) << gone.err;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+// runc's rule: a created/running container always has a live pid. When the
+// monitor (the pid callers wait on) dies, the container is reported stopped,
+// its processes are killed, and a plain `delete` removes it.
+TEST_F(CliTest, AContainerWhoseMonitorDiedIsStopped) {
+  std::string bundle = Bundle({"sleep", "600"});
+  std::string id = UniqueId("orphan");
+  std::string pid_file = tmp.path() + "/orphan.pid";
+  ASSERT_EQ(Kata({"run", "-d", "--pid-file", pid_file, "--bundle", bundle, id}).exit_code, 0);
+  std::ifstream pf(pid_file);
+  int pid = 0;
+  pf >> pid;
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  for (int i = 0; i < 200 && Sh("test -d /proc/" + std::to_string(pid)).exit_code == 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CmdResult s = Kata({"state", id});
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_NE(s.out.find("\"status\": \"stopped\""), std::string::npos) << s.out;
+  EXPECT_NE(s.err.find("monitor process (pid " + std::to_string(pid) + ") is gone"), std::string::npos) << s.err;
+  // The service agrees once the guest process is gone (killed by `state`).
+  for (int i = 0; i < 100; i++) {
+    s = Kata({"state", id});
+    if (s.err.find("is gone") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(s.err.find("is gone"), std::string::npos) << "the container's process was not killed: " << s.err;
+  CmdResult d = Kata({"delete", id});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 

@@ -1,0 +1,170 @@
+// A recorded pid is signalled only while it is still the recorded process
+// (issue 12: `delete` SIGKILLed whatever process had the service's old pid).
+#include "cli/process_identity.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "cli/state_dir.h"
+#include "common/fs.h"
+
+namespace kata::cli {
+namespace {
+
+// A `sleep` child, killed and reaped at the end of the test.
+class SleepProcess {
+ public:
+  SleepProcess() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      execlp("sleep", "sleep", "60", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Until exec has happened, /proc/<pid>/exe is this test binary.
+    for (int i = 0; i < 500 && Exe().find("sleep") == std::string::npos; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  ~SleepProcess() {
+    if (reaped_) return;  // the pid may be someone else's by now
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  std::string Exe() const {
+    char buf[4096];
+    ssize_t n = readlink(("/proc/" + std::to_string(pid_) + "/exe").c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+  // Whether it was signalled to death (a zombie until reaped).
+  bool Exited() {
+    int status = 0;
+    for (int i = 0; i < 500; i++) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        reaped_ = true;
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+TEST(ProcessIdentity, IdentityOfALiveProcess) {
+  SleepProcess p;
+  auto id = IdentityOf(p.pid());
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(id->pid, p.pid());
+  EXPECT_GT(id->start_time, 0u);
+  EXPECT_TRUE(StillRunning(*id));
+  EXPECT_FALSE(IdentityOf(0).ok());
+}
+
+TEST(ProcessIdentity, ARecycledPidIsNotSignalled) {
+  SleepProcess p;
+  auto id = IdentityOf(p.pid());
+  ASSERT_TRUE(id.ok());
+  // The pid is alive, but the record says it started at another time: what a
+  // recycled pid looks like.
+  ProcessIdentity recorded{p.pid(), id->start_time + 1};
+  EXPECT_FALSE(StillRunning(recorded));
+  Status st = SignalVerified(recorded, "sleep", SIGKILL);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_NE(st.message().find("another process"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("not signalling"), std::string::npos) << st.message();
+  EXPECT_FALSE(p.Exited()) << "a process that is not the recorded one was killed";
+}
+
+TEST(ProcessIdentity, ARecordWithoutAStartTimeIsNotSignalled) {
+  SleepProcess p;
+  Status st = SignalVerified({p.pid(), 0}, "sleep", SIGKILL);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("without its start time"), std::string::npos) << st.message();
+  EXPECT_FALSE(p.Exited());
+}
+
+TEST(ProcessIdentity, AnotherBinaryIsNotSignalled) {
+  SleepProcess p;
+  auto id = IdentityOf(p.pid());
+  ASSERT_TRUE(id.ok());
+  Status st = SignalVerified(*id, "containerd-shim-kata-v2", SIGKILL);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("not containerd-shim-kata-v2"), std::string::npos) << st.message();
+  EXPECT_FALSE(p.Exited());
+}
+
+TEST(ProcessIdentity, TheRecordedProcessIsSignalled) {
+  SleepProcess p;
+  auto id = IdentityOf(p.pid());
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(SignalVerified(*id, "sleep", SIGKILL).ok());
+  EXPECT_TRUE(p.Exited());
+  // Gone (and reaped): NotFound, not an error about someone else.
+  Status again = SignalVerified(*id, "sleep", SIGKILL);
+  EXPECT_EQ(again.code(), Code::kNotFound) << again.message();
+  EXPECT_FALSE(StillRunning(*id));
+}
+
+TEST(ProcessIdentity, AnExitedProcessIsNotFound) {
+  auto pidfd = OpenVerifiedPidfd({999999999, 1}, "");
+  EXPECT_EQ(pidfd.status().code(), Code::kNotFound);
+}
+
+TEST(ProcessIdentity, WaitPidfdExitSeesTheExit) {
+  SleepProcess p;
+  auto id = IdentityOf(p.pid());
+  ASSERT_TRUE(id.ok());
+  auto pidfd = OpenVerifiedPidfd(*id, "sleep");
+  ASSERT_TRUE(pidfd.ok()) << pidfd.status().message();
+  EXPECT_FALSE(WaitPidfdExit(*pidfd, std::chrono::milliseconds(20)));
+  kill(p.pid(), SIGKILL);
+  EXPECT_TRUE(WaitPidfdExit(*pidfd, std::chrono::seconds(5)));
+  close(*pidfd);
+}
+
+TEST(ContainerRecord, KeepsTheIdentitiesAndLoadsOldRecords) {
+  char tmpl[] = "/tmp/cli_record_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  GlobalOptions g;
+  g.root = tmpl;
+  ContainerRecord r;
+  r.id = "c1";
+  r.bundle = "/b";
+  r.monitor = {123, 456};
+  r.service = {789, 1011};
+  ASSERT_TRUE(fs::MkdirAll(StateDirOf(g, "c1"), 0700).ok());
+  ASSERT_TRUE(SaveRecord(g, r).ok());
+  auto loaded = LoadRecord(g, "c1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->monitor.pid, 123);
+  EXPECT_EQ(loaded->monitor.start_time, 456u);
+  EXPECT_EQ(loaded->service.pid, 789);
+  EXPECT_EQ(loaded->service.start_time, 1011u);
+  // A record from before start times were kept: start time 0, "unknown".
+  ASSERT_TRUE(fs::WriteFileAtomic(StateDirOf(g, "c1") + "/state.json", R"({"id":"c1","service_pid":5})").ok());
+  loaded = LoadRecord(g, "c1");
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->service.pid, 5);
+  EXPECT_EQ(loaded->service.start_time, 0u);
+  // A corrupt record is an error, not an exception.
+  ASSERT_TRUE(fs::WriteFileAtomic(StateDirOf(g, "c1") + "/state.json", R"({"service_pid":"x"})").ok());
+  loaded = LoadRecord(g, "c1");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("corrupt"), std::string::npos);
+  (void)fs::RemoveAll(tmpl);
+}
+
+}  // namespace
+}  // namespace kata::cli
