@@ -43,7 +43,7 @@ Result<oci::State> CurrentState(const GlobalOptions& g, const std::string& id) {
     if (st.ok()) service_status = StatusName(st->status());
   }
   // StillRunning compares start times: a recycled monitor pid is not "live".
-  ReportedStatus r = ReconcileStatus(service_status, StillRunning(rec.monitor) ? rec.monitor.pid : 0);
+  ReportedStatus r = ReconcileStatus(service_status, proc::StillRunning(rec.monitor) ? rec.monitor.pid : 0);
   if (r.kill_orphan) {
     log::Warn("container " + id + " was " + service_status + " but its monitor process (pid " +
               std::to_string(rec.monitor.pid) + ") is gone: reporting it stopped and killing its processes");

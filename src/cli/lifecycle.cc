@@ -58,7 +58,7 @@ constexpr char kServiceBinaryName[] = "containerd-shim-kata-v2";
 // Starts the sandbox service for `id` in its own session (it outlives us).
 // Its identity (pid and start time) goes into the record: a later `delete`
 // signals it only if that pid still is this process.
-Result<ProcessIdentity> StartService(const GlobalOptions& g, const std::string& id) {
+Result<proc::Identity> StartService(const GlobalOptions& g, const std::string& id) {
   std::string dir = StateDirOf(g, id);
   RETURN_IF_ERROR(fs::MkdirAll(fs::Dirname(ServiceSocketOf(g, id)), 0700));
   std::vector<std::string> argv = {ServiceBinary(), "-namespace", "kata-runtime", "-id", id,
@@ -86,7 +86,7 @@ Result<ProcessIdentity> StartService(const GlobalOptions& g, const std::string& 
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   // Still our unreaped child, so this is the service's own start time.
-  auto identity = IdentityOf(pid);
+  auto identity = proc::IdentityOf(pid);
   if (!identity.ok()) {
     waitpid(pid, nullptr, 0);
     return Error(Code::kInternal, "sandbox service for " + id + " exited during start-up");
@@ -97,26 +97,14 @@ Result<ProcessIdentity> StartService(const GlobalOptions& g, const std::string& 
 // Stops a recorded sandbox service: `first` (0 = none), `grace` to exit by
 // itself, then SIGKILL. Only through a pidfd on the verified process: a pid
 // that now belongs to someone else is never signalled.
-void StopService(const ProcessIdentity& service, const std::string& id, int first, std::chrono::milliseconds grace) {
-  auto pidfd = OpenVerifiedPidfd(service, kServiceBinaryName);
-  if (!pidfd.ok()) {
-    // NotFound: it has exited, as it should.
-    if (pidfd.status().code() != Code::kNotFound) {
-      log::Warn("sandbox service of " + id + ": " + pidfd.status().message());
-    }
-    return;
+void StopService(const proc::Identity& service, const std::string& id, int first, std::chrono::milliseconds grace) {
+  if (Status st = proc::StopVerified(service, kServiceBinaryName, first, grace); !st.ok()) {
+    log::Warn("sandbox service of " + id + ": " + st.message());
   }
-  if (first != 0) (void)PidfdSendSignal(*pidfd, first);
-  if (!WaitPidfdExit(*pidfd, grace)) {
-    log::Warn("sandbox service of " + id + " (pid " + std::to_string(service.pid) + ") did not exit; killing it");
-    (void)PidfdSendSignal(*pidfd, SIGKILL);
-    (void)WaitPidfdExit(*pidfd, std::chrono::seconds(5));
-  }
-  close(*pidfd);
 }
 
 // Removes what a failed create left: the service (and with it the VM) and the record.
-void Abandon(const GlobalOptions& g, const std::string& id, const ProcessIdentity& service) {
+void Abandon(const GlobalOptions& g, const std::string& id, const proc::Identity& service) {
   if (service.pid > 0) {
     StopService(service, id, SIGTERM, std::chrono::seconds(5));
     waitpid(service.pid, nullptr, WNOHANG);  // our child: reap it
@@ -143,8 +131,8 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   rec.bundle = bundle;
   rec.rootfs = rootfs;
   rec.created = std::chrono::system_clock::now();
-  auto self = IdentityOf(getpid());  // this process is the monitor
-  auto service = self.ok() ? StartService(g, o.id) : Result<ProcessIdentity>(self.status());
+  auto self = proc::IdentityOf(getpid());  // this process is the monitor
+  auto service = self.ok() ? StartService(g, o.id) : Result<proc::Identity>(self.status());
   if (!service.ok()) {
     Abandon(g, o.id, {});
     return service.status();
@@ -245,7 +233,7 @@ Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force
     auto state = (*client)->State(id);
     if (state.ok() && (state->status() == task::RUNNING || state->status() == task::PAUSED)) {
       // A container whose monitor is gone counts as stopped (container_status.h).
-      bool orphaned = !StillRunning(rec.monitor);
+      bool orphaned = !proc::StillRunning(rec.monitor);
       if (!force && !orphaned) {
         return Error(Code::kFailedPrecondition, "cannot delete container " + id + " that is not stopped: running");
       }

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cli/options.h"
-#include "cli/process_identity.h"
+#include "common/process_identity.h"
 #include "common/status.h"
 
 namespace kata::cli {
@@ -17,8 +17,8 @@ struct ContainerRecord {
   std::string id;
   std::string bundle;
   std::string rootfs;
-  ProcessIdentity monitor;  // the pid in --pid-file: exits with the container
-  ProcessIdentity service;  // containerd-shim-kata-v2 serving this container
+  proc::Identity monitor;  // the pid in --pid-file: exits with the container
+  proc::Identity service;  // containerd-shim-kata-v2 serving this container
   std::chrono::system_clock::time_point created;
 };
 

@@ -54,6 +54,12 @@ Status AgentClient::WaitReady(std::chrono::milliseconds timeout, const std::func
                                             std::to_string(timeout.count() / 1000) + " s");
 }
 
+Status AgentClient::Check(std::chrono::milliseconds timeout) {
+  grpc::CheckRequest req;
+  grpc::HealthCheckResponse resp;
+  return client_->Call("grpc.Health", "Check", req, &resp, timeout).Wrap("agent health check");
+}
+
 Status AgentClient::CreateSandbox(const grpc::CreateSandboxRequest& req) {
   wkt::Empty e;
   return Call("CreateSandbox", req, &e, kControlTimeout);

@@ -24,6 +24,8 @@ class AgentClient {
   // timeout passes. Requests sent before the guest opened its port wait in the
   // channel, so a short per-try timeout with retries covers both cases.
   Status WaitReady(std::chrono::milliseconds timeout, const std::function<bool()>& vm_alive);
+  // One Health.Check that must be answered within `timeout`.
+  Status Check(std::chrono::milliseconds timeout);
 
   Status CreateSandbox(const grpc::CreateSandboxRequest& req);
   Status DestroySandbox();

@@ -1,5 +1,7 @@
 #include "sandbox/leftovers.h"
 
+#include <signal.h>
+
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process_identity.h"
@@ -18,8 +20,10 @@ Status RemoveVmLeftovers(const std::string& id, const std::string& owner) {
     log::Info("leaving the VM directories of sandbox " + id + " alone: " + why);
     return Status::Ok();
   }
-  if (auto vmm = RecordedVmm(vm_dir); vmm.ok() && !proc::KillIfSame(*vmm, std::chrono::seconds(5))) {
-    log::Warn("the VMM of sandbox " + id + " (pid " + std::to_string(vmm->pid) + ") did not die");
+  if (auto vmm = RecordedVmm(vm_dir); vmm.ok()) {
+    if (Status st = proc::StopVerified(*vmm, "", SIGKILL, std::chrono::seconds(5)); !st.ok()) {
+      log::Warn("the VMM of sandbox " + id + ": " + st.message());
+    }
   }
   Status first;
   for (const Status& st : {UndoNetworkRecord(vm_dir), Share(SharedSandboxDir(id)).Destroy(), fs::RemoveAll(vm_dir)}) {

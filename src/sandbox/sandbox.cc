@@ -1,10 +1,13 @@
 #include "sandbox/sandbox.h"
 
+#include <dirent.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <thread>
+#include <vector>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -29,6 +32,37 @@ std::string GuestFailureSummary(const std::string& log) {
   size_t end = log.find('\n', panic);
   std::string upto = log.substr(0, end == std::string::npos ? log.size() : end);
   return TailLines(upto, 2);
+}
+
+// Failure logs outlive their sandbox: each is cut to its last
+// kKeptLogMax bytes, and only the newest kKeptLogCount stay (a guest that
+// fails on purpose, again and again, cannot fill the host's disk).
+constexpr size_t kKeptLogMax = 256 * 1024;
+constexpr size_t kKeptLogCount = 64;
+
+void PruneKeptLogs() {
+  DIR* d = opendir(kFailedLogDir);
+  if (d == nullptr) return;
+  std::vector<std::pair<int64_t, std::string>> logs;  // (mtime ns, name)
+  while (dirent* e = readdir(d)) {
+    struct stat st;
+    std::string path = std::string(kFailedLogDir) + "/" + e->d_name;
+    if (e->d_name[0] == '.' || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    logs.emplace_back(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, path);
+  }
+  closedir(d);
+  if (logs.size() <= kKeptLogCount) return;
+  std::sort(logs.begin(), logs.end());
+  for (size_t i = 0; i + kKeptLogCount < logs.size(); i++) unlink(logs[i].second.c_str());
+}
+
+// The copy's path, or "" if it could not be kept.
+std::string KeepFailureLog(const std::string& name, const std::string& text) {
+  std::string kept = std::string(kFailedLogDir) + "/" + name;
+  std::string tail = text.size() > kKeptLogMax ? text.substr(text.size() - kKeptLogMax) : text;
+  if (!fs::MkdirAll(kFailedLogDir, 0700).ok() || !fs::WriteFileAtomic(kept, tail, 0600).ok()) return "";
+  PruneKeptLogs();
+  return kept;
 }
 
 int64_t NowNs() {
@@ -118,7 +152,11 @@ Status Sandbox::BootSteps() {
   req.set_hostname(cfg_.hostname);
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
-  return agent_->CreateSandbox(req);
+  RETURN_IF_ERROR(agent_->CreateSandbox(req));
+  monitor_ = std::make_unique<VmMonitor>(cfg_.id, hv_->ConsoleLogPath(), agent_.get(), [this] {
+    (void)hv_->Stop(std::chrono::milliseconds(0));  // its exit is handled as a crash (WatchVmExit)
+  });
+  return Status::Ok();
 }
 
 // The guest image holds only the agent: the debug console's shell is the
@@ -212,18 +250,18 @@ Status Sandbox::FailWithConsole(const Status& st) {
   if (!hv_) return st;
   // A VMM that rejected its configuration may still be on its way out.
   for (int i = 0; i < 50 && hv_->Running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  std::string quote, kept_paths;
+  std::string message = st.message(), quote, kept_paths;
   for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"console", hv_->ConsoleLogPath()}}) {
     auto text = fs::ReadFile(path);
     if (!text.ok()) continue;
     // An empty console is worth naming too: the guest never got to print.
-    std::string kept = std::string(kFailedLogDir) + "/" + cfg_.id + "-" + fs::Basename(path);
-    if (fs::MkdirAll(kFailedLogDir, 0700).ok() && fs::WriteFileAtomic(kept, *text, 0600).ok()) {
-      kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
-    }
+    std::string kept = KeepFailureLog(cfg_.id + "-" + fs::Basename(path), *text);
+    if (!kept.empty()) kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
+    // The run dir goes with the sandbox: the error names the copy that stays.
+    for (size_t at; !kept.empty() && (at = message.find(path)) != std::string::npos;) message.replace(at, path.size(), kept);
     if (quote.empty() && !text->empty()) quote = std::string(what) + ": " + GuestFailureSummary(*text);
   }
-  return Error(st.code(), st.message() + (quote.empty() ? "" : "; " + quote) +
+  return Error(st.code(), message + (quote.empty() ? "" : "; " + quote) +
                               (kept_paths.empty() ? "" : " (see " + kept_paths + ")"));
 }
 
@@ -238,6 +276,7 @@ Status Sandbox::Shutdown() {
   shut_down_ = true;
   shutting_down_ = true;
   log::StepTimer timer("shut down sandbox " + cfg_.id);
+  monitor_.reset();
   if (agent_ && hv_ && hv_->Running()) {
     Status st = agent_->DestroySandbox();
     if (!st.ok()) log::Debug("DestroySandbox: " + st.message());
@@ -271,6 +310,7 @@ Result<CachedVm> Sandbox::Release() {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_ || !hv_ || !hv_->Running()) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " is not running");
   if (!cfg_.vm.detached) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " was not started detached");
+  monitor_.reset();  // the adopter watches it
   CachedVm vm{cfg_.id, hv_->Pid()};
   shut_down_ = true;  // nothing of it is ours to remove any more
   owner_lock_.reset();  // the adopter claims the directories

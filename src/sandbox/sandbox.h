@@ -17,6 +17,7 @@
 #include "sandbox/netns.h"
 #include "sandbox/network.h"
 #include "sandbox/share.h"
+#include "sandbox/vm_monitor.h"
 #include "vmm/hypervisor.h"
 
 namespace kata::sandbox {
@@ -127,6 +128,7 @@ class Sandbox {
   Share share_;
   bool owns_dirs_ = false;  // made (or adopted) its directories: removes them
   UniqueFd owner_lock_;     // held while the sandbox lives (ownership.h)
+  std::unique_ptr<VmMonitor> monitor_;  // console log and agent watch, while the VM runs
   std::unique_ptr<vmm::Hypervisor> hv_;
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;

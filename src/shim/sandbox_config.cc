@@ -170,11 +170,6 @@ Status SizeFromAnnotations(const std::map<std::string, std::string>& annotations
   return Status::Ok();
 }
 
-void ApplySizingAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc) {
-  Status st = SizeFromAnnotations(annotations, sc);
-  if (!st.ok()) log::Warn(st.message() + "; the VM keeps its configured size");
-}
-
 void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* sc) {
   const nlohmann::json* list = nullptr;
   if (spec.contains("linux") && spec["linux"].is_object() && spec["linux"].contains("namespaces")) {

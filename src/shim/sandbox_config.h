@@ -44,9 +44,6 @@ struct SizingLimits {
 SizingLimits HostSizingLimits();
 Status SizeFromAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc,
                            const SizingLimits& limits = HostSizingLimits());
-// Compatibility wrapper for callers that cannot fail: a refused annotation is
-// logged and the VM keeps its configured size. Prefer SizeFromAnnotations.
-void ApplySizingAnnotations(const std::map<std::string, std::string>& annotations, sandbox::SandboxConfig* sc);
 // The pod network from the sandbox container's spec: a network namespace
 // with a path (podman, CRI) is the pod's; one without a path gets a new
 // namespace (docker's hook moves its veth in); none at all (host network)

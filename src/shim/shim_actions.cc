@@ -55,8 +55,9 @@ std::string CleanPath(const std::string& p) {
 // A service exiting on its own (after Shutdown) gets 2 s to finish its
 // clean-up; a hung one is killed, if it is still the process we started.
 void StopService(const proc::Identity& id) {
-  for (int i = 0; i < 200 && proc::OpenIfSame(id).ok(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (!proc::KillIfSame(id, std::chrono::seconds(5))) log::Warn("sandbox service " + std::to_string(id.pid) + " did not die");
+  if (Status st = proc::StopVerified(id, "containerd-shim-kata-v2", 0, std::chrono::seconds(2)); !st.ok()) {
+    log::Warn("sandbox service: " + st.message());
+  }
 }
 
 }  // namespace

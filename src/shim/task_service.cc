@@ -190,8 +190,8 @@ void TaskService::Register(ttrpc::Server& server) {
                         auto sc = MakeSandboxConfig(cfg_.config, req.id());
                         if (sc.ok()) {
                           sc->owner = owner_;
-                          ApplySizingAnnotations(annotations, &*sc);
                           ApplyNetworkNamespace(spec, &*sc);
+                          if (Status st = SizeFromAnnotations(annotations, &*sc); !st.ok()) sc = st;
                         }
                         auto sb = sc.ok() ? sandbox::Sandbox::Boot(*sc) : Result<std::unique_ptr<sandbox::Sandbox>>(sc.status());
                         if (!sb.ok()) {

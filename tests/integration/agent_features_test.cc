@@ -53,7 +53,9 @@ class AgentFeaturesTest : public SharedVmTest {
   std::unique_ptr<sandbox::Container> Sleeper(const std::string& name,
                                               const std::function<void(json&)>& edit = nullptr) {
     auto c = NewContainer(name, {"sleep", "600"}, edit);
-    if (c) EXPECT_TRUE(c->Start().ok());
+    if (c) {
+      EXPECT_TRUE(c->Start().ok());
+    }
     return c;
   }
 };

@@ -94,7 +94,9 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
       "-kernel", spec.kernel,
       "-initrd", spec.initrd,
       "-append", spec.kernel_params,
-      "-chardev", "file,id=console,path=" + p.console_log,
+      // Appending: the sandbox rotates the log by truncating it while QEMU
+      // writes (sandbox/vm_monitor.h); QEMU's next write lands at the start.
+      "-chardev", "file,id=console,path=" + p.console_log + ",append=on",
       "-serial", "chardev:console",
       "-qmp", "unix:" + p.qmp_socket + ",server=on,wait=off",
       "-chardev", "socket,id=agent,path=" + p.agent_socket + ",server=on,wait=off",

@@ -1,6 +1,6 @@
 // A recorded pid is signalled only while it is still the recorded process
 // (issue 12: `delete` SIGKILLed whatever process had the service's old pid).
-#include "cli/process_identity.h"
+#include "common/process_identity.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,10 +12,9 @@
 
 #include <gtest/gtest.h>
 
-#include "cli/state_dir.h"
 #include "common/fs.h"
 
-namespace kata::cli {
+namespace kata::proc {
 namespace {
 
 // A `sleep` child, killed and reaped at the end of the test.
@@ -77,7 +76,7 @@ TEST(ProcessIdentity, ARecycledPidIsNotSignalled) {
   ASSERT_TRUE(id.ok());
   // The pid is alive, but the record says it started at another time: what a
   // recycled pid looks like.
-  ProcessIdentity recorded{p.pid(), id->start_time + 1};
+  Identity recorded{p.pid(), id->start_time + 1};
   EXPECT_FALSE(StillRunning(recorded));
   Status st = SignalVerified(recorded, "sleep", SIGKILL);
   ASSERT_FALSE(st.ok());
@@ -128,43 +127,11 @@ TEST(ProcessIdentity, WaitPidfdExitSeesTheExit) {
   ASSERT_TRUE(id.ok());
   auto pidfd = OpenVerifiedPidfd(*id, "sleep");
   ASSERT_TRUE(pidfd.ok()) << pidfd.status().message();
-  EXPECT_FALSE(WaitPidfdExit(*pidfd, std::chrono::milliseconds(20)));
+  EXPECT_FALSE(WaitPidfdExit(pidfd->get(), std::chrono::milliseconds(20)));
   kill(p.pid(), SIGKILL);
-  EXPECT_TRUE(WaitPidfdExit(*pidfd, std::chrono::seconds(5)));
-  close(*pidfd);
+  EXPECT_TRUE(WaitPidfdExit(pidfd->get(), std::chrono::seconds(5)));
 }
 
-TEST(ContainerRecord, KeepsTheIdentitiesAndLoadsOldRecords) {
-  char tmpl[] = "/tmp/cli_record_test.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  GlobalOptions g;
-  g.root = tmpl;
-  ContainerRecord r;
-  r.id = "c1";
-  r.bundle = "/b";
-  r.monitor = {123, 456};
-  r.service = {789, 1011};
-  ASSERT_TRUE(fs::MkdirAll(StateDirOf(g, "c1"), 0700).ok());
-  ASSERT_TRUE(SaveRecord(g, r).ok());
-  auto loaded = LoadRecord(g, "c1");
-  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-  EXPECT_EQ(loaded->monitor.pid, 123);
-  EXPECT_EQ(loaded->monitor.start_time, 456u);
-  EXPECT_EQ(loaded->service.pid, 789);
-  EXPECT_EQ(loaded->service.start_time, 1011u);
-  // A record from before start times were kept: start time 0, "unknown".
-  ASSERT_TRUE(fs::WriteFileAtomic(StateDirOf(g, "c1") + "/state.json", R"({"id":"c1","service_pid":5})").ok());
-  loaded = LoadRecord(g, "c1");
-  ASSERT_TRUE(loaded.ok());
-  EXPECT_EQ(loaded->service.pid, 5);
-  EXPECT_EQ(loaded->service.start_time, 0u);
-  // A corrupt record is an error, not an exception.
-  ASSERT_TRUE(fs::WriteFileAtomic(StateDirOf(g, "c1") + "/state.json", R"({"service_pid":"x"})").ok());
-  loaded = LoadRecord(g, "c1");
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_NE(loaded.status().message().find("corrupt"), std::string::npos);
-  (void)fs::RemoveAll(tmpl);
-}
 
 }  // namespace
-}  // namespace kata::cli
+}  // namespace kata::proc

@@ -96,13 +96,5 @@ TEST(SizeFromAnnotations, HostLimitsAreThisHosts) {
   EXPECT_GT(l.max_vcpus, 0);
 }
 
-TEST(ApplySizingAnnotations, TheWrapperKeepsTheDefaultsOnARefusal) {
-  auto sc = Defaults();
-  ApplySizingAnnotations({{kMem, std::to_string(1LL << 51)}}, &sc);
-  EXPECT_EQ(sc.vm.memory_mib, 256);
-  ApplySizingAnnotations({{kMem, std::to_string(300LL << 20)}}, &sc);
-  EXPECT_EQ(sc.vm.memory_mib, 300);
-}
-
 }  // namespace
 }  // namespace kata::shim
