@@ -21,6 +21,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "health.pb.h"
+#include "common/json_parse.h"
 #include "oci/spec_json.h"
 #include "wkt.pb.h"
 
@@ -274,8 +275,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
       TypedHandler<grpc::ExecProcessRequest, Empty>(
           [this](const CallContext&, const grpc::ExecProcessRequest& req) -> Result<Empty> {
             ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
-            auto j = nlohmann::json::parse(req.process_json(), nullptr, false);
-            if (j.is_discarded()) return Error(Code::kInvalidArgument, "exec " + req.exec_id() + ": process is not valid JSON");
+            ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonBounded(req.process_json(), "exec " + req.exec_id() + ": process"));
             // A new process in a frozen cgroup would freeze before exec (runc refuses too).
             if (!c->cgroup_dir.empty() && CgroupFrozen(c->cgroup_dir)) {
               return Error(Code::kFailedPrecondition, "cannot exec in a paused container " + c->id);

@@ -6,6 +6,7 @@
 #include <netlink/route/route.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "common/log.h"
 #include "net/netlink.h"
@@ -31,12 +32,7 @@ Result<net::Link> LinkByMac(nl_sock* sk, const std::string& mac) {
 }
 
 Status AddAddress(nl_sock* sk, int ifindex, const grpc::IPAddress& ip) {
-  int prefix = 0;
-  try {
-    prefix = std::stoi(ip.mask());
-  } catch (...) {
-    return Error(Code::kInvalidArgument, "address " + ip.address() + ": mask \"" + ip.mask() + "\" is not a prefix length");
-  }
+  ASSIGN_OR_RETURN(int prefix, PrefixLength(ip));
   ASSIGN_OR_RETURN(net::Addr local, net::ParseAddr(ip.address(), AfOf(ip.family())));
   nl_addr_set_prefixlen(local.get(), prefix);
   rtnl_addr* a = rtnl_addr_alloc();
@@ -86,6 +82,20 @@ Status AddRoute(nl_sock* sk, const grpc::Route& r) {
 }
 
 }  // namespace
+
+Result<int> PrefixLength(const grpc::IPAddress& ip) {
+  // std::stoi took "24abc", "-1" and "999": the kernel then refused the
+  // address with a message that did not say why.
+  int max = ip.family() == grpc::v6 ? 128 : 32;
+  const std::string& m = ip.mask();
+  int prefix = -1;
+  auto [end, ec] = std::from_chars(m.data(), m.data() + m.size(), prefix);
+  if (ec != std::errc() || end != m.data() + m.size() || prefix < 0 || prefix > max) {
+    return Error(Code::kInvalidArgument, "address " + ip.address() + ": mask \"" + m +
+                                             "\" is not a prefix length (0 to " + std::to_string(max) + ")");
+  }
+  return prefix;
+}
 
 Status BringUpLoopback() {
   ASSIGN_OR_RETURN(net::Socket sk, net::Connect());

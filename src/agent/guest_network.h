@@ -9,6 +9,8 @@
 namespace kata::agent {
 
 Status BringUpLoopback();
+// The prefix length in ip.mask ("24"): decimal, 0-32 (IPv4) or 0-128 (IPv6).
+Result<int> PrefixLength(const grpc::IPAddress& ip);
 // Finds the NIC whose MAC is iface.device, renames it, sets MAC, MTU and
 // addresses, and brings it up.
 Status ConfigureInterface(const grpc::Interface& iface);

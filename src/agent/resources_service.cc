@@ -8,6 +8,7 @@
 #include "agent/agent_service.h"
 #include "agent/container/cgroup.h"
 #include "agent/rpc_handlers.h"
+#include "common/json_parse.h"
 #include "wkt.pb.h"
 
 namespace kata::agent {
@@ -82,8 +83,9 @@ void AgentService::RegisterResources(ttrpc::Server& server) {
                         if (req.resources_json().size() > kMaxResourcesJson) {
                           return Error(Code::kInvalidArgument, "update " + c->id + ": resources JSON too large");
                         }
-                        auto j = nlohmann::json::parse(req.resources_json(), nullptr, false);
-                        if (j.is_discarded() || !j.is_object()) {
+                        ASSIGN_OR_RETURN(nlohmann::json j,
+                                         ParseJsonBounded(req.resources_json(), "update container " + c->id + ": resources"));
+                        if (!j.is_object()) {
                           return Error(Code::kInvalidArgument,
                                        "update container " + c->id + ": resources are not a JSON object");
                         }

@@ -14,6 +14,7 @@
 #include "cli/parse.h"
 #include "cli/service_client.h"
 #include "cli/state_dir.h"
+#include "common/json_parse.h"
 #include "common/fs.h"
 #include "oci/spec_json.h"
 
@@ -41,13 +42,12 @@ Result<nlohmann::json> BuildProcess(const ContainerRecord& rec, const ExecOption
   nlohmann::json p;
   if (!o.process_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, fs::ReadFile(o.process_file));
-    p = nlohmann::json::parse(text, nullptr, false);
-    if (p.is_discarded()) return Error(Code::kInvalidArgument, o.process_file + ": not valid JSON");
+    ASSIGN_OR_RETURN(p, ParseJsonBounded(text, o.process_file));
   } else {
     if (o.args.empty()) return Error(Code::kInvalidArgument, "exec: no command given (args or --process)");
     ASSIGN_OR_RETURN(std::string text, fs::ReadFile(fs::JoinPath(rec.bundle, "config.json")));
-    auto spec = nlohmann::json::parse(text, nullptr, false);
-    if (spec.is_discarded() || !spec.contains("process")) return Error(Code::kInvalidArgument, "bundle config.json has no process");
+    ASSIGN_OR_RETURN(nlohmann::json spec, ParseJsonBounded(text, fs::JoinPath(rec.bundle, "config.json")));
+    if (!spec.is_object() || !spec.contains("process")) return Error(Code::kInvalidArgument, "bundle config.json has no process");
     p = spec["process"];
     p["args"] = o.args;
     p["terminal"] = o.tty;

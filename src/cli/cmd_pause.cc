@@ -10,6 +10,7 @@
 #include "cli/parse.h"
 #include "cli/service_client.h"
 #include "cli/state_dir.h"
+#include "common/json_parse.h"
 #include "common/fs.h"
 
 namespace kata::cli {
@@ -43,8 +44,8 @@ Result<std::string> ResourcesFrom(const UpdateFlags& f) {
     } else {
       ASSIGN_OR_RETURN(text, fs::ReadFile(f.resources));
     }
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return Error(Code::kInvalidArgument, "--resources: not a JSON object");
+    ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonBounded(text, "--resources"));
+    if (!j.is_object()) return Error(Code::kInvalidArgument, "--resources: not a JSON object");
     return j.dump();
   }
   nlohmann::json r = nlohmann::json::object();

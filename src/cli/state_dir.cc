@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 
@@ -60,8 +61,9 @@ Result<ContainerRecord> LoadRecord(const GlobalOptions& g, const std::string& id
   RETURN_IF_ERROR(ValidateId(id));
   auto text = fs::ReadFile(fs::JoinPath(StateDirOf(g, id), "state.json"));
   if (!text.ok()) return Error(Code::kNotFound, "container does not exist");
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return Error(Code::kDataLoss, "state of container " + id + " is corrupt");
+  auto parsed = ParseJsonBounded(*text, "state.json");
+  if (!parsed.ok() || !parsed->is_object()) return Error(Code::kDataLoss, "state of container " + id + " is corrupt");
+  const nlohmann::json& j = *parsed;
   ContainerRecord r;
   try {
     r.id = j.value("id", id);

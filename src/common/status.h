@@ -74,6 +74,9 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  // The value, or `fallback` when this holds an error (for callers where any
+  // error means "nothing usable", e.g. a peer's malformed message).
+  T value_or(T fallback) && { return ok() ? std::get<T>(std::move(v_)) : std::move(fallback); }
 
  private:
   std::variant<T, Status> v_;

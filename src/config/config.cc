@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "config/kata_keys.h"
+#include "config/toml_guard.h"
 
 namespace kata::config {
 namespace {
@@ -334,12 +335,6 @@ Result<std::string> ReadFile(const std::string& path) {
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
-// toml++ descriptions quote the offending text, newline included.
-std::string OneLine(const std::string& s) {
-  std::string out;
-  for (char ch : s) out += ch == '\n' ? std::string("\\n") : std::string(1, ch);
-  return out;
-}
 
 std::string QuoteList(const std::vector<std::string>& v) {
   std::string out = "[";
@@ -351,14 +346,12 @@ std::string QuoteList(const std::vector<std::string>& v) {
 
 Result<Config> ParseToml(const std::string& text, const std::string& source_name,
                          std::vector<std::string>* warnings, std::vector<std::string>* ignored) {
+  RETURN_IF_ERROR(CheckNonAscii(text, source_name));
   toml::table root;
   try {
     root = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    return Error(Code::kInvalidArgument, source_name + ":" + std::to_string(b.line) + ":" +
-                                             std::to_string(b.column) + ": " +
-                                             OneLine(std::string(e.description())));
+    return TomlParseError(e, source_name);
   }
   std::vector<std::string> w, ig;
   Config config;

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "oci/json_fields.h"
+#include "common/json_parse.h"
 #include "oci/spec_json.h"
 
 namespace kata::oci {
@@ -238,14 +239,6 @@ Status ParseSpecFields(const json& j, Spec* s) {
   return {};
 }
 
-Result<json> ParseJsonText(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    return Error(Code::kInvalidArgument, std::string("invalid JSON: ") + e.what());
-  }
-}
-
 }  // namespace
 
 Result<Spec> ParseSpec(const nlohmann::json& doc) {
@@ -257,9 +250,8 @@ Result<Spec> ParseSpec(const nlohmann::json& doc) {
 }
 
 Result<Spec> ParseSpec(const std::string& json_text) {
-  auto doc = ParseJsonText(json_text);
-  if (!doc.ok()) return doc.status().Wrap("config.json");
-  return ParseSpec(*doc);
+  ASSIGN_OR_RETURN(json doc, ParseJsonBounded(json_text, "config.json"));
+  return ParseSpec(doc);
 }
 
 Result<Spec> LoadSpec(const std::string& bundle_dir) {
@@ -280,7 +272,8 @@ Result<Spec> LoadSpec(const std::string& bundle_dir) {
     text.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  return ParseSpec(text);
+  ASSIGN_OR_RETURN(json doc, ParseJsonBounded(text, path));  // JSON errors name the file
+  return ParseSpec(doc);
 }
 
 Result<Process> ParseProcess(const nlohmann::json& j) {
@@ -292,7 +285,7 @@ Result<Process> ParseProcess(const nlohmann::json& j) {
 }
 
 Result<Process> ParseProcessJson(const std::string& json_text) {
-  ASSIGN_OR_RETURN(json doc, ParseJsonText(json_text));
+  ASSIGN_OR_RETURN(json doc, ParseJsonBounded(json_text, "process"));
   return ParseProcess(doc);
 }
 

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
 #include "common/fs.h"
 #include "net/netlink.h"
 #include "sandbox/netns.h"
@@ -24,8 +25,9 @@ nlohmann::json ToJson(const NetworkRecord& r) {
 }
 
 Result<NetworkRecord> FromJson(const std::string& text, const std::string& path) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Error(Code::kDataLoss, path + " is not valid JSON");
+  auto parsed = ParseJsonBounded(text, path);
+  if (!parsed.ok() || !parsed->is_object()) return Error(Code::kDataLoss, path + " is not valid JSON");
+  const nlohmann::json& j = *parsed;
   NetworkRecord r;
   r.netns_path = j.value("netns_path", "");
   r.netns_dev = j.value("netns_dev", uint64_t{0});

@@ -1,6 +1,7 @@
 // The sandbox's side of the VM cache (sandbox/vm_cache.h).
 #include <unistd.h>
 
+#include "common/json_parse.h"
 #include "common/fs.h"
 #include "sandbox/leftovers.h"
 #include "sandbox/ownership.h"
@@ -26,7 +27,7 @@ Result<json> AskVmCache(const std::string& endpoint, const json& request) {
   Result<std::string> line = st.ok() ? ReadLine(*fd, kIoTimeout) : Result<std::string>(st);
   close(*fd);
   if (!line.ok()) return line.status().Wrap("VM cache at " + endpoint);
-  json reply = json::parse(*line, nullptr, false);
+  json reply = ParseJsonBounded(*line, "VM cache reply").value_or(json());
   if (!reply.is_object()) return Error(Code::kInternal, "VM cache at " + endpoint + " sent a reply that is not JSON");
   if (reply.contains("error")) return Error(Code::kUnavailable, "VM cache at " + endpoint + ": " + reply.value("error", ""));
   return reply;

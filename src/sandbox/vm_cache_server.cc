@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/json_parse.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
@@ -177,7 +178,7 @@ json CacheServer::StatusReply(const std::string& fingerprint) {
 void CacheServer::ServeOne(int conn, bool* quit) {
   auto line = ReadLine(conn, kIoTimeout);
   if (!line.ok()) return;
-  json req = json::parse(*line, nullptr, false);
+  json req = ParseJsonBounded(*line, "VM cache request").value_or(json());
   json reply;
   std::string op = req.is_object() ? req.value("op", "") : "";
   if (op == "take") {

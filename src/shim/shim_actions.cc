@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
@@ -77,8 +78,10 @@ std::map<std::string, std::string> BundleAnnotations(const std::string& bundle) 
   std::map<std::string, std::string> out;
   auto text = fs::ReadFile(fs::JoinPath(bundle, "config.json"));
   if (!text.ok()) return out;
-  auto spec = nlohmann::json::parse(*text, nullptr, false);
-  if (spec.is_discarded() || !spec.is_object() || !spec.contains("annotations") || !spec["annotations"].is_object()) {
+  auto parsed = ParseJsonBounded(*text, "config.json");
+  if (!parsed.ok()) return out;
+  const nlohmann::json& spec = *parsed;
+  if (!spec.is_object() || !spec.contains("annotations") || !spec["annotations"].is_object()) {
     return out;
   }
   for (auto& [k, v] : spec["annotations"].items())

@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "common/json_parse.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "oci/namespace_paths.h"
@@ -37,8 +38,7 @@ Result<nlohmann::json> LoadValidatedSpec(const std::string& bundle) {
   std::string path = fs::JoinPath(bundle, "config.json");
   auto text = fs::ReadFile(path);
   if (!text.ok()) return text.status();
-  auto spec = nlohmann::json::parse(*text, nullptr, false);
-  if (spec.is_discarded()) return Error(Code::kInvalidArgument, path + ": not valid JSON");
+  ASSIGN_OR_RETURN(nlohmann::json spec, ParseJsonBounded(*text, path));
   auto parsed = oci::ParseSpec(spec);
   if (!parsed.ok()) return parsed.status().Wrap(path);
   RETURN_IF_ERROR(oci::CheckNamespacePaths(*parsed).Wrap(path));

@@ -7,7 +7,6 @@
 #include "ttrpc/frame.h"
 
 namespace kata::ttrpc {
-namespace {
 
 Result<std::string> DecodeResponse(const Frame& f) {
   if (f.oversized) return OversizedError(f.length);
@@ -22,8 +21,6 @@ Result<std::string> DecodeResponse(const Frame& f) {
   }
   return std::move(*resp.mutable_payload());
 }
-
-}  // namespace
 
 Client::Client(int fd) : fd_(fd) { reader_ = std::thread([this] { ReadLoop(); }); }
 
@@ -64,7 +61,10 @@ void Client::Close() {
 
 void Client::ReadLoop() {
   for (;;) {
-    Result<Frame> f = ReadFrame(fd_);
+    // No deadline inside a reply: a server that stalls mid-frame (a VM
+    // paused for a snapshot) may well go on later; meanwhile each pending
+    // Call is bounded by its own timeout.
+    Result<Frame> f = ReadFrame(fd_, kNoFrameTimeout);
     if (!f.ok()) {
       std::lock_guard lk(mu_);
       MarkClosed(f.status());

@@ -17,6 +17,12 @@
 
 namespace kata::ttrpc {
 
+struct Frame;
+
+// What a Response frame carries for its caller: the payload, or the status
+// (codes outside gRPC's range become kUnknown). Public for tests and fuzzing.
+Result<std::string> DecodeResponse(const Frame& f);
+
 class Client {
  public:
   // Takes ownership of a connected, blocking stream socket.

@@ -22,21 +22,52 @@ uint32_t GetU32(const char* p) {
   return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
 }
 
-// Reads until `n` bytes or EOF; returns how many arrived (short = EOF).
-Result<size_t> ReadFull(int fd, char* buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::read(fd, buf + got, n - got);
-    if (r > 0) {
-      got += static_cast<size_t>(r);
-    } else if (r == 0) {
-      break;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      pollfd p{fd, POLLIN, 0};  // tolerate an fd someone left non-blocking
-      ::poll(&p, 1, -1);
+using Clock = std::chrono::steady_clock;
+constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
+
+// Waits until fd is readable; false when `deadline` passed first.
+Result<bool> WaitReadable(int fd, Clock::time_point deadline) {
+  for (;;) {
+    int ms = -1;
+    if (deadline != kNoDeadline) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      ms = static_cast<int>(std::min<int64_t>(left.count(), INT32_MAX));
+    }
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, ms);
+    if (n > 0) return true;  // readable, or EOF/error that read() reports
+    if (n < 0 && errno != EINTR) return ErrnoError("ttrpc: poll");
+  }
+}
+
+// One read() of up to `n` bytes (0 = EOF), retried on EINTR; also waits on
+// an fd someone left non-blocking.
+Result<size_t> ReadSome(int fd, char* buf, size_t n) {
+  for (;;) {
+    ssize_t r = ::read(fd, buf, n);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      RETURN_IF_ERROR(WaitReadable(fd, kNoDeadline).status());
     } else if (errno != EINTR) {
       return ErrnoError("ttrpc: read");
     }
+  }
+}
+
+// Reads until `n` bytes or EOF; returns how many arrived (short = EOF).
+// kDeadlineExceeded `stalled` when `deadline` passes first.
+Result<size_t> ReadFull(int fd, char* buf, size_t n, Clock::time_point deadline,
+                        const std::string& stalled) {
+  size_t got = 0;
+  while (got < n) {
+    if (deadline != kNoDeadline) {
+      ASSIGN_OR_RETURN(bool ready, WaitReadable(fd, deadline));
+      if (!ready) return Error(Code::kDeadlineExceeded, stalled);
+    }
+    ASSIGN_OR_RETURN(size_t r, ReadSome(fd, buf + got, n - got));
+    if (r == 0) break;
+    got += r;
   }
   return got;
 }
@@ -85,10 +116,18 @@ Status WriteFrame(int fd, const Frame& frame) {
   return Status::Ok();
 }
 
-Result<Frame> ReadFrame(int fd) {
+Result<Frame> ReadFrame(int fd, std::chrono::milliseconds rest_timeout) {
   char header[kMessageHeaderLength];
-  ASSIGN_OR_RETURN(size_t got, ReadFull(fd, header, sizeof header));
+  // The first read waits as long as the peer likes (an idle connection);
+  // from the frame's first byte on, the rest has rest_timeout to arrive.
+  ASSIGN_OR_RETURN(size_t got, ReadSome(fd, header, sizeof header));
   if (got == 0) return Error(Code::kUnavailable, "connection closed");
+  const Clock::time_point deadline =
+      rest_timeout == kNoFrameTimeout ? kNoDeadline : Clock::now() + rest_timeout;
+  const std::string within = " not complete within " + std::to_string(rest_timeout.count()) + " ms";
+  ASSIGN_OR_RETURN(size_t more, ReadFull(fd, header + got, sizeof header - got, deadline,
+                                         "ttrpc: frame header" + within));
+  got += more;
   if (got < sizeof header) return Truncated("header", got, sizeof header);
 
   Frame f;
@@ -96,6 +135,8 @@ Result<Frame> ReadFrame(int fd) {
   f.stream_id = GetU32(header + 4);
   f.type = static_cast<uint8_t>(header[8]);
   f.flags = static_cast<uint8_t>(header[9]);
+  const std::string stalled = "ttrpc: frame of " + std::to_string(f.length) + " bytes on stream " +
+                              std::to_string(f.stream_id) + within;
   if (f.length > kMessageLengthMax) {
     // Like ttrpc: swallow the data so the next frame is found, and let the
     // caller answer the stream with ResourceExhausted.
@@ -103,15 +144,21 @@ Result<Frame> ReadFrame(int fd) {
     char sink[64 * 1024];
     for (size_t left = f.length; left > 0;) {
       size_t want = std::min(left, sizeof sink);
-      ASSIGN_OR_RETURN(size_t n, ReadFull(fd, sink, want));
+      ASSIGN_OR_RETURN(size_t n, ReadFull(fd, sink, want, deadline, stalled));
       if (n < want) return Truncated("data", f.length - left + n, f.length);
       left -= n;
     }
     return f;
   }
-  f.data.resize(f.length);
-  ASSIGN_OR_RETURN(size_t n, ReadFull(fd, f.data.data(), f.length));
-  if (n < f.length) return Truncated("data", n, f.length);
+  // Grown chunk by chunk as the data arrives (see the header).
+  constexpr size_t kChunk = 64 * 1024;
+  while (f.data.size() < f.length) {
+    size_t have = f.data.size();
+    size_t want = std::min<size_t>(f.length - have, kChunk);
+    f.data.resize(have + want);
+    ASSIGN_OR_RETURN(size_t n, ReadFull(fd, f.data.data() + have, want, deadline, stalled));
+    if (n < want) return Truncated("data", have + n, f.length);
+  }
   return f;
 }
 

@@ -3,6 +3,7 @@
 // containerd and the Go shims are the peers we must interoperate with.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -45,10 +46,22 @@ Status OversizedError(uint64_t length);
 // Callers sharing an fd must serialize calls (frames must not interleave).
 Status WriteFrame(int fd, const Frame& frame);
 
-// Reads exactly one frame from a blocking fd.
+// How long a peer may take to send the rest of a frame once its first byte
+// came. Between frames a peer may be idle for as long as it likes; inside one
+// a stalled peer would hold the reader (a serving thread) and the frame's
+// buffer forever. 4 MiB take well under a second even over virtio-serial.
+inline constexpr std::chrono::milliseconds kFrameReadTimeout{30000};
+// No deadline inside a frame either (Client: its peer is the server it chose).
+inline constexpr std::chrono::milliseconds kNoFrameTimeout = std::chrono::milliseconds::max();
+
+// Reads exactly one frame from a blocking fd. Waits for the first byte
+// without limit, then at most `rest_timeout` for the rest. The data buffer
+// grows 64 KiB at a time as bytes arrive (never past kMessageLengthMax), so a
+// peer that announces 4 MiB and sends nothing does not hold 4 MiB.
 //   EOF before any header byte -> kUnavailable "connection closed"
 //   EOF inside a frame         -> kDataLoss
+//   rest not in time           -> kDeadlineExceeded
 //   read() failure             -> the errno error
-Result<Frame> ReadFrame(int fd);
+Result<Frame> ReadFrame(int fd, std::chrono::milliseconds rest_timeout = kFrameReadTimeout);
 
 }  // namespace kata::ttrpc

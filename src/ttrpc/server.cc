@@ -25,9 +25,12 @@ namespace {
 // handler finishing after the connection ended still finds valid state and
 // sees `closed` instead of writing to a recycled fd number.
 struct Conn {
-  Conn(int f, bool device) : fd(f), reconnecting_device(device) {}
+  Conn(int f, const ConnectionOptions& o)
+      : fd(f), reconnecting_device(o.reconnecting_device), max_in_flight(o.max_in_flight) {}
   const int fd;
   const bool reconnecting_device;
+  const int max_in_flight;
+  std::atomic<int> in_flight{0};  // handlers running
   std::mutex write_mu;      // one frame at a time on the wire
   bool closed = false;      // guarded by write_mu
   uint64_t generation = 0;  // guarded by write_mu; bumped when a device peer goes away
@@ -149,18 +152,29 @@ struct Server::State {
     if (req.timeout_nano() > 0) {
       ctx.deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(req.timeout_nano());
     }
+    // Past the cap the peer hears why. Not reading on until a handler ends
+    // instead would deadlock a peer whose running calls (WaitProcess) wait
+    // for one it has yet to send (SignalProcess).
+    if (conn->in_flight.fetch_add(1) >= conn->max_in_flight) {
+      --conn->in_flight;
+      return reject(Error(Code::kResourceExhausted, "ttrpc: " + std::to_string(conn->max_in_flight) +
+                                                        " requests already in flight on this connection"));
+    }
     try {
       std::thread([conn, gen, id, h = std::move(h).value(), ctx = std::move(ctx),
                    payload = std::move(*req.mutable_payload())] {
-        conn->Send(id, gen, MakeResponse(Invoke(h, ctx, payload)));
+        ::ttrpc::Response resp = MakeResponse(Invoke(h, ctx, payload));
+        --conn->in_flight;  // before the reply: a peer answered may call again at once
+        conn->Send(id, gen, resp);
       }).detach();
     } catch (const std::system_error& e) {
+      --conn->in_flight;
       reject(Error(Code::kResourceExhausted, std::string("ttrpc: cannot start handler: ") + e.what()));
     }
   }
 
   void Serve(int fd, ConnectionOptions opts) {
-    auto conn = std::make_shared<Conn>(fd, opts.reconnecting_device);
+    auto conn = std::make_shared<Conn>(fd, opts);
     {
       std::lock_guard lk(mu);
       if (shutdown) {
@@ -171,7 +185,7 @@ struct Server::State {
     }
     uint64_t gen = 0;
     for (;;) {
-      Result<Frame> f = ReadFrame(fd);
+      Result<Frame> f = ReadFrame(fd, opts.frame_timeout);
       if (f.ok()) {
         Dispatch(conn, gen, f.value());
         if (stop) break;  // Shutdown() cannot wake a read() on a device
@@ -179,8 +193,16 @@ struct Server::State {
       }
       Code c = f.status().code();
       bool eof = c == Code::kUnavailable || c == Code::kDataLoss;
-      if (!eof) log::Warn("ttrpc: " + f.status().message());
-      if (!eof || !opts.reconnecting_device) break;
+      // A stalled peer loses its connection; a device cannot be dropped, so
+      // its partial frame is, as when the host goes away mid-frame.
+      bool stalled = c == Code::kDeadlineExceeded;
+      if (stalled) {
+        log::Warn(f.status().message() +
+                  (opts.reconnecting_device ? ": partial frame dropped" : ": connection dropped"));
+      } else if (!eof) {
+        log::Warn("ttrpc: " + f.status().message());
+      }
+      if (!(eof || stalled) || !opts.reconnecting_device) break;
       {
         // The host session ended: replies still owed to it would confuse the
         // next one (its stream ids restart at 1), so retire them.

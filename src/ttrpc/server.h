@@ -11,10 +11,13 @@
 #include <string>
 
 #include "common/status.h"
+#include "ttrpc/frame.h"
 #include "ttrpc/metadata.h"
 #include "ttrpc/socket.h"
 
 namespace kata::ttrpc {
+
+inline constexpr int kMaxInFlightPerConnection = 1024;
 
 struct CallContext {
   std::string service;
@@ -31,6 +34,15 @@ struct ConnectionOptions {
   // serving: the partial frame is dropped, replies to the old host session
   // are discarded, and we wait (sleeping, not spinning) for data again.
   bool reconnecting_device = false;
+  // Rest of a frame after its first byte (ReadFrame); a stalled peer's
+  // connection is dropped (a device's partial frame is, as after EOF).
+  std::chrono::milliseconds frame_timeout = kFrameReadTimeout;
+  // Requests of this connection whose handler is still running; one more is
+  // answered ResourceExhausted. Every handler has a thread, so this bounds
+  // what one peer can make us hold. High, because the agent serves long
+  // calls: a guest process keeps WaitProcess, ReadStdout and ReadStderr in
+  // flight, so 1024 is ~340 processes per sandbox.
+  int max_in_flight = kMaxInFlightPerConnection;
 };
 
 class Server {

@@ -334,6 +334,37 @@ TEST(ConfigTest, SyntaxErrorNamesFileLineColumn) {
       << r.status().message();
 }
 
+// toml++ 3.3.0 reaches __builtin_unreachable when it asks whether some
+// non-ASCII characters are whitespace (tests/fuzz/fuzz_config found it):
+// those places are refused first, with the position; non-ASCII text in
+// strings and comments is fine.
+TEST(ConfigTest, NonAsciiOnlyInStringsAndComments) {
+  auto refused = [](const std::string& text, const std::string& where) {
+    Result<Config> r = ParseToml(text, "/x/c.toml");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_EQ(r.status().message().rfind("/x/c.toml:" + where + ": ", 0), 0u) << r.status().message();
+    EXPECT_NE(r.status().message().find("(non-ASCII characters shown as `)"), std::string::npos);
+  };
+  refused("a.bu0\xd0\x9a = 1\n", "1:6");  // 'К' right after a bare key
+  refused("[runtime]\n# caf\xc3\xa9\nenable_debug = true \xc2\xa7\n", "3:21");
+  refused("a.b.c= 0xmachine\"0\xd0\x9a\xc6\xab\n", "1:10");  // toml++ scans the bad number on past the quote
+  // A line-ending backslash in a multi-line string, then U+00A7 (toml++ issue 190).
+  Result<Config> r = ParseToml("[hypervisor.qemu]\nkernel_params = \"\"\"a \\\n  \xc2\xa7\"\"\"\n", "/x/c.toml");
+  EXPECT_EQ(r.status().message().rfind("/x/c.toml:3:3: non-ASCII character after a backslash", 0), 0u)
+      << r.status().message();
+
+  Config c = MustParse("# Mémoire\n[hypervisor.qemu] # é\n"
+                       "kernel_params = \"café \\\\ \\\" ü\"\n"
+                       "cpu_features = 'ß'\n"
+                       "machine_accelerators = \"\"\"a\\\\é\"\"é\"\"\"\n"
+                       "entropy_source = '''/dev/ñ'''\n");
+  EXPECT_EQ(c.qemu.kernel_params, "café \\ \" ü");
+  EXPECT_EQ(c.qemu.cpu_features, "ß");
+  EXPECT_EQ(c.qemu.machine_accelerators, "a\\é\"\"é");
+  EXPECT_EQ(c.qemu.entropy_source, "/dev/ñ");
+}
+
 // Temp files for the search order; KATA_CONF_FILE restored afterwards.
 class LoadTest : public ::testing::Test {
  protected:

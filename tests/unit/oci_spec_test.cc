@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "common/json_parse.h"
 #include "oci/spec_json.h"
 #include "oci/state.h"
 
@@ -286,6 +287,51 @@ TEST(OciSpecTest, LoadSpecFromBundle) {
   EXPECT_EQ(bad.status().message(), "config.json: process.cwd \"x\" must be an absolute path");
   unlink((dir + "/config.json").c_str());
   rmdir(dir.c_str());
+}
+
+// "[[[...]]]": `depth` arrays inside each other.
+std::string Nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// nlohmann's parser is iterative, so a 200,000-deep document used to parse
+// and then overflow the stack where the value was copied (linux.seccomp and
+// linux.resources are kept as JSON) or dumped: refused while parsing now.
+TEST(OciSpecTest, DeeplyNestedJsonIsRefusedNotACrash) {
+  const std::string deep = Nested(200000);
+  const std::string head = R"({"ociVersion":"1.0.2","root":{"path":"r"},"process":{"args":["a"],"cwd":"/"},)";
+  for (const std::string& doc : {deep, head + R"("linux":{"seccomp":{"x":)" + deep + "}}}",
+                                 head + R"("linux":{"resources":{"devices":[{"type":)" + deep + "}]}}}",
+                                 head + R"("annotations":{"a":)" + deep + "}}"}) {
+    auto r = ParseSpec(doc);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_EQ(r.status().message(), "config.json: JSON nested deeper than 64 levels");
+  }
+  auto p = ParseProcessJson(R"({"args":)" + deep + "}");
+  EXPECT_EQ(p.status().message(), "process: JSON nested deeper than 64 levels");
+
+  char tmpl[] = "/tmp/oci-deep-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::ofstream(dir + "/config.json") << head + R"("linux":{"seccomp":)" + deep + "}}";
+  auto loaded = LoadSpec(dir);
+  EXPECT_EQ(loaded.status().message(), dir + "/config.json: JSON nested deeper than 64 levels");
+  unlink((dir + "/config.json").c_str());
+  rmdir(dir.c_str());
+}
+
+TEST(OciSpecTest, ParseJsonBoundedLimitAndErrors) {
+  EXPECT_TRUE(ParseJsonBounded(Nested(kMaxJsonDepth), "x").ok());
+  EXPECT_EQ(ParseJsonBounded(Nested(kMaxJsonDepth + 1), "x").status().message(),
+            "x: JSON nested deeper than 64 levels");
+  std::string objects;  // objects count as levels too
+  for (int i = 0; i < 3; ++i) objects += R"({"k":)";
+  objects += "1}}}";
+  EXPECT_TRUE(ParseJsonBounded(objects, "x", 3).ok());
+  EXPECT_FALSE(ParseJsonBounded("[" + objects + "]", "x", 3).ok());
+  auto bad = ParseJsonBounded("{\"a\":", "resources");
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(bad.status().message().rfind("resources: invalid JSON: ", 0), 0u) << bad.status().message();
+  EXPECT_EQ(*ParseJsonBounded(R"({"a":[1,{"b":null}]})", "x"), json::parse(R"({"a":[1,{"b":null}]})"));
 }
 
 TEST(OciSpecTest, Helpers) {

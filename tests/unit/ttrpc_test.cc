@@ -2,6 +2,7 @@
 // (standing in for a virtio-serial port whose host end comes and goes).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -461,6 +463,192 @@ TEST(TtrpcDeviceTest, ReconnectingDeviceSurvivesPeerGoingAway) {
   EXPECT_TRUE(returned);
   ::unlink(path.c_str());
   ::rmdir(dir);
+}
+
+
+// True when the peer closed `fd` (EOF) within `limit`.
+bool ClosedWithin(int fd, std::chrono::milliseconds limit) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(limit.count())) != 1) return false;
+  char c;
+  return ::read(fd, &c, 1) == 0;
+}
+
+// A server with Echo and a Slow method that counts its calls and waits for
+// a gate, serving one end of a socketpair with `opts`.
+struct LimitsFixture {
+  explicit LimitsFixture(ConnectionOptions opts) {
+    auto [a, b] = SocketPair();
+    peer = a;
+    server.Register("test.Echo", "Echo", [](const CallContext&, const std::string& p) -> Result<std::string> {
+      return "echo:" + p;
+    });
+    server.Register("test.Echo", "Slow", [gate = gate, started = started](const CallContext&, const std::string&)
+                                             -> Result<std::string> {
+      ++*started;
+      gate->Wait();
+      return std::string("slow");
+    });
+    serving = std::thread([this, fd = b, opts] { server.ServeConnection(fd, opts); });
+  }
+  ~LimitsFixture() {
+    gate->Open();
+    ::close(peer);
+    serving.join();
+  }
+  void Send(uint32_t id, const std::string& method, const std::string& payload = "") {
+    std::string req = RequestBytes("test.Echo", method, payload);
+    WriteAll(peer, EncodeHeader(req.size(), id, kRequest, 0) + req);
+  }
+  void WaitStarted(int n) {
+    for (int i = 0; i < 1000 && *started < n; ++i) std::this_thread::sleep_for(5ms);
+    ASSERT_EQ(*started, n);
+  }
+
+  Server server;
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+  std::shared_ptr<std::atomic<int>> started = std::make_shared<std::atomic<int>>(0);
+  int peer = -1;
+  std::thread serving;
+};
+
+TEST(TtrpcLimitsTest, StalledHalfHeaderDropsTheConnectionIdleDoesNot) {
+  LimitsFixture f(ConnectionOptions{.frame_timeout = 200ms});
+  std::this_thread::sleep_for(400ms);  // idle between frames for longer than the timeout: fine
+  f.Send(1, "Echo", "x");
+  EXPECT_EQ(ReadResponse(f.peer, 1).payload(), "echo:x");
+
+  auto start = std::chrono::steady_clock::now();
+  WriteAll(f.peer, EncodeHeader(100, 3, kRequest, 0).substr(0, 5));  // half a header, then silence
+  EXPECT_TRUE(ClosedWithin(f.peer, 5000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms);
+}
+
+TEST(TtrpcLimitsTest, StalledFrameDataDropsTheConnection) {
+  LimitsFixture f(ConnectionOptions{.frame_timeout = 200ms});
+  // A trickle does not help: the deadline is for the whole rest of the frame,
+  // so the server hangs up long before a byte every 50 ms has sent it all.
+  std::string req = RequestBytes("test.Echo", "Echo", std::string(100, 'y'));
+  WriteAll(f.peer, EncodeHeader(req.size(), 1, kRequest, 0));
+  size_t sent = 0;
+  for (; sent < 40; ++sent) {
+    if (::send(f.peer, req.data() + sent, 1, MSG_NOSIGNAL) != 1) break;  // EPIPE: dropped
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_LT(sent, 40u);
+}
+
+TEST(TtrpcLimitsTest, ReadFrameDeadlineOnlyAfterTheFirstByte) {
+  auto [a, b] = SocketPair();
+  WriteAll(a, EncodeHeader(1000, 1, kRequest, 0) + "only ten b");
+  Result<Frame> f = ReadFrame(b, 100ms);
+  EXPECT_EQ(f.status().code(), Code::kDeadlineExceeded);
+  EXPECT_EQ(f.status().message(), "ttrpc: frame of 1000 bytes on stream 1 not complete within 100 ms");
+  ::close(a);
+  ::close(b);
+  std::tie(a, b) = SocketPair();
+  std::thread late([fd = a] {  // the first byte may take as long as it likes
+    std::this_thread::sleep_for(300ms);
+    WriteAll(fd, EncodeHeader(3, 5, kRequest, 0) + "abc");
+  });
+  f = ReadFrame(b, 100ms);
+  late.join();
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(f->data, "abc");
+  ::close(a);
+  ::close(b);
+}
+
+TEST(TtrpcLimitsTest, RequestsPastTheInFlightCapAreResourceExhausted) {
+  LimitsFixture f(ConnectionOptions{.max_in_flight = 4});
+  for (uint32_t id : {1u, 3u, 5u, 7u}) f.Send(id, "Slow");
+  f.WaitStarted(4);
+  f.Send(9, "Echo", "over");
+  ::ttrpc::Response resp = ReadResponse(f.peer, 9);
+  EXPECT_EQ(resp.status().code(), static_cast<int>(Code::kResourceExhausted));
+  EXPECT_EQ(resp.status().message(), "ttrpc: 4 requests already in flight on this connection");
+
+  f.gate->Open();
+  std::set<uint32_t> answered;
+  for (int i = 0; i < 4; ++i) {
+    Result<Frame> fr = ReadFrame(f.peer);
+    ASSERT_TRUE(fr.ok());
+    answered.insert(fr->stream_id);
+  }
+  EXPECT_EQ(answered, (std::set<uint32_t>{1, 3, 5, 7}));
+  // Once answered, the slots are free again at once.
+  for (uint32_t id : {11u, 13u, 15u, 17u}) f.Send(id, "Slow");
+  f.WaitStarted(8);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(ReadFrame(f.peer).ok());
+  f.Send(19, "Echo", "again");
+  EXPECT_EQ(ReadResponse(f.peer, 19).payload(), "echo:again");
+}
+
+// The agent's connection carries WaitProcess, ReadStdout and ReadStderr for
+// every process of the pod at once: the default cap must admit a big pod.
+TEST(TtrpcLimitsTest, DefaultCapAdmitsABigPodsLongCalls) {
+  LimitsFixture f(ConnectionOptions{});
+  constexpr int kCalls = 3 * 200;  // 200 processes
+  for (int i = 0; i < kCalls; ++i) f.Send(2 * i + 1, "Slow");
+  f.WaitStarted(kCalls);
+  f.gate->Open();
+  for (int i = 0; i < kCalls; ++i) {
+    Result<Frame> fr = ReadFrame(f.peer);
+    ASSERT_TRUE(fr.ok());
+    ::ttrpc::Response resp;
+    ASSERT_TRUE(resp.ParseFromString(fr->data));
+    EXPECT_EQ(resp.status().code(), 0);
+  }
+}
+
+// On a device the connection cannot be dropped: the stalled partial frame
+// is, and the next frame from the host is served.
+TEST(TtrpcDeviceTest, StalledPartialFrameIsDroppedAndServingGoesOn) {
+  char dir[] = "/tmp/ttrpc_dev.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/port";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  int rfd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(rfd, 0);
+  ASSERT_EQ(::fcntl(rfd, F_SETFL, 0), 0);
+  Server server;
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  server.Register("svc", "Ping", [calls](const CallContext&, const std::string&) -> Result<std::string> {
+    ++*calls;
+    return std::string("pong");
+  });
+  std::thread serving([&] {
+    server.ServeConnection(rfd, ConnectionOptions{.reconnecting_device = true, .frame_timeout = 200ms});
+  });
+  int w = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);  // the host stays connected throughout
+  ASSERT_GE(w, 0);
+  std::string req = RequestBytes("svc", "Ping");
+  WriteAll(w, EncodeHeader(req.size(), 1, kRequest, 0) + req.substr(0, 2));
+  std::this_thread::sleep_for(500ms);
+  WriteAll(w, EncodeHeader(req.size(), 3, kRequest, 0) + req);
+  for (int i = 0; i < 500 && *calls < 1; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(*calls, 1);
+  ::close(w);
+  server.Shutdown();
+  serving.join();
+  ::unlink(path.c_str());
+  ::rmdir(dir);
+}
+
+TEST(TtrpcClientTest, DecodeResponseMapsStatusAndPayload) {
+  ::ttrpc::Response resp;
+  resp.set_payload("p");
+  Frame f{.stream_id = 1, .type = kResponse, .flags = 0, .data = resp.SerializeAsString()};
+  EXPECT_EQ(*DecodeResponse(f), "p");
+  resp.mutable_status()->set_code(99);
+  resp.mutable_status()->set_message("odd");
+  f.data = resp.SerializeAsString();
+  EXPECT_EQ(DecodeResponse(f).status().code(), Code::kUnknown);
+  f.data = std::string("\xff", 1);
+  EXPECT_EQ(DecodeResponse(f).status().code(), Code::kInternal);
+  f.oversized = true;
+  f.length = kMessageLengthMax + 1;
+  EXPECT_EQ(DecodeResponse(f).status().code(), Code::kResourceExhausted);
 }
 
 }  // namespace

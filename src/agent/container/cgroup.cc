@@ -6,6 +6,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -55,13 +56,24 @@ std::map<std::string, uint64_t> ParseKeyed(const std::string& text) {
 
 std::string Max(int64_t v) { return v < 0 ? "max" : std::to_string(v); }
 
-// A number field, or nullopt when absent/null.
+// An integer field, or nullopt when absent, null or not an integer (a float
+// out of int64_t's range would make the conversion undefined behaviour).
 std::optional<int64_t> Int(const json& o, const char* key) {
   if (!o.is_object()) return std::nullopt;
   auto it = o.find(key);
-  if (it == o.end() || !it->is_number()) return std::nullopt;
+  if (it == o.end() || !it->is_number_integer()) return std::nullopt;
   if (it->is_number_unsigned()) return static_cast<int64_t>(it->get<uint64_t>());
   return it->get<int64_t>();
+}
+
+// A string field, "" when absent or null. json::value() would throw for
+// another type: the update would fail as "handler threw" instead of naming
+// the field (found by tests/fuzz/fuzz_agent_requests).
+Result<std::string> Str(const json& o, const char* key, const char* field) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return Error(Code::kInvalidArgument, std::string("linux.resources.") + field + " must be a string");
+  return it->get<std::string>();
 }
 
 struct Writer {
@@ -124,8 +136,10 @@ Status ApplyCpu(Writer& w, const json& c) {
   }
   if (auto idle = Int(c, "idle"); idle && Exists(w.dir + "/cpu.idle")) RETURN_IF_ERROR(w.Set("cpu.idle", std::to_string(*idle)));
   if (c.is_object()) {
-    if (auto cpus = c.value("cpus", std::string()); !cpus.empty()) RETURN_IF_ERROR(w.Set("cpuset.cpus", cpus));
-    if (auto mems = c.value("mems", std::string()); !mems.empty()) RETURN_IF_ERROR(w.Set("cpuset.mems", mems));
+    ASSIGN_OR_RETURN(std::string cpus, Str(c, "cpus", "cpu.cpus"));
+    ASSIGN_OR_RETURN(std::string mems, Str(c, "mems", "cpu.mems"));
+    if (!cpus.empty()) RETURN_IF_ERROR(w.Set("cpuset.cpus", cpus));
+    if (!mems.empty()) RETURN_IF_ERROR(w.Set("cpuset.mems", mems));
     if (Int(c, "realtimeRuntime") || Int(c, "realtimePeriod")) log::Debug("cgroup v2: realtime cpu limits ignored");
   }
   return {};
@@ -136,7 +150,9 @@ Status ApplyBlockIo(Writer& w, const json& b) {
     if (Exists(w.dir + "/io.bfq.weight")) {
       RETURN_IF_ERROR(w.Set("io.bfq.weight", std::to_string(*weight)));
     } else if (Exists(w.dir + "/io.weight")) {
-      RETURN_IF_ERROR(w.Set("io.weight", "default " + std::to_string(1 + (*weight - 10) * 9999 / 990)));
+      // blkio.weight's range first: a huge weight overflowed the scaling.
+      int64_t v1 = std::clamp<int64_t>(*weight, 10, 1000);
+      RETURN_IF_ERROR(w.Set("io.weight", "default " + std::to_string(1 + (v1 - 10) * 9999 / 990)));
     }
   }
   const struct {
@@ -225,7 +241,8 @@ Status ApplyResources(const std::string& dir, const json& r, const std::vector<o
   if (auto it = r.find("blockIO"); it != r.end() && it->is_object()) RETURN_IF_ERROR(ApplyBlockIo(w, *it));
   if (auto it = r.find("hugepageLimits"); it != r.end() && it->is_array()) {
     for (const json& h : *it) {
-      std::string size = h.is_object() ? h.value("pageSize", std::string()) : "";
+      if (!h.is_object()) continue;
+      ASSIGN_OR_RETURN(std::string size, Str(h, "pageSize", "hugepageLimits[].pageSize"));
       if (size.empty() || size.find('/') != std::string::npos) continue;
       RETURN_IF_ERROR(w.Set("hugetlb." + size + ".max", std::to_string(Int(h, "limit").value_or(0))));
     }

@@ -26,7 +26,10 @@ Status BadRule(size_t index, const char* field, const std::string& what) {
 Result<int64_t> RuleNumber(const json& rule, const char* key, size_t index) {
   auto it = rule.find(key);
   if (it == rule.end() || it->is_null()) return int64_t{-1};
-  if (!it->is_number_integer() || it->get<int64_t>() < -1 || it->get<int64_t>() > INT32_MAX) {
+  // An unsigned 2^64-1 read as int64_t is -1, "any": a rule for one device
+  // would cover every one (found by tests/fuzz/fuzz_agent_create).
+  bool big = it->is_number_unsigned() && it->get<uint64_t>() > INT32_MAX;
+  if (!it->is_number_integer() || big || it->get<int64_t>() < -1 || it->get<int64_t>() > INT32_MAX) {
     return BadRule(index, key[1] == 'a' ? ".major" : ".minor", "not a device number (an integer, or -1/absent for any)");
   }
   return it->get<int64_t>();

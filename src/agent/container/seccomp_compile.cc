@@ -80,19 +80,31 @@ Result<unsigned> Flags(const nlohmann::json& flags) {
   return out;
 }
 
+// args[].index/value/valueTwo: an unsigned integer up to `max`, 0 when absent.
+// (json::value() would throw on a string and convert a float out of range,
+// which is undefined behaviour: found by tests/fuzz/fuzz_agent_create.)
+Result<uint64_t> ArgNumber(const nlohmann::json& a, const char* key, uint64_t max) {
+  auto it = a.find(key);
+  if (it == a.end() || it->is_null()) return uint64_t{0};
+  if (!it->is_number_unsigned() || it->get<uint64_t>() > max) {
+    return Error(Code::kInvalidArgument, "seccomp: syscall argument " + std::string(key) + " " + it->dump() +
+                                             " must be an integer from 0 to " + std::to_string(max));
+  }
+  return it->get<uint64_t>();
+}
+
 Result<std::vector<scmp_arg_cmp>> Conditions(const nlohmann::json& args) {
   std::vector<scmp_arg_cmp> out;
   if (!args.is_array()) return out;
   for (const auto& a : args) {
     if (!a.is_object()) return Error(Code::kInvalidArgument, "seccomp: syscall args must be objects");
-    unsigned index = a.value("index", 0u);
-    if (index > 5) return Error(Code::kInvalidArgument, "seccomp: argument index " + std::to_string(index) + " > 5");
+    ASSIGN_OR_RETURN(uint64_t index, ArgNumber(a, "index", 5));
     ASSIGN_OR_RETURN(scmp_compare op, Operator(Str(a, "op")));
     scmp_arg_cmp c = {};
-    c.arg = index;
+    c.arg = static_cast<unsigned>(index);
     c.op = op;
-    c.datum_a = a.value("value", uint64_t{0});
-    c.datum_b = a.value("valueTwo", uint64_t{0});
+    ASSIGN_OR_RETURN(c.datum_a, ArgNumber(a, "value", UINT64_MAX));
+    ASSIGN_OR_RETURN(c.datum_b, ArgNumber(a, "valueTwo", UINT64_MAX));
     out.push_back(c);
   }
   return out;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/json_parse.h"
 #include "common/fd_passing.h"
 
 namespace kata::vmm::qemu {
@@ -50,8 +51,8 @@ Result<nlohmann::json> QmpClient::ReadMessage(std::chrono::steady_clock::time_po
     if (nl != std::string::npos) {
       std::string line = buf_.substr(0, nl);
       buf_.erase(0, nl + 1);
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded()) return Error(Code::kInternal, "malformed QMP message");
+      auto j = ParseJsonBounded(line, "QMP message");
+      if (!j.ok()) return Error(Code::kInternal, "malformed QMP message");
       return j;
     }
     if (buf_.size() > kMaxLine) return Error(Code::kResourceExhausted, "QMP message too long");
