@@ -1,17 +1,15 @@
 #include "sandbox/sandbox.h"
 
-#include <dirent.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include <algorithm>
 #include <thread>
-#include <vector>
 
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "sandbox/failure_log.h"
 #include "sandbox/ownership.h"
 #include "sandbox/paths.h"
 #include "sandbox/vm_template.h"
@@ -32,37 +30,6 @@ std::string GuestFailureSummary(const std::string& log) {
   size_t end = log.find('\n', panic);
   std::string upto = log.substr(0, end == std::string::npos ? log.size() : end);
   return TailLines(upto, 2);
-}
-
-// Failure logs outlive their sandbox: each is cut to its last
-// kKeptLogMax bytes, and only the newest kKeptLogCount stay (a guest that
-// fails on purpose, again and again, cannot fill the host's disk).
-constexpr size_t kKeptLogMax = 256 * 1024;
-constexpr size_t kKeptLogCount = 64;
-
-void PruneKeptLogs() {
-  DIR* d = opendir(kFailedLogDir);
-  if (d == nullptr) return;
-  std::vector<std::pair<int64_t, std::string>> logs;  // (mtime ns, name)
-  while (dirent* e = readdir(d)) {
-    struct stat st;
-    std::string path = std::string(kFailedLogDir) + "/" + e->d_name;
-    if (e->d_name[0] == '.' || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    logs.emplace_back(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, path);
-  }
-  closedir(d);
-  if (logs.size() <= kKeptLogCount) return;
-  std::sort(logs.begin(), logs.end());
-  for (size_t i = 0; i + kKeptLogCount < logs.size(); i++) unlink(logs[i].second.c_str());
-}
-
-// The copy's path, or "" if it could not be kept.
-std::string KeepFailureLog(const std::string& name, const std::string& text) {
-  std::string kept = std::string(kFailedLogDir) + "/" + name;
-  std::string tail = text.size() > kKeptLogMax ? text.substr(text.size() - kKeptLogMax) : text;
-  if (!fs::MkdirAll(kFailedLogDir, 0700).ok() || !fs::WriteFileAtomic(kept, tail, 0600).ok()) return "";
-  PruneKeptLogs();
-  return kept;
 }
 
 int64_t NowNs() {
@@ -153,9 +120,9 @@ Status Sandbox::BootSteps() {
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
   RETURN_IF_ERROR(agent_->CreateSandbox(req));
-  monitor_ = std::make_unique<VmMonitor>(cfg_.id, hv_->ConsoleLogPath(), agent_.get(), [this] {
-    (void)hv_->Stop(std::chrono::milliseconds(0));  // its exit is handled as a crash (WatchVmExit)
-  });
+  monitor_ = std::make_unique<VmMonitor>(
+      cfg_.id, hv_->ConsoleLogPath(), [this](std::chrono::milliseconds timeout) { return agent_->Check(timeout).ok(); },
+      [this] { (void)hv_->Stop(std::chrono::milliseconds(0)); });  // its exit is handled as a crash (WatchVmExit)
   return Status::Ok();
 }
 
@@ -255,7 +222,7 @@ Status Sandbox::FailWithConsole(const Status& st) {
     auto text = fs::ReadFile(path);
     if (!text.ok()) continue;
     // An empty console is worth naming too: the guest never got to print.
-    std::string kept = KeepFailureLog(cfg_.id + "-" + fs::Basename(path), *text);
+    std::string kept = KeepFailureLog(kFailedLogDir, cfg_.id + "-" + fs::Basename(path), *text);
     if (!kept.empty()) kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
     // The run dir goes with the sandbox: the error names the copy that stays.
     for (size_t at; !kept.empty() && (at = message.find(path)) != std::string::npos;) message.replace(at, path.size(), kept);
