@@ -110,6 +110,16 @@ void Abandon(const GlobalOptions& g, const std::string& id, const proc::Identity
     waitpid(service.pid, nullptr, WNOHANG);  // our child: reap it
   }
   RemoveServiceSockets(g, id);
+  // A service that died during the Create (kill -9, crash) could not remove
+  // what the sandbox had made: its VM directory, its share, the pod network
+  // changes. Once the record below is gone nothing could name them any more
+  // (`delete` says "does not exist") and the id stays "in use" for good.
+  // Only our own, unlocked leftovers are touched (sandbox/ownership.h).
+  if (service.pid > 0) {
+    if (Status st = sandbox::RemoveVmLeftovers(id, sandbox::KataRuntimeOwner(ServiceSocketOf(g, id))); !st.ok()) {
+      log::Warn("cleanup of " + id + ": " + st.message());
+    }
+  }
   Status st = fs::RemoveAll(StateDirOf(g, id));
   if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
 }
