@@ -298,6 +298,8 @@ class FaultTest : public ::testing::Test {
 
   // One kill -9 case; the assertions are in the body, the counts printed.
   void KillCase(Victim victim, Step step);
+  // kill -9 while `create` boots the VM: the create fails and leaves nothing.
+  void KillDuringCreate(Victim victim);
 
   static inline TempDir* tmp_ = nullptr;
   static inline PodNetns* pod_ = nullptr;
@@ -445,6 +447,65 @@ void FaultTest::KillCase(Victim victim, Step step) {
               diff.empty() ? "" : (" LEFT: " + diff).c_str());
   std::fflush(stdout);
 }
+
+void FaultTest::KillDuringCreate(Victim victim) {
+  std::string label = std::string(Name(victim)) + "@during-create";
+  HostSnapshot base = TakeHostSnapshot(pod_->name());
+  std::string id = UniqueId(std::string("f-") + Name(victim));
+  std::string pid_file = tmp_->path() + "/" + id + ".pid";
+  Cleanup cleanup(id, pod_);
+  Background create({"timeout", "-k", "5", "180", Runtime(), "create", "--bundle", bundle_, "--pid-file", pid_file, id},
+                    tmp_->path() + "/" + id + ".create");
+  // QEMU writes its pid file as it starts, while the service is in the
+  // Create call (the record, naming the service and the monitor, is saved
+  // before it); the agent answers ~0.6 s later under TCG.
+  pid_t qemu = 0;
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline && !create.Poll()) {
+    std::istringstream(Slurp("/run/vc/vm/" + id + "/qemu.pid")) >> qemu;
+    if (qemu > 0 && ExeOf(qemu).find("qemu-system") != std::string::npos) break;
+    qemu = 0;
+    SleepMs(2);
+  }
+  ASSERT_GT(qemu, 0) << "QEMU never started: " << create.Output();
+  pid_t victim_pid = qemu;
+  if (victim != Victim::kQemu) {
+    nlohmann::json rec = nlohmann::json::parse(Slurp("/run/kata-containers/runtime/" + id + "/state.json"));
+    victim_pid = rec.value(victim == Victim::kService ? "service_pid" : "monitor_pid", 0);
+  }
+  ASSERT_GT(victim_pid, 0);
+  ASSERT_TRUE(Alive(victim_pid));
+  auto t_kill = Clock::now();
+  ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
+  EXPECT_TRUE(WaitGone(victim_pid, 10)) << "pid " << victim_pid << " did not die";
+  int rc = create.Wait(120);
+  double create_s = SecondsSince(t_kill);
+  std::string err = Trim(create.Output());
+  EXPECT_NE(rc, 0) << "create succeeded: the kill came too late to test a failing create: " << err;
+  EXPECT_NE(rc, -1) << "create hung after kill -9 of " << Name(victim);
+  // A failed create leaves nothing, as runc's does: no record, no VM.
+  StateAnswer a = StateOf(id);
+  EXPECT_EQ(a.exit_code, 1) << a.status;
+  EXPECT_NE(a.err.find("does not exist"), std::string::npos) << a.err;
+  EXPECT_LT(a.seconds, 5);
+  CmdResult d = Kata({"delete", "-f", id});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  HostSnapshot after = SnapshotSettled(base, 15, pod_->name());
+  std::string diff = SnapshotDiff(base, after);
+  EXPECT_EQ(diff, "") << label;
+  EXPECT_EQ(Leaks(id), "") << label;
+  Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs a failed boot keeps for the user
+  std::printf("[fault] %-22s create exit %d %.2f s after the kill (\"%s\"), then state: %s\n"
+              "[fault] %-22s after: %s, fds %+d, dir entries %+d%s\n",
+              label.c_str(), rc, create_s, err.substr(err.rfind(": ", 0) == std::string::npos ? 0 : 0, 160).c_str(),
+              a.exit_code == 1 ? "does not exist" : a.status.c_str(), "", Describe(after).c_str(), after.fds - base.fds,
+              static_cast<int>(after.entries.size()) - static_cast<int>(base.entries.size()),
+              diff.empty() ? "" : (" LEFT: " + diff).c_str());
+  std::fflush(stdout);
+}
+
+TEST_F(FaultTest, KillQemuDuringCreate) { KillDuringCreate(Victim::kQemu); }
+TEST_F(FaultTest, KillServiceDuringCreate) { KillDuringCreate(Victim::kService); }
 
 #define KILL_CASE(victim, step, name) \
   TEST_F(FaultTest, name) { KillCase(Victim::victim, Step::step); }
