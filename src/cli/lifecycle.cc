@@ -103,6 +103,20 @@ void StopService(const proc::Identity& service, const std::string& id, int first
   }
 }
 
+// A Create the service never answered because its connection dropped: if the
+// service died (kill -9, crash), say so; "ttrpc: connection closed" alone
+// does not tell the caller what happened.
+Status ServiceFailure(const Status& st, const proc::Identity& service, const std::string& id) {
+  if (st.code() != Code::kUnavailable) return st;
+  // Its fds close a moment before it becomes a zombie: wait for that.
+  auto pidfd = proc::OpenVerifiedPidfd(service, kServiceBinaryName);
+  bool died = pidfd.ok() ? proc::WaitPidfdExit(pidfd->get(), std::chrono::milliseconds(500))
+                         : pidfd.status().code() == Code::kNotFound;
+  if (!died) return st;
+  return Error(st.code(), "the sandbox service of " + id + " (pid " + std::to_string(service.pid) +
+                              ") died during create: " + st.message());
+}
+
 // Removes what a failed create left: the service (and with it the VM) and the record.
 void Abandon(const GlobalOptions& g, const std::string& id, const proc::Identity& service) {
   if (service.pid > 0) {
@@ -166,7 +180,7 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   req.set_stderr(stdio->err);
   req.set_terminal(spec.process && spec.process->terminal);
   auto created = (*client)->Create(req);
-  if (!created.ok()) return fail(created.status());
+  if (!created.ok()) return fail(ServiceFailure(created.status(), rec.service, o.id));
   return std::move(*client);
 }
 
