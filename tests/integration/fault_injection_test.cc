@@ -483,6 +483,12 @@ void FaultTest::KillDuringCreate(Victim victim) {
   std::string err = Trim(create.Output());
   EXPECT_NE(rc, 0) << "create succeeded: the kill came too late to test a failing create: " << err;
   EXPECT_NE(rc, -1) << "create hung after kill -9 of " << Name(victim);
+  // The error says what died.
+  std::string why = victim == Victim::kQemu      ? "QEMU for sandbox " + id + " exited with status 137 during start-up"
+                    : victim == Victim::kService ? "the sandbox service of " + id + " (pid " + std::to_string(victim_pid) +
+                                                       ") died during create"
+                                                 : std::string("monitor process died during set-up");
+  EXPECT_NE(err.find(why), std::string::npos) << err;
   // A failed create leaves nothing, as runc's does: no record, no VM.
   StateAnswer a = StateOf(id);
   EXPECT_EQ(a.exit_code, 1) << a.status;
@@ -497,7 +503,7 @@ void FaultTest::KillDuringCreate(Victim victim) {
   Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs a failed boot keeps for the user
   std::printf("[fault] %-22s create exit %d %.2f s after the kill (\"%s\"), then state: %s\n"
               "[fault] %-22s after: %s, fds %+d, dir entries %+d%s\n",
-              label.c_str(), rc, create_s, err.substr(err.rfind(": ", 0) == std::string::npos ? 0 : 0, 160).c_str(),
+              label.c_str(), rc, create_s, err.substr(0, 200).c_str(),
               a.exit_code == 1 ? "does not exist" : a.status.c_str(), "", Describe(after).c_str(), after.fds - base.fds,
               static_cast<int>(after.entries.size()) - static_cast<int>(base.entries.size()),
               diff.empty() ? "" : (" LEFT: " + diff).c_str());
