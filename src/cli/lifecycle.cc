@@ -138,6 +138,17 @@ void Abandon(const GlobalOptions& g, const std::string& id, const proc::Identity
   if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
 }
 
+// The monitor died during set-up (kill -9, OOM) after it may have started
+// the service, saved the record and had the VM booted: it could not undo
+// them, and callers take a failed create to have left nothing (runc), so
+// nobody would delete them. Only a record whose monitor is gone is deleted:
+// a live one is a concurrent create of the same id that won.
+void RemoveAfterDeadMonitor(const GlobalOptions& g, const std::string& id) {
+  auto rec = LoadRecord(g, id);
+  if (!rec.ok() || proc::StillRunning(rec->monitor)) return;
+  if (Status st = DeleteContainer(g, id, true); !st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
+}
+
 // Creates the container with this process's stdio as the container's: the
 // fds themselves go to the service, so output reaches the caller's pipe,
 // file or terminal with no copy through us.
@@ -206,7 +217,10 @@ Status CreateDetached(const GlobalOptions& g, const CreateOptions& o) {
         ForwardSignals(client.get(), o.id, "");
         return WaitExit(client.get(), o.id);
       });
-  RETURN_IF_ERROR(monitor.status());
+  if (!monitor.ok()) {
+    if (monitor.status().code() == Code::kAborted) RemoveAfterDeadMonitor(g, o.id);
+    return monitor.status();
+  }
   if (!o.pid_file.empty()) {
     ASSIGN_OR_RETURN(std::string pid_file, fs::AbsolutePath(o.pid_file));
     RETURN_IF_ERROR(fs::WriteFileAtomic(pid_file, std::to_string(*monitor)));
