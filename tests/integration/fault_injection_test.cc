@@ -512,6 +512,7 @@ void FaultTest::KillDuringCreate(Victim victim) {
 
 TEST_F(FaultTest, KillQemuDuringCreate) { KillDuringCreate(Victim::kQemu); }
 TEST_F(FaultTest, KillServiceDuringCreate) { KillDuringCreate(Victim::kService); }
+TEST_F(FaultTest, KillMonitorDuringCreate) { KillDuringCreate(Victim::kMonitor); }
 
 #define KILL_CASE(victim, step, name) \
   TEST_F(FaultTest, name) { KillCase(Victim::victim, Step::step); }
