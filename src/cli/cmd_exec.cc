@@ -98,7 +98,11 @@ Result<int> Exec(const GlobalOptions& g, const ExecOptions& o) {
   if (!dial.ok()) return Error(Code::kFailedPrecondition, "cannot exec in a stopped container");
   std::unique_ptr<ServiceClient> client = std::move(*dial);
   ASSIGN_OR_RETURN(task::StateResponse state, client->State(o.id));
-  if (state.status() == task::STOPPED) return Error(Code::kFailedPrecondition, "cannot exec in a stopped container");
+  // With its monitor gone the container is stopped, as `state` reports it
+  // (container_status.h), even while the service still says running.
+  if (state.status() == task::STOPPED || !proc::StillRunning(rec.monitor)) {
+    return Error(Code::kFailedPrecondition, "cannot exec in a stopped container");
+  }
   if (state.status() == task::PAUSED && !o.ignore_paused) {
     return Error(Code::kFailedPrecondition, "cannot exec in a paused container (use --ignore-paused to override)");
   }

@@ -229,9 +229,13 @@ Status CreateDetached(const GlobalOptions& g, const CreateOptions& o) {
 }
 
 Status StartDetached(const GlobalOptions& g, const std::string& id) {
-  RETURN_IF_ERROR(LoadRecord(g, id).status());
+  ASSIGN_OR_RETURN(ContainerRecord rec, LoadRecord(g, id));
   auto client = ServiceClient::Dial(ServiceSocketOf(g, id));
   if (!client.ok()) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
+  // As `state` reports it (container_status.h): with its monitor gone the
+  // container is stopped, even while the service, whose kill of the orphan
+  // is asynchronous, still says created or running.
+  if (!proc::StillRunning(rec.monitor)) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
   ASSIGN_OR_RETURN(task::StateResponse state, (*client)->State(id));
   switch (state.status()) {
     case task::CREATED: return (*client)->Start(id);
