@@ -235,7 +235,7 @@ Pids PidsOf(const std::string& id, const std::string& pid_file) {
 }
 
 enum class Victim { kQemu, kService, kMonitor };
-enum class Step { kCreated, kRunning, kInExec, kAfterExec, kInDelete };
+enum class Step { kCreated, kInStart, kRunning, kInExec, kAfterExec, kInDelete };
 
 const char* Name(Victim v) {
   switch (v) {
@@ -248,6 +248,7 @@ const char* Name(Victim v) {
 const char* Name(Step s) {
   switch (s) {
     case Step::kCreated: return "after-create";
+    case Step::kInStart: return "during-start";
     case Step::kRunning: return "after-start";
     case Step::kInExec: return "during-exec";
     case Step::kAfterExec: return "after-exec";
@@ -332,7 +333,7 @@ void FaultTest::KillCase(Victim victim, Step step) {
   // While the VM runs the pod's eth0 is mirrored to its tap (an ingress qdisc on each).
   EXPECT_EQ(pod_->EthIngress(), 1) << "the pod's eth0 is not mirrored to the VM";
   EXPECT_EQ(pod_->Taps(), 1) << "the VM has no tap in the pod's namespace";
-  if (step != Step::kCreated) {
+  if (step != Step::kCreated && step != Step::kInStart) {
     CmdResult s = Kata({"start", id});
     ASSERT_EQ(s.exit_code, 0) << s.err;
   }
@@ -352,18 +353,24 @@ void FaultTest::KillCase(Victim victim, Step step) {
   }
   pid_t victim_pid = victim == Victim::kQemu ? pids.qemu : victim == Victim::kService ? pids.service : pids.monitor;
 
-  std::unique_ptr<Background> del;
-  if (step == Step::kInDelete) {
-    // The kill must land while `delete` is in flight. QEMU and the service
-    // are frozen first, so that delete is stuck in a call to them (the
-    // agent's Kill, the service's State) when the SIGKILL comes. The monitor
-    // takes no part in a delete: it is killed as the delete starts.
+  // `start` or `delete` in flight when the kill lands. QEMU and the service
+  // are frozen first, so that the call is stuck in them (the agent's
+  // StartContainer or Kill, the service's State) when the SIGKILL comes.
+  // The monitor takes no part in either: it is killed as the call starts.
+  std::unique_ptr<Background> start, del;
+  if (step == Step::kInStart || step == Step::kInDelete) {
     if (victim != Victim::kMonitor) {
       ASSERT_EQ(kill(victim_pid, SIGSTOP), 0);
       cleanup.Frozen(victim_pid);
     }
-    del = std::make_unique<Background>(std::vector<std::string>{"timeout", "-k", "5", "60", Runtime(), "delete", "-f", id},
-                                       tmp_->path() + "/" + id + ".delete");
+    std::vector<std::string> call = {"timeout", "-k", "5", "60", Runtime()};
+    if (step == Step::kInStart) {
+      call.insert(call.end(), {"start", id});
+      start = std::make_unique<Background>(call, tmp_->path() + "/" + id + ".start");
+    } else {
+      call.insert(call.end(), {"delete", "-f", id});
+      del = std::make_unique<Background>(call, tmp_->path() + "/" + id + ".delete");
+    }
     if (victim != Victim::kMonitor) SleepMs(1000);
   }
   auto t_kill = Clock::now();
@@ -407,11 +414,27 @@ void FaultTest::KillCase(Victim victim, Step step) {
     if (victim == Victim::kService) {
       EXPECT_TRUE(WaitGone(pids.qemu, 10)) << "QEMU outlived its killed service";
     }
-    if (step == Step::kCreated) {
+    std::string start_result;
+    if (start) {
+      // The start in flight ends, failing when what it waited on died.
+      int rc = start->Wait(30);
+      EXPECT_NE(rc, -1) << "start still waiting 30 s after kill -9 of " << Name(victim);
+      if (victim != Victim::kMonitor) {
+        EXPECT_NE(rc, 0) << start->Output();
+      }
+      start_result = ", start exit " + std::to_string(rc);
+      if (rc != 0) start_result += " (\"" + Trim(start->Output()).substr(0, 120) + "\")";
+    }
+    // The other verbs agree with `state`: a stopped container cannot be
+    // started again or exec'd into.
+    if (step == Step::kCreated || step == Step::kInStart) {
       CmdResult st = Kata({"start", id}, 30);
       EXPECT_NE(st.exit_code, 0);
       EXPECT_NE(st.err.find("cannot start a container that has stopped"), std::string::npos) << st.err;
     }
+    CmdResult ex = Kata({"exec", id, "true"}, 30);
+    EXPECT_NE(ex.exit_code, 0) << "exec ran in a container reported stopped";
+    EXPECT_NE(ex.err.find("cannot exec in a stopped container"), std::string::npos) << ex.err;
     std::string exec_result;
     if (exec) {
       // The exec in flight ends (it is the caller's wait), with a failure.
@@ -429,11 +452,11 @@ void FaultTest::KillCase(Victim victim, Step step) {
     StateAnswer gone = StateOf(id);
     EXPECT_EQ(gone.exit_code, 1);
     EXPECT_NE(gone.err.find("does not exist"), std::string::npos) << gone.err;
-    char buf[320];
+    char buf[640];
     std::snprintf(buf, sizeof buf,
                   "state=stopped after %.2f s (%d calls, slowest %.2f s), monitor %s%s; before delete: vm dir %s, "
                   "ingress %d; delete %.2f s",
-                  stopped_s, calls, slowest, monitor_gone ? "exited" : "STILL RUNNING", exec_result.c_str(),
+                  stopped_s, calls, slowest, monitor_gone ? "exited" : "STILL RUNNING", (start_result + exec_result).c_str(),
                   vm_dir_before_delete ? "left" : "gone", ingress_before_delete, delete_s);
     summary = buf;
   }
@@ -518,16 +541,19 @@ TEST_F(FaultTest, KillMonitorDuringCreate) { KillDuringCreate(Victim::kMonitor);
   TEST_F(FaultTest, name) { KillCase(Victim::victim, Step::step); }
 
 KILL_CASE(kQemu, kCreated, KillQemuAfterCreate)
+KILL_CASE(kQemu, kInStart, KillQemuDuringStart)
 KILL_CASE(kQemu, kRunning, KillQemuAfterStart)
 KILL_CASE(kQemu, kInExec, KillQemuDuringExec)
 KILL_CASE(kQemu, kAfterExec, KillQemuAfterExec)
 KILL_CASE(kQemu, kInDelete, KillQemuDuringDelete)
 KILL_CASE(kService, kCreated, KillServiceAfterCreate)
+KILL_CASE(kService, kInStart, KillServiceDuringStart)
 KILL_CASE(kService, kRunning, KillServiceAfterStart)
 KILL_CASE(kService, kInExec, KillServiceDuringExec)
 KILL_CASE(kService, kAfterExec, KillServiceAfterExec)
 KILL_CASE(kService, kInDelete, KillServiceDuringDelete)
 KILL_CASE(kMonitor, kCreated, KillMonitorAfterCreate)
+KILL_CASE(kMonitor, kInStart, KillMonitorDuringStart)
 KILL_CASE(kMonitor, kRunning, KillMonitorAfterStart)
 KILL_CASE(kMonitor, kInExec, KillMonitorDuringExec)
 KILL_CASE(kMonitor, kAfterExec, KillMonitorAfterExec)
