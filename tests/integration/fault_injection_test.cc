@@ -625,6 +625,39 @@ TEST_F(FaultTest, SilentAgentGetsItsVmStopped) {
   std::fflush(stdout);
 }
 
+// `delete -f` of a sandbox whose agent went silent (QEMU frozen) is not
+// stuck on it: the calls to the agent time out or the VM is stopped, and
+// delete removes everything.
+TEST_F(FaultTest, DeleteForceOfASilentAgentsSandboxEnds) {
+  HostSnapshot base = TakeHostSnapshot(pod_->name());
+  std::string id = UniqueId("f-silentdel");
+  std::string pid_file = tmp_->path() + "/" + id + ".pid";
+  Cleanup cleanup(id, pod_);
+  ASSERT_EQ(Kata({"create", "--bundle", bundle_, "--pid-file", pid_file, id}, 180).exit_code, 0);
+  ASSERT_EQ(Kata({"start", id}).exit_code, 0);
+  Pids pids = PidsOf(id, pid_file);
+  ASSERT_GT(pids.qemu, 0);
+  ASSERT_EQ(kill(pids.qemu, SIGSTOP), 0);
+  cleanup.Frozen(pids.qemu);
+  auto t0 = Clock::now();
+  CmdResult d = Kata({"delete", "-f", id}, 120);
+  double delete_s = SecondsSince(t0);
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_LT(delete_s, 60) << "delete -f waited on the silent agent";
+  StateAnswer a = StateOf(id);
+  EXPECT_EQ(a.exit_code, 1) << a.status;
+  EXPECT_NE(a.err.find("does not exist"), std::string::npos) << a.err;
+  HostSnapshot after = SnapshotSettled(base, 15, pod_->name());
+  std::string diff = SnapshotDiff(base, after);
+  EXPECT_EQ(diff, "");
+  EXPECT_EQ(Leaks(id), "");
+  std::printf("[fault] silent-agent delete -f: exit %d after %.1f s, then state: %s\n"
+              "[fault] silent-agent delete -f after: %s, fds %+d%s\n",
+              d.exit_code, delete_s, a.exit_code == 1 ? "does not exist" : a.status.c_str(), Describe(after).c_str(),
+              after.fds - base.fds, diff.empty() ? "" : (" LEFT: " + diff).c_str());
+  std::fflush(stdout);
+}
+
 // --- 100 create/exec/delete cycles in one pod ----------------------------
 
 constexpr const char* kRuntimeType = "io.containerd.kata.v2";
