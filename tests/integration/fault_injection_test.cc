@@ -1,9 +1,12 @@
 // Fault injection against real VMs: kill -9 of QEMU, of the sandbox service
-// and of the container's monitor at each step of create/start/exec/delete;
-// an agent that stops answering; 100 create/exec/delete cycles in one pod.
-// After each: no process, mount, fd, tap, ingress qdisc, lock or directory
-// entry more than before (HostSnapshot, host-wide), and `state` answers at
-// once with a clear status. Every case prints its counts ("[fault] ...").
+// and of the container's monitor during and after each step of
+// create/start/exec/delete (a kata-runtime container per case); an agent
+// that stops answering (QEMU frozen); 100 container create/exec/delete
+// cycles in one containerd pod. After each: no process, mount, fd, tap,
+// ingress qdisc, lock or directory entry more than before (HostSnapshot,
+// host-wide, plus the pod's network namespace), `state` answers at once with
+// a clear status, and start/exec/delete agree with it. Every case prints
+// its counts ("[fault] ..."). ~2.5 minutes under TCG.
 //
 // Not covered here, by design of this runtime:
 //  - virtiofsd: there is none. The share is virtio-9p, served by QEMU
@@ -12,9 +15,9 @@
 //    service (PR_SET_PDEATHSIG); only a VM from the VM cache outlives it, and
 //    vm_cache_test's KilledSandboxServiceIsCleanedUpByDelete covers that.
 //
-// The sandboxes of the kill cases run in a pod network namespace made for
-// the suite (a veth "eth0"), so that the taps and the ingress qdisc the
-// runtime adds there are part of what must go away.
+// The sandboxes run in a pod network namespace made for the test (a veth
+// "eth0"), so that the tap and the ingress qdiscs the runtime adds there are
+// part of what must go away. $KATA_FAULT_CYCLES sets the number of cycles.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -695,7 +698,11 @@ std::string DescribePod(const PodCounts& c) {
 // agent or the host. 100 VMs would take minutes under TCG; one pod does it
 // in seconds and exercises the same create/exec/delete paths.
 TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
-  HostSnapshot base = TakeHostSnapshot();
+  // The pod has a network (a CNI-like namespace), so its tap and mirror are
+  // part of what must not grow.
+  PodNetns netns("kt-cycles-" + std::to_string(getpid()));
+  ASSERT_TRUE(netns.ok());
+  HostSnapshot base = TakeHostSnapshot(netns.name());
   TempDir tmp;
   // The guest debug console is how the agent (PID 1 of the guest, outside
   // every container's pid namespace) is measured.
@@ -723,9 +730,10 @@ TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
 
   std::string pod = UniqueId("pod");
   auto t_pod = Clock::now();
-  CmdResult r = ctd.Ctr({"run", "-d", "--runtime", kRuntimeType, "--annotation", "io.kubernetes.cri.container-type=sandbox",
-                         "--annotation", "io.kubernetes.cri.sandbox-id=" + pod, PrivateContainerd::kImage, pod, "sleep",
-                         "1000"});
+  std::string with_netns = "network:" + netns.path();
+  CmdResult r = ctd.Ctr({"run", "-d", "--runtime", kRuntimeType, "--with-ns", with_netns, "--annotation",
+                         "io.kubernetes.cri.container-type=sandbox", "--annotation", "io.kubernetes.cri.sandbox-id=" + pod,
+                         PrivateContainerd::kImage, pod, "sleep", "1000"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   double pod_s = SecondsSince(t_pod);
   pid_t service = std::atoi(Trim(Sh("pgrep -f '[c]ontainerd-shim-kata-v2 .*-id " + pod + " ' | head -1").out).c_str());
@@ -762,7 +770,9 @@ TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
   };
 
   PodCounts before = measure(true);
-  HostSnapshot host_before = TakeHostSnapshot();
+  HostSnapshot host_before = TakeHostSnapshot(netns.name());
+  EXPECT_EQ(netns.EthIngress(), 1) << "the pod's eth0 is not mirrored to the VM";
+  EXPECT_EQ(netns.Taps(), 1) << "the VM has no tap in the pod's namespace";
   PodCounts warm;
   int max_service_fds = 0, max_qemu_mounts = 0, max_share = 0, host_changed = 0;
   auto t_cycles = Clock::now();
@@ -770,7 +780,7 @@ TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
   const int kCycles = Cycles();
   for (int i = 1; i <= kCycles; i++) {
     std::string app = pod + "-c" + std::to_string(i);
-    CmdResult run = ctd.Ctr({"run", "-d", "--runtime", kRuntimeType, "--annotation",
+    CmdResult run = ctd.Ctr({"run", "-d", "--runtime", kRuntimeType, "--with-ns", with_netns, "--annotation",
                              "io.kubernetes.cri.container-type=container", "--annotation",
                              "io.kubernetes.cri.sandbox-id=" + pod, PrivateContainerd::kImage, app, "sleep", "1000"});
     ASSERT_EQ(run.exit_code, 0) << "cycle " << i << ": " << run.out << run.err;
@@ -794,7 +804,7 @@ TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
     EXPECT_EQ(now.share_entries, before.share_entries) << "cycle " << i << " left a directory in the share";
     // And the host: no process, mount, tap, qdisc, lock, directory entry or
     // fd of ours more than with the pod alone.
-    std::string host_diff = SnapshotDiff(host_before, SnapshotSettled(host_before, 5));
+    std::string host_diff = SnapshotDiff(host_before, SnapshotSettled(host_before, 5, netns.name()));
     EXPECT_EQ(host_diff, "") << "cycle " << i;
     if (!host_diff.empty()) host_changed++;
     if (i % 50 == 0) std::printf("[fault] cycles after %d: %s\n", i, DescribePod(measure(false)).c_str());
@@ -808,7 +818,7 @@ TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
   }
   double cycles_s = SecondsSince(t_cycles);
   PodCounts last = measure(true);
-  HostSnapshot host_last = TakeHostSnapshot();
+  HostSnapshot host_last = TakeHostSnapshot(netns.name());
   EXPECT_EQ(CountEntries("/proc/" + std::to_string(service) + "/task"), last.service_threads);
 
   std::printf("[fault] %d cycles (ctr run -d, task exec, task rm -f, container rm) in pod %s: %.1f s, %.0f ms/cycle "
@@ -845,7 +855,7 @@ TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
   ctd.RemoveAll();
   ctd.Stop();
   remove_pod.done = true;
-  HostSnapshot after = SnapshotSettled(base, 15);
+  HostSnapshot after = SnapshotSettled(base, 15, netns.name());
   std::string diff = SnapshotDiff(base, after);
   EXPECT_EQ(diff, "") << "the pod left something";
   EXPECT_EQ(LeaksAfter(pod, 5), "");
