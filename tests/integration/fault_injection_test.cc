@@ -312,7 +312,7 @@ class FaultTest : public ::testing::Test {
 
 void FaultTest::KillCase(Victim victim, Step step) {
   std::string label = std::string(Name(victim)) + "@" + Name(step);
-  HostSnapshot base = TakeHostSnapshot(pod_->name());
+  HostSnapshot base = QuietHostSnapshot(pod_->name());
   std::string id = UniqueId(std::string("f-") + Name(victim));
   std::string pid_file = tmp_->path() + "/" + id + ".pid";
   Cleanup cleanup(id, pod_);
@@ -476,7 +476,7 @@ void FaultTest::KillCase(Victim victim, Step step) {
 
 void FaultTest::KillDuringCreate(Victim victim) {
   std::string label = std::string(Name(victim)) + "@during-create";
-  HostSnapshot base = TakeHostSnapshot(pod_->name());
+  HostSnapshot base = QuietHostSnapshot(pod_->name());
   std::string id = UniqueId(std::string("f-") + Name(victim));
   std::string pid_file = tmp_->path() + "/" + id + ".pid";
   Cleanup cleanup(id, pod_);
@@ -572,7 +572,7 @@ KILL_CASE(kMonitor, kInDelete, KillMonitorDuringDelete)
 // nothing. `state` must answer all along, and an exec sent to the frozen
 // guest must not wait forever.
 TEST_F(FaultTest, SilentAgentGetsItsVmStopped) {
-  HostSnapshot base = TakeHostSnapshot(pod_->name());
+  HostSnapshot base = QuietHostSnapshot(pod_->name());
   std::string id = UniqueId("f-silent");
   std::string pid_file = tmp_->path() + "/" + id + ".pid";
   Cleanup cleanup(id, pod_);
@@ -632,7 +632,7 @@ TEST_F(FaultTest, SilentAgentGetsItsVmStopped) {
 // stuck on it: the calls to the agent time out or the VM is stopped, and
 // delete removes everything.
 TEST_F(FaultTest, DeleteForceOfASilentAgentsSandboxEnds) {
-  HostSnapshot base = TakeHostSnapshot(pod_->name());
+  HostSnapshot base = QuietHostSnapshot(pod_->name());
   std::string id = UniqueId("f-silentdel");
   std::string pid_file = tmp_->path() + "/" + id + ".pid";
   Cleanup cleanup(id, pod_);
@@ -702,7 +702,7 @@ TEST(PodCyclesTest, HundredCreateExecDeleteCyclesInOnePod) {
   // part of what must not grow.
   PodNetns netns("kt-cycles-" + std::to_string(getpid()));
   ASSERT_TRUE(netns.ok());
-  HostSnapshot base = TakeHostSnapshot(netns.name());
+  HostSnapshot base = QuietHostSnapshot(netns.name());
   TempDir tmp;
   // The guest debug console is how the agent (PID 1 of the guest, outside
   // every container's pid namespace) is measured.

@@ -167,7 +167,11 @@ void CollectLockKeys(const std::string& path, int depth, std::set<std::string>* 
 
 // Which of ours a process is: "qemu", "service", "runtime" or "". By its
 // executable; a zombie has none left, so by its (15-character) name then.
-std::string KindOf(const std::string& pid) {
+std::string KindOf(const std::string& pid, bool* zombie) {
+  std::string stat = Slurp("/proc/" + pid + "/stat");
+  size_t open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return "";
+  *zombie = close + 2 < stat.size() && (stat[close + 2] == 'Z' || stat[close + 2] == 'X');
   char buf[PATH_MAX];
   ssize_t n = readlink(("/proc/" + pid + "/exe").c_str(), buf, sizeof buf - 1);
   std::string name;
@@ -176,9 +180,6 @@ std::string KindOf(const std::string& pid) {
     name = exe.substr(exe.rfind('/') + 1);
     if (name.size() > 10 && name.compare(name.size() - 10, 10, " (deleted)") == 0) name.resize(name.size() - 10);
   } else {
-    std::string stat = Slurp("/proc/" + pid + "/stat");
-    size_t open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) return "";
     name = stat.substr(open + 1, close - open - 1);
     if (name == "containerd-shim") name = "containerd-shim-kata-v2";  // a zombie shim: cut to 15 characters
   }
@@ -204,9 +205,11 @@ HostSnapshot TakeHostSnapshot(const std::string& netns) {
   std::set<std::string> ours;  // pids of our processes
   for (const std::string& pid : DirEntries("/proc")) {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string kind = KindOf(pid);
+    bool zombie = false;
+    std::string kind = KindOf(pid, &zombie);
     if (kind.empty()) continue;
     ours.insert(pid);
+    if (zombie) s.zombies++;
     (kind == "qemu" ? s.qemu : kind == "service" ? s.services : s.runtimes)++;
   }
   std::istringstream mounts(Slurp("/proc/self/mounts"));
@@ -252,7 +255,8 @@ std::string Describe(const HostSnapshot& s) {
   return "qemu " + std::to_string(s.qemu) + ", services " + std::to_string(s.services) + ", kata-runtime " +
          std::to_string(s.runtimes) + ", mounts " + std::to_string(s.mounts) + ", taps " + std::to_string(s.taps) +
          ", ingress qdiscs " + std::to_string(s.ingress) + ", dir entries " + std::to_string(s.entries.size()) +
-         ", locks " + std::to_string(s.locks) + ", fds " + std::to_string(s.fds);
+         ", locks " + std::to_string(s.locks) + ", fds " + std::to_string(s.fds) +
+         (s.zombies ? " (" + std::to_string(s.zombies) + " of the processes zombies)" : "");
 }
 
 std::string SnapshotDiff(const HostSnapshot& base, const HostSnapshot& now) {
@@ -285,6 +289,17 @@ HostSnapshot SnapshotSettled(const HostSnapshot& base, int seconds, const std::s
     now = TakeHostSnapshot(netns);
   }
   return now;
+}
+
+HostSnapshot QuietHostSnapshot(const std::string& netns, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  HostSnapshot prev = TakeHostSnapshot(netns);
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    HostSnapshot now = TakeHostSnapshot(netns);
+    if ((now.zombies == 0 && SnapshotDiff(prev, now).empty()) || std::chrono::steady_clock::now() > deadline) return now;
+    prev = now;
+  }
 }
 
 std::string UniqueId(const std::string& base) {

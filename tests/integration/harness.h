@@ -60,6 +60,7 @@ struct HostSnapshot {
   int ingress = 0;    // ingress qdiscs, likewise
   int locks = 0;      // /proc/locks entries held by the processes above or on files under the runtime's dirs
   int fds = 0;        // this process's open fds
+  int zombies = 0;    // of the processes above, those exited but not yet reaped
   // Every entry of /run/vc/vm, /run/kata-containers and its runtime, s,
   // shared/sandboxes and vmcache directories (full paths).
   std::set<std::string> entries;
@@ -73,6 +74,10 @@ std::string SnapshotDiff(const HostSnapshot& base, const HostSnapshot& now);
 // Polls until the snapshot equals `base` or `seconds` pass (teardown is
 // asynchronous: a QEMU killed without waiting is reaped a moment later).
 HostSnapshot SnapshotSettled(const HostSnapshot& base, int seconds, const std::string& netns = "");
+// A baseline: polls (up to `seconds`) until no process of ours is a zombie
+// and two snapshots in a row agree. What an earlier test's processes left
+// to be reaped by init (which takes a second or two) is not counted then.
+HostSnapshot QuietHostSnapshot(const std::string& netns = "", int seconds = 10);
 
 // GET url with curl, retried for up to `seconds` until it answers; the body
 // (trimmed), or "" if it never did.
