@@ -16,6 +16,7 @@
 #include "cli/state_dir.h"
 #include "common/json_parse.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "oci/spec_json.h"
 
 namespace kata::cli {
@@ -112,7 +113,12 @@ Result<int> Exec(const GlobalOptions& g, const ExecOptions& o) {
   auto wait = [&]() {
     ForwardSignals(client.get(), o.id, exec_id);
     auto w = client->Wait(o.id, exec_id);
-    return w.ok() ? static_cast<int>(w->exit_status()) : 255;
+    if (w.ok()) return static_cast<int>(w->exit_status());
+    // The service died (kill -9, crash) or dropped us: the caller gets 255
+    // and, unlike from a process that exited 255, a reason.
+    log::Error("exec in " + o.id + ": lost the sandbox service while waiting for the process, its exit status is unknown: " +
+               w.status().message());
+    return 255;
   };
   if (!o.detach) {
     RETURN_IF_ERROR(StartExec(client.get(), ServiceSocketOf(g, o.id), o.console_socket, o.id, exec_id, process));
