@@ -444,7 +444,12 @@ void FaultTest::KillCase(Victim victim, Step step) {
       int rc = exec->Wait(30);
       EXPECT_NE(rc, -1) << "exec still waiting 30 s after kill -9 of " << Name(victim) << ": " << exec->Output();
       EXPECT_NE(rc, 0) << exec->Output();
-      exec_result = ", exec exit " + std::to_string(rc);
+      if (victim == Victim::kService) {
+        EXPECT_NE(exec->Output().find("lost the sandbox service"), std::string::npos) << "exit 255 without a reason";
+      }
+      std::string said = Trim(exec->Output());
+      said = said.substr(said.find("exec-started") == 0 ? 12 : 0);
+      exec_result = ", exec exit " + std::to_string(rc) + (Trim(said).empty() ? " (no message)" : " (\"" + Trim(said).substr(0, 120) + "\")");
     }
     int ingress_before_delete = pod_->EthIngress();
     bool vm_dir_before_delete = access(("/run/vc/vm/" + id).c_str(), F_OK) == 0;
