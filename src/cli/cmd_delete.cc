@@ -1,6 +1,9 @@
 #include "cli/commands.h"
 #include "cli/lifecycle.h"
 #include "common/fs.h"
+#include "common/log.h"
+#include "sandbox/leftovers.h"
+#include "sandbox/ownership.h"
 
 namespace kata::cli {
 
@@ -13,8 +16,15 @@ void AddDeleteCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->callback([&g, exit_code] {
     Status st = DeleteContainer(g, id, force);
     if (st.code() == Code::kNotFound && force) {
-      // runc: --force on an unknown id succeeds once any leftover is gone.
-      if (ValidateId(id).ok()) st = fs::RemoveAll(StateDirOf(g, id));
+      // runc: --force on an unknown id succeeds once any leftover is gone:
+      // the state directory, and VM directories this root's service left
+      // without a record (a service killed during create). Only ours and
+      // unlocked ones (sandbox/ownership.h).
+      if (ValidateId(id).ok()) {
+        Status vm = sandbox::RemoveVmLeftovers(id, sandbox::KataRuntimeOwner(ServiceSocketOf(g, id)));
+        if (!vm.ok()) log::Warn("cleanup of " + id + ": " + vm.message());
+        st = fs::RemoveAll(StateDirOf(g, id));
+      }
     }
     if (!st.ok()) {
       ReportError(g, st.message());

@@ -16,6 +16,7 @@
 #include "cli/state_dir.h"
 #include "common/json_parse.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "oci/spec_json.h"
 
 namespace kata::cli {
@@ -98,7 +99,11 @@ Result<int> Exec(const GlobalOptions& g, const ExecOptions& o) {
   if (!dial.ok()) return Error(Code::kFailedPrecondition, "cannot exec in a stopped container");
   std::unique_ptr<ServiceClient> client = std::move(*dial);
   ASSIGN_OR_RETURN(task::StateResponse state, client->State(o.id));
-  if (state.status() == task::STOPPED) return Error(Code::kFailedPrecondition, "cannot exec in a stopped container");
+  // With its monitor gone the container is stopped, as `state` reports it
+  // (container_status.h), even while the service still says running.
+  if (state.status() == task::STOPPED || !proc::StillRunning(rec.monitor)) {
+    return Error(Code::kFailedPrecondition, "cannot exec in a stopped container");
+  }
   if (state.status() == task::PAUSED && !o.ignore_paused) {
     return Error(Code::kFailedPrecondition, "cannot exec in a paused container (use --ignore-paused to override)");
   }
@@ -108,7 +113,12 @@ Result<int> Exec(const GlobalOptions& g, const ExecOptions& o) {
   auto wait = [&]() {
     ForwardSignals(client.get(), o.id, exec_id);
     auto w = client->Wait(o.id, exec_id);
-    return w.ok() ? static_cast<int>(w->exit_status()) : 255;
+    if (w.ok()) return static_cast<int>(w->exit_status());
+    // The service died (kill -9, crash) or dropped us: the caller gets 255
+    // and, unlike from a process that exited 255, a reason.
+    log::Error("exec in " + o.id + ": lost the sandbox service while waiting for the process, its exit status is unknown: " +
+               w.status().message());
+    return 255;
   };
   if (!o.detach) {
     RETURN_IF_ERROR(StartExec(client.get(), ServiceSocketOf(g, o.id), o.console_socket, o.id, exec_id, process));

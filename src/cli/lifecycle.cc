@@ -103,6 +103,20 @@ void StopService(const proc::Identity& service, const std::string& id, int first
   }
 }
 
+// A Create the service never answered because its connection dropped: if the
+// service died (kill -9, crash), say so; "ttrpc: connection closed" alone
+// does not tell the caller what happened.
+Status ServiceFailure(const Status& st, const proc::Identity& service, const std::string& id) {
+  if (st.code() != Code::kUnavailable) return st;
+  // Its fds close a moment before it becomes a zombie: wait for that.
+  auto pidfd = proc::OpenVerifiedPidfd(service, kServiceBinaryName);
+  bool died = pidfd.ok() ? proc::WaitPidfdExit(pidfd->get(), std::chrono::milliseconds(500))
+                         : pidfd.status().code() == Code::kNotFound;
+  if (!died) return st;
+  return Error(st.code(), "the sandbox service of " + id + " (pid " + std::to_string(service.pid) +
+                              ") died during create: " + st.message());
+}
+
 // Removes what a failed create left: the service (and with it the VM) and the record.
 void Abandon(const GlobalOptions& g, const std::string& id, const proc::Identity& service) {
   if (service.pid > 0) {
@@ -110,8 +124,29 @@ void Abandon(const GlobalOptions& g, const std::string& id, const proc::Identity
     waitpid(service.pid, nullptr, WNOHANG);  // our child: reap it
   }
   RemoveServiceSockets(g, id);
+  // A service that died during the Create (kill -9, crash) could not remove
+  // what the sandbox had made: its VM directory, its share, the pod network
+  // changes. Once the record below is gone nothing could name them any more
+  // (`delete` says "does not exist") and the id stays "in use" for good.
+  // Only our own, unlocked leftovers are touched (sandbox/ownership.h).
+  if (service.pid > 0) {
+    if (Status st = sandbox::RemoveVmLeftovers(id, sandbox::KataRuntimeOwner(ServiceSocketOf(g, id))); !st.ok()) {
+      log::Warn("cleanup of " + id + ": " + st.message());
+    }
+  }
   Status st = fs::RemoveAll(StateDirOf(g, id));
   if (!st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
+}
+
+// The monitor died during set-up (kill -9, OOM) after it may have started
+// the service, saved the record and had the VM booted: it could not undo
+// them, and callers take a failed create to have left nothing (runc), so
+// nobody would delete them. Only a record whose monitor is gone is deleted:
+// a live one is a concurrent create of the same id that won.
+void RemoveAfterDeadMonitor(const GlobalOptions& g, const std::string& id) {
+  auto rec = LoadRecord(g, id);
+  if (!rec.ok() || proc::StillRunning(rec->monitor)) return;
+  if (Status st = DeleteContainer(g, id, true); !st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
 }
 
 // Creates the container with this process's stdio as the container's: the
@@ -156,7 +191,7 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   req.set_stderr(stdio->err);
   req.set_terminal(spec.process && spec.process->terminal);
   auto created = (*client)->Create(req);
-  if (!created.ok()) return fail(created.status());
+  if (!created.ok()) return fail(ServiceFailure(created.status(), rec.service, o.id));
   return std::move(*client);
 }
 
@@ -182,7 +217,10 @@ Status CreateDetached(const GlobalOptions& g, const CreateOptions& o) {
         ForwardSignals(client.get(), o.id, "");
         return WaitExit(client.get(), o.id);
       });
-  RETURN_IF_ERROR(monitor.status());
+  if (!monitor.ok()) {
+    if (monitor.status().code() == Code::kAborted) RemoveAfterDeadMonitor(g, o.id);
+    return monitor.status();
+  }
   if (!o.pid_file.empty()) {
     ASSIGN_OR_RETURN(std::string pid_file, fs::AbsolutePath(o.pid_file));
     RETURN_IF_ERROR(fs::WriteFileAtomic(pid_file, std::to_string(*monitor)));
@@ -191,9 +229,13 @@ Status CreateDetached(const GlobalOptions& g, const CreateOptions& o) {
 }
 
 Status StartDetached(const GlobalOptions& g, const std::string& id) {
-  RETURN_IF_ERROR(LoadRecord(g, id).status());
+  ASSIGN_OR_RETURN(ContainerRecord rec, LoadRecord(g, id));
   auto client = ServiceClient::Dial(ServiceSocketOf(g, id));
   if (!client.ok()) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
+  // As `state` reports it (container_status.h): with its monitor gone the
+  // container is stopped, even while the service, whose kill of the orphan
+  // is asynchronous, still says created or running.
+  if (!proc::StillRunning(rec.monitor)) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
   ASSIGN_OR_RETURN(task::StateResponse state, (*client)->State(id));
   switch (state.status()) {
     case task::CREATED: return (*client)->Start(id);

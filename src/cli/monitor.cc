@@ -95,7 +95,8 @@ Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::funct
   ssize_t n;
   while ((n = read(report[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
   close(report[0]);
-  if (msg.rfind("OK ", 0) != 0) return Error(Code::kInternal, msg.empty() ? "monitor process died during set-up" : msg);
+  if (msg.empty()) return Error(Code::kAborted, "monitor process died during set-up");
+  if (msg.rfind("OK ", 0) != 0) return Error(Code::kInternal, msg);
   auto pid = ParseInteger(msg.substr(3), "pid from the monitor process", 1, INT32_MAX);
   if (!pid.ok()) return Error(Code::kInternal, pid.status().message());
   return static_cast<pid_t>(*pid);

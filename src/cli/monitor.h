@@ -17,7 +17,9 @@ namespace kata::cli {
 // runc's container init is. In the monitor, `setup` runs with the caller's
 // stdio (handed to the service with HandOverStdio); its error comes back to
 // the caller. Then the monitor drops the caller's stdio and exits with
-// `wait()`. Returns the monitor's pid once setup succeeded.
+// `wait()`. Returns the monitor's pid once setup succeeded; Aborted when the
+// monitor died (kill -9, OOM) before it could report, so before it could
+// undo whatever `setup` had done.
 Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::function<int()>& wait);
 
 // Forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2 and SIGWINCH sent to

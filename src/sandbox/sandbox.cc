@@ -223,9 +223,13 @@ Status Sandbox::FailWithConsole(const Status& st) {
     if (!text.ok()) continue;
     // An empty console is worth naming too: the guest never got to print.
     std::string kept = KeepFailureLog(kFailedLogDir, cfg_.id + "-" + fs::Basename(path), *text);
-    if (!kept.empty()) kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
     // The run dir goes with the sandbox: the error names the copy that stays.
-    for (size_t at; !kept.empty() && (at = message.find(path)) != std::string::npos;) message.replace(at, path.size(), kept);
+    // A copy the error already names is not listed again ("(see X) (see X)").
+    bool named = false;
+    for (size_t at; !kept.empty() && (at = message.find(path)) != std::string::npos; named = true) {
+      message.replace(at, path.size(), kept);
+    }
+    if (!kept.empty() && !named) kept_paths += (kept_paths.empty() ? "" : ", ") + kept;
     if (quote.empty() && !text->empty()) quote = std::string(what) + ": " + GuestFailureSummary(*text);
   }
   return Error(st.code(), message + (quote.empty() ? "" : "; " + quote) +

@@ -1,6 +1,10 @@
 #include "harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +134,172 @@ std::string LeaksAfter(const std::string& id, int seconds) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return l;
+}
+
+namespace {
+
+std::vector<std::string> DirEntries(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  return out;
+}
+
+// "maj:min:ino" as /proc/locks prints a lock's file (hex device numbers).
+std::string LockKey(dev_t dev, ino_t ino) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%lu", major(dev), minor(dev), static_cast<unsigned long>(ino));
+  return buf;
+}
+
+void CollectLockKeys(const std::string& path, int depth, std::set<std::string>* keys) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return;
+  keys->insert(LockKey(st.st_dev, st.st_ino));
+  if (!S_ISDIR(st.st_mode) || depth == 0) return;
+  for (const std::string& name : DirEntries(path)) CollectLockKeys(path + "/" + name, depth - 1, keys);
+}
+
+// Which of ours a process is: "qemu", "service", "runtime" or "". By its
+// executable; a zombie has none left, so by its (15-character) name then.
+std::string KindOf(const std::string& pid, bool* zombie) {
+  std::string stat = Slurp("/proc/" + pid + "/stat");
+  size_t open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return "";
+  *zombie = close + 2 < stat.size() && (stat[close + 2] == 'Z' || stat[close + 2] == 'X');
+  char buf[PATH_MAX];
+  ssize_t n = readlink(("/proc/" + pid + "/exe").c_str(), buf, sizeof buf - 1);
+  std::string name;
+  if (n > 0) {
+    std::string exe(buf, static_cast<size_t>(n));
+    name = exe.substr(exe.rfind('/') + 1);
+    if (name.size() > 10 && name.compare(name.size() - 10, 10, " (deleted)") == 0) name.resize(name.size() - 10);
+  } else {
+    name = stat.substr(open + 1, close - open - 1);
+    if (name == "containerd-shim") name = "containerd-shim-kata-v2";  // a zombie shim: cut to 15 characters
+  }
+  if (name.rfind("qemu-system", 0) == 0) return "qemu";
+  if (name == "containerd-shim-kata-v2") return "service";
+  if (name == "kata-runtime") return "runtime";
+  return "";
+}
+
+int CountLines(const std::string& text, const std::string& needle) {
+  int n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(needle) != std::string::npos) n++;
+  }
+  return n;
+}
+
+}  // namespace
+
+HostSnapshot TakeHostSnapshot(const std::string& netns) {
+  HostSnapshot s;
+  std::set<std::string> ours;  // pids of our processes
+  for (const std::string& pid : DirEntries("/proc")) {
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    bool zombie = false;
+    std::string kind = KindOf(pid, &zombie);
+    if (kind.empty()) continue;
+    ours.insert(pid);
+    if (zombie) s.zombies++;
+    (kind == "qemu" ? s.qemu : kind == "service" ? s.services : s.runtimes)++;
+  }
+  std::istringstream mounts(Slurp("/proc/self/mounts"));
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream f(line);
+    std::string source, target;
+    f >> source >> target;
+    if (target.find("/run/kata-containers") != std::string::npos || target.find("/run/vc/") != std::string::npos ||
+        target.find("kata") != std::string::npos) {
+      s.mounts++;
+    }
+  }
+  std::vector<std::string> namespaces = {""};
+  if (!netns.empty()) namespaces.push_back(netns);
+  for (const std::string& ns : namespaces) {
+    std::string in = ns.empty() ? "" : " -n " + ns;
+    s.taps += std::stoi("0" + Trim(Sh("ip" + in + " -o link show | awk -F': ' '{print $2}' | grep -c '^tap' || true").out));
+    s.ingress += CountLines(Sh("tc" + in + " qdisc show").out, "qdisc ingress");
+  }
+  for (const char* dir : {"/run/vc/vm", "/run/kata-containers", "/run/kata-containers/runtime",
+                                 "/run/kata-containers/s", "/run/kata-containers/shared/sandboxes",
+                                 "/run/kata-containers/vmcache"}) {
+    for (const std::string& name : DirEntries(dir)) s.entries.insert(std::string(dir) + "/" + name);
+  }
+  std::set<std::string> keys;
+  CollectLockKeys("/run/vc", 4, &keys);
+  CollectLockKeys("/run/kata-containers", 5, &keys);
+  std::istringstream locks(Slurp("/proc/locks"));
+  for (std::string line; std::getline(locks, line);) {
+    std::istringstream f(line);
+    std::vector<std::string> tok;
+    for (std::string t; f >> t;) {
+      if (t != "->") tok.push_back(t);
+    }
+    if (tok.size() < 6) continue;
+    if (ours.count(tok[4]) || keys.count(tok[5])) s.locks++;
+  }
+  s.fds = static_cast<int>(DirEntries("/proc/self/fd").size()) - 1;  // less the one DirEntries had open
+  return s;
+}
+
+std::string Describe(const HostSnapshot& s) {
+  return "qemu " + std::to_string(s.qemu) + ", services " + std::to_string(s.services) + ", kata-runtime " +
+         std::to_string(s.runtimes) + ", mounts " + std::to_string(s.mounts) + ", taps " + std::to_string(s.taps) +
+         ", ingress qdiscs " + std::to_string(s.ingress) + ", dir entries " + std::to_string(s.entries.size()) +
+         ", locks " + std::to_string(s.locks) + ", fds " + std::to_string(s.fds) +
+         (s.zombies ? " (" + std::to_string(s.zombies) + " of the processes zombies)" : "");
+}
+
+std::string SnapshotDiff(const HostSnapshot& base, const HostSnapshot& now) {
+  std::string d;
+  auto cmp = [&d](const char* what, int a, int b) {
+    if (a != b) d += std::string(what) + " " + std::to_string(a) + " -> " + std::to_string(b) + "; ";
+  };
+  cmp("qemu", base.qemu, now.qemu);
+  cmp("services", base.services, now.services);
+  cmp("kata-runtime", base.runtimes, now.runtimes);
+  cmp("mounts", base.mounts, now.mounts);
+  cmp("taps", base.taps, now.taps);
+  cmp("ingress qdiscs", base.ingress, now.ingress);
+  cmp("locks", base.locks, now.locks);
+  cmp("fds", base.fds, now.fds);
+  for (const std::string& e : now.entries) {
+    if (!base.entries.count(e)) d += "left: " + e + "; ";
+  }
+  for (const std::string& e : base.entries) {
+    if (!now.entries.count(e)) d += "gone: " + e + "; ";
+  }
+  return d;
+}
+
+HostSnapshot SnapshotSettled(const HostSnapshot& base, int seconds, const std::string& netns) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  HostSnapshot now = TakeHostSnapshot(netns);
+  while (!SnapshotDiff(base, now).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    now = TakeHostSnapshot(netns);
+  }
+  return now;
+}
+
+HostSnapshot QuietHostSnapshot(const std::string& netns, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  HostSnapshot prev = TakeHostSnapshot(netns);
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    HostSnapshot now = TakeHostSnapshot(netns);
+    if ((now.zombies == 0 && SnapshotDiff(prev, now).empty()) || std::chrono::steady_clock::now() > deadline) return now;
+    prev = now;
+  }
 }
 
 std::string UniqueId(const std::string& base) {

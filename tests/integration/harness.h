@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,39 @@ void MakeBundle(const std::string& dir, const std::vector<std::string>& args, bo
 std::string Leaks(const std::string& id);
 // Polls Leaks(id) for up to `seconds` (teardown is asynchronous after kill).
 std::string LeaksAfter(const std::string& id, int seconds);
+
+// What sandboxes can leave on the host, counted host-wide (not per id), for
+// fault-injection tests that compare before and after: processes (zombies
+// included: an unreaped QEMU counts), mounts, the pod network's taps and
+// ingress qdiscs, the runtime's directory entries, flocks and this
+// process's own fds.
+struct HostSnapshot {
+  int qemu = 0;       // qemu-system-* processes
+  int services = 0;   // containerd-shim-kata-v2 processes (sandbox services)
+  int runtimes = 0;   // kata-runtime processes (monitors and CLI calls)
+  int mounts = 0;     // host mounts under /run/kata-containers, /run/vc or naming "kata"
+  int taps = 0;       // tap* links, in the host's namespace and in `netns`
+  int ingress = 0;    // ingress qdiscs, likewise
+  int locks = 0;      // /proc/locks entries held by the processes above or on files under the runtime's dirs
+  int fds = 0;        // this process's open fds
+  int zombies = 0;    // of the processes above, those exited but not yet reaped
+  // Every entry of /run/vc/vm, /run/kata-containers and its runtime, s,
+  // shared/sandboxes and vmcache directories (full paths).
+  std::set<std::string> entries;
+};
+// `netns`: a named network namespace (ip netns) whose taps and qdiscs count too.
+HostSnapshot TakeHostSnapshot(const std::string& netns = "");
+// "qemu 0, services 0, ..." (entries as a count).
+std::string Describe(const HostSnapshot& s);
+// What differs from `base` ("" when nothing), naming the entries that came or went.
+std::string SnapshotDiff(const HostSnapshot& base, const HostSnapshot& now);
+// Polls until the snapshot equals `base` or `seconds` pass (teardown is
+// asynchronous: a QEMU killed without waiting is reaped a moment later).
+HostSnapshot SnapshotSettled(const HostSnapshot& base, int seconds, const std::string& netns = "");
+// A baseline: polls (up to `seconds`) until no process of ours is a zombie
+// and two snapshots in a row agree. What an earlier test's processes left
+// to be reaped by init (which takes a second or two) is not counted then.
+HostSnapshot QuietHostSnapshot(const std::string& netns = "", int seconds = 10);
 
 // GET url with curl, retried for up to `seconds` until it answers; the body
 // (trimmed), or "" if it never did.
