@@ -19,7 +19,15 @@ Result<std::unique_ptr<ServiceClient>> ServiceClient::Dial(const std::string& so
 
 template <typename Req, typename Resp>
 Status ServiceClient::Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout) {
-  return client_->Call(kService, method, req, resp, timeout);
+  Status st = client_->Call(kService, method, req, resp, timeout);
+  // A bare "context deadline exceeded" says nothing of where the time went:
+  // a call that runs out of time waits on the guest's agent (the service
+  // answers its own part at once).
+  if (st.code() == Code::kDeadlineExceeded) {
+    return st.Wrap(std::string(method) + ": the sandbox's agent did not answer in time (a VM whose agent stays "
+                   "silent for 30 s is stopped; kata-runtime state tells)");
+  }
+  return st;
 }
 
 Result<task::CreateTaskResponse> ServiceClient::Create(const task::CreateTaskRequest& req) {
