@@ -304,11 +304,35 @@ class FaultTest : public ::testing::Test {
   void KillCase(Victim victim, Step step);
   // kill -9 while `create` boots the VM: the create fails and leaves nothing.
   void KillDuringCreate(Victim victim);
+  // create + start of `id` in the pod; its pids (QEMU's always found).
+  void CreateAndStart(const std::string& id, const std::string& pid_file, Pids* pids);
+  // Once a case is over: the host back to `base` (waiting up to 15 s for
+  // asynchronous teardown) and nothing of `id` left. The counts to print:
+  // "<Describe(after)>, fds +N, dir entries +N[ LEFT: ...]".
+  std::string ExpectNothingLeft(const HostSnapshot& base, const std::string& id, const std::string& label = "");
 
   static inline TempDir* tmp_ = nullptr;
   static inline PodNetns* pod_ = nullptr;
   static inline std::string bundle_;
 };
+
+void FaultTest::CreateAndStart(const std::string& id, const std::string& pid_file, Pids* pids) {
+  ASSERT_EQ(Kata({"create", "--bundle", bundle_, "--pid-file", pid_file, id}, 180).exit_code, 0);
+  ASSERT_EQ(Kata({"start", id}).exit_code, 0);
+  *pids = PidsOf(id, pid_file);
+  ASSERT_GT(pids->qemu, 0);
+}
+
+std::string FaultTest::ExpectNothingLeft(const HostSnapshot& base, const std::string& id, const std::string& label) {
+  HostSnapshot after = SnapshotSettled(base, 15, pod_->name());
+  std::string diff = SnapshotDiff(base, after);
+  EXPECT_EQ(diff, "") << label;
+  EXPECT_EQ(Leaks(id), "") << label;
+  char counts[96];
+  std::snprintf(counts, sizeof counts, ", fds %+d, dir entries %+d", after.fds - base.fds,
+                static_cast<int>(after.entries.size()) - static_cast<int>(base.entries.size()));
+  return Describe(after) + counts + (diff.empty() ? "" : " LEFT: " + diff);
+}
 
 void FaultTest::KillCase(Victim victim, Step step) {
   std::string label = std::string(Name(victim)) + "@" + Name(step);
@@ -468,14 +492,9 @@ void FaultTest::KillCase(Victim victim, Step step) {
                   vm_dir_before_delete ? "left" : "gone", ingress_before_delete, delete_s);
     summary = buf;
   }
-  HostSnapshot after = SnapshotSettled(base, 15, pod_->name());
-  std::string diff = SnapshotDiff(base, after);
-  EXPECT_EQ(diff, "") << label;
-  EXPECT_EQ(Leaks(id), "") << label;
-  std::printf("[fault] %-22s create %.2f s; %s\n[fault] %-22s after: %s, fds %+d, dir entries %+d%s\n", label.c_str(),
-              create_s, summary.c_str(), "", Describe(after).c_str(), after.fds - base.fds,
-              static_cast<int>(after.entries.size()) - static_cast<int>(base.entries.size()),
-              diff.empty() ? "" : (" LEFT: " + diff).c_str());
+  std::string left = ExpectNothingLeft(base, id, label);
+  std::printf("[fault] %-22s create %.2f s; %s\n[fault] %-22s after: %s\n", label.c_str(), create_s, summary.c_str(), "",
+              left.c_str());
   std::fflush(stdout);
 }
 
@@ -531,17 +550,12 @@ void FaultTest::KillDuringCreate(Victim victim) {
   EXPECT_LT(a.seconds, 5);
   CmdResult d = Kata({"delete", "-f", id});
   EXPECT_EQ(d.exit_code, 0) << d.err;
-  HostSnapshot after = SnapshotSettled(base, 15, pod_->name());
-  std::string diff = SnapshotDiff(base, after);
-  EXPECT_EQ(diff, "") << label;
-  EXPECT_EQ(Leaks(id), "") << label;
+  std::string left = ExpectNothingLeft(base, id, label);
   Sh("rm -f /var/log/kata-containers/" + id + "-*");  // the logs a failed boot keeps for the user
-  std::printf("[fault] %-22s create exit %d %.2f s after the kill (\"%s\"), then state: %s\n"
-              "[fault] %-22s after: %s, fds %+d, dir entries %+d%s\n",
-              label.c_str(), rc, create_s, err.substr(err.find("error kata-runtime: ") == std::string::npos ? 0 : err.find("error kata-runtime: ") + 20, 240).c_str(),
-              a.exit_code == 1 ? "does not exist" : a.status.c_str(), "", Describe(after).c_str(), after.fds - base.fds,
-              static_cast<int>(after.entries.size()) - static_cast<int>(base.entries.size()),
-              diff.empty() ? "" : (" LEFT: " + diff).c_str());
+  size_t reason = err.find("error kata-runtime: ");
+  std::printf("[fault] %-22s create exit %d %.2f s after the kill (\"%s\"), then state: %s\n[fault] %-22s after: %s\n",
+              label.c_str(), rc, create_s, err.substr(reason == std::string::npos ? 0 : reason + 20, 240).c_str(),
+              a.exit_code == 1 ? "does not exist" : a.status.c_str(), "", left.c_str());
   std::fflush(stdout);
 }
 
@@ -581,12 +595,10 @@ TEST_F(FaultTest, SilentAgentGetsItsVmStopped) {
   std::string id = UniqueId("f-silent");
   std::string pid_file = tmp_->path() + "/" + id + ".pid";
   Cleanup cleanup(id, pod_);
-  ASSERT_EQ(Kata({"create", "--bundle", bundle_, "--pid-file", pid_file, id}, 180).exit_code, 0);
-  ASSERT_EQ(Kata({"start", id}).exit_code, 0);
+  Pids pids;
+  ASSERT_NO_FATAL_FAILURE(CreateAndStart(id, pid_file, &pids));
   CmdResult alive = Kata({"exec", id, "echo", "alive"});
   ASSERT_EQ(Trim(alive.out), "alive") << alive.err;
-  Pids pids = PidsOf(id, pid_file);
-  ASSERT_GT(pids.qemu, 0);
 
   ASSERT_EQ(kill(pids.qemu, SIGSTOP), 0);
   cleanup.Frozen(pids.qemu);
@@ -622,14 +634,10 @@ TEST_F(FaultTest, SilentAgentGetsItsVmStopped) {
 
   CmdResult d = Kata({"delete", id});
   EXPECT_EQ(d.exit_code, 0) << d.err;
-  HostSnapshot after = SnapshotSettled(base, 15, pod_->name());
-  std::string diff = SnapshotDiff(base, after);
-  EXPECT_EQ(diff, "");
-  EXPECT_EQ(Leaks(id), "");
+  std::string left = ExpectNothingLeft(base, id);
   std::printf("[fault] silent-agent: state=stopped %.1f s after SIGSTOP of QEMU (%d state calls, slowest %.2f s); "
-              "exec against the frozen guest: exit %d after %.1f s (%s)\n[fault] silent-agent after: %s, fds %+d%s\n",
-              stopped_s, calls, slowest, exec_rc, exec_s, Trim(exec.Output()).substr(0, 200).c_str(),
-              Describe(after).c_str(), after.fds - base.fds, diff.empty() ? "" : (" LEFT: " + diff).c_str());
+              "exec against the frozen guest: exit %d after %.1f s (%s)\n[fault] silent-agent after: %s\n",
+              stopped_s, calls, slowest, exec_rc, exec_s, Trim(exec.Output()).substr(0, 200).c_str(), left.c_str());
   std::fflush(stdout);
 }
 
@@ -641,10 +649,8 @@ TEST_F(FaultTest, DeleteForceOfASilentAgentsSandboxEnds) {
   std::string id = UniqueId("f-silentdel");
   std::string pid_file = tmp_->path() + "/" + id + ".pid";
   Cleanup cleanup(id, pod_);
-  ASSERT_EQ(Kata({"create", "--bundle", bundle_, "--pid-file", pid_file, id}, 180).exit_code, 0);
-  ASSERT_EQ(Kata({"start", id}).exit_code, 0);
-  Pids pids = PidsOf(id, pid_file);
-  ASSERT_GT(pids.qemu, 0);
+  Pids pids;
+  ASSERT_NO_FATAL_FAILURE(CreateAndStart(id, pid_file, &pids));
   ASSERT_EQ(kill(pids.qemu, SIGSTOP), 0);
   cleanup.Frozen(pids.qemu);
   auto t0 = Clock::now();
@@ -655,14 +661,10 @@ TEST_F(FaultTest, DeleteForceOfASilentAgentsSandboxEnds) {
   StateAnswer a = StateOf(id);
   EXPECT_EQ(a.exit_code, 1) << a.status;
   EXPECT_NE(a.err.find("does not exist"), std::string::npos) << a.err;
-  HostSnapshot after = SnapshotSettled(base, 15, pod_->name());
-  std::string diff = SnapshotDiff(base, after);
-  EXPECT_EQ(diff, "");
-  EXPECT_EQ(Leaks(id), "");
+  std::string left = ExpectNothingLeft(base, id);
   std::printf("[fault] silent-agent delete -f: exit %d after %.1f s, then state: %s\n"
-              "[fault] silent-agent delete -f after: %s, fds %+d%s\n",
-              d.exit_code, delete_s, a.exit_code == 1 ? "does not exist" : a.status.c_str(), Describe(after).c_str(),
-              after.fds - base.fds, diff.empty() ? "" : (" LEFT: " + diff).c_str());
+              "[fault] silent-agent delete -f after: %s\n",
+              d.exit_code, delete_s, a.exit_code == 1 ? "does not exist" : a.status.c_str(), left.c_str());
   std::fflush(stdout);
 }
 

@@ -403,22 +403,37 @@ TEST(TtrpcListenerTest, UnixSocketServeTypedAndShutdown) {
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
   EXPECT_FALSE(DialUnix(path).ok());
   EXPECT_EQ(DialUnix(dir + std::string("/missing")).status().code(), Code::kNotFound);
-  ::unlink(path.c_str());
-  ::rmdir(dir);
 }
+
+// A FIFO standing in for the agent's virtio-serial port (see below): `rfd`
+// is the agent's blocking read end; the directory goes with the object.
+struct FifoPort {
+  FifoPort() {
+    char tmpl[] = "/tmp/ttrpc_dev.XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return;
+    dir = tmpl;
+    path = dir + "/port";
+    if (::mkfifo(path.c_str(), 0600) != 0) return;
+    rfd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (rfd >= 0 && ::fcntl(rfd, F_SETFL, 0) != 0) rfd = -1;  // blocking, like the agent's port
+  }
+  ~FifoPort() {
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+  }
+  std::string dir, path;
+  int rfd = -1;
+};
 
 // A FIFO behaves like a virtio-serial port for the reader: read() returns 0
 // and poll() says POLLHUP while no writer (host) is attached; a new writer
 // can attach later. Replies cannot go back (write on a read-only fd fails),
 // which also exercises "drop the response while disconnected".
 TEST(TtrpcDeviceTest, ReconnectingDeviceSurvivesPeerGoingAway) {
-  char dir[] = "/tmp/ttrpc_dev.XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/port";
-  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
-  int rfd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  ASSERT_GE(rfd, 0);
-  ASSERT_EQ(::fcntl(rfd, F_SETFL, 0), 0);  // blocking, like the agent's port
+  FifoPort port;
+  ASSERT_GE(port.rfd, 0) << "could not make the FIFO port";
+  const std::string& path = port.path;
+  int rfd = port.rfd;
 
   Server server;
   auto calls = std::make_shared<std::atomic<int>>(0);
@@ -461,8 +476,6 @@ TEST(TtrpcDeviceTest, ReconnectingDeviceSurvivesPeerGoingAway) {
   server.Shutdown();
   serving.join();  // disconnected, so the wait loop sees the stop
   EXPECT_TRUE(returned);
-  ::unlink(path.c_str());
-  ::rmdir(dir);
 }
 
 
@@ -604,13 +617,10 @@ TEST(TtrpcLimitsTest, DefaultCapAdmitsABigPodsLongCalls) {
 // On a device the connection cannot be dropped: the stalled partial frame
 // is, and the next frame from the host is served.
 TEST(TtrpcDeviceTest, StalledPartialFrameIsDroppedAndServingGoesOn) {
-  char dir[] = "/tmp/ttrpc_dev.XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/port";
-  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
-  int rfd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  ASSERT_GE(rfd, 0);
-  ASSERT_EQ(::fcntl(rfd, F_SETFL, 0), 0);
+  FifoPort port;
+  ASSERT_GE(port.rfd, 0) << "could not make the FIFO port";
+  const std::string& path = port.path;
+  int rfd = port.rfd;
   Server server;
   auto calls = std::make_shared<std::atomic<int>>(0);
   server.Register("svc", "Ping", [calls](const CallContext&, const std::string&) -> Result<std::string> {
@@ -631,8 +641,6 @@ TEST(TtrpcDeviceTest, StalledPartialFrameIsDroppedAndServingGoesOn) {
   ::close(w);
   server.Shutdown();
   serving.join();
-  ::unlink(path.c_str());
-  ::rmdir(dir);
 }
 
 TEST(TtrpcClientTest, DecodeResponseMapsStatusAndPayload) {
