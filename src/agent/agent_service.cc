@@ -16,6 +16,7 @@
 #include "agent.pb.h"
 #include "agent/container/cgroup.h"
 #include "agent/guest_setup.h"
+#include "agent/init_signal.h"
 #include "agent/reaper.h"
 #include "agent/rpc_handlers.h"
 #include "common/fs.h"
@@ -114,6 +115,14 @@ void AgentService::SignalAll(const Container& c, int sig) {
   SignalAllInNamespace(c.init->pid, sig);
 }
 
+void AgentService::KillOrphansOfInit(const std::string& container_id) {
+  auto c = table_.GetContainer(container_id);
+  if (!c.ok() || (*c)->own_pidns || (*c)->cgroup_dir.empty()) return;
+  // Left running they would hold the container's output open, and the
+  // container would never be seen to stop (e.g. nginx's workers).
+  (void)SignalCgroup((*c)->cgroup_dir, SIGKILL);
+}
+
 int64_t AgentService::BoottimeNs() {
   timespec ts{};
   clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -187,8 +196,13 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             if (table_.GetContainer(req.container_id()).ok()) {
               return Error(Code::kAlreadyExists, "container " + req.container_id() + " already exists");
             }
+            RETURN_IF_ERROR(sandbox_ns_.Resolve(spec).Wrap("create container " + req.container_id()));
             auto c = std::make_shared<Container>();
             c->id = req.container_id();
+            c->pod_sandbox = IsSandboxContainer(spec);
+            if (spec.linux_config) {
+              for (const oci::Namespace& ns : spec.linux_config->namespaces) c->own_pidns |= ns.type == "pid" && ns.path.empty();
+            }
             if (spec.linux_config) {
               c->seccomp = spec.linux_config->seccomp;
               c->devices = spec.linux_config->devices;
@@ -244,6 +258,15 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
               return launched.status().Wrap("create container " + c->id);
             }
             c->handle = std::move(*launched);
+            if (c->pod_sandbox) {
+              // Before the pod's other containers can ask to join them.
+              if (Status st = sandbox_ns_.Capture(c->handle->pid()); !st.ok()) {
+                c->handle.reset();
+                pipes.CloseAll();
+                undo_cgroup();
+                return st.Wrap("create container " + c->id);
+              }
+            }
             if (terminal) {
               auto p = AdoptConsole(c->handle->TakeConsole(), "", c->handle->pid());
               if (!p.ok()) {
@@ -320,6 +343,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             if (kill(p->pid, static_cast<int>(req.signal())) != 0) {
               return ErrnoError("signal process " + std::to_string(p->pid));
             }
+            RedeliverWhenCaught(p->pid, static_cast<int>(req.signal()));
             return Empty();
           }));
 
@@ -329,6 +353,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
             grpc::WaitProcessResponse r;
             r.set_status(Reaper::Get().Wait(p->pid));
+            if (req.exec_id().empty()) KillOrphansOfInit(req.container_id());
             {
               std::lock_guard<std::mutex> lock(p->mu);
               p->waited = true;
@@ -353,6 +378,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
               Status st = RemoveCgroup(c->cgroup_dir, std::chrono::seconds(2));
               if (!st.ok()) log::Warn("remove container " + c->id + ": " + st.message());
             }
+            if (c->pod_sandbox) sandbox_ns_.Release();
             table_.RemoveContainer(c->id);
             return Empty();
           }));

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "agent/process_table.h"
+#include "agent/sandbox_namespaces.h"
 #include "common/guest_paths.h"
 #include "ttrpc/server.h"
 
@@ -43,8 +44,12 @@ class AgentService {
   void RegisterIdentity(ttrpc::Server& server);
   // Every process of the container: its cgroup, else its pid namespace.
   void SignalAll(const Container& c, int sig);
+  // The init of a container without a pid namespace of its own has exited:
+  // SIGKILL what is left in its cgroup.
+  void KillOrphansOfInit(const std::string& container_id);
 
   ProcessTable table_;
+  SandboxNamespaces sandbox_ns_;
   AgentOptions opts_;
   bool cgroups_ = false;  // opts_.cgroup_root is a usable cgroup2 mount
   std::atomic<int64_t> ready_boottime_ns_{0};

@@ -55,6 +55,11 @@ struct Container {
   std::shared_ptr<Process> init;
   std::map<std::string, std::shared_ptr<Process>> execs;
   bool started = false;
+  bool pod_sandbox = false;  // the pod's sandbox container (sandbox_namespaces.h)
+  // Its init is the init of a pid namespace of its own: the rest die with it.
+  // Otherwise (hostPID, a pod's shared pid namespace) the agent kills the
+  // rest of its cgroup when the init exits, as runc's shim does.
+  bool own_pidns = false;
   std::string cgroup_dir;  // "" when the guest has no cgroup v2
   nlohmann::json seccomp;  // linux.seccomp, applied to execs too
   std::vector<oci::Device> devices;  // linux.devices: the device filter allows them (device_filter.h)

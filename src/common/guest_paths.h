@@ -7,5 +7,15 @@ namespace kata {
 inline constexpr const char* kGuestSharedDir = "/run/kata-containers/shared/containers";
 // The debug console's shell, relative to the share (agent/debug_console.h).
 inline constexpr const char* kDebugShell = ".debug-console/busybox";
+// A container spec's namespace path under this directory names a namespace of
+// the pod's sandbox container (e.g. .../ipc): containerd asks a pod's
+// containers to join the pause container's pid, ipc and uts namespaces by a
+// host path; the runtime rewrites those paths to these names and the agent
+// resolves them (agent/sandbox_namespaces.h). Not a directory in the guest.
+inline constexpr const char* kGuestSandboxNsDir = "/run/kata-containers/sandbox/ns";
+// The annotation (Kata's) that marks the pod's sandbox container in the spec
+// the agent receives, and its value there.
+inline constexpr const char* kContainerTypeAnnotation = "io.katacontainers.pkg.oci.container_type";
+inline constexpr const char* kPodSandboxType = "pod_sandbox";
 
 }  // namespace kata

@@ -61,7 +61,9 @@ struct RuntimeConfig {
   bool sandbox_cgroup_only = false;
   int create_container_timeout = 60;  // Seconds.
   std::vector<std::string> experimental;
-  bool disable_guest_seccomp = true;
+  // Kata ships true; here false: the guest applies the profile (defence in
+  // depth, and the CRI suite checks that profiles are honoured).
+  bool disable_guest_seccomp = false;
   bool operator==(const RuntimeConfig&) const = default;
 };
 

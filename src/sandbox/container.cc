@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "oci/spec_json.h"
+#include "sandbox/guest_spec.h"
 #include "sandbox/paths.h"
 #include "sandbox/readonly_root.h"
 
@@ -19,24 +20,6 @@ bool HasOption(const nlohmann::json& mount, const std::string& opt) {
   for (const auto& o : mount["options"])
     if (o.is_string() && o.get<std::string>() == opt) return true;
   return false;
-}
-
-// Namespace paths name host namespaces (podman's /run/netns/..., a pod's
-// /proc/<pid>/ns/...): they mean nothing in the guest, where the container
-// gets new namespaces of those types instead. The network namespace goes
-// altogether: the pod network is the guest's own (sandbox/network.h), shared
-// by every container of the sandbox.
-void AdaptNamespacesForGuest(nlohmann::json& spec) {
-  if (!spec.contains("linux") || !spec["linux"].contains("namespaces")) return;
-  auto& list = spec["linux"]["namespaces"];
-  if (!list.is_array()) return;
-  nlohmann::json kept = nlohmann::json::array();
-  for (auto& ns : list) {
-    if (ns.is_object() && ns.value("type", "") == "network") continue;
-    if (ns.is_object()) ns.erase("path");
-    kept.push_back(ns);
-  }
-  list = std::move(kept);
 }
 
 }  // namespace
@@ -69,7 +52,7 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   const Share& share = sb_.share();
   RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs, id_ + "/rootfs", readonly_root));
   spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
-  AdaptNamespacesForGuest(spec);
+  AdaptSpecForGuest(spec, GuestSpecContext{sb_.vmm_pid(), id_ == sb_.id(), sb_.guest_seccomp()});
   if (!spec.contains("mounts")) return Status::Ok();
   int n = 0;
   for (auto& m : spec["mounts"]) {

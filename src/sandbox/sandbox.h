@@ -54,6 +54,9 @@ struct SandboxConfig {
   // Ask a booted guest for its own boot timeline (BootTimes::guest_*): one
   // more agent call (~8 ms under TCG). Also done when debug logging is on.
   bool measure_guest_boot = false;
+  // Apply the containers' seccomp profiles in the guest ([runtime]
+  // disable_guest_seccomp = false; sandbox/guest_spec.h).
+  bool guest_seccomp = true;
 };
 
 struct BootTimes {
@@ -74,6 +77,7 @@ class Sandbox {
   ~Sandbox();
 
   const std::string& id() const { return cfg_.id; }
+  bool guest_seccomp() const { return cfg_.guest_seccomp; }
   AgentClient& agent() { return *agent_; }
   const Share& share() const { return share_; }
   const BootTimes& boot_times() const { return times_; }

@@ -52,6 +52,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sandbox::SandboxConfig sc;
   sc.id = sandbox_id;
   sc.hostname = sandbox_id.substr(0, 63);
+  sc.guest_seccomp = !cfg.runtime.disable_guest_seccomp;
   sc.agent_timeout = std::chrono::seconds(cfg.agent.dial_timeout);
   sc.shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=" + std::to_string(cfg.qemu.msize_9p);
   bool debug = cfg.qemu.enable_debug || cfg.agent.enable_debug || cfg.runtime.enable_debug;
@@ -181,6 +182,36 @@ void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* s
     sc->network = true;
     sc->netns_path = ns.value("path", "");
   }
+}
+
+namespace {
+
+bool ListsNamespace(const nlohmann::json& spec, const std::string& type) {
+  if (!spec.contains("linux") || !spec["linux"].is_object() || !spec["linux"].contains("namespaces")) return false;
+  const nlohmann::json& list = spec["linux"]["namespaces"];
+  if (!list.is_array()) return false;
+  for (const auto& ns : list)
+    if (ns.is_object() && ns.value("type", "") == type) return true;
+  return false;
+}
+
+}  // namespace
+
+Status CheckPodHostNamespaces(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations) {
+  auto type = annotations.find("io.kubernetes.cri.container-type");
+  if (type == annotations.end() || type->second != "sandbox") return Status::Ok();
+  const char* why = " runs in its own virtual machine, with its own kernel: ";
+  if (!ListsNamespace(spec, "network")) {
+    return Error(Code::kInvalidArgument,
+                 std::string("pod asks for the host's network (hostNetwork: true), which kata cannot give: the pod") + why +
+                     "its network is the VM's. Run this pod with a runc RuntimeClass, or without hostNetwork");
+  }
+  if (!ListsNamespace(spec, "ipc")) {
+    return Error(Code::kInvalidArgument,
+                 std::string("pod asks for the host's IPC namespace (hostIPC: true), which kata cannot give: the pod") + why +
+                     "its shared memory and message queues are the VM's. Run this pod with a runc RuntimeClass, or without hostIPC");
+  }
+  return Status::Ok();
 }
 
 }  // namespace kata::shim

@@ -49,5 +49,10 @@ Status SizeFromAnnotations(const std::map<std::string, std::string>& annotations
 // namespace (docker's hook moves its veth in); none at all (host network)
 // leaves the VM without a NIC.
 void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* sc);
+// A Kubernetes pod (CRI's sandbox container) that asks for the host's network
+// or IPC namespace is refused, naming the option: the pod runs on its own
+// kernel, where neither exists. (hostPID is kept: the pod's containers share
+// the guest's pid namespace, docs/kubernetes.md.) Other specs pass.
+Status CheckPodHostNamespaces(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations);
 
 }  // namespace kata::shim

@@ -191,7 +191,9 @@ void TaskService::Register(ttrpc::Server& server) {
                         if (sc.ok()) {
                           sc->owner = owner_;
                           ApplyNetworkNamespace(spec, &*sc);
-                          if (Status st = SizeFromAnnotations(annotations, &*sc); !st.ok()) sc = st;
+                          Status st = CheckPodHostNamespaces(spec, annotations);
+                          if (st.ok()) st = SizeFromAnnotations(annotations, &*sc);
+                          if (!st.ok()) sc = st;
                         }
                         auto sb = sc.ok() ? sandbox::Sandbox::Boot(*sc) : Result<std::unique_ptr<sandbox::Sandbox>>(sc.status());
                         if (!sb.ok()) {

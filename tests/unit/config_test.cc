@@ -63,7 +63,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_FALSE(c.runtime.sandbox_cgroup_only);
   EXPECT_EQ(c.runtime.create_container_timeout, 60);
   EXPECT_TRUE(c.runtime.experimental.empty());
-  EXPECT_TRUE(c.runtime.disable_guest_seccomp);
+  EXPECT_FALSE(c.runtime.disable_guest_seccomp);
   EXPECT_FALSE(c.factory.enable_template);
   EXPECT_EQ(c.factory.template_path, "/run/vc/vm/template");
   EXPECT_EQ(c.factory.vm_cache_number, 0);

@@ -1,0 +1,32 @@
+// The container spec as the guest gets it (upstream Kata's constrainGRPCSpec):
+// what names host things is rewritten or dropped, since the guest has its
+// own kernel, CPUs and devices.
+//  - Namespaces: the pod's pid/ipc/uts (containerd names them
+//    /proc/<VMM pid>/ns/<type>) become kGuestSandboxNsDir/<type>, which the
+//    agent resolves to the sandbox container's; other paths cannot be joined
+//    from a VM (a new namespace of that type); the network namespace goes
+//    (the guest's is the pod's, shared by all its containers).
+//  - The pod's sandbox container is marked (Kata's container_type annotation)
+//    so that the agent captures its namespaces.
+//  - Resources that name host CPUs, memory nodes or devices (cpuset cpus and
+//    mems, blockIO, hugepage limits, net_cls/net_prio, rdma) are not the
+//    guest's to honour: dropped, with a log line. Limits the guest can apply
+//    (memory, CPU shares/quota, pids, devices) stay.
+//  - linux.seccomp goes when disable_guest_seccomp is set.
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+
+namespace kata::sandbox {
+
+struct GuestSpecContext {
+  pid_t vmm_pid = -1;         // the pid the runtime reports for the sandbox task
+  bool pod_sandbox = false;   // the sandbox's own (pause) container
+  bool guest_seccomp = true;  // keep linux.seccomp
+};
+
+void AdaptSpecForGuest(nlohmann::json& spec, const GuestSpecContext& ctx);
+
+}  // namespace kata::sandbox
