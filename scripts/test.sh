@@ -4,6 +4,7 @@
 #   sudo scripts/test.sh -L unit      only unit tests (ctest label)
 #   sudo scripts/test.sh -L integration
 #   sudo scripts/test.sh -L fuzz      only the libFuzzer smoke (also part of a full run)
+#   sudo scripts/test.sh -L critest   only Kubernetes' CRI validation groups (also part of a full run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${KATA_BUILD_DIR:-build}
@@ -11,7 +12,7 @@ scripts/install-deps.sh
 cmake -S . -B "$BUILD" -G Ninja >/dev/null
 ninja -C "$BUILD"
 scripts/install.sh "$BUILD" >/dev/null
-if [ "$*" != "-L fuzz" ]; then
+if [ "$*" != "-L fuzz" ] && [ "$*" != "-L critest" ]; then
   ctest --test-dir "$BUILD" --output-on-failure "$@"
 fi
 # libFuzzer smoke (docs/fuzzing.md): clang build in its own directory, each
@@ -21,4 +22,8 @@ if [ $# -eq 0 ] || [ "$*" = "-L fuzz" ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B "$FUZZ_BUILD" -G Ninja -DKATA_FUZZ=ON >/dev/null
   ninja -C "$FUZZ_BUILD" fuzzers
   tests/fuzz/smoke.sh "$FUZZ_BUILD" 15
+fi
+# Kubernetes' CRI validation suite, the groups CI gates on (scripts/critest.sh).
+if [ $# -eq 0 ] || [ "$*" = "-L critest" ]; then
+  scripts/critest.sh
 fi
