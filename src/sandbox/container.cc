@@ -60,7 +60,7 @@ Status Container::ShareFiles(nlohmann::json& spec) {
     if (!is_bind || !m.contains("source")) continue;
     std::string src = m["source"].get<std::string>();
     if (src.empty() || src[0] != '/') src = fs::JoinPath(bundle_, src);
-    std::string name = "mounts/" + std::to_string(n++);
+    std::string name = ShareNameForMount(n++, src);
     RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), src, id_ + "/" + name, HasOption(m, "ro")));
     m["source"] = std::string(kGuestSharedDir) + "/" + id_ + "/" + name;
   }

@@ -70,4 +70,15 @@ void AdaptSpecForGuest(nlohmann::json& spec, const GuestSpecContext& ctx) {
   if (!ctx.guest_seccomp) lx->erase("seccomp");
 }
 
+std::string ShareNameForMount(size_t index, const std::string& source) {
+  std::string base = source.substr(source.find_last_of('/') + 1);
+  if (base.empty() || base == "." || base == "..") base = "volume";
+  if (base.size() > 64) base.resize(64);
+  for (char& ch : base) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+    if (!ok) ch = '_';
+  }
+  return "mounts/" + std::to_string(index) + "-" + base;
+}
+
 }  // namespace kata::sandbox

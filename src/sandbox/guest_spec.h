@@ -17,6 +17,8 @@
 
 #include <sys/types.h>
 
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 namespace kata::sandbox {
@@ -28,5 +30,12 @@ struct GuestSpecContext {
 };
 
 void AdaptSpecForGuest(nlohmann::json& spec, const GuestSpecContext& ctx);
+
+// The name of a container's `index`th bind mount in the share (and so the
+// source the guest's mount table shows): "mounts/<index>-<source's base
+// name>", so that tools matching a mount by its source's name find it, as
+// with upstream Kata's "<id>-<random>-<name>". Characters outside
+// [A-Za-z0-9._-] become '_'; the name is cut to 64.
+std::string ShareNameForMount(size_t index, const std::string& source);
 
 }  // namespace kata::sandbox

@@ -59,6 +59,16 @@ TEST(GuestSpecTest, DisableGuestSeccompDropsTheProfile) {
   EXPECT_FALSE(spec["linux"].contains("seccomp"));
 }
 
+TEST(GuestSpecTest, ShareNamesCarryTheSourcesName) {
+  EXPECT_EQ(sandbox::ShareNameForMount(0, "/var/lib/kubelet/pods/x/volumes/kubernetes.io~empty-dir/cache"),
+            "mounts/0-cache");
+  EXPECT_EQ(sandbox::ShareNameForMount(3, "/etc/hosts"), "mounts/3-hosts");
+  EXPECT_EQ(sandbox::ShareNameForMount(1, "/data/a b\nc"), "mounts/1-a_b_c");
+  EXPECT_EQ(sandbox::ShareNameForMount(2, "/"), "mounts/2-volume");
+  EXPECT_EQ(sandbox::ShareNameForMount(4, "/x/..").substr(0, 9), "mounts/4-");
+  EXPECT_EQ(sandbox::ShareNameForMount(5, "/" + std::string(300, 'a')).size(), std::string("mounts/5-").size() + 64);
+}
+
 TEST(PodHostNamespacesTest, HostNetworkAndHostIpcPodsAreRefusedByName) {
   std::map<std::string, std::string> pod = {{"io.kubernetes.cri.container-type", "sandbox"}};
   json ok = json::parse(R"({"linux": {"namespaces": [{"type": "network", "path": "/x"}, {"type": "ipc"}]}})");
