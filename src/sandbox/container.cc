@@ -37,7 +37,7 @@ const char* StateName(ContainerState s) {
 HookState Container::StateForHooks(const char* status) const {
   // The VMM is the host process that stands for the container: its
   // namespaces are the ones a host hook (e.g. networking) would enter.
-  return HookState{id_, status, sb_.vmm_pid(), bundle_};
+  return HookState{id_, status, sb_.vmm_pid(), bundle_, annotations_};
 }
 
 // The guest sees the share at kGuestSharedDir: bind the rootfs and every
@@ -80,7 +80,10 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
     if (!u.ok()) log::Warn("undo share of " + id + ": " + u.message());
     return st.Wrap("create container " + id);
   };
-  if (auto parsed = oci::ParseSpec(spec); parsed.ok() && parsed->hooks) c->hooks_ = *parsed->hooks;
+  if (auto parsed = oci::ParseSpec(spec); parsed.ok()) {
+    if (parsed->hooks) c->hooks_ = *parsed->hooks;
+    c->annotations_ = parsed->annotations;
+  }
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
   if (Status st = sb.agent().CreateContainer(id, spec.dump()); !st.ok()) return fail(st);
   // Spec lifecycle step 3-4: prestart, createRuntime and createContainer

@@ -62,6 +62,7 @@ class Container {
   std::string id_;
   std::string bundle_;
   oci::Hooks hooks_;
+  std::map<std::string, std::string> annotations_;  // the spec's, for the hooks' state
   std::shared_ptr<HostProcess> init_;
   std::map<std::string, std::shared_ptr<HostProcess>> execs_;
   mutable std::mutex mu_;

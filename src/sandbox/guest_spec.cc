@@ -49,10 +49,6 @@ void Drop(nlohmann::json& obj, const char* key, const std::string& what) {
 void ConstrainResources(nlohmann::json& lx) {
   if (!lx.contains("resources") || !lx["resources"].is_object()) return;
   nlohmann::json& r = lx["resources"];
-  if (r.contains("cpu") && r["cpu"].is_object()) {
-    Drop(r["cpu"], "cpus", "linux.resources.cpu.cpus");
-    Drop(r["cpu"], "mems", "linux.resources.cpu.mems");
-  }
   Drop(r, "blockIO", "linux.resources.blockIO");
   Drop(r, "hugepageLimits", "linux.resources.hugepageLimits");
   Drop(r, "network", "linux.resources.network");

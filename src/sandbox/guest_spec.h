@@ -8,10 +8,11 @@
 //    (the guest's is the pod's, shared by all its containers).
 //  - The pod's sandbox container is marked (Kata's container_type annotation)
 //    so that the agent captures its namespaces.
-//  - Resources that name host CPUs, memory nodes or devices (cpuset cpus and
-//    mems, blockIO, hugepage limits, net_cls/net_prio, rdma) are not the
-//    guest's to honour: dropped, with a log line. Limits the guest can apply
-//    (memory, CPU shares/quota, pids, devices) stay.
+//  - Resources that name host devices or controllers the guest lacks
+//    (blockIO, hugepage limits, net_cls/net_prio, rdma) are not the guest's
+//    to honour: dropped, with a log line. Limits the guest can apply (memory,
+//    CPU shares/quota, pids, devices) stay; a cpuset stays and the agent
+//    applies it only when the guest has all the CPUs/nodes it names.
 //  - linux.seccomp goes when disable_guest_seccomp is set.
 #pragma once
 

@@ -62,6 +62,7 @@ Status RunHooks(const std::string& kind, const std::vector<oci::Hook>& hooks, co
   if (hooks.empty()) return Status::Ok();
   nlohmann::json j = {{"ociVersion", "1.0.2"}, {"id", state.id}, {"status", state.status},
                       {"pid", state.pid}, {"bundle", state.bundle}};
+  if (!state.annotations.empty()) j["annotations"] = state.annotations;
   std::string state_json = j.dump();
   for (const auto& h : hooks) RETURN_IF_ERROR(RunOne(kind, h, state_json, netns_fd));
   return Status::Ok();

@@ -7,6 +7,7 @@
 // started by the agent (src/agent/container/start_hooks.h).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct HookState {
   std::string status;
   int pid = 0;
   std::string bundle;
+  std::map<std::string, std::string> annotations;  // the spec's, as the OCI state carries them
 };
 
 // Runs each hook in order; the first failure (non-zero exit, timeout, exec

