@@ -101,6 +101,7 @@ TEST_F(SandboxTest, HostHooksGetTheStateAndAFailingHookFailsCreate) {
   spec["hooks"] = {{"prestart", {hook("prestart")}}, {"createRuntime", {hook("createRuntime")}},
                    {"createContainer", {hook("createContainer")}},
                    {"poststart", {hook("poststart")}}, {"poststop", {hook("poststop")}}};
+  spec["annotations"] = {{"org.example.hooked", "yes"}};
   // createContainer runs in the VMM's network namespace: its inode is noted.
   spec["hooks"]["createContainer"].push_back(
       {{"path", "/bin/sh"}, {"args", {"sh", "-c", "stat -L -c %i /proc/self/ns/net > " + bundle + "/netns"}}});
@@ -115,6 +116,7 @@ TEST_F(SandboxTest, HostHooksGetTheStateAndAFailingHookFailsCreate) {
     nlohmann::json state = nlohmann::json::parse(f);
     EXPECT_EQ(state["id"], "hooked") << kind;
     EXPECT_EQ(state["bundle"], bundle) << kind;
+    EXPECT_EQ(state["annotations"]["org.example.hooked"], "yes") << kind << ": the OCI state carries the spec's annotations";
   }
 
   struct stat vmm_ns {};
