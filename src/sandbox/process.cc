@@ -52,6 +52,8 @@ Status HostProcess::OpenStdio() {
     // Non-blocking open: a fifo with no writer yet must not stall Create.
     ASSIGN_OR_RETURN(in_fd_, OpenPath(io_.in, O_RDONLY | O_NONBLOCK));
     if (io_.in.rfind(kFdScheme, 0) != 0) fcntl(in_fd_, F_SETFL, fcntl(in_fd_, F_GETFL) & ~O_NONBLOCK);
+    drain_input_fd_ = eventfd(0, EFD_CLOEXEC);
+    if (drain_input_fd_ < 0) return ErrnoError("eventfd for stdin of " + exec_id_);
   }
   for (const auto* p : {&io_.in, &io_.out, &io_.err}) ReleaseStdio(*p);
   return Status::Ok();
@@ -82,19 +84,28 @@ void HostProcess::CopyOut(bool is_stderr, int fd) {
 
 void HostProcess::CopyIn(int fd) {
   char buf[32 * 1024];
+  bool draining = false;
   while (true) {
     // Not a blocking read(): once the process has exited nothing may keep
     // this thread, or the caller's stdin open (an exec's fifo, a terminal).
-    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_input_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
+    if (!draining) {
+      pollfd fds[3] = {{fd, POLLIN, 0}, {stop_input_fd_, POLLIN, 0}, {drain_input_fd_, POLLIN, 0}};
+      if (poll(fds, 3, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[1].revents != 0) return;
+      if (fds[2].revents != 0) {
+        // CloseIO: whatever the caller wrote is in the fifo now; take it
+        // without waiting for writers that may never close.
+        draining = true;
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+      }
     }
-    if (fds[1].revents != 0) return;
     ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EAGAIN) continue;
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0 && errno == EAGAIN && !draining) continue;
+    if (n <= 0) break;  // EOF, an error, or drained after CloseIO
     if (!agent_.WriteStdin(cid_, exec_id_, std::string(buf, static_cast<size_t>(n))).ok()) return;
   }
   Status st = agent_.CloseStdin(cid_, exec_id_);
@@ -108,7 +119,7 @@ void HostProcess::StopInput() {
     (void)unused;
   }
   if (input_.joinable()) input_.join();
-  for (int* fd : {&stop_input_fd_, &in_fd_}) {
+  for (int* fd : {&stop_input_fd_, &drain_input_fd_, &in_fd_}) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
   }
@@ -119,7 +130,12 @@ Status HostProcess::Resize(uint32_t rows, uint32_t cols) {
   return agent_.TtyWinResize(cid_, exec_id_, rows, cols);
 }
 
-Status HostProcess::CloseStdin() { return agent_.CloseStdin(cid_, exec_id_); }
+Status HostProcess::CloseStdin() {
+  if (drain_input_fd_ < 0) return agent_.CloseStdin(cid_, exec_id_);
+  uint64_t one = 1;
+  if (write(drain_input_fd_, &one, sizeof one) != sizeof one) return ErrnoError("signal stdin close of " + exec_id_);
+  return Status::Ok();
+}
 
 void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
   auto status = agent_.WaitProcess(cid_, exec_id_);

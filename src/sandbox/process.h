@@ -43,6 +43,8 @@ class HostProcess {
   ExitInfo Wait();  // blocks until exit
   const StdioPaths& io() const { return io_; }
   const std::string& exec_id() const { return exec_id_; }
+  // Closes the guest's stdin once everything the caller wrote before this
+  // call has been forwarded.
   Status CloseStdin();
   // Terminal processes: sets the guest pty's size (Task ResizePty).
   Status Resize(uint32_t rows, uint32_t cols);
@@ -66,6 +68,10 @@ class HostProcess {
   std::vector<std::thread> outputs_;
   std::thread input_;
   int stop_input_fd_ = -1;  // eventfd: the process exited, stop reading its stdin
+  // eventfd: the caller closed its end (Task CloseIO): forward what is still
+  // buffered in the fifo, then close the guest's stdin. Closing it directly
+  // raced the copy and lost input written just before CloseIO.
+  int drain_input_fd_ = -1;
   std::thread waiter_;
   std::unique_ptr<TerminalRelay> terminal_;
   mutable std::mutex mu_;

@@ -70,6 +70,25 @@ TEST_F(SandboxTest, TwoContainersShareTheVmAndKillReportsTheSignal) {
   EXPECT_TRUE(b->Delete(false).ok());
 }
 
+// containerd writes stdin into the fifo, then sends CloseIO at once (ctr run
+// with piped input): the guest must still read every byte before its EOF.
+TEST_F(SandboxTest, StdinWrittenBeforeCloseIoReachesTheProcess) {
+  std::string fifo = tmp_->path() + "/stdin-fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto c = NewContainer("stdin", {"sh", "-c", "read line; echo got:$line"}, nullptr, fifo);
+  ASSERT_NE(c, nullptr);
+  int writer = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(write(writer, "hello\n", 6), 6);
+  // The writer stays open: the close must not wait for an EOF on the fifo.
+  ASSERT_TRUE(c->init().CloseStdin().ok());
+  ASSERT_TRUE(c->Start().ok());
+  EXPECT_EQ(c->init().Wait().status, 0);
+  EXPECT_EQ(Trim(Output("stdin")), "got:hello");
+  close(writer);
+  EXPECT_TRUE(c->Delete(false).ok());
+}
+
 TEST_F(SandboxTest, DeleteOfARunningContainerNeedsForce) {
   auto c = NewContainer("busy", {"sleep", "600"});
   ASSERT_NE(c, nullptr);

@@ -49,13 +49,14 @@ class SharedVmTest : public ::testing::Test {
   // A busybox container running `args` in the shared VM, stdout/stderr in
   // files (Output()); `edit` may change its config.json first.
   static std::unique_ptr<sandbox::Container> NewContainer(const std::string& name, const std::vector<std::string>& args,
-                                                          const std::function<void(nlohmann::json&)>& edit = nullptr) {
+                                                          const std::function<void(nlohmann::json&)>& edit = nullptr,
+                                                          const std::string& stdin_path = "") {
     std::string bundle = tmp_->path() + "/" + name;
     MakeBundle(bundle, args);
     std::ifstream in(bundle + "/config.json");
     nlohmann::json spec = nlohmann::json::parse(in);
     if (edit) edit(spec);
-    sandbox::StdioPaths io{"", bundle + "/stdout", bundle + "/stderr", false};
+    sandbox::StdioPaths io{stdin_path, bundle + "/stdout", bundle + "/stderr", false};
     for (const auto& p : {io.out, io.err}) close(open(p.c_str(), O_CREAT | O_WRONLY, 0644));
     auto c = sandbox::Container::Create(*sandbox_, name, bundle, spec, io);
     EXPECT_TRUE(c.ok()) << c.status().message();
