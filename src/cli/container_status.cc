@@ -36,6 +36,7 @@ Result<oci::State> CurrentState(const GlobalOptions& g, const std::string& id) {
   s.bundle = rec.bundle;
   s.rootfs = rec.rootfs;
   s.created = rec.created;
+  s.annotations = rec.annotations;
   std::string service_status = "stopped";
   auto client = ServiceClient::Dial(ServiceSocketOf(g, id));
   if (client.ok()) {

@@ -165,6 +165,7 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   rec.id = o.id;
   rec.bundle = bundle;
   rec.rootfs = rootfs;
+  rec.annotations = spec.annotations;
   rec.created = std::chrono::system_clock::now();
   auto self = proc::IdentityOf(getpid());  // this process is the monitor
   auto service = self.ok() ? StartService(g, o.id) : Result<proc::Identity>(self.status());

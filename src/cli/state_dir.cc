@@ -53,6 +53,7 @@ Status SaveRecord(const GlobalOptions& g, const ContainerRecord& r) {
       {"service_pid", r.service.pid},
       {"service_start_time", r.service.start_time},
       {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(r.created.time_since_epoch()).count()},
+      {"annotations", r.annotations},
   };
   return fs::WriteFileAtomic(fs::JoinPath(StateDirOf(g, r.id), "state.json"), j.dump(), 0600);
 }
@@ -73,6 +74,7 @@ Result<ContainerRecord> LoadRecord(const GlobalOptions& g, const std::string& id
     r.monitor = {j.value("monitor_pid", 0), j.value("monitor_start_time", uint64_t{0})};
     r.service = {j.value("service_pid", 0), j.value("service_start_time", uint64_t{0})};
     r.created = std::chrono::system_clock::time_point(std::chrono::nanoseconds(j.value("created_ns", int64_t{0})));
+    if (j.contains("annotations")) r.annotations = j["annotations"].get<std::map<std::string, std::string>>();
   } catch (const nlohmann::json::exception& e) {
     return Error(Code::kDataLoss, "state of container " + id + " is corrupt: " + e.what());
   }

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "cli/options.h"
@@ -20,6 +21,8 @@ struct ContainerRecord {
   proc::Identity monitor;  // the pid in --pid-file: exits with the container
   proc::Identity service;  // containerd-shim-kata-v2 serving this container
   std::chrono::system_clock::time_point created;
+  // The spec's annotations, as `state` reports them (runc does).
+  std::map<std::string, std::string> annotations;
 };
 
 std::string StateDirOf(const GlobalOptions& g, const std::string& id);

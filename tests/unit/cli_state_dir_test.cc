@@ -17,6 +17,7 @@ TEST(ContainerRecord, KeepsTheIdentitiesAndLoadsOldRecords) {
   r.bundle = "/b";
   r.monitor = {123, 456};
   r.service = {789, 1011};
+  r.annotations = {{"org.example/k", "v"}};
   ASSERT_TRUE(fs::MkdirAll(StateDirOf(g, "c1"), 0700).ok());
   ASSERT_TRUE(SaveRecord(g, r).ok());
   auto loaded = LoadRecord(g, "c1");
@@ -25,6 +26,7 @@ TEST(ContainerRecord, KeepsTheIdentitiesAndLoadsOldRecords) {
   EXPECT_EQ(loaded->monitor.start_time, 456u);
   EXPECT_EQ(loaded->service.pid, 789);
   EXPECT_EQ(loaded->service.start_time, 1011u);
+  EXPECT_EQ(loaded->annotations.at("org.example/k"), "v");  // `state` reports them
   // A record from before start times were kept: start time 0, "unknown".
   ASSERT_TRUE(fs::WriteFileAtomic(StateDirOf(g, "c1") + "/state.json", R"({"id":"c1","service_pid":5})").ok());
   loaded = LoadRecord(g, "c1");
@@ -36,6 +38,8 @@ TEST(ContainerRecord, KeepsTheIdentitiesAndLoadsOldRecords) {
   loaded = LoadRecord(g, "c1");
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.status().message().find("corrupt"), std::string::npos);
+  ASSERT_TRUE(fs::WriteFileAtomic(StateDirOf(g, "c1") + "/state.json", R"({"annotations":{"k":1}})").ok());
+  EXPECT_FALSE(LoadRecord(g, "c1").ok());
   (void)fs::RemoveAll(tmpl);
 }
 
