@@ -61,7 +61,12 @@ Status Container::ShareFiles(nlohmann::json& spec) {
     std::string src = m["source"].get<std::string>();
     if (src.empty() || src[0] != '/') src = fs::JoinPath(bundle_, src);
     std::string name = ShareNameForMount(n++, src);
-    RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), src, id_ + "/" + name, HasOption(m, "ro")));
+    // A volume is the caller's path (it takes part in the host's mount
+    // propagation there); one inside the bundle may be below the rootfs
+    // the service mounted itself.
+    bool in_bundle = src == bundle_ || src.rfind(bundle_ + "/", 0) == 0;
+    Share::From from = in_bundle ? Share::From::kOwnNamespace : Share::From::kCallerNamespace;
+    RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), src, id_ + "/" + name, HasOption(m, "ro"), from));
     m["source"] = std::string(kGuestSharedDir) + "/" + id_ + "/" + name;
   }
   return Status::Ok();

@@ -40,10 +40,38 @@ Status InMountNamespaceOf(pid_t pid, const std::function<Status()>& fn) {
   return st;
 }
 
+UniqueFd& CallerMountNamespace() {
+  static UniqueFd fd;
+  return fd;
+}
+
+// open_tree(OPEN_TREE_CLONE) of `source` in the caller's mount namespace,
+// on a thread of its own that entered it (as InMountNamespaceOf). -1 with
+// errno set on failure.
+int CloneInCallerNamespace(const std::string& source) {
+  int tree = -1, err = 0;
+  std::thread t([&] {
+    if (unshare(CLONE_FS) != 0 || setns(CallerMountNamespace().get(), CLONE_NEWNS) != 0) {
+      err = errno;
+      return;
+    }
+    tree = open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    err = errno;
+  });
+  t.join();
+  errno = err;
+  return tree;
+}
+
 // A detached copy of the mount tree at `source`, with the flags it will
-// have in the share.
-Result<UniqueFd> CloneTree(const std::string& source, bool readonly) {
-  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+// have in the share. A source missing from the caller's namespace is looked
+// for in our own (a path only the service has mounted).
+Result<UniqueFd> CloneTree(const std::string& source, bool readonly, Share::From from) {
+  UniqueFd tree;
+  if (from == Share::From::kCallerNamespace && CallerMountNamespace().valid()) {
+    tree.reset(CloneInCallerNamespace(source));
+  }
+  if (!tree.valid()) tree.reset(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
   if (!tree.valid()) return ErrnoError("share " + source + " with the guest");
   struct mount_attr attr = {};
   attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
@@ -84,8 +112,15 @@ Status Share::Create() const {
   return fs::MkdirAll(exported_dir(), 0700);
 }
 
-Status Share::Bind(pid_t vmm_pid, const std::string& source, const std::string& rel, bool readonly) const {
-  ASSIGN_OR_RETURN(UniqueFd tree, CloneTree(source, readonly));
+Status RememberCallerMountNamespace() {
+  UniqueFd fd(open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open this process's mount namespace");
+  CallerMountNamespace() = std::move(fd);
+  return Status::Ok();
+}
+
+Status Share::Bind(pid_t vmm_pid, const std::string& source, const std::string& rel, bool readonly, From from) const {
+  ASSIGN_OR_RETURN(UniqueFd tree, CloneTree(source, readonly, from));
   struct stat st;
   if (fstat(tree.get(), &st) != 0) return ErrnoError("stat " + source);
   return InMountNamespaceOf(vmm_pid, [&]() -> Status {

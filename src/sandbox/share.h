@@ -19,6 +19,16 @@
 
 namespace kata::sandbox {
 
+// Keeps the mount namespace this process runs in now, before the service
+// unshares its own: the caller's (containerd's, podman's). A volume's source
+// is a path in that namespace, and only there does it take part in the
+// host's propagation: the service's namespace is a slave of it, which on a
+// host whose root mount is private (no "shared:" in mountinfo) receives
+// nothing made after the service started, so a hostPath mount made after
+// the pod (critest's rslave case) would be missed. Without it, Bind uses
+// its own namespace.
+Status RememberCallerMountNamespace();
+
 class Share {
  public:
   Share() = default;
@@ -31,12 +41,18 @@ class Share {
   // Creates the directories (before the VMM starts); AlreadyExists if the
   // sandbox's directory exists (another sandbox's).
   Status Create() const;
-  // Binds the host path `source` (resolved here, in the caller's mount
-  // namespace: a symlink in it is followed, as runc does for mount sources)
-  // at `rel` below mounts/ (e.g. "<cid>/rootfs"), in the mount namespace of
-  // the VMM `vmm_pid`. Always nosuid and nodev; with `readonly`, read-only
-  // all the way down (submounts included).
-  Status Bind(pid_t vmm_pid, const std::string& source, const std::string& rel, bool readonly) const;
+  // Where Bind resolves `source`: this process's mount namespace (the
+  // service's own, where it mounted the container's rootfs), or the one it
+  // was started in (RememberCallerMountNamespace).
+  enum class From { kOwnNamespace, kCallerNamespace };
+  // Binds the host path `source` (a symlink in it is followed, as runc does
+  // for mount sources) at `rel` below mounts/ (e.g. "<cid>/rootfs"), in the
+  // mount namespace of the VMM `vmm_pid`. Always nosuid and nodev; with
+  // `readonly`, read-only all the way down (submounts included). The bind
+  // keeps the source's propagation: a volume the host made shared or slave
+  // receives the host's later mounts (rslave, rshared host-to-container).
+  Status Bind(pid_t vmm_pid, const std::string& source, const std::string& rel, bool readonly,
+              From from = From::kOwnNamespace) const;
   // Detaches every bind below mounts/<top> in the VMM's namespace, then
   // removes mounts/<top>. Nothing there: nothing to do.
   Status Unbind(pid_t vmm_pid, const std::string& top) const;

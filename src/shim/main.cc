@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "sandbox/ownership.h"
+#include "sandbox/share.h"
 #include "shim/events.h"
 #include "shim/shim_actions.h"
 #include "sandbox/stdio_fds.h"
@@ -117,6 +118,10 @@ int Serve(const Flags& flags) {
   // Every mount the service makes (containerd's rootfs mounts) stays in its
   // own namespace; the container binds live in the VMM's (sandbox/share.h),
   // a VM from the VM cache included.
+  if (auto st = kata::sandbox::RememberCallerMountNamespace(); !st.ok()) {
+    kata::log::Error(st.message());
+    return 1;
+  }
   if (auto st = PrivateMountNamespace(); !st.ok()) {
     kata::log::Error(st.message());
     return 1;
