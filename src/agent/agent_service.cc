@@ -135,6 +135,7 @@ void AgentService::Register(ttrpc::Server& server) {
   RegisterResources(server);
   RegisterNetwork(server);
   RegisterIdentity(server);
+  port_forward_.Register(server);
 }
 
 void AgentService::RegisterLifecycle(ttrpc::Server& server) {

@@ -2,12 +2,14 @@
 // One file per RPC group: agent_service.cc (health, sandbox, container and
 // process lifecycle), stdio_service.cc (streams, terminals),
 // resources_service.cc (pause/resume, stats, update: cgroups),
-// identity.cc (a template clone's own randomness and clock).
+// identity.cc (a template clone's own randomness and clock), port_forward.cc
+// (host-to-guest TCP streams for the CRI's port forward).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "agent/port_forward.h"
 #include "agent/process_table.h"
 #include "agent/sandbox_namespaces.h"
 #include "common/guest_paths.h"
@@ -50,6 +52,7 @@ class AgentService {
 
   ProcessTable table_;
   SandboxNamespaces sandbox_ns_;
+  PortForwardStreams port_forward_;
   AgentOptions opts_;
   bool cgroups_ = false;  // opts_.cgroup_root is a usable cgroup2 mount
   std::atomic<int64_t> ready_boottime_ns_{0};

@@ -4,12 +4,14 @@
 
 #include "common/log.h"
 #include "health.pb.h"
+#include "port_forward.pb.h"
 #include "ttrpc/socket.h"
 #include "wkt.pb.h"
 
 namespace kata::sandbox {
 namespace {
 constexpr const char* kService = "grpc.AgentService";
+constexpr const char* kPortForwardService = "kata.portforward.PortForward";
 constexpr std::chrono::milliseconds kNoTimeout{0};
 constexpr std::chrono::milliseconds kControlTimeout{60000};
 constexpr uint32_t kReadChunk = 64 * 1024;
@@ -28,11 +30,12 @@ Result<std::unique_ptr<AgentClient>> AgentClient::Dial(const std::string& socket
 }
 
 template <typename Req, typename Resp>
-Status AgentClient::Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout) {
+Status AgentClient::Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout,
+                         const char* service) {
   // Debug logs carry each call's duration: under TCG the guest side of a
   // container's set-up is most of a cold start, and this is where it shows.
   auto t0 = std::chrono::steady_clock::now();
-  Status st = client_->Call(kService, method, req, resp, timeout);
+  Status st = client_->Call(service != nullptr ? service : kService, method, req, resp, timeout);
   if (log::Enabled(log::Level::kDebug)) {
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     log::Debug(std::string("agent ") + method + ": " + std::to_string(ms) + " ms");
@@ -223,6 +226,45 @@ Status AgentClient::UpdateRoutes(const grpc::Routes& routes) {
   *req.mutable_routes() = routes;
   grpc::Routes out;
   return Call("UpdateRoutes", req, &out, kControlTimeout);
+}
+
+Result<uint64_t> AgentClient::PortForwardConnect(uint32_t port) {
+  portforward::ConnectRequest req;
+  req.set_port(port);
+  portforward::ConnectResponse resp;
+  RETURN_IF_ERROR(Call("Connect", req, &resp, kControlTimeout, kPortForwardService));
+  return resp.stream();
+}
+
+Result<std::string> AgentClient::PortForwardRead(uint64_t stream) {
+  portforward::ReadRequest req;
+  req.set_stream(stream);
+  req.set_len(kReadChunk);
+  portforward::ReadResponse resp;
+  RETURN_IF_ERROR(Call("Read", req, &resp, kNoTimeout, kPortForwardService));
+  return std::move(*resp.mutable_data());
+}
+
+Status AgentClient::PortForwardWrite(uint64_t stream, const std::string& data) {
+  portforward::WriteRequest req;
+  req.set_stream(stream);
+  req.set_data(data);
+  wkt::Empty e;
+  return Call("Write", req, &e, kControlTimeout, kPortForwardService);
+}
+
+Status AgentClient::PortForwardCloseWrite(uint64_t stream) {
+  portforward::StreamRequest req;
+  req.set_stream(stream);
+  wkt::Empty e;
+  return Call("CloseWrite", req, &e, kControlTimeout, kPortForwardService);
+}
+
+Status AgentClient::PortForwardClose(uint64_t stream) {
+  portforward::StreamRequest req;
+  req.set_stream(stream);
+  wkt::Empty e;
+  return Call("Close", req, &e, kControlTimeout, kPortForwardService);
 }
 
 }  // namespace kata::sandbox

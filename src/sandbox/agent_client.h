@@ -56,12 +56,20 @@ class AgentClient {
   // for a clone. `unix_ns`: nanoseconds since the epoch.
   Status ReseedRandomDev(const std::string& data);
   Status SetGuestDateTime(int64_t unix_ns);
+  // kata.portforward.PortForward (our own service, sandbox/port_forward.h):
+  // a TCP connection to 127.0.0.1:port in the guest, as a stream id.
+  Result<uint64_t> PortForwardConnect(uint32_t port);
+  Result<std::string> PortForwardRead(uint64_t stream);  // empty = the guest side closed
+  Status PortForwardWrite(uint64_t stream, const std::string& data);
+  Status PortForwardCloseWrite(uint64_t stream);
+  Status PortForwardClose(uint64_t stream);
   void Close() { client_->Close(); }
 
  private:
   explicit AgentClient(int fd) : client_(std::make_unique<ttrpc::Client>(fd)) {}
   template <typename Req, typename Resp>
-  Status Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout);
+  Status Call(const char* method, const Req& req, Resp* resp, std::chrono::milliseconds timeout,
+              const char* service = nullptr);  // nullptr: grpc.AgentService
   std::unique_ptr<ttrpc::Client> client_;
 };
 

@@ -248,6 +248,7 @@ Status Sandbox::Shutdown() {
   shutting_down_ = true;
   log::StepTimer timer("shut down sandbox " + cfg_.id);
   monitor_.reset();
+  port_forwarder_.reset();  // its relays use the agent and the pod namespace
   if (agent_ && hv_ && hv_->Running()) {
     Status st = agent_->DestroySandbox();
     if (!st.ok()) log::Debug("DestroySandbox: " + st.message());

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "sandbox/agent_client.h"
+#include "sandbox/port_forward.h"
 #include "sandbox/netns.h"
 #include "sandbox/network.h"
 #include "sandbox/share.h"
@@ -45,6 +46,9 @@ struct SandboxConfig {
   // unconnected and the guest has loopback only.
   bool network = false;
   std::string netns_path;  // the pod's namespace; "" = the sandbox makes a new one
+  // Relay connections to localhost made in the pod namespace on the host to
+  // the guest (CRI port forward; sandbox/port_forward.h).
+  bool port_forward = false;
   // VM templating: start from the template in this directory when it matches
   // the VM (sandbox/vm_template.h); "" = always boot.
   std::string template_dir;
@@ -106,6 +110,7 @@ class Sandbox {
   Status CheckPodNetns();
   Status CountPodNics();
   Status DisconnectNetwork();
+  void StartPortForwarding();
   void ShareDebugShell();
   Status PrepareNetwork();
   // Resumes cfg_.template_dir when it matches the VM; false (logged) when it
@@ -136,6 +141,7 @@ class Sandbox {
   std::unique_ptr<vmm::Hypervisor> hv_;
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;
+  std::unique_ptr<PortForwarder> port_forwarder_;  // after netns_ and agent_: destroyed first
   size_t nic_count_ = 1;  // PodNicCount of the pod's namespace when the VM starts
   bool network_connected_ = false;
   std::vector<Mirror> mirrors_;  // what ConnectNetwork added to the pod's interfaces

@@ -113,7 +113,20 @@ Status Sandbox::ConnectNetwork() {
               std::to_string(found[i].routes.routes_size()) + " routes)");
   }
   if (routes.routes_size() > 0) RETURN_IF_ERROR(agent_->UpdateRoutes(routes));
+  StartPortForwarding();
   return Status::Ok();
+}
+
+// Without it only the CRI's port forward fails (its error then names the
+// cause): the pod itself is fine, so a failure here is logged, not fatal.
+void Sandbox::StartPortForwarding() {
+  if (!cfg_.port_forward) return;
+  auto pf = PortForwarder::Start(netns_, *agent_);
+  if (!pf.ok()) {
+    log::Warn("sandbox " + cfg_.id + ": port forwarding unavailable: " + pf.status().message());
+    return;
+  }
+  port_forwarder_ = std::move(*pf);
 }
 
 // The taps go with the VMM; the pod's interfaces must be given back as they

@@ -197,9 +197,13 @@ bool ListsNamespace(const nlohmann::json& spec, const std::string& type) {
 
 }  // namespace
 
-Status CheckPodHostNamespaces(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations) {
+bool IsCriPodSandbox(const std::map<std::string, std::string>& annotations) {
   auto type = annotations.find("io.kubernetes.cri.container-type");
-  if (type == annotations.end() || type->second != "sandbox") return Status::Ok();
+  return type != annotations.end() && type->second == "sandbox";
+}
+
+Status CheckPodHostNamespaces(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations) {
+  if (!IsCriPodSandbox(annotations)) return Status::Ok();
   const char* why = " runs in its own virtual machine, with its own kernel: ";
   if (!ListsNamespace(spec, "network")) {
     return Error(Code::kInvalidArgument,

@@ -54,5 +54,8 @@ void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* s
 // kernel, where neither exists. (hostPID is kept: the pod's containers share
 // the guest's pid namespace, docs/kubernetes.md.) Other specs pass.
 Status CheckPodHostNamespaces(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations);
+// True for the sandbox (pause) container of a Kubernetes pod, which CRI marks
+// with io.kubernetes.cri.container-type = sandbox.
+bool IsCriPodSandbox(const std::map<std::string, std::string>& annotations);
 
 }  // namespace kata::shim

@@ -229,6 +229,66 @@ TEST_F(ContainerdTest, TwoContainerPodSharesOneVm) {
   EXPECT_EQ(LeaksAfter(pod, 15), "");
 }
 
+// containerd's CRI port forward (kubectl port-forward) dials localhost:PORT
+// in the pod's network namespace on the host: the connection must reach the
+// server in the guest, a closed port must refuse, and the redirect must be
+// gone from the namespace after the pod.
+TEST_F(ContainerdTest, PortForwardFromThePodNamespaceReachesTheGuest) {
+  PodNetns netns("kt-pf-" + std::to_string(getpid()));
+  ASSERT_TRUE(netns.ok());
+  std::string pod = NewId("pf");
+  RunDetached(pod, {"--with-ns", "network:" + netns.path(), "--annotation", "io.kubernetes.cri.container-type=sandbox",
+                    "--annotation", "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sh", "-c", ServeHttpCommand("echo served-in-the-guest", 8080)});
+  std::string in_ns = "ip netns exec " + netns.name() + " ";
+  std::string body;
+  for (int i = 0; i < 40 && body.empty(); i++) {
+    CmdResult r = Sh(in_ns + "curl -sf -m 5 http://localhost:8080/");
+    if (r.exit_code == 0) body = Trim(r.out);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  EXPECT_EQ(body, "served-in-the-guest");
+  // Several at once, each its own relay.
+  CmdResult many = Sh("for i in 1 2 3 4; do " + in_ns + "curl -sf -m 10 http://127.0.0.1:8080/ & done; wait");
+  size_t served = 0;
+  for (size_t at = many.out.find("served-in-the-guest"); at != std::string::npos; at = many.out.find("served-in-the-guest", at + 1)) served++;
+  EXPECT_EQ(served, 4u) << many.out << many.err;
+  CmdResult closed = Sh(in_ns + "curl -s -m 10 http://localhost:8081/");
+  EXPECT_NE(closed.exit_code, 0) << "a port nothing listens on in the guest must refuse";
+  EXPECT_NE(Sh("ip netns exec " + netns.name() + " nft list tables").out.find("kata_port_forward"), std::string::npos);
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", pod}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(pod, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", pod}).exit_code, 0);
+  EXPECT_EQ(Sh("ip netns exec " + netns.name() + " nft list tables").out.find("kata_port_forward"), std::string::npos)
+      << "the redirect outlived the pod";
+  EXPECT_EQ(netns.EthIngress(), 0) << "the pod's eth0 is still mirrored";
+}
+
+// Kubernetes' HostToContainer (rslave) volume, in CRI's order: the pod (its
+// service and VM) starts, then the host makes the volume a shared mount,
+// then the container starts, then the host mounts something below it: the
+// container must see that mount. (This host's root mount is private, so
+// only the caller's mount namespace, not the service's, receives it.)
+TEST_F(ContainerdTest, RslaveVolumeReceivesHostMountsMadeAfterThePodStarted) {
+  std::string pod = NewId("prop");
+  std::string app = NewId("propapp");
+  RunDetached(pod, {"--annotation", "io.kubernetes.cri.container-type=sandbox", "--annotation", "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  std::string host = tmp_->path() + "/prop-" + app;
+  ASSERT_EQ(Sh("mkdir -p " + host + "/vol/sub " + host + "/src && touch " + host + "/src/flagFile && mount --bind " + host +
+               "/vol " + host + "/vol && mount --make-rshared " + host + "/vol")
+                .exit_code,
+            0);
+  RunDetached(app, {"--annotation", "io.kubernetes.cri.container-type=container", "--annotation", "io.kubernetes.cri.sandbox-id=" + pod,
+                    "--mount", "type=bind,src=" + host + "/vol,dst=/vol,options=rbind:rslave"},
+              {"sleep", "1000"});
+  ASSERT_EQ(Sh("mount --bind " + host + "/src " + host + "/vol/sub").exit_code, 0);
+  CmdResult ls = Exec(app, "ls", {"ls", "-A", "/vol/sub"});
+  EXPECT_EQ(Trim(ls.out), "flagFile") << ls.err;
+  Sh("umount " + host + "/vol/sub; umount " + host + "/vol");
+  EXPECT_EQ(Sh("grep -c " + host + " /proc/self/mountinfo").out, "0\n") << "a host mount was left behind";
+}
+
 // As containerd's CRI asks: the pod's containers join the sandbox
 // container's pid, ipc and uts namespaces by /proc/<task pid>/ns/<type>,
 // where the task pid is the one the shim reported for the sandbox (the VMM's).

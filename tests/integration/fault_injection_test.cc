@@ -156,34 +156,6 @@ class Background {
   Clock::time_point ended_;
 };
 
-// The pod's network namespace as CNI leaves one: a veth "eth0" with an
-// address, its peer in another namespace (standing in for the host's
-// bridge side). Made for the suite, removed after it.
-class PodNetns {
- public:
-  explicit PodNetns(const std::string& name) : name_(name), peer_(name + "-peer") {
-    Sh("ip netns del " + name_ + " 2>/dev/null; ip netns del " + peer_ + " 2>/dev/null");
-    ok_ = Sh("ip netns add " + name_ + " && ip netns add " + peer_ + " && ip -n " + name_ + " link set lo up && ip -n " +
-             name_ + " link add eth0 type veth peer name peer0 netns " + peer_ + " && ip -n " + name_ +
-             " link set eth0 up && ip -n " + peer_ + " link set peer0 up && ip -n " + name_ +
-             " addr add 10.126.0.2/24 dev eth0")
-              .exit_code == 0;
-  }
-  ~PodNetns() { Sh("ip netns del " + name_ + "; ip netns del " + peer_); }
-  bool ok() const { return ok_; }
-  const std::string& name() const { return name_; }
-  std::string path() const { return "/run/netns/" + name_; }
-  // Ingress qdiscs: the one the runtime adds to eth0 and the tap's own.
-  int Ingress() { return Count("tc -n " + name_ + " qdisc show | grep -c 'qdisc ingress'"); }
-  int EthIngress() { return Count("tc -n " + name_ + " qdisc show dev eth0 | grep -c 'qdisc ingress'"); }
-  int Taps() { return Count("ip -n " + name_ + " -o link show | awk -F': ' '{print $2}' | grep -c '^tap'"); }
-
- private:
-  static int Count(const std::string& cmd) { return std::stoi("0" + Trim(Sh(cmd + " || true").out)); }
-  std::string name_, peer_;
-  bool ok_ = false;
-};
-
 // kata-runtime, each call bounded so that a hang is a failure, not a stuck suite.
 CmdResult Kata(const std::vector<std::string>& args, int timeout_s = 60) {
   std::vector<std::string> argv = {"timeout", "-k", "5", std::to_string(timeout_s), Runtime()};

@@ -320,4 +320,20 @@ std::string ServeHttpCommand(const std::string& body_cmd, int port) {
   return "mkdir -p /www && " + body_cmd + " > /www/index.html && exec httpd -f -p " + std::to_string(port) + " -h /www";
 }
 
+PodNetns::PodNetns(const std::string& name) : name_(name), peer_(name + "-peer") {
+  Sh("ip netns del " + name_ + " 2>/dev/null; ip netns del " + peer_ + " 2>/dev/null");
+  ok_ = Sh("ip netns add " + name_ + " && ip netns add " + peer_ + " && ip -n " + name_ + " link set lo up && ip -n " +
+           name_ + " link add eth0 type veth peer name peer0 netns " + peer_ + " && ip -n " + name_ +
+           " link set eth0 up && ip -n " + peer_ + " link set peer0 up && ip -n " + name_ +
+           " addr add 10.126.0.2/24 dev eth0")
+            .exit_code == 0;
+}
+
+PodNetns::~PodNetns() { Sh("ip netns del " + name_ + "; ip netns del " + peer_); }
+
+int PodNetns::Count(const std::string& cmd) { return std::stoi("0" + Trim(Sh(cmd + " || true").out)); }
+int PodNetns::Ingress() { return Count("tc -n " + name_ + " qdisc show | grep -c 'qdisc ingress'"); }
+int PodNetns::EthIngress() { return Count("tc -n " + name_ + " qdisc show dev eth0 | grep -c 'qdisc ingress'"); }
+int PodNetns::Taps() { return Count("ip -n " + name_ + " -o link show | awk -F': ' '{print $2}' | grep -c '^tap'"); }
+
 }  // namespace kata::itest

@@ -89,4 +89,25 @@ std::string ServeHttpCommand(const std::string& body_cmd, int port);
 // A unique container id for a test.
 std::string UniqueId(const std::string& base);
 
+// The pod's network namespace as CNI leaves one: a veth "eth0" with an
+// address, its peer in another namespace (standing in for the host's
+// bridge side). Made for the suite, removed after it.
+class PodNetns {
+ public:
+  explicit PodNetns(const std::string& name);
+  ~PodNetns();
+  bool ok() const { return ok_; }
+  const std::string& name() const { return name_; }
+  std::string path() const { return "/run/netns/" + name_; }
+  // Ingress qdiscs: the one the runtime adds to eth0 and the tap's own.
+  int Ingress();
+  int EthIngress();
+  int Taps();
+
+ private:
+  static int Count(const std::string& cmd);
+  std::string name_, peer_;
+  bool ok_ = false;
+};
+
 }  // namespace kata::itest
