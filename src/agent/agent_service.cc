@@ -218,9 +218,13 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
               }
               if (!dir.ok()) return dir.status().Wrap("create container " + c->id);
               c->cgroup_dir = *dir;
+              if (Status w = oom_.Watch(c->id, c->cgroup_dir); !w.ok()) {
+                log::Warn("container " + c->id + ": OOM kills will not be reported: " + w.message());
+              }
               if (resources != nullptr) {
                 Status st = ApplyResources(c->cgroup_dir, *resources, c->devices);
                 if (!st.ok()) {
+                  oom_.Unwatch(c->id);
                   (void)RemoveCgroup(c->cgroup_dir, std::chrono::milliseconds(0));
                   return st.Wrap("create container " + c->id);
                 }
@@ -230,6 +234,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
             }
             timer.Mark("cgroup");
             auto undo_cgroup = [&] {
+              oom_.Unwatch(c->id);
               if (!c->cgroup_dir.empty()) (void)RemoveCgroup(c->cgroup_dir, std::chrono::milliseconds(1000));
             };
             bool terminal = spec.process->terminal;
@@ -374,6 +379,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
               }
             }
+            oom_.Unwatch(c->id);
             if (!c->cgroup_dir.empty()) {
               // Other processes of the container (execs) die with the cgroup.kill above.
               Status st = RemoveCgroup(c->cgroup_dir, std::chrono::seconds(2));

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "agent/oom_watcher.h"
 #include "agent/port_forward.h"
 #include "agent/process_table.h"
 #include "agent/sandbox_namespaces.h"
@@ -53,6 +54,7 @@ class AgentService {
   ProcessTable table_;
   SandboxNamespaces sandbox_ns_;
   PortForwardStreams port_forward_;
+  OomWatcher oom_;  // GetOOMEvent (resources_service.cc)
   AgentOptions opts_;
   bool cgroups_ = false;  // opts_.cgroup_root is a usable cgroup2 mount
   std::atomic<int64_t> ready_boottime_ns_{0};

@@ -92,6 +92,14 @@ void AgentService::RegisterResources(ttrpc::Server& server) {
                         RETURN_IF_ERROR(ApplyResources(c->cgroup_dir, j, c->devices).Wrap("update container " + c->id));
                         return Empty();
                       }));
+  // Long poll: the host keeps one in flight (sandbox/oom_events.h).
+  server.Register(kAgentService, "GetOOMEvent",
+                  TypedHandler<grpc::GetOOMEventRequest, grpc::OOMEvent>(
+                      [this](const CallContext&, const grpc::GetOOMEventRequest&) -> Result<grpc::OOMEvent> {
+                        grpc::OOMEvent ev;
+                        ev.set_container_id(oom_.Next());
+                        return ev;
+                      }));
 }
 
 }  // namespace kata::agent

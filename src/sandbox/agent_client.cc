@@ -228,6 +228,13 @@ Status AgentClient::UpdateRoutes(const grpc::Routes& routes) {
   return Call("UpdateRoutes", req, &out, kControlTimeout);
 }
 
+Result<std::string> AgentClient::GetOOMEvent() {
+  grpc::GetOOMEventRequest req;
+  grpc::OOMEvent ev;
+  RETURN_IF_ERROR(Call("GetOOMEvent", req, &ev, kNoTimeout));
+  return std::move(*ev.mutable_container_id());
+}
+
 Result<uint64_t> AgentClient::PortForwardConnect(uint32_t port) {
   portforward::ConnectRequest req;
   req.set_port(port);

@@ -241,6 +241,12 @@ void Sandbox::OnVmExit(std::function<void()> cb) {
   on_vm_exit_ = std::move(cb);
 }
 
+void Sandbox::OnOom(std::function<void(const std::string& container_id)> cb) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_ || !agent_ || oom_poller_) return;
+  oom_poller_ = std::make_unique<OomEventPoller>(*agent_, std::move(cb));
+}
+
 Status Sandbox::Shutdown() {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return Status::Ok();
@@ -254,6 +260,7 @@ Status Sandbox::Shutdown() {
     if (!st.ok()) log::Debug("DestroySandbox: " + st.message());
   }
   if (agent_) agent_->Close();
+  oom_poller_.reset();  // its long poll ended with the connection
   timer.Mark("agent");
   // Every step runs even if an earlier one failed: leave as little as
   // possible behind, and report the first failure.
@@ -287,6 +294,7 @@ Result<CachedVm> Sandbox::Release() {
   shut_down_ = true;  // nothing of it is ours to remove any more
   owner_lock_.reset();  // the adopter claims the directories
   if (agent_) agent_->Close();
+  oom_poller_.reset();
   hv_->Release();
   return vm;
 }

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "sandbox/agent_client.h"
+#include "sandbox/oom_events.h"
 #include "sandbox/port_forward.h"
 #include "sandbox/netns.h"
 #include "sandbox/network.h"
@@ -96,6 +97,9 @@ class Sandbox {
   Status ConnectNetwork();
   // Called (on a watcher thread) if the VM dies while the sandbox is up.
   void OnVmExit(std::function<void()> cb);
+  // Calls `cb` with the id of each container whose guest cgroup has an OOM
+  // kill, from a thread of its own, until the sandbox shuts down.
+  void OnOom(std::function<void(const std::string& container_id)> cb);
   // Stops the VM and removes every host directory of the sandbox. Idempotent.
   Status Shutdown();
   // VM cache: gives the VM away without stopping it (its VMM must have been
@@ -141,6 +145,7 @@ class Sandbox {
   std::unique_ptr<vmm::Hypervisor> hv_;
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;
+  std::unique_ptr<OomEventPoller> oom_poller_;  // ended after the agent connection closes
   std::unique_ptr<PortForwarder> port_forwarder_;  // after netns_ and agent_: destroyed first
   size_t nic_count_ = 1;  // PodNicCount of the pod's namespace when the VM starts
   bool network_connected_ = false;

@@ -116,6 +116,12 @@ void TaskService::MarkStarted(const std::string& cid, const std::string& exec_id
 // The VM died: the agent connection is closed, so every process reports exit
 // (status 255) through its waiter. Remove what the VM left on the host now;
 // the containers stay listed (stopped) until containerd deletes them.
+void TaskService::PublishOom(const std::string& container_id) {
+  containerd::events::TaskOOM ev;
+  ev.set_container_id(container_id);
+  Publish(kTopicOOM, "containerd.events.TaskOOM", ev);
+}
+
 void TaskService::OnVmExit() {
   std::lock_guard<std::mutex> lock(vm_exit_mu_);
   if (torn_down_ || vm_exit_cleanup_.joinable()) return;
@@ -204,6 +210,7 @@ void TaskService::Register(ttrpc::Server& server) {
                         sandbox_ = std::move(*sb);
                         task_pid_ = static_cast<uint32_t>(sandbox_->vmm_pid());
                         sandbox_->OnVmExit([this] { OnVmExit(); });
+                        sandbox_->OnOom([this](const std::string& id) { PublishOom(id); });
                       }
                       sandbox::StdioPaths io{req.stdin(), req.stdout(), req.stderr(), req.terminal()};
                       auto c = sandbox::Container::Create(*sandbox_, req.id(), req.bundle(), std::move(spec), io);

@@ -62,6 +62,8 @@ class TaskService {
   void PublishExitLocked(const ProcKey& key, ProcEvents& pe);  // requires ev_mu_
   void EnsureExitPublished(const std::string& cid, const std::string& exec_id, const sandbox::ExitInfo& e);
   void OnVmExit();
+  // An OOM kill in a container's guest cgroup: containerd's TaskOOM.
+  void PublishOom(const std::string& container_id);
   // Pause, Resume, Update, ResizePty, Stats (task_resources.cc).
   void RegisterResourceMethods(ttrpc::Server& server);
 

@@ -138,6 +138,28 @@ TEST_F(ContainerdTest, ExitCodeAndStdinPropagate) {
   EXPECT_EQ(Trim(in.out), "got:hello");
 }
 
+// A container that allocates past its memory limit is OOM-killed in the
+// guest; containerd must hear of it as TaskOOM (/tasks/oom), from which CRI
+// reports the container's reason "OOMKilled".
+TEST_F(ContainerdTest, OomKillInTheGuestIsPublishedAsTaskOom) {
+  std::string id = NewId("oom");
+  std::string events = tmp_->path() + "/events-" + id;
+  std::string ev_pid = Trim(Sh(ctd_->CtrShellPrefix() + " events > " + events + " 2>&1 </dev/null & echo $!").out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
+  // dd's 64 MiB block is one allocation: more than the 32 MiB limit allows.
+  CmdResult r = Ctr({"run", "--rm", "--runtime", kRuntime, "--memory-limit", std::to_string(32 << 20), PrivateContainerd::kImage,
+                     id, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=4"});
+  EXPECT_EQ(r.exit_code, 137) << r.out << r.err;
+  std::string oom;
+  for (int i = 0; i < 20 && oom.empty(); i++) {
+    oom = Sh("grep ' /tasks/oom ' " + events + " | grep " + id + " || true").out;
+    if (oom.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  Sh("kill " + ev_pid);
+  EXPECT_NE(oom, "") << Sh("cat " + events).out;
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 TEST_F(ContainerdTest, DetachedExecPsKillAndEventsInOrder) {
   std::string id = NewId("detach");
   std::string events = tmp_->path() + "/events-" + id;
