@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "agent/rpc_handlers.h"
+#include "common/fs.h"
 #include "port_forward.pb.h"
 
 namespace kata::agent {
@@ -66,13 +67,7 @@ Result<std::string> PortForwardStreams::Read(uint64_t stream, uint32_t len) {
 
 Status PortForwardStreams::Write(uint64_t stream, const std::string& data) {
   ASSIGN_OR_RETURN(std::shared_ptr<Stream> s, Find(stream));
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(s->sock.get(), data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("write forwarded connection " + std::to_string(stream));
-    off += static_cast<size_t>(n);
-  }
+  if (!fs::SendAll(s->sock.get(), data)) return ErrnoError("write forwarded connection " + std::to_string(stream));
   return Status::Ok();
 }
 

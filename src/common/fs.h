@@ -27,6 +27,9 @@ Status RemoveAll(const std::string& path);
 bool Exists(const std::string& path);
 // write() until all of `data` is out (EINTR retried); false on an error or EOF.
 bool WriteAll(int fd, std::string_view data);
+// The same for a socket, with MSG_NOSIGNAL: a peer that went away is an
+// error (errno EPIPE), not a SIGPIPE. False with errno set.
+bool SendAll(int fd, std::string_view data);
 bool IsMountPoint(const std::string& path);
 // Lazily unmounts every mount at or below `prefix`, deepest first (cleanup
 // backstop: a half-created container must not leave a bind mount behind).

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/fs.h"
 #include "common/log.h"
 
 namespace kata::sandbox {
@@ -33,17 +34,6 @@ Result<uint16_t> OriginalPort(int conn) {
   socklen_t len = sizeof dst;
   if (getsockopt(conn, SOL_IP, SO_ORIGINAL_DST, &dst, &len) != 0) return ErrnoError("original destination");
   return ntohs(dst.sin_port);
-}
-
-bool SendAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 }  // namespace
@@ -138,7 +128,7 @@ void PortForwarder::Relay(int conn) {
 void PortForwarder::GuestToHost(int conn, uint64_t stream) {
   while (true) {
     auto data = agent_.PortForwardRead(stream);
-    if (!data.ok() || data->empty() || !SendAll(conn, *data)) break;
+    if (!data.ok() || data->empty() || !fs::SendAll(conn, *data)) break;
   }
   // The guest side is done: the client reads EOF, and a client that keeps
   // sending after that gets its writes refused by the guest (HostToGuest ends).

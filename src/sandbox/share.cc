@@ -20,18 +20,16 @@
 namespace kata::sandbox {
 namespace {
 
-// Runs `fn` on a thread of its own that entered the mount namespace of
-// `pid`: setns() on a thread that stopped sharing its file-system context
-// (CLONE_FS) moves that thread only.
-Status InMountNamespaceOf(pid_t pid, const std::function<Status()>& fn) {
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd.valid()) return ErrnoError("the VMM (pid " + std::to_string(pid) + ") is gone");
+// Runs `fn` on a thread of its own that entered the mount namespace `ns_fd`
+// (a namespace fd or a pidfd): setns() on a thread that stopped sharing its
+// file-system context (CLONE_FS) moves that thread only.
+Status InMountNamespace(int ns_fd, const std::string& whose, const std::function<Status()>& fn) {
   Status st;
   std::thread t([&] {
     if (unshare(CLONE_FS) != 0) {
       st = ErrnoError("unshare the file-system context");
-    } else if (setns(pidfd.get(), CLONE_NEWNS) != 0) {
-      st = ErrnoError("enter the mount namespace of the VMM (pid " + std::to_string(pid) + ")");
+    } else if (setns(ns_fd, CLONE_NEWNS) != 0) {
+      st = ErrnoError("enter the mount namespace of " + whose);
     } else {
       st = fn();
     }
@@ -40,26 +38,20 @@ Status InMountNamespaceOf(pid_t pid, const std::function<Status()>& fn) {
   return st;
 }
 
+Status InMountNamespaceOf(pid_t pid, const std::function<Status()>& fn) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) return ErrnoError("the VMM (pid " + std::to_string(pid) + ") is gone");
+  return InMountNamespace(pidfd.get(), "the VMM (pid " + std::to_string(pid) + ")", fn);
+}
+
 UniqueFd& CallerMountNamespace() {
   static UniqueFd fd;
   return fd;
 }
 
-// open_tree(OPEN_TREE_CLONE) of `source` in the caller's mount namespace,
-// on a thread of its own that entered it (as InMountNamespaceOf). -1 with
-// errno set on failure.
-int CloneInCallerNamespace(const std::string& source) {
-  int tree = -1, err = 0;
-  std::thread t([&] {
-    if (unshare(CLONE_FS) != 0 || setns(CallerMountNamespace().get(), CLONE_NEWNS) != 0) {
-      err = errno;
-      return;
-    }
-    tree = open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-    err = errno;
-  });
-  t.join();
-  errno = err;
+Result<UniqueFd> OpenTreeClone(const std::string& source) {
+  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  if (!tree.valid()) return ErrnoError("share " + source + " with the guest");
   return tree;
 }
 
@@ -67,15 +59,18 @@ int CloneInCallerNamespace(const std::string& source) {
 // have in the share. A source missing from the caller's namespace is looked
 // for in our own (a path only the service has mounted).
 Result<UniqueFd> CloneTree(const std::string& source, bool readonly, Share::From from) {
-  UniqueFd tree;
+  Result<UniqueFd> tree = Error(Code::kNotFound, "");
   if (from == Share::From::kCallerNamespace && CallerMountNamespace().valid()) {
-    tree.reset(CloneInCallerNamespace(source));
+    (void)InMountNamespace(CallerMountNamespace().get(), "the caller", [&]() -> Status {
+      tree = OpenTreeClone(source);
+      return Status::Ok();
+    });
   }
-  if (!tree.valid()) tree.reset(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
-  if (!tree.valid()) return ErrnoError("share " + source + " with the guest");
+  if (!tree.ok()) tree = OpenTreeClone(source);
+  if (!tree.ok()) return tree.status();
   struct mount_attr attr = {};
   attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
-  if (mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) {
+  if (mount_setattr(tree->get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) {
     return ErrnoError("set nosuid,nodev" + std::string(readonly ? ",ro" : "") + " on the share of " + source);
   }
   return tree;

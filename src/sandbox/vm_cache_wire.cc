@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/fs.h"
+
 namespace kata::sandbox::vmcache {
 namespace {
 
@@ -31,14 +33,7 @@ Result<std::string> ReadLine(int fd, std::chrono::milliseconds timeout) {
 }
 
 Status WriteLine(int fd, const std::string& text) {
-  std::string data = text + "\n";
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("write");
-    off += static_cast<size_t>(n);
-  }
+  if (!fs::SendAll(fd, text + "\n")) return ErrnoError("write");
   return Status::Ok();
 }
 
