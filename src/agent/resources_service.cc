@@ -7,6 +7,7 @@
 #include "agent.pb.h"
 #include "agent/agent_service.h"
 #include "agent/container/cgroup.h"
+#include "agent/guest_metrics.h"
 #include "agent/rpc_handlers.h"
 #include "common/json_parse.h"
 #include "wkt.pb.h"
@@ -91,6 +92,15 @@ void AgentService::RegisterResources(ttrpc::Server& server) {
                         }
                         RETURN_IF_ERROR(ApplyResources(c->cgroup_dir, j, c->devices).Wrap("update container " + c->id));
                         return Empty();
+                      }));
+  server.Register(kAgentService, "GetMetrics",
+                  TypedHandler<grpc::GetMetricsRequest, grpc::Metrics>(
+                      [this](const CallContext&, const grpc::GetMetricsRequest&) -> Result<grpc::Metrics> {
+                        std::vector<std::pair<std::string, std::string>> containers;
+                        for (const auto& c : table_.All()) containers.emplace_back(c->id, c->cgroup_dir);
+                        grpc::Metrics m;
+                        m.set_metrics(GuestMetricsText(containers));
+                        return m;
                       }));
   // Long poll: the host keeps one in flight (sandbox/oom_events.h).
   server.Register(kAgentService, "GetOOMEvent",

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "oci/spec_json.h"
+#include "sandbox/host_cgroup.h"
 #include "sandbox/leftovers.h"
 #include "sandbox/ownership.h"
 #include "sandbox/paths.h"
@@ -149,6 +150,19 @@ void RemoveAfterDeadMonitor(const GlobalOptions& g, const std::string& id) {
   if (Status st = DeleteContainer(g, id, true); !st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
 }
 
+// Where the monitor was before it joined the sandbox's cgroup.
+std::vector<std::string>& MonitorHome() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+
+// A sandbox's cgroup can only be removed once empty: a monitor that deletes
+// its own container (`run`) goes back first.
+void MonitorLeavesTheSandbox() {
+  for (const std::string& dir : MonitorHome()) (void)fs::WriteExisting(dir + "/cgroup.procs", std::to_string(getpid()));
+  MonitorHome().clear();
+}
+
 // Creates the container with this process's stdio as the container's: the
 // fds themselves go to the service, so output reaches the caller's pipe,
 // file or terminal with no copy through us.
@@ -193,6 +207,11 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   req.set_terminal(spec.process && spec.process->terminal);
   auto created = (*client)->Create(req);
   if (!created.ok()) return fail(ServiceFailure(created.status(), rec.service, o.id));
+  // The monitor is the container's pid for the caller: it lives in the
+  // sandbox's host cgroup (at cgroupsPath) with the service and the VM,
+  // until it deletes the container itself (`run`: MonitorLeavesTheSandbox).
+  MonitorHome() = sandbox::CgroupDirsOf("self");
+  sandbox::MoveToCgroupsOf(std::to_string(rec.service.pid), getpid(), "the monitor of " + o.id);
   return std::move(*client);
 }
 
@@ -270,6 +289,7 @@ Result<int> RunForeground(const GlobalOptions& g, const CreateOptions& o, bool k
 }
 
 Status DeleteContainer(const GlobalOptions& g, const std::string& id, bool force) {
+  MonitorLeavesTheSandbox();
   ASSIGN_OR_RETURN(ContainerRecord rec, LoadRecord(g, id));
   auto client = ServiceClient::Dial(ServiceSocketOf(g, id));
   if (client.ok()) {

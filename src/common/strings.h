@@ -20,4 +20,11 @@ inline std::string TailLines(const std::string& text, int n) {
   return text.substr(start, end + 1 - start);
 }
 
+// `text` without leading and trailing whitespace (a kernel file's newline).
+inline std::string Trim(const std::string& text) {
+  size_t b = text.find_first_not_of(" \t\n\r");
+  if (b == std::string::npos) return "";
+  return text.substr(b, text.find_last_not_of(" \t\n\r") + 1 - b);
+}
+
 }  // namespace kata

@@ -58,7 +58,7 @@ struct RuntimeConfig {
   bool enable_debug = false;
   std::string internetworking_model = "tcfilter";  // tcfilter | none
   bool disable_new_netns = false;  // Only valid with internetworking_model = "none".
-  bool sandbox_cgroup_only = false;
+  bool sandbox_cgroup_only = true;  // ours: a host cgroup at cgroupsPath (sandbox/host_cgroup.h)
   int create_container_timeout = 60;  // Seconds.
   std::vector<std::string> experimental;
   // Kata ships true; here false: the guest applies the profile (defence in

@@ -289,4 +289,12 @@ Result<Process> ParseProcessJson(const std::string& json_text) {
   return ParseProcess(doc);
 }
 
+Result<Resources> ParseResourcesJson(const std::string& json_text) {
+  ASSIGN_OR_RETURN(json doc, ParseJsonBounded(json_text, "resources"));
+  if (!doc.is_object()) return Error(Code::kInvalidArgument, "resources must be a JSON object");
+  Resources r;
+  RETURN_IF_ERROR(ParseResources(doc, "resources", &r));
+  return r;
+}
+
 }  // namespace kata::oci

@@ -27,6 +27,8 @@ Result<Spec> LoadSpec(const std::string& bundle_dir);
 // A standalone process object (runc exec --process, the agent's exec RPC).
 Result<Process> ParseProcess(const nlohmann::json& j);
 Result<Process> ParseProcessJson(const std::string& json_text);
+// linux.resources alone (runc update's --resources, the Task API's Update).
+Result<Resources> ParseResourcesJson(const std::string& json_text);
 
 // Semantic checks only (ParseSpec already runs them).
 Status ValidateSpec(const Spec& spec);

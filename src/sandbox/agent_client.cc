@@ -235,6 +235,13 @@ Result<std::string> AgentClient::GetOOMEvent() {
   return std::move(*ev.mutable_container_id());
 }
 
+Result<std::string> AgentClient::GetMetrics() {
+  grpc::GetMetricsRequest req;
+  grpc::Metrics m;
+  RETURN_IF_ERROR(Call("GetMetrics", req, &m, kControlTimeout));
+  return std::move(*m.mutable_metrics());
+}
+
 Result<uint64_t> AgentClient::PortForwardConnect(uint32_t port) {
   portforward::ConnectRequest req;
   req.set_port(port);

@@ -58,6 +58,8 @@ class AgentClient {
   Status SetGuestDateTime(int64_t unix_ns);
   // Blocks until a container's guest cgroup has had an OOM kill; its id.
   Result<std::string> GetOOMEvent();
+  // The guest's figures, Prometheus text (untrusted: sandbox/guest_metrics.h filters it).
+  Result<std::string> GetMetrics();
   // kata.portforward.PortForward (our own service, sandbox/port_forward.h):
   // a TCP connection to 127.0.0.1:port in the guest, as a stream id.
   Result<uint64_t> PortForwardConnect(uint32_t port);

@@ -63,6 +63,7 @@ class Container {
   std::string bundle_;
   oci::Hooks hooks_;
   std::map<std::string, std::string> annotations_;  // the spec's, for the hooks' state
+  oci::Resources resources_;  // linux.resources with the updates since (for the host cgroup)
   std::shared_ptr<HostProcess> init_;
   std::map<std::string, std::shared_ptr<HostProcess>> execs_;
   mutable std::mutex mu_;

@@ -5,6 +5,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process_identity.h"
+#include "sandbox/host_cgroup.h"
 #include "sandbox/network_record.h"
 #include "sandbox/ownership.h"
 #include "sandbox/paths.h"
@@ -26,7 +27,8 @@ Status RemoveVmLeftovers(const std::string& id, const std::string& owner) {
     }
   }
   Status first;
-  for (const Status& st : {UndoNetworkRecord(vm_dir), Share(SharedSandboxDir(id)).Destroy(), fs::RemoveAll(vm_dir)}) {
+  auto cgroup = HostCgroup::Recorded(HostCgroupRecord(vm_dir));
+  for (const Status& st : {cgroup.ok() ? cgroup->Remove() : Status::Ok(), UndoNetworkRecord(vm_dir), Share(SharedSandboxDir(id)).Destroy(), fs::RemoveAll(vm_dir)}) {
     if (!st.ok() && first.ok()) first = st;
   }
   return first;

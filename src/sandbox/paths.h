@@ -9,6 +9,12 @@ namespace kata::sandbox {
 
 // Per-VM private dir: QMP and agent sockets, console log (0700).
 inline std::string VmRunDir(const std::string& sid) { return "/run/vc/vm/" + sid; }
+// The sandbox's host cgroup directories (sandbox/host_cgroup.h), for cleanup after a crash.
+inline std::string HostCgroupRecord(const std::string& run_dir) { return run_dir + "/host-cgroup"; }
+// Seconds the sandbox took to start (kata-monitor's boot time histogram).
+inline std::string BootTimeRecord(const std::string& run_dir) { return run_dir + "/boot-seconds"; }
+// The process running the sandbox (proc::ToText), for kata-monitor's kata_shim_* figures.
+inline std::string ServiceRecord(const std::string& run_dir) { return run_dir + "/service"; }
 // Per-sandbox dir exported to the guest over virtio-9p (mount tag kataShared).
 inline std::string SharedDir(const std::string& sid) {
   return "/run/kata-containers/shared/sandboxes/" + sid + "/shared";

@@ -2,12 +2,14 @@
 
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <thread>
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process_identity.h"
 #include "common/strings.h"
 #include "sandbox/failure_log.h"
 #include "sandbox/ownership.h"
@@ -94,6 +96,7 @@ Status Sandbox::BootSteps() {
   ASSIGN_OR_RETURN(times_.from_cache, TakeFromVmCache());
   if (!times_.from_cache) {
     RETURN_IF_ERROR(MakeVmDirs());
+    RETURN_IF_ERROR(JoinHostCgroup());
     if (cfg_.vm.debug_console) ShareDebugShell();
     RETURN_IF_ERROR(PrepareNetwork());
     ASSIGN_OR_RETURN(times_.from_template, StartFromTemplate());
@@ -120,6 +123,7 @@ Status Sandbox::BootSteps() {
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
   RETURN_IF_ERROR(agent_->CreateSandbox(req));
+  ServeMetrics();
   monitor_ = std::make_unique<VmMonitor>(
       cfg_.id, hv_->ConsoleLogPath(), [this](std::chrono::milliseconds timeout) { return agent_->Check(timeout).ok(); },
       [this] { (void)hv_->Stop(std::chrono::milliseconds(0)); });  // its exit is handled as a crash (WatchVmExit)
@@ -236,6 +240,84 @@ Status Sandbox::FailWithConsole(const Status& st) {
                               (kept_paths.empty() ? "" : " (see " + kept_paths + ")"));
 }
 
+void Sandbox::ServeMetrics() {
+  Status st = fs::WriteFileAtomic(BootTimeRecord(cfg_.vm.run_dir), std::to_string(times_.agent_ready_ms / 1000.0) + "\n", 0600);
+  if (auto self = proc::IdentityOf(getpid()); st.ok() && self.ok()) {
+    st = fs::WriteFileAtomic(ServiceRecord(cfg_.vm.run_dir), proc::ToText(*self), 0600);
+  }
+  auto ep = st.ok() ? MetricsEndpoint::Start(MetricsSocket(cfg_.vm.run_dir), *agent_) : Result<std::unique_ptr<MetricsEndpoint>>(st);
+  if (!ep.ok()) {
+    log::Warn("sandbox " + cfg_.id + " has no metrics for kata-monitor: " + ep.status().message());
+    return;
+  }
+  metrics_ = std::move(*ep);
+}
+
+// Once the run dir exists (the record goes there at once, for a `delete`
+// after a crash) and before any VMM is started or adopted. Again after a
+// failed adoption: only the record is written anew.
+Status Sandbox::JoinHostCgroup() {
+  if (cfg_.cgroups_path.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> lock(host_mu_);
+  if (host_cgroup_.empty()) {
+    auto cg = HostCgroup::Create(cfg_.cgroups_path);
+    if (!cg.ok() && cg.status().code() == Code::kUnavailable) {
+      log::Warn("sandbox " + cfg_.id + " runs without a host cgroup: " + cg.status().message());
+      return Status::Ok();
+    }
+    RETURN_IF_ERROR(cg.status());
+    host_cgroup_ = std::move(*cg);
+    RETURN_IF_ERROR(host_cgroup_.Record(HostCgroupRecord(cfg_.vm.run_dir)));
+    host_resources_[cfg_.id] = cfg_.resources;
+    RETURN_IF_ERROR(ApplyHostLimits());
+    // Everything this process starts from now on (the VMM and its threads)
+    // is born inside; an adopted VM is moved in (sandbox_from_cache.cc).
+    return host_cgroup_.Join(getpid());
+  }
+  return host_cgroup_.Record(HostCgroupRecord(cfg_.vm.run_dir));
+}
+
+Status Sandbox::ApplyHostLimits() {
+  HostLimits limits = SandboxLimits(host_resources_);
+  if (limits == host_limits_) return Status::Ok();
+  RETURN_IF_ERROR(host_cgroup_.Apply(limits));
+  host_limits_ = limits;
+  return Status::Ok();
+}
+
+Status Sandbox::SetHostResources(const std::string& container_id, const oci::Resources& r) {
+  std::lock_guard<std::mutex> lock(host_mu_);
+  if (host_cgroup_.empty()) return Status::Ok();
+  auto it = host_resources_.find(container_id);
+  std::optional<oci::Resources> before;
+  if (it != host_resources_.end()) before = it->second;
+  host_resources_[container_id] = r;
+  Status st = ApplyHostLimits();
+  if (!st.ok()) {
+    if (before) host_resources_[container_id] = *before;
+    else host_resources_.erase(container_id);
+    (void)ApplyHostLimits();
+    return st.Wrap("the sandbox's host cgroup");
+  }
+  return Status::Ok();
+}
+
+void Sandbox::ForgetHostResources(const std::string& container_id) {
+  std::lock_guard<std::mutex> lock(host_mu_);
+  // The sandbox container's share stays while the sandbox does.
+  if (host_cgroup_.empty() || container_id == cfg_.id || !host_resources_.erase(container_id)) return;
+  if (Status st = ApplyHostLimits(); !st.ok()) log::Warn("sandbox " + cfg_.id + ": " + st.message());
+}
+
+Status Sandbox::LeaveHostCgroup() {
+  std::lock_guard<std::mutex> lock(host_mu_);
+  if (host_cgroup_.empty()) return Status::Ok();
+  host_cgroup_.Leave();
+  Status st = host_cgroup_.Remove();
+  host_cgroup_ = HostCgroup();
+  return st;
+}
+
 void Sandbox::OnVmExit(std::function<void()> cb) {
   std::lock_guard<std::mutex> lock(mu_);
   on_vm_exit_ = std::move(cb);
@@ -254,6 +336,7 @@ Status Sandbox::Shutdown() {
   shutting_down_ = true;
   log::StepTimer timer("shut down sandbox " + cfg_.id);
   monitor_.reset();
+  metrics_.reset();
   port_forwarder_.reset();  // its relays use the agent and the pod namespace
   if (agent_ && hv_ && hv_->Running()) {
     Status st = agent_->DestroySandbox();
@@ -274,6 +357,8 @@ Status Sandbox::Shutdown() {
   if (hv_) keep_first(hv_->Stop(std::chrono::milliseconds(0)));
   timer.Mark("VMM killed");
   keep_first(DisconnectNetwork());
+  keep_first(LeaveHostCgroup());
+  timer.Mark("host cgroup removed");
   // The container binds live in the VMM's mount namespace and go with it.
   // Directories another sandbox made (a clash of ids) are not ours to remove.
   if (owns_dirs_) {
@@ -290,6 +375,7 @@ Result<CachedVm> Sandbox::Release() {
   if (shut_down_ || !hv_ || !hv_->Running()) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " is not running");
   if (!cfg_.vm.detached) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " was not started detached");
   monitor_.reset();  // the adopter watches it
+  metrics_.reset();
   CachedVm vm{cfg_.id, hv_->Pid()};
   shut_down_ = true;  // nothing of it is ours to remove any more
   owner_lock_.reset();  // the adopter claims the directories

@@ -13,7 +13,10 @@
 
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "oci/spec.h"
 #include "sandbox/agent_client.h"
+#include "sandbox/host_cgroup.h"
+#include "sandbox/metrics_endpoint.h"
 #include "sandbox/oom_events.h"
 #include "sandbox/port_forward.h"
 #include "sandbox/netns.h"
@@ -62,6 +65,11 @@ struct SandboxConfig {
   // Apply the containers' seccomp profiles in the guest ([runtime]
   // disable_guest_seccomp = false; sandbox/guest_spec.h).
   bool guest_seccomp = true;
+  // The host cgroup (sandbox/host_cgroup.h) at this linux.cgroupsPath, with
+  // the sandbox container's resources; "" = none: the sandbox's processes
+  // stay where the caller started them ([runtime] sandbox_cgroup_only = false).
+  std::string cgroups_path;
+  oci::Resources resources;
 };
 
 struct BootTimes {
@@ -100,6 +108,11 @@ class Sandbox {
   // Calls `cb` with the id of each container whose guest cgroup has an OOM
   // kill, from a thread of its own, until the sandbox shuts down.
   void OnOom(std::function<void(const std::string& container_id)> cb);
+  // The host cgroup's limits follow the pod's containers (SandboxLimits):
+  // each container's resources are added at create and update, dropped at
+  // delete. Without a host cgroup these do nothing.
+  Status SetHostResources(const std::string& container_id, const oci::Resources& r);
+  void ForgetHostResources(const std::string& container_id);
   // Stops the VM and removes every host directory of the sandbox. Idempotent.
   Status Shutdown();
   // VM cache: gives the VM away without stopping it (its VMM must have been
@@ -136,6 +149,12 @@ class Sandbox {
   // Stops a VM whose resume failed, so the sandbox can cold boot instead.
   void DiscardVm();
   Status FailWithConsole(const Status& st);
+  // Makes the host cgroup and moves this process in, before any VMM starts.
+  Status JoinHostCgroup();
+  Status ApplyHostLimits();  // host_mu_ held
+  Status LeaveHostCgroup();
+  // kata-monitor's endpoint and the boot time it reports; failures only logged.
+  void ServeMetrics();
 
   SandboxConfig cfg_;
   Share share_;
@@ -146,6 +165,7 @@ class Sandbox {
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;
   std::unique_ptr<OomEventPoller> oom_poller_;  // ended after the agent connection closes
+  std::unique_ptr<MetricsEndpoint> metrics_;  // kata-monitor's, while the agent is there
   std::unique_ptr<PortForwarder> port_forwarder_;  // after netns_ and agent_: destroyed first
   size_t nic_count_ = 1;  // PodNicCount of the pod's namespace when the VM starts
   bool network_connected_ = false;
@@ -158,6 +178,10 @@ class Sandbox {
   // with the cause, by BootSteps, and the sandbox boots instead.
   std::atomic<bool> trying_template_{false};
   bool shut_down_ = false;
+  std::mutex host_mu_;  // guards host_resources_ and the limits written
+  HostCgroup host_cgroup_;
+  std::map<std::string, oci::Resources> host_resources_;
+  HostLimits host_limits_;
 };
 
 }  // namespace kata::sandbox

@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "net/netlink.h"
+#include "sandbox/host_cgroup.h"
 #include "sandbox/network.h"
 #include "sandbox/ownership.h"
 #include "sandbox/paths.h"
@@ -27,47 +28,6 @@ Status Rename(const std::string& from, const std::string& to) {
     return ErrnoError("rename " + from + " to " + to);
   }
   return Status::Ok();
-}
-
-// The cgroup directories (cgroup.procs inside) of each hierarchy process
-// `pid` ("self" for this one) is in, from /proc/PID/cgroup: v1 hierarchies
-// under /sys/fs/cgroup/<controllers>, the v2 one under
-// /sys/fs/cgroup/unified (hybrid) or /sys/fs/cgroup (v2 only).
-std::vector<std::string> CgroupDirsOf(const std::string& pid) {
-  std::vector<std::string> dirs;
-  auto text = fs::ReadFile("/proc/" + pid + "/cgroup");
-  if (!text.ok()) return dirs;
-  std::istringstream lines(*text);
-  for (std::string line; std::getline(lines, line);) {
-    size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    if (controllers.rfind("name=", 0) == 0) controllers = controllers.substr(5);
-    std::vector<std::string> candidates = controllers.empty()
-                                              ? std::vector<std::string>{"/sys/fs/cgroup/unified" + path, "/sys/fs/cgroup" + path}
-                                              : std::vector<std::string>{"/sys/fs/cgroup/" + controllers + path};
-    for (const std::string& dir : candidates) {
-      if (fs::Exists(dir + "/cgroup.procs")) {
-        dirs.push_back(dir);
-        break;
-      }
-    }
-  }
-  return dirs;
-}
-
-// The cached VM's QEMU sits in the cache server's cgroups: it joins this
-// process's, where a VM the sandbox booted would be, so that its resources
-// count with the sandbox's and a service manager stopping the cache server
-// (its cgroup) does not stop the VM too.
-void JoinOwnCgroups(pid_t pid, const std::string& what) {
-  // Moving a process costs ~1.5 ms per hierarchy under load: only where it differs.
-  std::vector<std::string> theirs = CgroupDirsOf(std::to_string(pid));
-  for (const std::string& dir : CgroupDirsOf("self")) {
-    if (std::find(theirs.begin(), theirs.end(), dir) != theirs.end()) continue;
-    Status st = fs::WriteExisting(dir + "/cgroup.procs", std::to_string(pid));
-    if (!st.ok()) log::Warn(what + " stays in the VM cache's cgroup in " + dir + ": " + st.message());
-  }
 }
 
 }  // namespace
@@ -122,11 +82,16 @@ Status Sandbox::AdoptVm(const CachedVm& vm) {
   }
   owns_dirs_ = true;
   ASSIGN_OR_RETURN(owner_lock_, ClaimVmDir(cfg_.vm.run_dir, cfg_.owner));
+  RETURN_IF_ERROR(JoinHostCgroup());
   timer.Mark("renamed");
   ASSIGN_OR_RETURN(hv_, vmm::NewHypervisor(cfg_.hypervisor));
   WatchVmExit();
   RETURN_IF_ERROR(hv_->Adopt(cfg_.vm, vm.pid));
-  JoinOwnCgroups(vm.pid, "the QEMU of " + vm.id);
+  // The cached VM's QEMU sits in the cache server's cgroups: it joins this
+  // process's (the sandbox's host cgroup), where a VM the sandbox booted
+  // would be, so that its resources count with the sandbox's and a service
+  // manager stopping the cache server (its cgroup) does not stop the VM too.
+  MoveToCgroupsOf("self", vm.pid, "the QEMU of " + vm.id);
   timer.Mark("QEMU adopted, in our cgroups");
   RETURN_IF_ERROR(AdoptNetwork(vm.pid));
   timer.Mark("network");

@@ -9,6 +9,7 @@
 #include <climits>
 
 #include "common/log.h"
+#include "oci/spec_json.h"
 
 namespace kata::shim {
 
@@ -182,6 +183,19 @@ void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* s
     sc->network = true;
     sc->netns_path = ns.value("path", "");
   }
+}
+
+void ApplyHostCgroup(const config::Config& cfg, const nlohmann::json& spec, sandbox::SandboxConfig* sc) {
+  if (!cfg.runtime.sandbox_cgroup_only) return;
+  auto parsed = oci::ParseSpec(spec);  // validated by the caller already
+  if (!parsed.ok()) return;
+  if (!parsed->linux_config) {
+    sc->cgroups_path = sc->id;
+    return;
+  }
+  // runc's default without one: a group named after the container under the caller's.
+  sc->cgroups_path = parsed->linux_config->cgroups_path.empty() ? sc->id : parsed->linux_config->cgroups_path;
+  if (parsed->linux_config->resources) sc->resources = *parsed->linux_config->resources;
 }
 
 namespace {

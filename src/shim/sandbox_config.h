@@ -49,6 +49,9 @@ Status SizeFromAnnotations(const std::map<std::string, std::string>& annotations
 // namespace (docker's hook moves its veth in); none at all (host network)
 // leaves the VM without a NIC.
 void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* sc);
+// [runtime] sandbox_cgroup_only: the sandbox's host processes live in a
+// cgroup at the spec's linux.cgroupsPath (sandbox/host_cgroup.h).
+void ApplyHostCgroup(const config::Config& cfg, const nlohmann::json& spec, sandbox::SandboxConfig* sc);
 // A Kubernetes pod (CRI's sandbox container) that asks for the host's network
 // or IPC namespace is refused, naming the option: the pod runs on its own
 // kernel, where neither exists. (hostPID is kept: the pod's containers share

@@ -197,6 +197,7 @@ void TaskService::Register(ttrpc::Server& server) {
                         if (sc.ok()) {
                           sc->owner = owner_;
                           ApplyNetworkNamespace(spec, &*sc);
+                          ApplyHostCgroup(cfg_.config, spec, &*sc);
                           sc->port_forward = sc->network && IsCriPodSandbox(annotations);  // kubectl port-forward
                           Status st = CheckPodHostNamespaces(spec, annotations);
                           if (st.ok()) st = SizeFromAnnotations(annotations, &*sc);

@@ -124,6 +124,9 @@ std::string Leaks(const std::string& id) {
   }
   CmdResult s = Sh("pgrep -a -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " ' || true");
   if (!Trim(s.out).empty()) leaks += "sandbox service still running: " + Trim(s.out) + "\n";
+  // The sandbox's host cgroup (named after the container by every caller).
+  CmdResult cg = Sh("find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d -name '*" + id + "*' 2>/dev/null || true");
+  if (!Trim(cg.out).empty()) leaks += "cgroup left: " + Trim(cg.out) + "\n";
   return leaks;
 }
 

@@ -60,7 +60,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_FALSE(c.runtime.enable_debug);
   EXPECT_EQ(c.runtime.internetworking_model, "tcfilter");
   EXPECT_FALSE(c.runtime.disable_new_netns);
-  EXPECT_FALSE(c.runtime.sandbox_cgroup_only);
+  EXPECT_TRUE(c.runtime.sandbox_cgroup_only);
   EXPECT_EQ(c.runtime.create_container_timeout, 60);
   EXPECT_TRUE(c.runtime.experimental.empty());
   EXPECT_FALSE(c.runtime.disable_guest_seccomp);
@@ -131,7 +131,7 @@ debug_console_enabled = true
 enable_debug = true
 internetworking_model = "none"
 disable_new_netns = true
-sandbox_cgroup_only = true
+sandbox_cgroup_only = false
 create_container_timeout = 120
 experimental = ["newstore"]
 disable_guest_seccomp = false
@@ -170,7 +170,7 @@ vm_cache_endpoint = "/run/cache.sock"
   EXPECT_TRUE(c.runtime.enable_debug);
   EXPECT_EQ(c.runtime.internetworking_model, "none");
   EXPECT_TRUE(c.runtime.disable_new_netns);
-  EXPECT_TRUE(c.runtime.sandbox_cgroup_only);
+  EXPECT_FALSE(c.runtime.sandbox_cgroup_only);
   EXPECT_EQ(c.runtime.create_container_timeout, 120);
   EXPECT_EQ(c.runtime.experimental, std::vector<std::string>{"newstore"});
   EXPECT_FALSE(c.runtime.disable_guest_seccomp);

@@ -1,0 +1,49 @@
+#include "sandbox/metrics_endpoint.h"
+
+#include <unistd.h>
+
+#include "agent.pb.h"
+#include "common/log.h"
+#include "ttrpc/socket.h"
+
+namespace kata::sandbox {
+
+constexpr std::chrono::seconds kCacheFor{1};
+
+Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& socket_path, AgentClient& agent) {
+  ASSIGN_OR_RETURN(int fd, ttrpc::ListenUnix(socket_path));
+  std::unique_ptr<MetricsEndpoint> e(new MetricsEndpoint(socket_path));
+  e->shared_->agent = &agent;
+  e->server_.Register(kMetricsService, kMetricsMethod,
+                      ttrpc::TypedHandler<grpc::GetMetricsRequest, grpc::Metrics>(
+                          [shared = e->shared_](const ttrpc::CallContext&, const grpc::GetMetricsRequest&) {
+                            return Answer(*shared);
+                          }));
+  e->thread_ = std::thread([ep = e.get(), fd] { ep->server_.ServeListener(fd); });
+  return e;
+}
+
+Result<grpc::Metrics> MetricsEndpoint::Answer(Shared& s) {
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.agent == nullptr) return Error(Code::kUnavailable, "the sandbox is shutting down");
+  auto now = std::chrono::steady_clock::now();
+  if (s.cached.empty() || now - s.cached_at >= kCacheFor) {
+    ASSIGN_OR_RETURN(s.cached, s.agent->GetMetrics());
+    s.cached_at = now;
+  }
+  grpc::Metrics m;
+  m.set_metrics(s.cached);
+  return m;
+}
+
+MetricsEndpoint::~MetricsEndpoint() {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);  // waits out a call in progress
+    shared_->agent = nullptr;
+  }
+  server_.Shutdown();
+  if (thread_.joinable()) thread_.join();
+  unlink(path_.c_str());
+}
+
+}  // namespace kata::sandbox

@@ -1,0 +1,49 @@
+// What kata-monitor asks a running sandbox for (src/monitor/): the guest's
+// figures from the agent (Kata's GetMetrics), on a ttrpc socket in the VM's
+// run dir (MetricsSocket, 0600 root). Answers are cached for a second, so
+// any number of scrapers cost the guest at most one agent call per second.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "agent.pb.h"
+#include "sandbox/agent_client.h"
+#include "ttrpc/server.h"
+
+namespace kata::sandbox {
+
+inline std::string MetricsSocket(const std::string& run_dir) { return run_dir + "/monitor.sock"; }
+// The service and method served there (the agent's own names).
+inline constexpr const char* kMetricsService = "grpc.AgentService";
+inline constexpr const char* kMetricsMethod = "GetMetrics";
+
+class MetricsEndpoint {
+ public:
+  static Result<std::unique_ptr<MetricsEndpoint>> Start(const std::string& socket_path, AgentClient& agent);
+  ~MetricsEndpoint();  // stops serving, removes the socket
+
+ private:
+  // What the handler uses: shared with it, as a connection thread may
+  // still run it while the endpoint is being destroyed. The handler holds
+  // `mu` throughout; once `agent` is null it answers Unavailable.
+  struct Shared {
+    std::mutex mu;
+    AgentClient* agent = nullptr;
+    std::string cached;
+    std::chrono::steady_clock::time_point cached_at{};
+  };
+  explicit MetricsEndpoint(std::string path) : path_(std::move(path)), shared_(std::make_shared<Shared>()) {}
+  static Result<grpc::Metrics> Answer(Shared& s);
+
+  std::string path_;
+  std::shared_ptr<Shared> shared_;
+  ttrpc::Server server_;
+  std::thread thread_;
+};
+
+}  // namespace kata::sandbox

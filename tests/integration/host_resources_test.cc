@@ -1,0 +1,151 @@
+// The host stays in charge (issue 14): the sandbox's host cgroup at the
+// spec's cgroupsPath holds QEMU, the service and the monitor, carries the
+// limits, enforces them on the VM as the host sees it, follows `update`, and
+// is gone after delete. Measured on the host, never in the guest.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "harness.h"
+
+namespace kata::itest {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return Trim(ss.str());
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// The directory of `cgroup` (an absolute cgroupsPath) in the hierarchy that
+// has `file` (v1 or hybrid: /sys/fs/cgroup/<controller>; v2: /sys/fs/cgroup).
+std::string KnobPath(const std::string& cgroup, std::initializer_list<const char*> files) {
+  for (const char* file : files)
+    for (const char* h : {"cpu", "cpu,cpuacct", "memory", "pids", "cpuacct", ""}) {
+      std::string p = std::string("/sys/fs/cgroup/") + h + cgroup + "/" + file;
+      if (Exists(p)) return p;
+    }
+  return "";
+}
+
+// Host CPU time the cgroup used, in seconds.
+double CpuSeconds(const std::string& cgroup) {
+  std::string v1 = KnobPath(cgroup, {"cpuacct.usage"});
+  if (!v1.empty()) return std::stod(Slurp(v1)) / 1e9;
+  std::istringstream stat(Slurp(KnobPath(cgroup, {"cpu.stat"})));
+  for (std::string key, value; stat >> key >> value;)
+    if (key == "usage_usec") return std::stod(value) / 1e6;
+  return -1;
+}
+
+class HostResourcesTest : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  CmdResult Kata(std::vector<std::string> args) {
+    args.insert(args.begin(), Runtime());
+    return itest::Run(args);
+  }
+  // A busybox bundle whose linux object gets `linux_extra` merged in.
+  std::string Bundle(const std::vector<std::string>& args, const nlohmann::json& linux_extra) {
+    std::string dir = tmp.path() + "/bundle";
+    MakeBundle(dir, args);
+    std::ifstream in(dir + "/config.json");
+    nlohmann::json spec = nlohmann::json::parse(in);
+    spec["linux"].merge_patch(linux_extra);
+    std::ofstream(dir + "/config.json") << spec.dump(2);
+    return dir;
+  }
+};
+
+TEST_F(HostResourcesTest, TheSandboxCgroupHoldsTheVmAndEnforcesItsCpuLimit) {
+  std::string id = UniqueId("hostcg");
+  std::string cgroup = "/kata-itest/" + id;
+  const long long kMemory = 128ll << 20;
+  std::string bundle = Bundle({"sh", "-c", "while :; do :; done"},
+                              {{"cgroupsPath", cgroup},
+                               {"resources",
+                                {{"cpu", {{"quota", 50000}, {"period", 100000}}},
+                                 {"memory", {{"limit", kMemory}}},
+                                 {"pids", {{"limit", 100}}}}}});
+  std::string pid_file = tmp.path() + "/pid";
+  CmdResult r = Kata({"run", "-d", "--pid-file", pid_file, "--bundle", bundle, id});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  // The limits, runtime-tools style: the file at cgroupsPath says them.
+  std::string quota = KnobPath(cgroup, {"cpu.cfs_quota_us", "cpu.max"});
+  ASSERT_FALSE(quota.empty()) << "no cgroup at " << cgroup;
+  EXPECT_EQ(Slurp(quota), quota.find("cpu.max") != std::string::npos ? "50000 100000" : "50000");
+  std::string memory = KnobPath(cgroup, {"memory.limit_in_bytes", "memory.max"});
+  ASSERT_FALSE(memory.empty());
+  long long memory_limit = std::stoll(Slurp(memory));
+  EXPECT_GE(memory_limit, kMemory) << "the containers' own limit, plus the VM's overhead";
+  EXPECT_LE(memory_limit, kMemory + (512ll << 20));
+  std::string pids = KnobPath(cgroup, {"pids.max"});
+  ASSERT_FALSE(pids.empty());
+  EXPECT_GE(std::stoll(Slurp(pids)), 100);
+
+  // QEMU, the service and the monitor (the pid-file's process) are inside.
+  std::string procs = " " + Sh("tr '\\n' ' ' < " + quota.substr(0, quota.rfind('/')) + "/cgroup.procs").out + " ";
+  std::string qemu = Trim(Sh("pgrep -f '[q]emu-system.*sandbox-" + id + "( |$)' | head -1").out);
+  std::string service = Trim(Sh("pgrep -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " ' | head -1").out);
+  std::string monitor = Slurp(pid_file);
+  for (const auto& [what, pid] : {std::pair{"QEMU", qemu}, {"service", service}, {"monitor", monitor}}) {
+    ASSERT_FALSE(pid.empty()) << what;
+    EXPECT_NE(procs.find(" " + pid + " "), std::string::npos) << what << " " << pid << " not in " << procs;
+  }
+
+  // The guest spins its one vCPU flat out; the host gives the whole VM
+  // half a CPU.
+  double t0 = CpuSeconds(cgroup);
+  auto w0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  double used = (CpuSeconds(cgroup) - t0) / std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  std::cout << "busy sandbox limited to 0.5 CPU used " << used << " host CPUs\n";
+  EXPECT_LE(used, 0.5 * 1.15) << "host CPUs used by the sandbox";
+  EXPECT_GE(used, 0.3) << "the busy loop should use its half CPU";
+
+  // update reaches the host cgroup too.
+  CmdResult u = Kata({"update", "--cpu-quota", "100000", "--memory", std::to_string(kMemory * 2), id});
+  EXPECT_EQ(u.exit_code, 0) << u.err;
+  EXPECT_EQ(Slurp(quota), quota.find("cpu.max") != std::string::npos ? "100000 100000" : "100000");
+  EXPECT_EQ(std::stoll(Slurp(memory)), memory_limit + kMemory);
+
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+  EXPECT_FALSE(Exists(quota.substr(0, quota.rfind('/')))) << "the cgroup must go with the sandbox";
+}
+
+TEST_F(HostResourcesTest, ACrashedServiceLeavesNoCgroupAfterDelete) {
+  std::string id = UniqueId("hostcgkill");
+  std::string cgroup = "/kata-itest/" + id;
+  std::string bundle = Bundle({"sleep", "600"}, {{"cgroupsPath", cgroup}});
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
+  std::string procs = KnobPath(cgroup, {"cgroup.procs"});
+  ASSERT_FALSE(procs.empty());
+  ASSERT_EQ(Sh("pkill -9 -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " '").exit_code, 0);
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+  EXPECT_FALSE(Exists(procs));
+}
+
+TEST_F(HostResourcesTest, AnUnknownCgroupsPathFormIsRefusedNamingIt) {
+  std::string id = UniqueId("hostcgbad");
+  std::string bundle = Bundle({"true"}, {{"cgroupsPath", "not:a-systemd-path"}});
+  CmdResult r = Kata({"run", "--bundle", bundle, id});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("not:a-systemd-path"), std::string::npos) << r.err;
+  Kata({"delete", "--force", id});
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+}  // namespace
+}  // namespace kata::itest
