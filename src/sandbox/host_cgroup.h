@@ -37,8 +37,10 @@ struct HostLimits {
 // Room on top of the containers' own limits for what the VM costs the host
 // beyond its workload: QEMU (under TCG its translated-code cache too), the
 // guest kernel and agent, the service; threads of QEMU's I/O pool. Measured
-// in docs/host-resources.md.
-inline constexpr int64_t kVmMemoryOverheadBytes = 320ll << 20;
+// under TCG (tests/integration/host_resources_test.cc prints it): an idle
+// sandbox charges ~91 MiB, one whose container filled its 128 MiB peaked at
+// 214 MiB, 86 MiB over: about twice that. docs/host-resources.md.
+inline constexpr int64_t kVmMemoryOverheadBytes = 192ll << 20;
 inline constexpr int64_t kVmPidsOverhead = 256;
 
 // The sandbox's limits from its containers' (Kata's rule: a container that

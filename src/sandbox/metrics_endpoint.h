@@ -1,7 +1,7 @@
 // What kata-monitor asks a running sandbox for (src/monitor/): the guest's
 // figures from the agent (Kata's GetMetrics), on a ttrpc socket in the VM's
-// run dir (MetricsSocket, 0600 root). Answers are cached for a second, so
-// any number of scrapers cost the guest at most one agent call per second.
+// run dir (MetricsSocket, 0600 root). Answers are cached for 5 s, so any
+// number of scrapers cost the guest at most one agent call per 5 s.
 #pragma once
 
 #include <chrono>

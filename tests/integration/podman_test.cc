@@ -2,6 +2,7 @@
 // user would switch to it: `podman --runtime /usr/local/bin/kata-runtime`.
 // The image is imported from a local busybox rootfs: no registry is needed.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -68,6 +69,35 @@ TEST_F(PodmanTest, DetachedExecLogsPauseStopRm) {
   EXPECT_NE(Podman({"inspect", "-f", "{{.State.ExitCode}}", name}).out.find("137"), std::string::npos);
   std::string id = Trim(Podman({"inspect", "-f", "{{.Id}}", name}).out);
   ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Podman({"rm", "-f", name}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+// `--cpus` and `--memory` reach the host: podman's cgroupsPath holds the
+// VM, limited by them (the memory plus the VM's overhead), and goes with rm.
+TEST_F(PodmanTest, LimitsApplyToTheVmOnTheHost) {
+  std::string name = UniqueId("pmcg");
+  CmdResult d = PodmanRun({"-d", "--name", name, "--cpus", "0.5", "--memory", "256m", kImage, "sleep", "600"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  std::string id = Trim(Podman({"inspect", "-f", "{{.Id}}", name}).out);
+  std::string qemu = Trim(Sh("pgrep -f '[q]emu-system.*sandbox-" + id + "( |$)' | head -1").out);
+  ASSERT_FALSE(qemu.empty());
+  // The VMM's own cgroups, per controller, from /proc/PID/cgroup.
+  auto dir_of = [&](const std::string& controller, const std::string& v2_file) {
+    std::string v1 = Trim(Sh("awk -F: '$2 ~ /(^|,)" + controller + "(,|$)/ {print $3}' /proc/" + qemu + "/cgroup").out);
+    if (!v1.empty()) return "/sys/fs/cgroup/" + controller + v1;
+    std::string v2 = Trim(Sh("awk -F: '$2 == \"\" {print $3}' /proc/" + qemu + "/cgroup").out);
+    return access(("/sys/fs/cgroup" + v2 + "/" + v2_file).c_str(), F_OK) == 0 ? "/sys/fs/cgroup" + v2 : "";
+  };
+  std::string mem = dir_of("memory", "memory.max"), cpu = dir_of("cpu", "cpu.max");
+  ASSERT_FALSE(mem.empty());
+  EXPECT_NE(mem.find(id), std::string::npos) << "the VM is not in podman's cgroup for the container: " << mem;
+  std::string limit = Trim(Sh("cat " + mem + "/memory.limit_in_bytes 2>/dev/null || cat " + mem + "/memory.max").out);
+  long long bytes = std::stoll("0" + limit);
+  EXPECT_GE(bytes, 256ll << 20) << limit;
+  EXPECT_LE(bytes, 768ll << 20) << limit;
+  std::string quota = Trim(Sh("cat " + cpu + "/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 " + cpu + "/cpu.max").out);
+  EXPECT_EQ(quota, "50000");
   EXPECT_EQ(Podman({"rm", "-f", name}).exit_code, 0);
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
