@@ -1,8 +1,12 @@
 // `events`: runc's JSON lines {"type":"stats","id":..,"data":{..}}; with
 // --stats one sample and exit, otherwise a sample every --interval until the
-// container stops. Numbers come from the container's cgroup in the guest.
+// container stops, and {"type":"oom","id":..} as soon as the guest's OOM
+// killer acts in the container's cgroup (the service appends the id to its
+// OOM record, followed here). Numbers come from the container's cgroup in
+// the guest.
 #include <chrono>
 #include <cstdio>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/service_client.h"
 #include "cli/state_dir.h"
+#include "common/fs.h"
 
 namespace kata::cli {
 namespace {
@@ -36,17 +41,42 @@ Result<nlohmann::json> StatsEvent(ServiceClient* client, const std::string& id) 
   return nlohmann::json{{"type", "stats"}, {"id", id}, {"data", data}};
 }
 
+void Print(const nlohmann::json& ev) {
+  std::printf("%s\n", ev.dump().c_str());
+  std::fflush(stdout);
+}
+
+// OOM kills of `id` recorded since `*offset` (which moves past them).
+int NewOoms(const std::string& record, const std::string& id, size_t* offset) {
+  auto text = fs::ReadFile(record);
+  if (!text.ok() || text->size() <= *offset) return 0;
+  int n = 0;
+  size_t end = text->rfind('\n');
+  if (end == std::string::npos || end < *offset) return 0;
+  std::istringstream lines(text->substr(*offset, end + 1 - *offset));
+  for (std::string line; std::getline(lines, line);) n += line == id;
+  *offset = end + 1;
+  return n;
+}
+
 Status Events(const GlobalOptions& g, const std::string& id, bool once, int interval_s) {
   RETURN_IF_ERROR(LoadRecord(g, id).status());
   auto client = ServiceClient::Dial(ServiceSocketOf(g, id));
   if (!client.ok()) return Error(Code::kFailedPrecondition, "container not running");
+  std::string oom_record = ServiceSocketOf(g, id) + ".oom";
+  size_t offset = fs::ReadFile(oom_record).value_or("").size();  // only what happens from now on
+  constexpr auto kOomPoll = std::chrono::milliseconds(200);
+  auto next_stats = std::chrono::steady_clock::now();
   while (true) {
-    auto ev = StatsEvent(client->get(), id);
-    if (!ev.ok()) return once ? ev.status() : Status::Ok();  // stopped: the stream ends
-    std::printf("%s\n", ev->dump().c_str());
-    std::fflush(stdout);
-    if (once) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::seconds(interval_s));
+    if (std::chrono::steady_clock::now() >= next_stats) {
+      auto ev = StatsEvent(client->get(), id);
+      if (!ev.ok()) return once ? ev.status() : Status::Ok();  // stopped: the stream ends
+      Print(*ev);
+      if (once) return Status::Ok();
+      next_stats += std::chrono::seconds(interval_s);
+    }
+    for (int n = NewOoms(oom_record, id, &offset); n > 0; n--) Print({{"type", "oom"}, {"id", id}});
+    std::this_thread::sleep_for(kOomPoll);
   }
 }
 

@@ -52,6 +52,7 @@ Status ValidateBundle(const CreateOptions& o, std::string* abs_bundle, oci::Spec
 void RemoveServiceSockets(const GlobalOptions& g, const std::string& id) {
   unlink(ServiceSocketOf(g, id).c_str());
   unlink((ServiceSocketOf(g, id) + ".stdio").c_str());
+  unlink((ServiceSocketOf(g, id) + ".oom").c_str());
 }
 
 constexpr char kServiceBinaryName[] = "containerd-shim-kata-v2";

@@ -151,6 +151,7 @@ int Serve(const Flags& flags) {
   service.SetPublisher(&publisher);
   service.SetOwner(socket_path.empty() ? kata::sandbox::ContainerdOwner(flags.Get("address"), flags.Get("namespace"))
                                        : kata::sandbox::KataRuntimeOwner(socket_path));
+  if (!socket_path.empty()) service.SetOomRecord(socket_path + ".oom");
   service.Register(server);
 
   // SIGTERM/SIGINT: stop serving and tear everything down like a Shutdown.
@@ -171,6 +172,7 @@ int Serve(const Flags& flags) {
   if (!socket_path.empty()) {
     unlink(socket_path.c_str());
     unlink((socket_path + ".stdio").c_str());
+    unlink((socket_path + ".oom").c_str());
   }
   if (socket_path.empty() && containerd_mode) {
     unlink(kata::shim::SocketPath(flags.Get("address"), flags.Get("namespace"), flags.Get("id")).c_str());

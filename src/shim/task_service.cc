@@ -1,6 +1,7 @@
 #include "shim/task_service.h"
 #include "shim/task_api.h"
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -120,6 +121,10 @@ void TaskService::PublishOom(const std::string& container_id) {
   containerd::events::TaskOOM ev;
   ev.set_container_id(container_id);
   Publish(kTopicOOM, "containerd.events.TaskOOM", ev);
+  if (oom_record_.empty()) return;
+  int fd = open(oom_record_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || !fs::WriteAll(fd, container_id + "\n")) log::Warn("record the OOM of " + container_id + " in " + oom_record_);
+  if (fd >= 0) close(fd);
 }
 
 void TaskService::OnVmExit() {

@@ -34,6 +34,9 @@ class TaskService {
   void SetPublisher(EventPublisher* publisher) { publisher_ = publisher; }
   // Who runs this service's sandbox (sandbox/ownership.h).
   void SetOwner(std::string owner) { owner_ = std::move(owner); }
+  // kata-runtime's service: each OOM kill also appends the container's id
+  // to this file, which `kata-runtime events` follows (runc's "oom" event).
+  void SetOomRecord(std::string path) { oom_record_ = std::move(path); }
   void Register(ttrpc::Server& server);
   // Deletes every container and stops the VM (service exit, SIGTERM).
   void Teardown();
@@ -69,6 +72,7 @@ class TaskService {
 
   config::LoadedConfig cfg_;
   std::function<void()> on_shutdown_;
+  std::string oom_record_;
   std::string owner_ = "unknown";
   std::mutex mu_;  // guards sandbox_ and containers_ (not held across waits)
   std::unique_ptr<sandbox::Sandbox> sandbox_;

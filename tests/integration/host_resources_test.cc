@@ -134,8 +134,17 @@ TEST_F(HostResourcesTest, AContainerFillingItsMemoryKeepsTheVmWithinTheHostLimit
   ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
   std::string limit = KnobPath(cgroup, {"memory.limit_in_bytes", "memory.max"});
   ASSERT_FALSE(limit.empty());
+  // runc's `events` stream reports the OOM kill.
+  std::string events = tmp.path() + "/events";
+  Sh("(timeout 20 " + Runtime() + " events --interval 30s " + id + " > " + events + " 2>&1 &)");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let it take its starting offset
   CmdResult fill = Kata({"exec", id, "sh", "-c", "tail /dev/zero; echo exit-$?"});
   EXPECT_NE(fill.out.find("exit-137"), std::string::npos) << "the guest's OOM killer ends the allocation: " << fill.out << fill.err;
+  std::string oom = "{\"id\":\"" + id + "\",\"type\":\"oom\"}";
+  for (int i = 0; i < 50 && Slurp(events).find(oom) == std::string::npos; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(Slurp(events).find(oom), std::string::npos) << "kata-runtime events: " << Slurp(events);
   std::string peak = KnobPath(cgroup, {"memory.max_usage_in_bytes", "memory.peak"});
   if (!peak.empty()) {
     long long used = std::stoll(Slurp(peak)), allowed = std::stoll(Slurp(limit));
@@ -145,6 +154,7 @@ TEST_F(HostResourcesTest, AContainerFillingItsMemoryKeepsTheVmWithinTheHostLimit
     EXPECT_GE(used, kMemory) << "the guest's allocation is charged to the sandbox on the host";
   }
   EXPECT_EQ(Kata({"exec", id, "true"}).exit_code, 0) << "the VM survives its container's OOM";
+  Sh("pkill -f '[e]vents --interval 30s " + id + "'");
   EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
