@@ -7,6 +7,7 @@
 #include "agent.pb.h"
 #include "agent/agent_service.h"
 #include "agent/container/cgroup.h"
+#include "agent/guest_cpus.h"
 #include "agent/guest_metrics.h"
 #include "agent/rpc_handlers.h"
 #include "common/json_parse.h"
@@ -101,6 +102,14 @@ void AgentService::RegisterResources(ttrpc::Server& server) {
                         grpc::Metrics m;
                         m.set_metrics(GuestMetricsText(containers));
                         return m;
+                      }));
+  server.Register(kAgentService, "SetOnlineCpus",
+                  TypedHandler<grpc::SetOnlineCpusRequest, grpc::SetOnlineCpusResponse>(
+                      [](const CallContext&, const grpc::SetOnlineCpusRequest& req) -> Result<grpc::SetOnlineCpusResponse> {
+                        ASSIGN_OR_RETURN(uint32_t online, SetOnlineCpus(req.count()));
+                        grpc::SetOnlineCpusResponse r;
+                        r.set_online(online);
+                        return r;
                       }));
   // Long poll: the host keeps one in flight (sandbox/oom_events.h).
   server.Register(kAgentService, "GetOOMEvent",

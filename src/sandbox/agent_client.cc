@@ -235,6 +235,14 @@ Result<std::string> AgentClient::GetOOMEvent() {
   return std::move(*ev.mutable_container_id());
 }
 
+Result<uint32_t> AgentClient::SetOnlineCpus(uint32_t count) {
+  grpc::SetOnlineCpusRequest req;
+  req.set_count(count);
+  grpc::SetOnlineCpusResponse resp;
+  RETURN_IF_ERROR(Call("SetOnlineCpus", req, &resp, kControlTimeout));
+  return resp.online();
+}
+
 Result<std::string> AgentClient::GetMetrics() {
   grpc::GetMetricsRequest req;
   grpc::Metrics m;

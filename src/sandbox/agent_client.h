@@ -60,6 +60,8 @@ class AgentClient {
   Result<std::string> GetOOMEvent();
   // The guest's figures, Prometheus text (untrusted: sandbox/guest_metrics.h filters it).
   Result<std::string> GetMetrics();
+  // Brings the guest's online vCPUs to `count`; how many it says are online.
+  Result<uint32_t> SetOnlineCpus(uint32_t count);
   // kata.portforward.PortForward (our own service, sandbox/port_forward.h):
   // a TCP connection to 127.0.0.1:port in the guest, as a stream id.
   Result<uint64_t> PortForwardConnect(uint32_t port);

@@ -81,7 +81,7 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
     return Error(Code::kAlreadyExists, "container " + id + " already exists");
   }
   auto fail = [&](const Status& st) {
-    sb.ForgetHostResources(id);
+    sb.ForgetContainerResources(id);
     Status u = c->Unshare();
     if (!u.ok()) log::Warn("undo share of " + id + ": " + u.message());
     return st.Wrap("create container " + id);
@@ -93,7 +93,7 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
     if (parsed->linux_config && parsed->linux_config->resources) resources = *parsed->linux_config->resources;
   }
   // The VM's host cgroup grows with the pod before the container may use it.
-  if (Status st = sb.SetHostResources(id, resources); !st.ok()) return fail(st);
+  if (Status st = sb.SetContainerResources(id, resources); !st.ok()) return fail(st);
   c->resources_ = std::move(resources);
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
   if (Status st = sb.agent().CreateContainer(id, spec.dump()); !st.ok()) return fail(st);
@@ -176,9 +176,9 @@ Status Container::Update(const std::string& resources_json) {
   // An update merges into what the container had, as runc's does: the
   // fields it leaves out keep their values.
   oci::Resources merged = MergeResources(resources_, update);
-  RETURN_IF_ERROR(sb_.SetHostResources(id_, merged));
+  RETURN_IF_ERROR(sb_.SetContainerResources(id_, merged));
   if (Status st = sb_.agent().UpdateContainer(id_, resources_json); !st.ok()) {
-    (void)sb_.SetHostResources(id_, resources_);
+    (void)sb_.SetContainerResources(id_, resources_);
     return st;
   }
   resources_ = std::move(merged);
@@ -260,7 +260,7 @@ Status Container::Delete(bool force) {
     deleted_ = true;
   }
   if (Status st = RunHooks("poststop", hooks_.poststop, StateForHooks("stopped")); !st.ok()) log::Warn(st.message());
-  sb_.ForgetHostResources(id_);
+  sb_.ForgetContainerResources(id_);
   return Unshare();
 }
 

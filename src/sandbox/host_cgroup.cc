@@ -183,6 +183,18 @@ HostLimits SandboxLimits(const std::map<std::string, oci::Resources>& containers
   return l;
 }
 
+int VcpusFor(const std::map<std::string, oci::Resources>& containers, int boot, int max) {
+  double cpus = 0;
+  for (const auto& [id, r] : containers) {
+    if (r.cpu_quota && *r.cpu_quota > 0) {
+      uint64_t p = r.cpu_period && *r.cpu_period > 0 ? *r.cpu_period : 100000;
+      cpus += static_cast<double>(*r.cpu_quota) / static_cast<double>(p);
+    }
+  }
+  int want = std::max(boot, static_cast<int>(std::ceil(cpus - 1e-9)));
+  return std::min(want, std::max(boot, max));
+}
+
 oci::Resources MergeResources(const oci::Resources& base, const oci::Resources& update) {
   oci::Resources r = base;
   r.raw.merge_patch(update.raw);

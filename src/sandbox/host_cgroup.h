@@ -50,6 +50,12 @@ inline constexpr int64_t kVmPidsOverhead = 256;
 // blkio weight wins.
 HostLimits SandboxLimits(const std::map<std::string, oci::Resources>& containers);
 
+// The vCPUs a VM needs online for its containers: their CPU quotas added
+// up, rounded up, at least `boot` and at most `max` (0 = `boot`). Kata adds
+// the quotas to default_vcpus; we take the larger, so a container limited to
+// one CPU in a one-vCPU VM costs no onlining.
+int VcpusFor(const std::map<std::string, oci::Resources>& containers, int boot, int max);
+
 // `base` with what `update` sets (runc update's merge: unset fields keep
 // their values).
 oci::Resources MergeResources(const oci::Resources& base, const oci::Resources& update);

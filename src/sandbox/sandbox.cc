@@ -268,7 +268,7 @@ Status Sandbox::JoinHostCgroup() {
     RETURN_IF_ERROR(cg.status());
     host_cgroup_ = std::move(*cg);
     RETURN_IF_ERROR(host_cgroup_.Record(HostCgroupRecord(cfg_.vm.run_dir)));
-    host_resources_[cfg_.id] = cfg_.resources;
+    pod_resources_[cfg_.id] = cfg_.resources;
     RETURN_IF_ERROR(ApplyHostLimits());
     // Everything this process starts from now on (the VMM and its threads)
     // is born inside; an adopted VM is moved in (sandbox_from_cache.cc).
@@ -278,35 +278,53 @@ Status Sandbox::JoinHostCgroup() {
 }
 
 Status Sandbox::ApplyHostLimits() {
-  HostLimits limits = SandboxLimits(host_resources_);
+  if (host_cgroup_.empty()) return Status::Ok();
+  HostLimits limits = SandboxLimits(pod_resources_);
   if (limits == host_limits_) return Status::Ok();
   RETURN_IF_ERROR(host_cgroup_.Apply(limits));
   host_limits_ = limits;
   return Status::Ok();
 }
 
-Status Sandbox::SetHostResources(const std::string& container_id, const oci::Resources& r) {
-  std::lock_guard<std::mutex> lock(host_mu_);
-  if (host_cgroup_.empty()) return Status::Ok();
-  auto it = host_resources_.find(container_id);
-  std::optional<oci::Resources> before;
-  if (it != host_resources_.end()) before = it->second;
-  host_resources_[container_id] = r;
-  Status st = ApplyHostLimits();
-  if (!st.ok()) {
-    if (before) host_resources_[container_id] = *before;
-    else host_resources_.erase(container_id);
-    (void)ApplyHostLimits();
-    return st.Wrap("the sandbox's host cgroup");
+Status Sandbox::FitVcpus() {
+  if (!agent_) return Status::Ok();
+  int want = VcpusFor(pod_resources_, cfg_.vm.vcpus, cfg_.vm.max_vcpus);
+  if (want == (online_vcpus_ == 0 ? cfg_.vm.vcpus : online_vcpus_)) return Status::Ok();
+  log::StepTimer timer("sandbox " + cfg_.id + ": " + std::to_string(want) + " vCPUs online");
+  ASSIGN_OR_RETURN(uint32_t online, agent_->SetOnlineCpus(static_cast<uint32_t>(want)));
+  online_vcpus_ = want;
+  // The guest's word, only logged: the host cgroup bounds what it may use anyway.
+  if (online != static_cast<uint32_t>(want)) {
+    log::Warn("sandbox " + cfg_.id + ": asked for " + std::to_string(want) + " vCPUs online, the guest reports " +
+              std::to_string(online));
   }
   return Status::Ok();
 }
 
-void Sandbox::ForgetHostResources(const std::string& container_id) {
+Status Sandbox::SetContainerResources(const std::string& container_id, const oci::Resources& r) {
+  std::lock_guard<std::mutex> lock(host_mu_);
+  auto it = pod_resources_.find(container_id);
+  std::optional<oci::Resources> before;
+  if (it != pod_resources_.end()) before = it->second;
+  pod_resources_[container_id] = r;
+  Status st = ApplyHostLimits();
+  if (st.ok()) st = FitVcpus();
+  if (!st.ok()) {
+    if (before) pod_resources_[container_id] = *before;
+    else pod_resources_.erase(container_id);
+    (void)ApplyHostLimits();
+    return st.Wrap("the sandbox's resources");
+  }
+  return Status::Ok();
+}
+
+void Sandbox::ForgetContainerResources(const std::string& container_id) {
   std::lock_guard<std::mutex> lock(host_mu_);
   // The sandbox container's share stays while the sandbox does.
-  if (host_cgroup_.empty() || container_id == cfg_.id || !host_resources_.erase(container_id)) return;
-  if (Status st = ApplyHostLimits(); !st.ok()) log::Warn("sandbox " + cfg_.id + ": " + st.message());
+  if (container_id == cfg_.id || !pod_resources_.erase(container_id)) return;
+  Status st = ApplyHostLimits();
+  if (st.ok() && vm_running()) st = FitVcpus();
+  if (!st.ok()) log::Warn("sandbox " + cfg_.id + ": " + st.message());
 }
 
 Status Sandbox::LeaveHostCgroup() {

@@ -108,11 +108,12 @@ class Sandbox {
   // Calls `cb` with the id of each container whose guest cgroup has an OOM
   // kill, from a thread of its own, until the sandbox shuts down.
   void OnOom(std::function<void(const std::string& container_id)> cb);
-  // The host cgroup's limits follow the pod's containers (SandboxLimits):
-  // each container's resources are added at create and update, dropped at
-  // delete. Without a host cgroup these do nothing.
-  Status SetHostResources(const std::string& container_id, const oci::Resources& r);
-  void ForgetHostResources(const std::string& container_id);
+  // The VM follows the pod's containers: each container's resources are
+  // added at create and update (before the container may use them), dropped
+  // at delete. The host cgroup's limits are their sum (SandboxLimits), and
+  // the guest's online vCPUs cover their CPU quotas (VcpusFor).
+  Status SetContainerResources(const std::string& container_id, const oci::Resources& r);
+  void ForgetContainerResources(const std::string& container_id);
   // Stops the VM and removes every host directory of the sandbox. Idempotent.
   Status Shutdown();
   // VM cache: gives the VM away without stopping it (its VMM must have been
@@ -152,6 +153,7 @@ class Sandbox {
   // Makes the host cgroup and moves this process in, before any VMM starts.
   Status JoinHostCgroup();
   Status ApplyHostLimits();  // host_mu_ held
+  Status FitVcpus();         // host_mu_ held
   Status LeaveHostCgroup();
   // kata-monitor's endpoint and the boot time it reports; failures only logged.
   void ServeMetrics();
@@ -178,10 +180,11 @@ class Sandbox {
   // with the cause, by BootSteps, and the sandbox boots instead.
   std::atomic<bool> trying_template_{false};
   bool shut_down_ = false;
-  std::mutex host_mu_;  // guards host_resources_ and the limits written
+  std::mutex host_mu_;  // guards pod_resources_, the limits written, online_vcpus_
   HostCgroup host_cgroup_;
-  std::map<std::string, oci::Resources> host_resources_;
+  std::map<std::string, oci::Resources> pod_resources_;
   HostLimits host_limits_;
+  int online_vcpus_ = 0;  // as last set (0 = as booted)
 };
 
 }  // namespace kata::sandbox

@@ -75,6 +75,7 @@ std::string TemplateFingerprint(const vmm::VmSpec& spec, const FileFn& file_iden
   add("machine_accelerators", spec.extra_machine_accelerators);
   add("accel", spec.accel);
   add("vcpus", std::to_string(spec.vcpus));
+  add("max_vcpus", std::to_string(spec.max_vcpus));
   add("memory_mib", std::to_string(spec.memory_mib));
   return out;
 }

@@ -76,6 +76,8 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   // Last, so that the file's kernel_params can override the runtime's.
   if (!cfg.qemu.kernel_params.empty()) sc.vm.kernel_params += " " + cfg.qemu.kernel_params;
   sc.vm.vcpus = cfg.qemu.default_vcpus;
+  // Present from boot, online as the pod needs them (Sandbox::FitVcpus).
+  sc.vm.max_vcpus = cfg.qemu.default_maxvcpus;
   sc.vm.memory_mib = cfg.qemu.default_memory;
   sc.vm.tcg_tb_size_mib = cfg.qemu.tcg_tb_size_mib;
   sc.vm.accel = accel.accel;

@@ -41,6 +41,10 @@ struct VmSpec {
   std::string accel;          // "kvm" or "tcg"
   std::string extra_machine_accelerators;
   int vcpus = 1;
+  // vCPUs present from boot, of which `vcpus` are online (the kernel's
+  // maxcpus=); the agent onlines more as the pod's containers need them
+  // (the default machine type has no CPU hotplug). 0 or <= vcpus = vcpus.
+  int max_vcpus = 0;
   int memory_mib = 256;
   int tcg_tb_size_mib = 64;  // TCG translation cache; ignored with KVM
   bool debug = false;

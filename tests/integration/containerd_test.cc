@@ -251,6 +251,35 @@ TEST_F(ContainerdTest, TwoContainerPodSharesOneVm) {
   EXPECT_EQ(LeaksAfter(pod, 15), "");
 }
 
+// Resources that follow the pod: the VM boots with one vCPU online; a
+// container joining with a 2-CPU limit finds two online (as many as the host
+// has, if fewer), and they go offline again when it leaves.
+TEST_F(ContainerdTest, AContainerJoiningThePodGetsTheCpusItAsksFor) {
+  std::string pod = NewId("cpupod");
+  std::string app = NewId("cpuapp");
+  RunDetached(pod, {"--annotation", "io.kubernetes.cri.container-type=sandbox", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  auto online = [&](const std::string& id, const std::string& exec_id) {
+    return Trim(Exec(id, exec_id, {"cat", "/sys/devices/system/cpu/online"}).out);
+  };
+  EXPECT_EQ(online(pod, "o1"), "0");
+  RunDetached(app, {"--cpus", "2", "--annotation", "io.kubernetes.cri.container-type=container", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  std::string want = std::min(2L, sysconf(_SC_NPROCESSORS_ONLN)) == 2 ? "0-1" : "0";
+  EXPECT_EQ(online(app, "o2"), want);
+  EXPECT_EQ(Trim(Exec(app, "n", {"nproc"}).out), want == "0-1" ? "2" : "1");
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", app}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(app, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", app}).exit_code, 0);
+  EXPECT_EQ(online(pod, "o3"), "0") << "the vCPUs the container needed go offline with it";
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", pod}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(pod, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", pod}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(pod, 15), "");
+}
+
 // containerd's CRI port forward (kubectl port-forward) dials localhost:PORT
 // in the pod's network namespace on the host: the connection must reach the
 // server in the guest, a closed port must refuse, and the redirect must be

@@ -159,6 +159,21 @@ TEST_F(HostResourcesTest, AContainerFillingItsMemoryKeepsTheVmWithinTheHostLimit
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+// A container limited to 2 CPUs in a VM booted with one finds two online
+// (as many as the host has, if fewer); update shrinks it back.
+TEST_F(HostResourcesTest, TheVmOnlinesTheVcpusItsContainerAsksFor) {
+  std::string id = UniqueId("hostcgcpus");
+  std::string bundle = Bundle({"sleep", "600"}, {{"resources", {{"cpu", {{"quota", 200000}, {"period", 100000}}}}}});
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
+  std::string want = std::min(2L, sysconf(_SC_NPROCESSORS_ONLN)) == 2 ? "0-1" : "0";
+  EXPECT_EQ(Trim(Kata({"exec", id, "cat", "/sys/devices/system/cpu/online"}).out), want);
+  CmdResult u = Kata({"update", "--cpu-quota", "50000", id});
+  EXPECT_EQ(u.exit_code, 0) << u.err;
+  EXPECT_EQ(Trim(Kata({"exec", id, "cat", "/sys/devices/system/cpu/online"}).out), "0");
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
 TEST_F(HostResourcesTest, ACrashedServiceLeavesNoCgroupAfterDelete) {
   std::string id = UniqueId("hostcgkill");
   std::string cgroup = "/kata-itest/" + id;

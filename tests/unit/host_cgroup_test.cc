@@ -50,6 +50,16 @@ TEST(SandboxLimits, CpusetsUniteAndTheLargestBlkioWeightWins) {
   EXPECT_EQ(l.blkio_weight, 700);
 }
 
+TEST(VcpusFor, QuotasRoundUpWithinBootAndMax) {
+  EXPECT_EQ(VcpusFor({{"pause", {}}}, 1, 4), 1);
+  EXPECT_EQ(VcpusFor({{"a", Res(R"({"cpu":{"quota":50000,"period":100000}})")}}, 1, 4), 1);
+  EXPECT_EQ(VcpusFor({{"a", Res(R"({"cpu":{"quota":200000,"period":100000}})")}}, 1, 4), 2);
+  EXPECT_EQ(VcpusFor({{"a", Res(R"({"cpu":{"quota":150000,"period":100000}})")},
+                      {"b", Res(R"({"cpu":{"quota":100000,"period":100000}})")}}, 1, 4), 3);
+  EXPECT_EQ(VcpusFor({{"a", Res(R"({"cpu":{"quota":800000,"period":100000}})")}}, 1, 2), 2) << "capped at the maximum";
+  EXPECT_EQ(VcpusFor({{"a", Res(R"({"cpu":{"quota":800000,"period":100000}})")}}, 2, 0), 2) << "no maximum: as booted";
+}
+
 TEST(MergeResources, AnUpdateKeepsWhatItDoesNotSet) {
   oci::Resources r = MergeResources(Res(R"({"cpu":{"quota":50000,"period":100000},"memory":{"limit":1000000}})"),
                                     Res(R"({"memory":{"limit":2000000}})"));

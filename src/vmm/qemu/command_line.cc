@@ -1,5 +1,7 @@
 #include "vmm/qemu/command_line.h"
 
+#include <algorithm>
+
 #include "common/fs.h"
 
 namespace kata::vmm::qemu {
@@ -81,6 +83,12 @@ RunPaths PathsFor(const VmSpec& spec) {
   };
 }
 
+// `vcpus` online at boot, up to `max_vcpus` present for the agent to online.
+static std::string KernelParamsWithCpus(const VmSpec& spec) {
+  if (spec.max_vcpus <= spec.vcpus) return spec.kernel_params;
+  return spec.kernel_params + " maxcpus=" + std::to_string(spec.vcpus);
+}
+
 std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
   RunPaths p = PathsFor(spec);
   std::vector<std::string> a = {
@@ -89,11 +97,11 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
       "-machine", MachineArg(spec),
       "-accel", AccelArg(spec),
       "-m", std::to_string(spec.memory_mib),
-      "-smp", std::to_string(spec.vcpus),
+      "-smp", std::to_string(std::max(spec.vcpus, spec.max_vcpus)),
       "-nographic", "-nodefaults", "-no-user-config", "-no-reboot",
       "-kernel", spec.kernel,
       "-initrd", spec.initrd,
-      "-append", spec.kernel_params,
+      "-append", KernelParamsWithCpus(spec),
       // Appending: the sandbox rotates the log by truncating it while QEMU
       // writes (sandbox/vm_monitor.h); QEMU's next write lands at the start.
       "-chardev", "file,id=console,path=" + p.console_log + ",append=on",
