@@ -3,21 +3,16 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "agent/container/cgroup.h"
+#include "common/fs.h"
 
 namespace kata::agent {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string Slurp(const std::string& path) { return fs::ReadFile(path).value_or(""); }
 
 // A label value as the text format wants it: \, " and newline escaped.
 std::string Escape(const std::string& v) {
