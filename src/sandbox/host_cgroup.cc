@@ -151,6 +151,50 @@ Status WriteKnob(const std::vector<std::string>& dirs, std::initializer_list<con
   return Status::Ok();
 }
 
+// linux.resources.blockIO: its weight and throttles into `l`.
+void AddBlockIo(const nlohmann::json& raw, HostLimits* l) {
+  auto b = raw.find("blockIO");
+  if (b == raw.end() || !b->is_object()) return;
+  if (b->contains("weight") && (*b)["weight"].is_number_unsigned()) {
+    auto weight = static_cast<uint16_t>((*b)["weight"].get<unsigned>());
+    if (weight > 0) l->blkio_weight = std::max<uint16_t>(l->blkio_weight.value_or(0), weight);
+  }
+  const char* kinds[] = {"throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"};
+  for (size_t k = 0; k < 4; k++) {
+    auto list = b->find(kinds[k]);
+    if (list == b->end() || !list->is_array()) continue;
+    for (const auto& d : *list) {
+      if (!d.is_object() || !d.value("major", nlohmann::json()).is_number_integer() ||
+          !d.value("minor", nlohmann::json()).is_number_integer() || !d.value("rate", nlohmann::json()).is_number_unsigned()) {
+        continue;
+      }
+      std::string dev = std::to_string(d["major"].get<int64_t>()) + ":" + std::to_string(d["minor"].get<int64_t>());
+      l->throttles[dev][k] += d["rate"].get<uint64_t>();
+    }
+  }
+}
+
+// Writes the throttles: v1 one file per kind ("maj:min rate", 0 lifts the
+// rule), v2 io.max ("maj:min rbps=.. wbps=.. riops=.. wiops=..", max lifts).
+Status ApplyThrottles(const std::vector<std::string>& dirs, const HostLimits& l, const HostLimits& before) {
+  std::map<std::string, std::array<uint64_t, 4>> all = l.throttles;
+  for (const auto& [dev, rates] : before.throttles) all.try_emplace(dev, std::array<uint64_t, 4>{});
+  const char* v1[] = {"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device", "blkio.throttle.read_iops_device",
+                      "blkio.throttle.write_iops_device"};
+  const char* v2[] = {"rbps", "wbps", "riops", "wiops"};
+  for (const auto& [dev, rates] : all) {
+    std::string io_max = dev;
+    for (size_t k = 0; k < 4; k++) {
+      bool found = false;
+      RETURN_IF_ERROR(WriteKnob(dirs, {v1[k]}, dev + " " + std::to_string(rates[k]), &found));
+      io_max += std::string(" ") + v2[k] + "=" + (rates[k] ? std::to_string(rates[k]) : "max");
+    }
+    bool found = false;
+    RETURN_IF_ERROR(WriteKnob(dirs, {"io.max"}, io_max, &found));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 HostLimits SandboxLimits(const std::map<std::string, oci::Resources>& containers) {
@@ -168,10 +212,7 @@ HostLimits SandboxLimits(const std::map<std::string, oci::Resources>& containers
     if (r.memory_limit && *r.memory_limit > 0) l.memory_bytes = l.memory_bytes.value_or(0) + *r.memory_limit;
     if (r.pids_limit && *r.pids_limit > 0) l.pids = l.pids.value_or(0) + *r.pids_limit;
     if (!r.cpuset_cpus.empty()) cpusets.insert(r.cpuset_cpus);
-    if (auto w = r.raw.find("blockIO"); w != r.raw.end() && w->is_object() && w->contains("weight") && (*w)["weight"].is_number_unsigned()) {
-      auto weight = static_cast<uint16_t>((*w)["weight"].get<unsigned>());
-      if (weight > 0) l.blkio_weight = std::max<uint16_t>(l.blkio_weight.value_or(0), weight);
-    }
+    AddBlockIo(r.raw, &l);
   }
   if (period) {
     l.cpu_period = *period;
@@ -261,7 +302,7 @@ HostCgroup HostCgroup::FromDirs(std::vector<std::string> dirs) {
   return cg;
 }
 
-Status HostCgroup::Apply(const HostLimits& l) const {
+Status HostCgroup::Apply(const HostLimits& l, const HostLimits& before) const {
   struct Knob {
     const char* what;
     std::initializer_list<const char*> files;
@@ -293,7 +334,7 @@ Status HostCgroup::Apply(const HostLimits& l) const {
     bool found = false;
     RETURN_IF_ERROR(WriteKnob(dirs_, k.files, k.value, &found));
   }
-  return Status::Ok();
+  return ApplyThrottles(dirs_, l, before);
 }
 
 Status HostCgroup::Join(pid_t pid) {

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -31,6 +32,9 @@ struct HostLimits {
   std::optional<int64_t> memory_bytes;
   std::optional<int64_t> pids;
   std::optional<uint16_t> blkio_weight;
+  // blockIO throttles by "major:minor": read bps, write bps, read iops,
+  // write iops (0 = none). Host devices: they bind the VM's own I/O.
+  std::map<std::string, std::array<uint64_t, 4>> throttles;
   bool operator==(const HostLimits&) const = default;
 };
 
@@ -47,7 +51,7 @@ inline constexpr int64_t kVmPidsOverhead = 256;
 // sets no limit for a resource does not count for it, e.g. the pause
 // container; none set = unlimited). CPU quotas add up as CPUs; memory and
 // pids add up plus the VM's overhead; cpusets are united; the largest
-// blkio weight wins.
+// blkio weight wins; throttle rates add up per device.
 HostLimits SandboxLimits(const std::map<std::string, oci::Resources>& containers);
 
 // The vCPUs a VM needs online for its containers: their CPU quotas added
@@ -79,8 +83,10 @@ class HostCgroup {
 
   const std::vector<std::string>& dirs() const { return dirs_; }
   bool empty() const { return dirs_.empty(); }
-  // Writes the limits; those the host has no controller for are skipped (logged).
-  Status Apply(const HostLimits& limits) const;
+  // Writes the limits; those the host has no controller for are skipped.
+  // `before`: what was written last, so that a throttle no longer asked for
+  // is lifted.
+  Status Apply(const HostLimits& limits, const HostLimits& before = {}) const;
   // Moves `pid` (all its threads) in. This process's own cgroups are kept
   // first, for Leave().
   Status Join(pid_t pid);

@@ -55,7 +55,7 @@ Status Sandbox::ApplyHostLimits() {
   if (host_cgroup_.empty()) return Status::Ok();
   HostLimits limits = SandboxLimits(pod_resources_);
   if (limits == host_limits_) return Status::Ok();
-  RETURN_IF_ERROR(host_cgroup_.Apply(limits));
+  RETURN_IF_ERROR(host_cgroup_.Apply(limits, host_limits_));
   host_limits_ = limits;
   return Status::Ok();
 }

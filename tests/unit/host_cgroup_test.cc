@@ -50,6 +50,16 @@ TEST(SandboxLimits, CpusetsUniteAndTheLargestBlkioWeightWins) {
   EXPECT_EQ(l.blkio_weight, 700);
 }
 
+TEST(SandboxLimits, ThrottlesAddUpPerDevice) {
+  HostLimits l = SandboxLimits(
+      {{"a", Res(R"({"blockIO":{"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1000}],"throttleWriteIOPSDevice":[{"major":8,"minor":16,"rate":5}]}})")},
+       {"b", Res(R"({"blockIO":{"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":500}]}})")}});
+  ASSERT_EQ(l.throttles.size(), 2u);
+  EXPECT_EQ(l.throttles["8:0"][0], 1500u);
+  EXPECT_EQ(l.throttles["8:16"][3], 5u);
+  EXPECT_EQ(l.throttles["8:16"][0], 0u);
+}
+
 TEST(VcpusFor, QuotasRoundUpWithinBootAndMax) {
   EXPECT_EQ(VcpusFor({{"pause", {}}}, 1, 4), 1);
   EXPECT_EQ(VcpusFor({{"a", Res(R"({"cpu":{"quota":50000,"period":100000}})")}}, 1, 4), 1);
@@ -151,6 +161,34 @@ TEST_F(HostCgroupTest, CreateApplyJoinAndRemoveLeaveNothing) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->dirs(), cg->dirs());
   (void)fs::RemoveAll("/tmp/kata-unit-hostcg");
+}
+
+// A whole disk of this host ("major:minor"), or "" (throttles need one).
+std::string SomeDisk() {
+  for (const char* name : {"vda", "sda", "nvme0n1", "xvda", "hda"}) {
+    auto dev = fs::ReadFile(std::string("/sys/block/") + name + "/dev");
+    if (dev.ok()) return Trim(*dev);
+  }
+  return "";
+}
+
+TEST_F(HostCgroupTest, ThrottlesAreWrittenAndLiftedWhenNoLongerAsked) {
+  std::string disk = SomeDisk();
+  if (disk.empty()) GTEST_SKIP() << "no disk to throttle";
+  auto cg = HostCgroup::Create(path_);
+  ASSERT_TRUE(cg.ok()) << cg.status().message();
+  std::string file = DirWith(*cg, {"blkio.throttle.read_bps_device", "io.max"});
+  if (file.empty()) GTEST_SKIP() << "no blkio/io controller";
+  size_t colon = disk.find(':');
+  oci::Resources r = Res(R"({"blockIO":{"throttleReadBpsDevice":[{"major":)" + disk.substr(0, colon) + R"(,"minor":)" +
+                         disk.substr(colon + 1) + R"(,"rate":1048576}]}})");
+  HostLimits with = SandboxLimits({{"c", r}});
+  ASSERT_TRUE(cg->Apply(with).ok()) << cg->Apply(with).message();
+  EXPECT_NE(Slurp(file).find(disk + (file.find("io.max") != std::string::npos ? " rbps=1048576" : " 1048576")), std::string::npos)
+      << Slurp(file);
+  ASSERT_TRUE(cg->Apply(HostLimits{}, with).ok());
+  EXPECT_EQ(Slurp(file).find("1048576"), std::string::npos) << Slurp(file);
+  EXPECT_TRUE(cg->Remove().ok());
 }
 
 TEST_F(HostCgroupTest, RemoveNamesWhatStillRunsInside) {
