@@ -59,22 +59,34 @@ std::vector<Hierarchy> MountedHierarchies() {
   return out;
 }
 
-// This process's path in the hierarchy (from /proc/self/cgroup), or "".
-std::string OwnPathIn(const Hierarchy& h) {
-  auto text = fs::ReadFile("/proc/self/cgroup");
-  if (!text.ok()) return "";
+// One line of /proc/PID/cgroup: "N:controllers:path".
+struct Membership {
+  std::set<std::string> controllers;  // v1: cpu, memory, name=systemd...; v2: none
+  std::string path;
+};
+
+std::vector<Membership> MembershipsOf(const std::string& pid) {
+  std::vector<Membership> out;
+  auto text = fs::ReadFile("/proc/" + pid + "/cgroup");
+  if (!text.ok()) return out;
   std::istringstream lines(*text);
   for (std::string line; std::getline(lines, line);) {
     size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
     if (b == std::string::npos) continue;
     std::vector<std::string> list = Split(line.substr(a + 1, b - a - 1), ',');
-    std::set<std::string> controllers(list.begin(), list.end());
-    if (h.v2 ? controllers.empty() : controllers == h.controllers) {
-      std::string path = line.substr(b + 1);
-      // Inside a cgroup namespace or a bind of a sub-tree: relative to the mount's root.
-      if (h.root != "/" && path.rfind(h.root, 0) == 0) path = path.substr(h.root.size());
-      return path.empty() ? "/" : path;
-    }
+    out.push_back({std::set<std::string>(list.begin(), list.end()), line.substr(b + 1)});
+  }
+  return out;
+}
+
+// This process's path in the hierarchy, or "".
+std::string OwnPathIn(const Hierarchy& h, const std::vector<Membership>& own) {
+  for (const Membership& m : own) {
+    if (h.v2 ? !m.controllers.empty() : m.controllers != h.controllers) continue;
+    std::string path = m.path;
+    // Inside a cgroup namespace or a bind of a sub-tree: relative to the mount's root.
+    if (h.root != "/" && path.rfind(h.root, 0) == 0) path = path.substr(h.root.size());
+    return path.empty() ? "/" : path;
   }
   return "";
 }
@@ -134,44 +146,19 @@ std::string ExpandSlice(const std::string& slice) {
   return path;
 }
 
-// Writes `value` into the first of `files` present in each directory; false
-// if no directory has any (the host lacks the controller).
-Status WriteKnob(const std::vector<std::string>& dirs, std::initializer_list<const char*> files, const std::string& value,
-                 bool* found) {
+// Writes `value` into the first of `files` present in each directory; a
+// directory with none of them (the host lacks the controller there) is skipped.
+Status WriteKnob(const std::vector<std::string>& dirs, std::initializer_list<const char*> files, const std::string& value) {
   for (const std::string& dir : dirs) {
     for (const char* file : files) {
       std::string path = fs::JoinPath(dir, file);
       if (!fs::Exists(path)) continue;
-      *found = true;
       Status st = fs::WriteExisting(path, value);
       if (!st.ok()) return Error(st.code(), "set " + path + " to " + value + ": " + st.message());
       break;
     }
   }
   return Status::Ok();
-}
-
-// linux.resources.blockIO: its weight and throttles into `l`.
-void AddBlockIo(const nlohmann::json& raw, HostLimits* l) {
-  auto b = raw.find("blockIO");
-  if (b == raw.end() || !b->is_object()) return;
-  if (b->contains("weight") && (*b)["weight"].is_number_unsigned()) {
-    auto weight = static_cast<uint16_t>((*b)["weight"].get<unsigned>());
-    if (weight > 0) l->blkio_weight = std::max<uint16_t>(l->blkio_weight.value_or(0), weight);
-  }
-  const char* kinds[] = {"throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"};
-  for (size_t k = 0; k < 4; k++) {
-    auto list = b->find(kinds[k]);
-    if (list == b->end() || !list->is_array()) continue;
-    for (const auto& d : *list) {
-      if (!d.is_object() || !d.value("major", nlohmann::json()).is_number_integer() ||
-          !d.value("minor", nlohmann::json()).is_number_integer() || !d.value("rate", nlohmann::json()).is_number_unsigned()) {
-        continue;
-      }
-      std::string dev = std::to_string(d["major"].get<int64_t>()) + ":" + std::to_string(d["minor"].get<int64_t>());
-      l->throttles[dev][k] += d["rate"].get<uint64_t>();
-    }
-  }
 }
 
 // Writes the throttles: v1 one file per kind ("maj:min rate", 0 lifts the
@@ -185,71 +172,15 @@ Status ApplyThrottles(const std::vector<std::string>& dirs, const HostLimits& l,
   for (const auto& [dev, rates] : all) {
     std::string io_max = dev;
     for (size_t k = 0; k < 4; k++) {
-      bool found = false;
-      RETURN_IF_ERROR(WriteKnob(dirs, {v1[k]}, dev + " " + std::to_string(rates[k]), &found));
+      RETURN_IF_ERROR(WriteKnob(dirs, {v1[k]}, dev + " " + std::to_string(rates[k])));
       io_max += std::string(" ") + v2[k] + "=" + (rates[k] ? std::to_string(rates[k]) : "max");
     }
-    bool found = false;
-    RETURN_IF_ERROR(WriteKnob(dirs, {"io.max"}, io_max, &found));
+    RETURN_IF_ERROR(WriteKnob(dirs, {"io.max"}, io_max));
   }
   return Status::Ok();
 }
 
 }  // namespace
-
-HostLimits SandboxLimits(const std::map<std::string, oci::Resources>& containers) {
-  HostLimits l;
-  double cpus = 0;
-  std::optional<uint64_t> period;
-  std::set<std::string> cpusets;
-  for (const auto& [id, r] : containers) {
-    if (r.cpu_quota && *r.cpu_quota > 0) {
-      uint64_t p = r.cpu_period && *r.cpu_period > 0 ? *r.cpu_period : 100000;
-      if (!period) period = p;
-      cpus += static_cast<double>(*r.cpu_quota) / static_cast<double>(p);
-    }
-    if (r.cpu_shares && *r.cpu_shares > 0) l.cpu_shares = l.cpu_shares.value_or(0) + *r.cpu_shares;
-    if (r.memory_limit && *r.memory_limit > 0) l.memory_bytes = l.memory_bytes.value_or(0) + *r.memory_limit;
-    if (r.pids_limit && *r.pids_limit > 0) l.pids = l.pids.value_or(0) + *r.pids_limit;
-    if (!r.cpuset_cpus.empty()) cpusets.insert(r.cpuset_cpus);
-    AddBlockIo(r.raw, &l);
-  }
-  if (period) {
-    l.cpu_period = *period;
-    l.cpu_quota = std::max<int64_t>(1000, static_cast<int64_t>(std::ceil(cpus * static_cast<double>(*period))));
-  }
-  if (l.memory_bytes) *l.memory_bytes += kVmMemoryOverheadBytes;
-  if (l.pids) *l.pids += kVmPidsOverhead;
-  for (const std::string& s : cpusets) l.cpuset_cpus += (l.cpuset_cpus.empty() ? "" : ",") + s;
-  return l;
-}
-
-int VcpusFor(const std::map<std::string, oci::Resources>& containers, int boot, int max) {
-  double cpus = 0;
-  for (const auto& [id, r] : containers) {
-    if (r.cpu_quota && *r.cpu_quota > 0) {
-      uint64_t p = r.cpu_period && *r.cpu_period > 0 ? *r.cpu_period : 100000;
-      cpus += static_cast<double>(*r.cpu_quota) / static_cast<double>(p);
-    }
-  }
-  int want = std::max(boot, static_cast<int>(std::ceil(cpus - 1e-9)));
-  return std::min(want, std::max(boot, max));
-}
-
-oci::Resources MergeResources(const oci::Resources& base, const oci::Resources& update) {
-  oci::Resources r = base;
-  r.raw.merge_patch(update.raw);
-  for (auto [to, from] : {std::pair{&r.memory_limit, &update.memory_limit}, {&r.memory_reservation, &update.memory_reservation},
-                          {&r.memory_swap, &update.memory_swap}, {&r.cpu_quota, &update.cpu_quota},
-                          {&r.pids_limit, &update.pids_limit}}) {
-    if (*from) *to = *from;
-  }
-  if (update.cpu_shares) r.cpu_shares = update.cpu_shares;
-  if (update.cpu_period) r.cpu_period = update.cpu_period;
-  if (!update.cpuset_cpus.empty()) r.cpuset_cpus = update.cpuset_cpus;
-  if (!update.cpuset_mems.empty()) r.cpuset_mems = update.cpuset_mems;
-  return r;
-}
 
 Result<std::string> CgroupfsPath(const std::string& cgroups_path) {
   if (cgroups_path.empty() || cgroups_path[0] == '/' || cgroups_path.find(':') == std::string::npos) return cgroups_path;
@@ -276,10 +207,11 @@ Result<HostCgroup> HostCgroup::Create(const std::string& cgroups_path) {
   auto undo = [&made] {
     for (auto it = made.rbegin(); it != made.rend(); ++it) rmdir(it->c_str());
   };
+  std::vector<Membership> memberships = MembershipsOf("self");
   for (const Hierarchy& h : MountedHierarchies()) {
     std::string base = h.mount;
     if (rel.empty() || rel[0] != '/') {
-      std::string own = OwnPathIn(h);
+      std::string own = OwnPathIn(h, memberships);
       if (own.empty()) continue;  // not a hierarchy this process is in
       base = fs::JoinPath(h.mount, own);
     }
@@ -331,8 +263,7 @@ Status HostCgroup::Apply(const HostLimits& l, const HostLimits& before) const {
   };
   for (const Knob& k : knobs) {
     if (!k.wanted) continue;
-    bool found = false;
-    RETURN_IF_ERROR(WriteKnob(dirs_, k.files, k.value, &found));
+    RETURN_IF_ERROR(WriteKnob(dirs_, k.files, k.value));
   }
   return ApplyThrottles(dirs_, l, before);
 }
@@ -393,17 +324,12 @@ Result<HostCgroup> HostCgroup::Recorded(const std::string& file) {
 
 std::vector<std::string> CgroupDirsOf(const std::string& pid) {
   std::vector<std::string> dirs;
-  auto text = fs::ReadFile("/proc/" + pid + "/cgroup");
-  if (!text.ok()) return dirs;
-  std::istringstream lines(*text);
-  for (std::string line; std::getline(lines, line);) {
-    size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    if (controllers.rfind("name=", 0) == 0) controllers = controllers.substr(5);
+  for (const Membership& m : MembershipsOf(pid)) {
+    std::string controllers;
+    for (const std::string& c : m.controllers) controllers += (controllers.empty() ? "" : ",") + c.substr(c.rfind("name=", 0) == 0 ? 5 : 0);
     std::vector<std::string> candidates = controllers.empty()
-                                              ? std::vector<std::string>{"/sys/fs/cgroup/unified" + path, "/sys/fs/cgroup" + path}
-                                              : std::vector<std::string>{"/sys/fs/cgroup/" + controllers + path};
+                                              ? std::vector<std::string>{"/sys/fs/cgroup/unified" + m.path, "/sys/fs/cgroup" + m.path}
+                                              : std::vector<std::string>{"/sys/fs/cgroup/" + controllers + m.path};
     for (const std::string& dir : candidates) {
       if (fs::Exists(dir + "/cgroup.procs")) {
         dirs.push_back(dir);
