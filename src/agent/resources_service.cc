@@ -8,6 +8,7 @@
 #include "agent/agent_service.h"
 #include "agent/container/cgroup.h"
 #include "agent/guest_cpus.h"
+#include "agent/guest_memory.h"
 #include "agent/guest_metrics.h"
 #include "agent/rpc_handlers.h"
 #include "common/json_parse.h"
@@ -18,6 +19,12 @@ namespace {
 
 constexpr std::chrono::seconds kFreezeTimeout{10};
 constexpr size_t kMaxResourcesJson = 1 << 20;
+
+Result<Empty> AddMemoryBlocksForHost(const CallContext&, const grpc::MemHotplugByProbeRequest& req) {
+  std::vector<uint64_t> addresses(req.memhotplugprobeaddr().begin(), req.memhotplugprobeaddr().end());
+  RETURN_IF_ERROR(AddMemoryBlocks(addresses));
+  return Empty();
+}
 
 }  // namespace
 
@@ -111,6 +118,8 @@ void AgentService::RegisterResources(ttrpc::Server& server) {
                         r.set_online(online);
                         return r;
                       }));
+  server.Register(kAgentService, "MemHotplugByProbe",
+                  TypedHandler<grpc::MemHotplugByProbeRequest, Empty>(&AddMemoryBlocksForHost));
   // Long poll: the host keeps one in flight (sandbox/oom_events.h).
   server.Register(kAgentService, "GetOOMEvent",
                   TypedHandler<grpc::GetOOMEventRequest, grpc::OOMEvent>(

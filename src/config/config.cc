@@ -68,6 +68,12 @@ int HostCores() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+// The host's memory in MiB (0 when unknown).
+long long HostMemoryMib() {
+  long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? static_cast<long long>(pages) * page_size / (1 << 20) : 0;
+}
+
 using Reader = std::function<Status(const toml::node&, const std::string& key)>;
 struct Field {
   const char* name;
@@ -209,6 +215,7 @@ Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
           {"default_vcpus", p.Int(&q.default_vcpus, INT32_MIN, INT32_MAX, "an integer")},
           {"default_maxvcpus", p.Int(&q.default_maxvcpus, 0, INT32_MAX, "a non-negative integer")},
           {"default_memory", p.Positive(&q.default_memory)},
+          {"default_maxmemory", p.Int(&q.default_maxmemory, 0, INT32_MAX, "a non-negative integer (MiB)")},
           {"shared_fs", shared_fs},
           {"accelerator", p.OneOf(&q.accelerator, {"auto", "kvm", "tcg"})},
           {"enable_debug", p.Bool(&q.enable_debug)},
@@ -245,6 +252,18 @@ Status ResolveQemu(Parser& p, QemuConfig& q) {
     return p.Bad("hypervisor.qemu.default_maxvcpus",
                  "must be 0 or >= default_vcpus (" + std::to_string(q.default_vcpus) + "), got " +
                      std::to_string(maxvcpus));
+
+  // Kata reads 0 as "the host's memory"; here 0 is a fixed headroom: a
+  // guest that adds it all itself can take no more than this.
+  int maxmemory = q.default_maxmemory;
+  long long host_mib = HostMemoryMib();
+  if (maxmemory == 0) maxmemory = std::max(q.default_memory, kDefaultMaxMemoryMib);
+  else if (maxmemory < q.default_memory)
+    return p.Bad("hypervisor.qemu.default_maxmemory",
+                 "must be 0 or >= default_memory (" + std::to_string(q.default_memory) + "), got " +
+                     std::to_string(maxmemory));
+  if (host_mib > 0 && maxmemory > host_mib) maxmemory = static_cast<int>(std::max<long long>(host_mib, q.default_memory));
+  q.default_maxmemory = maxmemory;
   return Status::Ok();
 }
 
@@ -433,6 +452,7 @@ std::string ToToml(const LoadedConfig& l) {
   i("default_vcpus", c.qemu.default_vcpus);
   i("default_maxvcpus", c.qemu.default_maxvcpus);
   i("default_memory", c.qemu.default_memory);
+  i("default_maxmemory", c.qemu.default_maxmemory);
   s("shared_fs", c.qemu.shared_fs);
   s("accelerator", c.qemu.accelerator);
   b("enable_debug", c.qemu.enable_debug);

@@ -13,6 +13,10 @@
 
 namespace kata::config {
 
+// default_maxmemory = 0: what a VM may grow to (sandbox/host_cgroup.h
+// MemoryFor). RAM the guest never adds costs nothing: docs/host-resources.md.
+inline constexpr int kDefaultMaxMemoryMib = 2048;
+
 struct QemuConfig {
   std::string path = "/usr/bin/qemu-system-x86_64";
   std::string kernel = "/usr/share/kata-containers/vmlinux.container";
@@ -25,6 +29,10 @@ struct QemuConfig {
   int default_vcpus = 1;
   int default_maxvcpus = 0;  // Resolved: 0 or more than the host has -> host cores.
   int default_memory = 256;  // MiB.
+  // MiB the VM may grow to for its containers' memory limits (RAM present
+  // from boot, added to the guest when needed; docs/host-resources.md).
+  // Resolved: 0 -> kDefaultMaxMemoryMib; never less than default_memory.
+  int default_maxmemory = 0;
   std::string shared_fs = "virtio-9p";
   std::string accelerator = "auto";  // Our extension: auto | kvm | tcg.
   bool enable_debug = false;

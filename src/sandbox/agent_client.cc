@@ -243,6 +243,13 @@ Result<uint32_t> AgentClient::SetOnlineCpus(uint32_t count) {
   return resp.online();
 }
 
+Status AgentClient::MemHotplugByProbe(const std::vector<uint64_t>& addresses) {
+  grpc::MemHotplugByProbeRequest req;
+  for (uint64_t a : addresses) req.add_memhotplugprobeaddr(a);
+  kata::wkt::Empty resp;
+  return Call("MemHotplugByProbe", req, &resp, kControlTimeout);
+}
+
 Result<std::string> AgentClient::GetMetrics() {
   grpc::GetMetricsRequest req;
   grpc::Metrics m;

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent.pb.h"
 #include "common/status.h"
@@ -62,6 +64,8 @@ class AgentClient {
   Result<std::string> GetMetrics();
   // Brings the guest's online vCPUs to `count`; how many it says are online.
   Result<uint32_t> SetOnlineCpus(uint32_t count);
+  // The guest adds these blocks of its RAM (vmm::Hypervisor::GrowMemory).
+  Status MemHotplugByProbe(const std::vector<uint64_t>& addresses);
   // kata.portforward.PortForward (our own service, sandbox/port_forward.h):
   // a TCP connection to 127.0.0.1:port in the guest, as a stream id.
   Result<uint64_t> PortForwardConnect(uint32_t port);

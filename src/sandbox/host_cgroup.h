@@ -60,6 +60,11 @@ HostLimits SandboxLimits(const std::map<std::string, oci::Resources>& containers
 // one CPU in a one-vCPU VM costs no onlining.
 int VcpusFor(const std::map<std::string, oci::Resources>& containers, int boot, int max);
 
+// The memory (MiB) a VM needs for its containers: `guest` (what the guest
+// itself uses: Kata's default_memory) plus their memory limits, at least
+// `boot` and at most `max` (0 = `boot`). None with a limit: `boot`.
+int MemoryFor(const std::map<std::string, oci::Resources>& containers, int guest, int boot, int max);
+
 // `base` with what `update` sets (runc update's merge: unset fields keep
 // their values).
 oci::Resources MergeResources(const oci::Resources& base, const oci::Resources& update);

@@ -3,6 +3,7 @@
 #include "sandbox/host_cgroup.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <set>
 
@@ -72,6 +73,20 @@ int VcpusFor(const std::map<std::string, oci::Resources>& containers, int boot, 
   for (const auto& [id, r] : containers) cpus += QuotaCpus(r);
   int want = std::max(boot, static_cast<int>(std::ceil(cpus - 1e-9)));
   return std::min(want, std::max(boot, max));
+}
+
+int MemoryFor(const std::map<std::string, oci::Resources>& containers, int guest, int boot, int max) {
+  constexpr int64_t kMib = 1 << 20;
+  int64_t mib = 0;  // bounded below INT_MAX as it adds up: limits are up to 2^63 bytes each
+  bool any = false;
+  for (const auto& [id, r] : containers) {
+    if (!r.memory_limit || *r.memory_limit <= 0) continue;
+    any = true;
+    mib = std::min<int64_t>(INT_MAX, mib + *r.memory_limit / kMib + (*r.memory_limit % kMib != 0));
+  }
+  if (!any) return boot;
+  int64_t want = std::max<int64_t>(boot, std::min<int64_t>(INT_MAX, mib + guest));
+  return static_cast<int>(std::min<int64_t>(want, std::max(boot, max)));
 }
 
 oci::Resources MergeResources(const oci::Resources& base, const oci::Resources& update) {

@@ -70,6 +70,10 @@ struct SandboxConfig {
   // stay where the caller started them ([runtime] sandbox_cgroup_only = false).
   std::string cgroups_path;
   oci::Resources resources;
+  // What the guest itself needs (kernel, agent, page cache) beside its
+  // containers' memory limits: the VM grows to this plus their sum
+  // (MemoryFor), up to vm.max_memory_mib. Kata's default_memory.
+  int guest_memory_mib = 256;
 };
 
 struct BootTimes {
@@ -111,7 +115,8 @@ class Sandbox {
   // The VM follows the pod's containers: each container's resources are
   // added at create and update (before the container may use them), dropped
   // at delete. The host cgroup's limits are their sum (SandboxLimits), and
-  // the guest's online vCPUs cover their CPU quotas (VcpusFor).
+  // the guest's online vCPUs cover their CPU quotas (VcpusFor) and its
+  // memory their memory limits (MemoryFor).
   Status SetContainerResources(const std::string& container_id, const oci::Resources& r);
   void ForgetContainerResources(const std::string& container_id);
   // Stops the VM and removes every host directory of the sandbox. Idempotent.
@@ -154,6 +159,7 @@ class Sandbox {
   Status JoinHostCgroup();
   Status ApplyHostLimits();  // host_mu_ held
   Status FitVcpus();         // host_mu_ held
+  Status FitMemory();        // host_mu_ held
   Status LeaveHostCgroup();
   // kata-monitor's endpoint and the boot time it reports; failures only logged.
   void ServeMetrics();
@@ -180,11 +186,12 @@ class Sandbox {
   // with the cause, by BootSteps, and the sandbox boots instead.
   std::atomic<bool> trying_template_{false};
   bool shut_down_ = false;
-  std::mutex host_mu_;  // guards pod_resources_, the limits written, online_vcpus_
+  std::mutex host_mu_;  // guards pod_resources_, the limits written, online_vcpus_, memory_mib_
   HostCgroup host_cgroup_;
   std::map<std::string, oci::Resources> pod_resources_;
   HostLimits host_limits_;
   int online_vcpus_ = 0;  // as last set (0 = as booted)
+  int memory_mib_ = 0;    // the guest's memory as last grown (0 = as booted)
 };
 
 }  // namespace kata::sandbox

@@ -1,6 +1,6 @@
 // The sandbox's resources on the host and in the VM: its host cgroup
-// (sandbox/host_cgroup.h), the guest's online vCPUs, both following the
-// pod's containers; and kata-monitor's endpoint with the figures it reads
+// (sandbox/host_cgroup.h), the guest's online vCPUs and memory, all
+// following the pod's containers; and kata-monitor's endpoint with the figures it reads
 // from the run dir.
 #include <unistd.h>
 
@@ -75,6 +75,25 @@ Status Sandbox::FitVcpus() {
   return Status::Ok();
 }
 
+// The guest's memory only grows: what a container that leaves used is
+// freed in the guest and handed back to the host by free page reporting,
+// and the host cgroup's limit (lowered already) bounds what the VM holds.
+// The next container to join finds the room there.
+Status Sandbox::FitMemory() {
+  if (!agent_ || !vm_running()) return Status::Ok();
+  int want = MemoryFor(pod_resources_, cfg_.guest_memory_mib, cfg_.vm.memory_mib, cfg_.vm.max_memory_mib);
+  int now = memory_mib_ == 0 ? cfg_.vm.memory_mib : memory_mib_;
+  if (want <= now) return Status::Ok();
+  vmm::MemoryGrowth g = hv_->GrowMemory(now, want);
+  if (g.block_addresses.empty()) return Status::Ok();
+  log::StepTimer timer("sandbox " + cfg_.id + ": guest memory " + std::to_string(now) + " -> " +
+                       std::to_string(g.mib_after) + " MiB");
+  RETURN_IF_ERROR(agent_->MemHotplugByProbe(g.block_addresses).Wrap("grow the guest's memory to " +
+                                                                  std::to_string(g.mib_after) + " MiB"));
+  memory_mib_ = g.mib_after;
+  return Status::Ok();
+}
+
 Status Sandbox::SetContainerResources(const std::string& container_id, const oci::Resources& r) {
   std::lock_guard<std::mutex> lock(host_mu_);
   auto it = pod_resources_.find(container_id);
@@ -83,6 +102,7 @@ Status Sandbox::SetContainerResources(const std::string& container_id, const oci
   pod_resources_[container_id] = r;
   Status st = ApplyHostLimits();
   if (st.ok()) st = FitVcpus();
+  if (st.ok()) st = FitMemory();
   if (!st.ok()) {
     if (before) pod_resources_[container_id] = *before;
     else pod_resources_.erase(container_id);

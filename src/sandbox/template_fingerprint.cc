@@ -77,6 +77,7 @@ std::string TemplateFingerprint(const vmm::VmSpec& spec, const FileFn& file_iden
   add("vcpus", std::to_string(spec.vcpus));
   add("max_vcpus", std::to_string(spec.max_vcpus));
   add("memory_mib", std::to_string(spec.memory_mib));
+  add("max_memory_mib", std::to_string(spec.max_memory_mib));
   return out;
 }
 

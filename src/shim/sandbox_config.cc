@@ -79,6 +79,8 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   // Present from boot, online as the pod needs them (Sandbox::FitVcpus).
   sc.vm.max_vcpus = cfg.qemu.default_maxvcpus;
   sc.vm.memory_mib = cfg.qemu.default_memory;
+  sc.vm.max_memory_mib = cfg.qemu.default_maxmemory;
+  sc.guest_memory_mib = cfg.qemu.default_memory;
   sc.vm.tcg_tb_size_mib = cfg.qemu.tcg_tb_size_mib;
   sc.vm.accel = accel.accel;
   sc.vm.debug = debug;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,11 @@ struct VmSpec {
   // (the default machine type has no CPU hotplug). 0 or <= vcpus = vcpus.
   int max_vcpus = 0;
   int memory_mib = 256;
+  // RAM the VM may grow to (Hypervisor::GrowMemory): present from boot, the
+  // guest kernel told to use memory_mib of it; the agent adds the rest in
+  // blocks as the pod needs (the default machine type has no memory
+  // hotplug). 0 or <= memory_mib = memory_mib.
+  int max_memory_mib = 0;
   int tcg_tb_size_mib = 64;  // TCG translation cache; ignored with KVM
   bool debug = false;
   int netns_fd = -1;              // network namespace the VMM runs in (-1: the caller's)
@@ -70,6 +76,11 @@ struct VmSpec {
   bool detached = false;
 };
 
+struct MemoryGrowth {
+  std::vector<uint64_t> block_addresses;  // none: the VM cannot grow (more)
+  int mib_after = 0;
+};
+
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
@@ -92,6 +103,11 @@ class Hypervisor {
   virtual Status SaveState(const std::string& path) = 0;
   // Called once, from a VMM-watcher thread, when the VMM process exits.
   virtual void SetExitCallback(std::function<void(int status)> cb) = 0;
+  // Memory that follows the pod: the guest-physical addresses of the RAM
+  // blocks (present from boot above memory_mib, up to max_memory_mib) that
+  // take a guest of `from_mib` to `want_mib` or as near as there is, for the
+  // agent to add (MemHotplugByProbe); and the guest's size once it has.
+  virtual MemoryGrowth GrowMemory(int from_mib, int want_mib) const = 0;
   // VM cache: takes charge of a running VMM that another process started
   // with spec.detached, at `pid`; `spec` has the paths it now lives at.
   virtual Status Adopt(const VmSpec& spec, pid_t pid) = 0;

@@ -195,6 +195,19 @@ TEST(ConfigTest, VcpuResolutionFollowsKata) {
   }
 }
 
+TEST(ConfigTest, MaxMemoryDefaultsToAHeadroomAndIsAtLeastTheBootSize) {
+  long long host = static_cast<long long>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) >> 20;
+  EXPECT_EQ(MustParse("").qemu.default_maxmemory, std::min<long long>(kDefaultMaxMemoryMib, host));
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_maxmemory = 512").qemu.default_maxmemory, 512);
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_memory = 512\ndefault_maxmemory = 512").qemu.default_maxmemory, 512);
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_maxmemory = 2147483647").qemu.default_maxmemory, host)
+      << "more than the host has: the host's";
+  Result<Config> r = ParseToml("[hypervisor.qemu]\ndefault_memory = 512\ndefault_maxmemory = 300", kEtc);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), std::string(kEtc) +
+                                      ": hypervisor.qemu.default_maxmemory: must be 0 or >= default_memory (512), got 300");
+}
+
 TEST(ConfigTest, UnknownKeysWarnWithFileTableAndKey) {
   std::vector<std::string> warnings, ignored;
   MustParse(R"(

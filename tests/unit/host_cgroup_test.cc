@@ -70,6 +70,19 @@ TEST(VcpusFor, QuotasRoundUpWithinBootAndMax) {
   EXPECT_EQ(VcpusFor({{"a", Res(R"({"cpu":{"quota":800000,"period":100000}})")}}, 2, 0), 2) << "no maximum: as booted";
 }
 
+TEST(MemoryFor, TheGuestsOwnPlusTheLimitsWithinBootAndMax) {
+  EXPECT_EQ(MemoryFor({{"pause", {}}}, 256, 256, 2048), 256) << "no limits: as booted";
+  EXPECT_EQ(MemoryFor({{"a", Res(R"({"memory":{"limit":536870912}})")}}, 256, 256, 2048), 768);
+  EXPECT_EQ(MemoryFor({{"a", Res(R"({"memory":{"limit":536870912}})")}, {"b", Res(R"({"memory":{"limit":1}})")}},
+                      256, 256, 2048), 769) << "limits round up to MiB";
+  EXPECT_EQ(MemoryFor({{"a", Res(R"({"memory":{"limit":8589934592}})")}}, 256, 256, 2048), 2048) << "capped";
+  EXPECT_EQ(MemoryFor({{"a", Res(R"({"memory":{"limit":67108864}})")}}, 256, 1024, 2048), 1024) << "at least as booted";
+  EXPECT_EQ(MemoryFor({{"a", Res(R"({"memory":{"limit":536870912}})")}}, 256, 256, 0), 256) << "no maximum";
+  EXPECT_EQ(MemoryFor({{"a", Res(R"({"memory":{"limit":9223372036854775807}})")},
+                       {"b", Res(R"({"memory":{"limit":9223372036854775807}})")}}, 256, 256, 4096), 4096)
+      << "no overflow";
+}
+
 TEST(MergeResources, AnUpdateKeepsWhatItDoesNotSet) {
   oci::Resources r = MergeResources(Res(R"({"cpu":{"quota":50000,"period":100000},"memory":{"limit":1000000}})"),
                                     Res(R"({"memory":{"limit":2000000}})"));

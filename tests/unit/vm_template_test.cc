@@ -258,6 +258,53 @@ TEST(QemuBalloonArgs, NeverOnTemplateOrClone) {
   EXPECT_FALSE(Has(vmm::qemu::BuildCommandLine(s), "virtio-balloon-device,free-page-reporting=on"));
 }
 
+// A VM that may grow has its maximum as RAM from boot, its kernel told to
+// use the boot size; a templated VM keeps its size.
+TEST(QemuMemoryArgs, AGrowableVmHasItsMaximumAndTheKernelTheBootSize) {
+  vmm::VmSpec s = Spec();
+  s.max_memory_mib = 1024;
+  EXPECT_TRUE(vmm::qemu::CanGrowMemory(s));
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  auto it = std::find(argv.begin(), argv.end(), "-m");
+  ASSERT_NE(it, argv.end());
+  EXPECT_EQ(*(it + 1), "1024");
+  EXPECT_TRUE(Has(argv, "memory-backend-memfd,id=ram,size=1024M"));
+  it = std::find(argv.begin(), argv.end(), "-append");
+  ASSERT_NE(it, argv.end());
+  EXPECT_NE((it + 1)->find(" mem=256M"), std::string::npos) << *(it + 1);
+  s.max_memory_mib = s.memory_mib;
+  EXPECT_FALSE(vmm::qemu::CanGrowMemory(s));
+  s.max_memory_mib = 1024;
+  s.memory_file = "/t/memory";
+  EXPECT_FALSE(vmm::qemu::CanGrowMemory(s));
+  argv = vmm::qemu::BuildCommandLine(s);
+  EXPECT_TRUE(Has(argv, "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=off"));
+  it = std::find(argv.begin(), argv.end(), "-append");
+  EXPECT_EQ((it + 1)->find("mem="), std::string::npos);
+}
+
+// Whole 128 MiB blocks from the boot size (rounded up to a block) to the
+// asked size, never past the VM's RAM; on microvm RAM above 3 GiB sits at 4 GiB.
+TEST(QemuMemoryArgs, BlockAddressesFollowTheMachinesRamLayout) {
+  vmm::VmSpec s = Spec();
+  s.memory_mib = 300;
+  s.max_memory_mib = 1000;
+  using V = std::vector<uint64_t>;
+  EXPECT_EQ(vmm::qemu::MemoryBlockAddresses(s, 300, 640), (V{384ull << 20, 512ull << 20}));
+  EXPECT_EQ(vmm::qemu::MemoryBlockAddresses(s, 300, 4096), (V{384ull << 20, 512ull << 20, 640ull << 20, 768ull << 20}))
+      << "896-1024 is past the RAM";
+  EXPECT_EQ(vmm::qemu::MemoryBlockAddresses(s, 640, 768), (V{640ull << 20}));
+  s.memory_mib = 2944;
+  s.max_memory_mib = 3328;
+  EXPECT_EQ(vmm::qemu::MemoryBlockAddresses(s, 2944, 3328), (V{2944ull << 20, 4096ull << 20, (4096ull + 128) << 20}));
+  s.machine_type = "q35";
+  s.memory_mib = 1792;
+  EXPECT_EQ(vmm::qemu::MemoryBlockAddresses(s, 1792, 3328), (V{1792ull << 20, 1920ull << 20}))
+      << "pc/q35: nothing above 2 GiB";
+  s.memory_file = "/t/memory";
+  EXPECT_TRUE(vmm::qemu::MemoryBlockAddresses(s, 1792, 3328).empty());
+}
+
 TEST(QemuMigration, StreamGoesThroughAPassedFd) { EXPECT_EQ(vmm::qemu::MigrationUri(), "fd:vm-state"); }
 
 }  // namespace

@@ -43,7 +43,7 @@ std::string AccelArg(const VmSpec& spec) {
 // wait for the saved state. The memory object's id names the RAM block in the
 // migration stream, so it must be the same in the template and its clones.
 void AppendMemoryArgs(const VmSpec& spec, std::vector<std::string>* a) {
-  std::string size = "size=" + std::to_string(spec.memory_mib) + "M";
+  std::string size = "size=" + std::to_string(BootRamMib(spec)) + "M";
   if (SmallPageRam(spec)) {
     a->insert(a->end(), {"-object", "memory-backend-memfd,id=ram," + size});
     return;
@@ -73,6 +73,28 @@ void AppendBalloonArgs(const VmSpec& spec, std::vector<std::string>* a) {
 
 }  // namespace
 
+bool CanGrowMemory(const VmSpec& spec) { return spec.memory_file.empty() && spec.max_memory_mib > spec.memory_mib; }
+
+int BootRamMib(const VmSpec& spec) { return CanGrowMemory(spec) ? spec.max_memory_mib : spec.memory_mib; }
+
+// QEMU's x86 machines put guest RAM from 0 up to a limit below 4 GiB and the
+// rest from 4 GiB (microvm: 3 GiB; pc and q35 go lower when there is much
+// RAM, so above 2 GiB they count as unknown: no blocks there).
+static uint64_t LowRamMib(const VmSpec& spec) { return spec.machine_type == "microvm" ? 3072 : 2048; }
+
+std::vector<uint64_t> MemoryBlockAddresses(const VmSpec& spec, int from_mib, int to_mib) {
+  std::vector<uint64_t> out;
+  if (!CanGrowMemory(spec)) return out;
+  uint64_t low = LowRamMib(spec), ram = static_cast<uint64_t>(spec.max_memory_mib);
+  uint64_t first = (std::max(from_mib, spec.memory_mib) + kMemoryBlockMib - 1) / kMemoryBlockMib * kMemoryBlockMib;
+  for (uint64_t at = first; at + kMemoryBlockMib <= static_cast<uint64_t>(to_mib) && at + kMemoryBlockMib <= ram;
+       at += kMemoryBlockMib) {
+    if (at >= low && spec.machine_type != "microvm") break;
+    out.push_back((at < low ? at : at - low + 4096) << 20);
+  }
+  return out;
+}
+
 RunPaths PathsFor(const VmSpec& spec) {
   return RunPaths{
       .qmp_socket = fs::JoinPath(spec.run_dir, "qmp.sock"),
@@ -83,10 +105,13 @@ RunPaths PathsFor(const VmSpec& spec) {
   };
 }
 
-// `vcpus` online at boot, up to `max_vcpus` present for the agent to online.
-static std::string KernelParamsWithCpus(const VmSpec& spec) {
-  if (spec.max_vcpus <= spec.vcpus) return spec.kernel_params;
-  return spec.kernel_params + " maxcpus=" + std::to_string(spec.vcpus);
+// `vcpus` online at boot, up to `max_vcpus` present for the agent to online;
+// the kernel uses memory_mib of RAM, the rest waits for the agent to add it.
+static std::string KernelParamsWithCpusAndMemory(const VmSpec& spec) {
+  std::string params = spec.kernel_params;
+  if (spec.max_vcpus > spec.vcpus) params += " maxcpus=" + std::to_string(spec.vcpus);
+  if (CanGrowMemory(spec)) params += " mem=" + std::to_string(spec.memory_mib) + "M";
+  return params;
 }
 
 std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
@@ -96,12 +121,12 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
       "-name", "sandbox-" + spec.id,
       "-machine", MachineArg(spec),
       "-accel", AccelArg(spec),
-      "-m", std::to_string(spec.memory_mib),
+      "-m", std::to_string(BootRamMib(spec)),
       "-smp", std::to_string(std::max(spec.vcpus, spec.max_vcpus)),
       "-nographic", "-nodefaults", "-no-user-config", "-no-reboot",
       "-kernel", spec.kernel,
       "-initrd", spec.initrd,
-      "-append", KernelParamsWithCpus(spec),
+      "-append", KernelParamsWithCpusAndMemory(spec),
       // Appending: the sandbox rotates the log by truncating it while QEMU
       // writes (sandbox/vm_monitor.h); QEMU's next write lands at the start.
       "-chardev", "file,id=console,path=" + p.console_log + ",append=on",

@@ -1,6 +1,7 @@
 // Builds QEMU's argv for a VmSpec. Pure function: unit-tested without QEMU.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,18 @@ struct RunPaths {
 };
 
 RunPaths PathsFor(const VmSpec& spec);
+// A VM that may grow (VmSpec::max_memory_mib) has all of it as RAM from
+// boot; its kernel is told to use memory_mib (mem=) and the agent adds
+// blocks above. Not a templated VM: its RAM is the template's file, made
+// at memory_mib.
+bool CanGrowMemory(const VmSpec& spec);
+int BootRamMib(const VmSpec& spec);
+// The guest memory block (x86_64: 128 MiB while the guest has < 64 GiB).
+inline constexpr int kMemoryBlockMib = 128;
+// The guest-physical addresses of the whole blocks of RAM between the
+// guest's `from_mib` and `to_mib` (offsets in RAM, from the boot size up,
+// within max_memory_mib), for the guest's memory probe interface.
+std::vector<uint64_t> MemoryBlockAddresses(const VmSpec& spec, int from_mib, int to_mib);
 std::vector<std::string> BuildCommandLine(const VmSpec& spec);
 
 }  // namespace kata::vmm::qemu

@@ -2,6 +2,7 @@
 
 #include <linux/capability.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -100,6 +101,16 @@ Status Qemu::Start(const VmSpec& spec) {
   }
   if (!spec.restore_state.empty()) return Resume(spec.restore_state);
   return Status::Ok();
+}
+
+MemoryGrowth Qemu::GrowMemory(int from_mib, int want_mib) const {
+  int to = (want_mib + kMemoryBlockMib - 1) / kMemoryBlockMib * kMemoryBlockMib;
+  MemoryGrowth g{MemoryBlockAddresses(spec_, from_mib, to), from_mib};
+  if (!g.block_addresses.empty()) {
+    int first = (std::max(from_mib, spec_.memory_mib) + kMemoryBlockMib - 1) / kMemoryBlockMib * kMemoryBlockMib;
+    g.mib_after = first + static_cast<int>(g.block_addresses.size()) * kMemoryBlockMib;
+  }
+  return g;
 }
 
 Status Qemu::Resume(const std::string& state_path) {

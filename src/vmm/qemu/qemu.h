@@ -22,6 +22,7 @@ class Qemu : public Hypervisor {
   void SetExitCallback(std::function<void(int status)> cb) override;
   Status SaveState(const std::string& path) override;
   Status Adopt(const VmSpec& spec, pid_t pid) override;
+  MemoryGrowth GrowMemory(int from_mib, int want_mib) const override;
   void Release() override;
 
  private:

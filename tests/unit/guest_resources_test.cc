@@ -1,0 +1,70 @@
+// The agent's side of resources that follow the pod, on directories shaped
+// like the guest's sysfs: memory blocks added through the probe interface
+// (guest_memory.h) and vCPUs brought online (guest_cpus.h).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "agent/guest_cpus.h"
+#include "agent/guest_memory.h"
+#include "common/fs.h"
+
+namespace kata::agent {
+namespace {
+
+class FakeSysMemory : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/guest-memory-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/block_size_bytes", "8000000\n").ok());
+    ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/probe", "").ok());
+    // memory2 (256-384 MiB) exists, offline: added before, never onlined.
+    ASSERT_TRUE(fs::MkdirAll(dir_ + "/memory2").ok());
+    ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/memory2/state", "offline\n").ok());
+  }
+  void TearDown() override { (void)fs::RemoveAll(dir_); }
+  std::string Read(const std::string& rel) { return fs::ReadFile(dir_ + "/" + rel).value_or("?"); }
+  std::string dir_;
+};
+
+TEST_F(FakeSysMemory, ANewBlockIsProbedByItsAddressAndAnExistingOneOnlined) {
+  // The fake's probe file does not create memory3, so onlining it fails
+  // after the probe was written: the address reached the kernel's file.
+  Status st = AddMemoryBlocks({0x18000000}, dir_);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(Read("probe"), "0x18000000");
+  EXPECT_NE(st.message().find("bring the memory block at 0x18000000 online"), std::string::npos) << st.message();
+
+  ASSERT_TRUE(AddMemoryBlocks({0x10000000}, dir_).ok());
+  // Written in place as sysfs takes it; a regular file keeps the old tail.
+  EXPECT_EQ(Read("memory2/state").substr(0, 6), "online");
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/probe", "").ok());
+  ASSERT_TRUE(AddMemoryBlocks({0x10000000}, dir_).ok()) << "idempotent";
+  EXPECT_EQ(Read("probe"), "") << "an existing block is not probed again";
+}
+
+TEST_F(FakeSysMemory, AnUnalignedAddressOrTooManyAreRefused) {
+  Status st = AddMemoryBlocks({0x10001000}, dir_);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), "memory block address 0x10001000 is not a multiple of the guest's block size 0x8000000");
+  EXPECT_EQ(Read("probe"), "");
+  EXPECT_FALSE(AddMemoryBlocks(std::vector<uint64_t>(kMaxMemoryBlocksPerRequest + 1, 0x10000000), dir_).ok());
+  EXPECT_TRUE(AddMemoryBlocks({}, dir_).ok());
+}
+
+TEST_F(FakeSysMemory, ABlockSizeThatIsNotOneIsAnError) {
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/block_size_bytes", "zz\n").ok());
+  Status st = AddMemoryBlocks({0x10000000}, dir_);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("is not a block size"), std::string::npos) << st.message();
+}
+
+TEST(CountCpuList, RangesAndSingles) {
+  EXPECT_EQ(CountCpuList("0"), 1u);
+  EXPECT_EQ(CountCpuList("0-2,5"), 4u);
+  EXPECT_EQ(CountCpuList(""), 0u);
+}
+
+}  // namespace
+}  // namespace kata::agent
