@@ -1,6 +1,7 @@
 #include "cli/lifecycle.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/unique_fd.h"
 #include "oci/spec_json.h"
 #include "sandbox/host_cgroup.h"
 #include "sandbox/leftovers.h"
@@ -164,6 +166,24 @@ void MonitorLeavesTheSandbox() {
   MonitorHome().clear();
 }
 
+// Callers enter /proc/<state.pid>/ns/net as runc's init's: podman sets up
+// the network of a container with a user namespace there after create. So
+// the monitor joins the pod's network namespace, where the VMM runs, and
+// never leaves the caller to configure its own (the host's). A spec without
+// a network namespace (host networking) keeps the caller's, as runc's.
+Status MonitorJoinsThePodNetwork(const oci::Spec& spec, uint32_t vmm_pid) {
+  bool pod_network = false;
+  if (spec.linux_config) {
+    for (const oci::Namespace& ns : spec.linux_config->namespaces) pod_network |= ns.type == "network";
+  }
+  if (!pod_network) return Status::Ok();
+  std::string path = "/proc/" + std::to_string(vmm_pid) + "/ns/net";
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("the monitor cannot enter the pod's network namespace " + path);
+  if (setns(fd.get(), CLONE_NEWNET) != 0) return ErrnoError("the monitor cannot enter the pod's network namespace " + path);
+  return Status::Ok();
+}
+
 // Creates the container with this process's stdio as the container's: the
 // fds themselves go to the service, so output reaches the caller's pipe,
 // file or terminal with no copy through us.
@@ -213,6 +233,7 @@ Result<std::unique_ptr<ServiceClient>> CreateAsMonitor(const GlobalOptions& g, c
   // until it deletes the container itself (`run`: MonitorLeavesTheSandbox).
   MonitorHome() = sandbox::CgroupDirsOf("self");
   sandbox::MoveToCgroupsOf(std::to_string(rec.service.pid), getpid(), "the monitor of " + o.id);
+  if (Status st = MonitorJoinsThePodNetwork(spec, created->pid()); !st.ok()) return fail(st);
   return std::move(*client);
 }
 

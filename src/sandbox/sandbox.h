@@ -105,7 +105,9 @@ class Sandbox {
   // Gives the guest the pod's network: mirrors each veth found in the pod's
   // namespace to a tap of the VM and configures its guest NIC like the veth.
   // Called once the sandbox container's prestart hooks ran (docker's
-  // networking hook moves the veth in only then). Later calls do nothing.
+  // networking hook moves the veth in only then), and again at its start
+  // (podman configures a user namespace's network after create). Calls
+  // after one that connected something do nothing.
   Status ConnectNetwork();
   // Called (on a watcher thread) if the VM dies while the sandbox is up.
   void OnVmExit(std::function<void()> cb);

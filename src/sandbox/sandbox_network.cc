@@ -87,7 +87,10 @@ Status Sandbox::ConnectNetwork() {
     return Status::Ok();
   }).Wrap("connect the pod network of sandbox " + cfg_.id));
   if (found.empty()) {
-    log::Info("sandbox " + cfg_.id + ": no interface in the pod network namespace; the guest has loopback only");
+    // Podman configures the network of a container with a user namespace
+    // after create, in /proc/<state.pid>/ns/net: start looks again.
+    network_connected_ = false;
+    log::Info("sandbox " + cfg_.id + ": no interface in the pod network namespace yet; the guest has loopback only");
     return Status::Ok();
   }
   // Interfaces first (a route names its device), then every route at once.

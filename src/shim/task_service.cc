@@ -265,6 +265,9 @@ void TaskService::Register(ttrpc::Server& server) {
                    [this](const CallContext&, const task::StartRequest& req) -> Result<task::StartResponse> {
                      ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
                      if (req.exec_id().empty()) {
+                       // A pod network configured between create and start
+                       // (podman does so for a user namespace) is connected now.
+                       if (sandbox_ && req.id() == sandbox_->id()) RETURN_IF_ERROR(sandbox_->ConnectNetwork());
                        RETURN_IF_ERROR(c->Start());
                      } else {
                        // The agent runs an exec as soon as it is added (Exec); Start only

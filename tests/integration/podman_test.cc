@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "harness.h"
 
 namespace kata::itest {
@@ -118,6 +121,40 @@ TEST_F(PodmanTest, NetworkReachesTheGuest) {
   EXPECT_NE(addr.out.find("inet " + ip + "/"), std::string::npos) << addr.out << addr.err;
   CmdResult route = Podman({"exec", name, "ip", "route"});
   EXPECT_NE(route.out.find("default via"), std::string::npos) << route.out;
+  std::string id = Trim(Podman({"inspect", "-f", "{{.Id}}", name}).out);
+  EXPECT_EQ(Podman({"rm", "-f", "-t", "1", name}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+}
+
+// A user namespace (`--uidmap`, as rootless podman and Kubernetes user
+// namespaces give): the container's root is host uid 100000 in the guest,
+// creates files, execs join the namespace, and podman, which sets up the
+// network of such a container after create in /proc/<state.pid>/ns/net,
+// reaches the pod's namespace (never the host's) and the guest gets it.
+TEST_F(PodmanTest, UserNamespaceMapsRootAndGetsTheNetwork) {
+  std::string name = UniqueId("pmuser");
+  // Host links other than the host ends of podman's veths (on its bridge).
+  const std::string kHostLinks = "ip -o link show | grep -vc 'master cni-podman0'";
+  std::string host_links_before = Sh(kHostLinks).out;
+  CmdResult d = PodmanRun({"-d", "--name", name, "--ulimit", "nproc=1024:1024", "--uidmap", "0:100000:65536",
+                           "--gidmap", "0:100000:65536", kImage, "sh", "-c",
+                           "cat /proc/self/uid_map; touch /made-by-root && echo made; sleep 600"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  std::string logs;
+  for (int i = 0; i < 40 && logs.find("made") == std::string::npos; i++) {
+    logs = Podman({"logs", name}).out;
+    if (logs.find("made") == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_NE(logs.find("0     100000      65536"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("made"), std::string::npos) << logs;
+  CmdResult e = Podman({"exec", name, "sh", "-c", "cat /proc/self/uid_map; id -u"});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NE(e.out.find("100000"), std::string::npos) << e.out;
+  std::string ip = Trim(Podman({"inspect", "-f", "{{.NetworkSettings.IPAddress}}", name}).out);
+  ASSERT_FALSE(ip.empty());
+  CmdResult addr = Podman({"exec", name, "ip", "-4", "addr", "show", "eth0"});
+  EXPECT_NE(addr.out.find("inet " + ip + "/"), std::string::npos) << addr.out << addr.err;
+  EXPECT_EQ(Sh(kHostLinks).out, host_links_before) << "podman configured the host's namespace";
   std::string id = Trim(Podman({"inspect", "-f", "{{.Id}}", name}).out);
   EXPECT_EQ(Podman({"rm", "-f", "-t", "1", name}).exit_code, 0);
   EXPECT_EQ(LeaksAfter(id, 10), "");

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -570,6 +571,34 @@ TEST_F(ContainerLaunchTest, UserNamespace) {
   ls.spec.linux_config->gid_mappings = {{0, 100000, 65536}};
   RunResult r = Run(ls);
   EXPECT_EQ(r.out, "0\n 0 100000 65536\ndev\n");
+}
+
+// The user namespace's root (host uid 100000) cannot reach a rootfs or a
+// bind source below 0700 directories of root's, nor mount sysfs for a
+// network namespace it does not own: the rootfs and the sources are opened
+// before the id maps, sysfs is the caller's bound (as runc does).
+TEST_F(ContainerLaunchTest, UserNamespaceReachesWhatItsRootCannot) {
+  std::string closed = base_ + "/closed";
+  ASSERT_EQ(mkdir(closed.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((closed + "/data").c_str(), 0755), 0);
+  WriteFile(closed + "/data/note", "behind a closed door\n");
+  std::string rootfs_link = closed + "/rootfs";
+  ASSERT_EQ(system(("mkdir -p " + rootfs_link + " && mount --bind " + rootfs_ + " " + rootfs_link).c_str()), 0);
+  LaunchSpec ls = Spec({"sh", "-c", "id -u; cat /secretdir/note; test -d /sys/kernel && echo sys"});
+  ls.rootfs = rootfs_link;
+  ls.spec.root.path = rootfs_link;
+  ls.spec.mounts.erase(std::remove_if(ls.spec.mounts.begin(), ls.spec.mounts.end(),
+                                      [](const oci::Mount& m) { return m.destination == "/sys/fs/cgroup"; }),
+                       ls.spec.mounts.end());
+  // Onto a directory the image has (its root, unmapped here, owns the rootfs).
+  ls.spec.mounts.push_back(M("/secretdir", "bind", closed + "/data", {"rbind", "ro"}));
+  ls.spec.linux_config->namespaces.push_back({"user", ""});
+  ls.spec.linux_config->uid_mappings = {{0, 100000, 65536}};
+  ls.spec.linux_config->gid_mappings = {{0, 100000, 65536}};
+  RunResult r = Run(ls);
+  EXPECT_EQ(r.out, "0\nbehind a closed door\nsys\n");
+  EXPECT_EQ(umount2(rootfs_link.c_str(), MNT_DETACH), 0);
+  EXPECT_EQ(system(("rm -rf " + closed).c_str()), 0);
 }
 
 TEST_F(ContainerLaunchTest, LaunchWhileOtherThreadsAllocate) {

@@ -60,6 +60,10 @@ using fs::OpenInRoot;
 // "/proc/self/fd/<fd>" into buf.
 void FdPath(int fd, char (&buf)[32]);
 
+// SetupStdio puts stdio on 0-2 and its sync pipes on 3-4; an fd the child
+// keeps across it (the rootfs, mount sources) sits at this number or above.
+inline constexpr int kFirstFreeFd = 5;
+
 // write() all of buf; false + errno on failure.
 bool WriteAll(int fd, const void* buf, size_t len);
 size_t StrLen(const char* s);

@@ -1,5 +1,6 @@
 // ExecInContainer: a new process in a running container's namespaces and root.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +25,10 @@ struct ExecArgs {
   const ProcessPlan* plan;
   int report_fd;
   int sync_fd;  // child end of a socketpair: 'G' from the agent once in the cgroup; pty master back
+  // The container's user namespace, or -1. Joined by the child itself, last:
+  // a thread (the spawn helper) may not join one, and once in it the child
+  // could no longer join the namespaces the agent's own user namespace owns.
+  int userns_fd;
 };
 
 void ExecMain(void* p) {
@@ -39,9 +44,14 @@ void ExecMain(void* p) {
     n = read(sync_fd, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1 || go != 'G') _exit(1);  // the agent gave up on us
+  if (args->userns_fd >= 0 && setns(args->userns_fd, CLONE_NEWUSER) != 0) {
+    SendReport(report_fd, ReportKind::kSetupError, Fail(errno, "join the container's user namespace"));
+    _exit(1);
+  }
   umask(0);
   const char* exec_path = nullptr;
   Step s = SetupStdio(plan, &report_fd, &sync_fd);
+  CloseInheritedFds();
   if (!s.failed) s = SetupSession(plan);
   if (!s.failed) s = SetOomScore(plan);
   if (!s.failed) s = SetupConsole(plan, sync_fd);
@@ -95,7 +105,12 @@ Result<ExecResult> Exec(const ExecSpec& es) {
   fds.fds.push_back(rootfd);
 
   ASSIGN_OR_RETURN(bool other_user_ns, DiffersFromOurs(ns_dir, "user"));
-  if (other_user_ns) return Error(Code::kUnimplemented, "exec into a container with a user namespace is not supported");
+  int userns_fd = -1;
+  if (other_user_ns) {
+    userns_fd = open((ns_dir + "user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (userns_fd < 0) return ErrnoError("open " + ns_dir + "user");
+    fds.fds.push_back(userns_fd);
+  }
 
   SpawnOptions so;
   for (const NamespaceType& t : kJoinOrder) {
@@ -142,7 +157,7 @@ Result<ExecResult> Exec(const ExecSpec& es) {
     return ErrnoError("create sync socket", err);
   }
   fds.fds.push_back(sync[0]);
-  ExecArgs args{plan.get(), report[1], sync[1]};
+  ExecArgs args{plan.get(), report[1], sync[1], userns_fd};
   Result<pid_t> pid = Spawn(so, ExecMain, &args);
   close(report[1]);
   close(sync[1]);
@@ -152,6 +167,7 @@ Result<ExecResult> Exec(const ExecSpec& es) {
   }
   Status st;
   if (!es.cgroup_dir.empty()) st = AddToCgroup(es.cgroup_dir, *pid);
+  if (st.ok() && userns_fd >= 0) st = SetRlimitsOf(*pid, plan->rlimits);
   if (st.ok()) {
     char go = 'G';
     if (send(sync[0], &go, 1, MSG_NOSIGNAL) != 1) st = ErrnoError("start exec process");

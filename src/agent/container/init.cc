@@ -38,11 +38,33 @@ Step WriteSysctl(const SysctlStep& s) {
   return Ok();
 }
 
-Step Setup(const LaunchPlan& plan, int* report_fd, int* start_fd, const char** exec_path) {
+// In a user namespace, the sysctls of the namespaces it does not own (the
+// pod's network, which the container shares with the VM) can only be written
+// as the agent's root, and values naming ids (ping_group_range) read in the
+// container's id maps: between the maps and our setresuid. Those of the
+// namespaces it owns (a new IPC namespace) only after the setresuid: each
+// is tried here and the rest later.
+void WriteSysctlsOfOuterNamespaces(LaunchPlan& plan) {
+  for (SysctlStep& s : plan.sysctls) s.written = !WriteSysctl(s).failed;
+}
+
+Step Setup(LaunchPlan& plan, int* report_fd, int* start_fd, const char** exec_path) {
+  int rootfd = -1;
+  // In a user namespace, before the id maps make us its root: until then we
+  // are the agent's root (the owner of the shared directories, which may be
+  // 0700), afterwards the mapped uid, which may not reach the rootfs or a
+  // bind's source by its path. Mounting needs no mapping, only the new
+  // namespace's capabilities; the sources are opened here, in the new mount
+  // namespace (a bind's source must be a mount of the caller's namespace).
+  if (plan.userns) {
+    CHILD_TRY(BindRootfs(plan, &rootfd));
+    CHILD_TRY(OpenBindSources(plan));
+  }
   if (plan.parent_sync && !WaitByte(*start_fd, 'M')) {
     return FailMsg(Code::kAborted, "the agent did not finish the container's cgroup and id maps");
   }
   if (plan.userns) {
+    WriteSysctlsOfOuterNamespaces(plan);
     // Become root of the new user namespace (we were the unmapped host root).
     if (SysSetresgid(0) != 0) return Fail(errno, "setgid 0 in user namespace");
     if (SysSetresuid(0) != 0) return Fail(errno, "setuid 0 in user namespace");
@@ -54,12 +76,15 @@ Step Setup(const LaunchPlan& plan, int* report_fd, int* start_fd, const char** e
   CHILD_TRY(SetupSession(plan.proc));
   umask(0);  // device and mount point modes exactly as asked
   CHILD_TRY(SetOomScore(plan.proc));  // the agent's /proc is still in view
-  int rootfd = -1;
-  CHILD_TRY(PrepareRootfs(plan, &rootfd));
+  if (rootfd < 0) CHILD_TRY(BindRootfs(plan, &rootfd));
+  CHILD_TRY(MountIntoRootfs(plan, rootfd));
   CHILD_TRY(EnterRootfs(plan, rootfd));
   close(rootfd);
+  CloseInheritedFds();
   // Before FinalizeRootfs: readonlyPaths usually include /proc/sys.
-  for (const SysctlStep& s : plan.sysctls) CHILD_TRY(WriteSysctl(s));
+  for (const SysctlStep& s : plan.sysctls) {
+    if (!s.written) CHILD_TRY(WriteSysctl(s));
+  }
   CHILD_TRY(FinalizeRootfs(plan));
   if (plan.set_hostname && sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
     return Fail(errno, "sethostname ", plan.hostname.c_str());
@@ -75,7 +100,7 @@ Step Setup(const LaunchPlan& plan, int* report_fd, int* start_fd, const char** e
 
 void InitMain(void* p) {
   const InitArgs* args = static_cast<const InitArgs*>(p);
-  const LaunchPlan& plan = *args->plan;
+  LaunchPlan& plan = *args->plan;
   int report_fd = args->report_fd;
   int start_fd = args->start_fd;
   ResetSignals();

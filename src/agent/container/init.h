@@ -6,7 +6,7 @@
 namespace kata::agent {
 
 struct InitArgs {
-  const LaunchPlan* plan;
+  LaunchPlan* plan;  // the child's own copy (it records the fds it opens)
   int report_fd;  // write end of the report pipe
   int start_fd;   // child end of the start socket: 'M' (id maps written), 'S' (start)
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +79,21 @@ Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so,
   }
   return {};
 }
+
+}  // namespace
+
+// A user namespace's root may lower its limits but not raise them (that
+// needs CAP_SYS_RESOURCE in the agent's namespace): the agent sets them.
+Status SetRlimitsOf(pid_t pid, const std::vector<RlimitStep>& rlimits) {
+  for (const RlimitStep& r : rlimits) {
+    if (prlimit(pid, static_cast<__rlimit_resource>(r.resource), &r.limit, nullptr) != 0) {
+      return ErrnoError("set " + r.type);
+    }
+  }
+  return {};
+}
+
+namespace {
 
 Status WriteIdMap(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
   std::string text;
@@ -174,6 +190,8 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
     close(report[1]);
     return ErrnoError("create start socket", err);
   }
+  std::vector<RlimitStep> rlimits;
+  if (plan->userns) rlimits = plan->proc.rlimits;
   InitArgs args{plan.get(), report[1], start[1]};
   timer.Mark("security plan, pipes");
   Result<pid_t> pid = Spawn(so, InitMain, &args);
@@ -195,6 +213,7 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
   if (st.ok() && ls.spec.linux_config && (so.clone_flags & CLONE_NEWUSER)) {
     st = WriteIdMap(*pid, "uid_map", ls.spec.linux_config->uid_mappings);
     if (st.ok()) st = WriteIdMap(*pid, "gid_map", ls.spec.linux_config->gid_mappings);
+    if (st.ok()) st = SetRlimitsOf(*pid, rlimits);
   }
   if (st.ok() && (!ls.cgroup_dir.empty() || (so.clone_flags & CLONE_NEWUSER))) st = SendByte(start[0], 'M');
   if (st.ok()) st = AwaitReady(report[0]);

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/container/plan.h"
 #include "common/status.h"
 #include "oci/spec.h"
 
@@ -83,6 +84,10 @@ class ContainerProcess {
 };
 
 Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& spec);
+
+// process.rlimits set on `pid` by the agent: the root of a user namespace
+// may not raise them itself.
+Status SetRlimitsOf(pid_t pid, const std::vector<RlimitStep>& rlimits);
 
 // Runs `process` inside the running container whose init is
 // `container_init_pid`: joins its ipc, uts, net, cgroup, pid and mount

@@ -52,9 +52,15 @@ unsigned long LockedFlags(int fd) {
 
 Step DoMount(int rootfd, const MountStep& m) {
   bool is_file = false;
+  char source_path[32];
+  const char* source = m.source.c_str();
+  if (m.source_fd >= 0) {
+    FdPath(m.source_fd, source_path);
+    source = source_path;
+  }
   if (m.bind) {
     struct stat st;
-    if (stat(m.source.c_str(), &st) != 0) return Fail(errno, "mount ", m.what.c_str());
+    if (stat(source, &st) != 0) return Fail(errno, "mount ", m.what.c_str());
     is_file = !S_ISDIR(st.st_mode);
   }
   CHILD_TRY(CreateMountPoint(rootfd, m, is_file));
@@ -64,18 +70,26 @@ Step DoMount(int rootfd, const MountStep& m) {
   char path[32];
   FdPath(target, path);
   const char* data = m.data.empty() ? nullptr : m.data.c_str();
-  int rc = m.bind ? mount(m.source.c_str(), path, nullptr, m.flags & (MS_BIND | MS_REC), nullptr)
-                  : mount(m.source.c_str(), path, m.fstype.c_str(), m.flags, data);
+  int rc = m.bind ? mount(source, path, nullptr, m.flags & (MS_BIND | MS_REC), nullptr)
+                  : mount(source, path, m.fstype.c_str(), m.flags, data);
   int err = errno;
+  bool sysfs_bound = false;
+  if (rc != 0 && err == EPERM && m.fstype == "sysfs") {
+    // A user namespace that does not own the network namespace may not
+    // mount sysfs: bind the guest's instead, as runc does.
+    rc = mount("/sys", path, nullptr, MS_BIND | MS_REC, nullptr);
+    err = errno;
+    sysfs_bound = true;
+  }
   close(target);
   if (rc != 0) return Fail(err, "mount ", m.what.c_str());
-  if (!m.remount && m.propagation.empty()) return Ok();
+  if (!m.remount && !sysfs_bound && m.propagation.empty()) return Ok();
 
   // Re-open: the old fd is the directory under the new mount, not its root.
   target = OpenInRoot(rootfd, m.dest_rel.c_str(), O_PATH);
   if (target < 0) return Fail(errno, "open mount point ", m.dest.c_str());
   FdPath(target, path);
-  if (m.remount) {
+  if (m.remount || sysfs_bound) {
     unsigned long flags = (m.flags & ~(MS_BIND | MS_REC)) | MS_BIND | MS_REMOUNT | LockedFlags(target);
     if (mount(nullptr, path, nullptr, flags, nullptr) != 0) {
       err = errno;

@@ -30,6 +30,9 @@ struct MountStep {
   bool bind = false;
   bool remount = false;  // bind + ro/nosuid/...: needs MS_REMOUNT to apply flags
   std::string what;      // "proc on /proc"
+  // A bind's source opened (O_PATH) by the child before it becomes a user
+  // namespace's root, who may not reach it by its path (rootfs.h).
+  int source_fd = -1;
 };
 
 struct DeviceStep {
@@ -48,6 +51,7 @@ struct SysctlStep {
   std::string key;   // "net.ipv4.ip_forward"
   std::string path;  // "/proc/sys/net/ipv4/ip_forward"
   std::string value;
+  bool written = false;  // by the child, before a user namespace's id maps
 };
 
 struct RlimitStep {

@@ -19,7 +19,8 @@ namespace {
 
 constexpr int kReportFd = 3;
 constexpr int kStartFd = 4;
-constexpr int kFirstFree = 5;
+constexpr int kFirstFree = kFirstFreeFd;
+static_assert(kFirstFree > kStartFd && kFirstFree > kReportFd);
 
 void CloseFrom(int first) {
   if (syscall(SYS_close_range, first, ~0U, 0) == 0) return;
@@ -91,9 +92,10 @@ Step SetupStdio(const ProcessPlan& p, int* report_fd, int* start_fd) {
   } else {
     *start_fd = -1;
   }
-  CloseFrom(kFirstFree);
   return Ok();
 }
+
+void CloseInheritedFds() { CloseFrom(kFirstFree); }
 
 Step SetupSession(const ProcessPlan& p) {
   if (setsid() < 0) return Fail(errno, "setsid");

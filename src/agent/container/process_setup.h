@@ -11,8 +11,12 @@ namespace kata::agent::child {
 // ignored signals, SIGPIPE included, must not leak into containers).
 void ResetSignals();
 // plan.stdio become fds 0, 1, 2 (-1: /dev/null as seen now); *report_fd and
-// *start_fd (may be -1) move to 3 and 4; every other fd is closed.
+// *start_fd (may be -1) move to 3 and 4; fds from kFirstFreeFd up stay
+// (CloseInheritedFds closes them).
 Step SetupStdio(const ProcessPlan& p, int* report_fd, int* start_fd);
+// Closes every fd from kFirstFreeFd up (the agent's, the rootfs and mount
+// sources once mounted): nothing of the agent's reaches the container.
+void CloseInheritedFds();
 // New session; with a terminal allocated by the agent (stdio are its slave),
 // fd 0 becomes the controlling tty (and gets process.consoleSize).
 Step SetupSession(const ProcessPlan& p);

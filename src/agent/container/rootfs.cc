@@ -56,7 +56,7 @@ Step ReadonlyPath(const std::string& p) {
 
 }  // namespace
 
-Step PrepareRootfs(const LaunchPlan& plan, int* rootfd) {
+Step BindRootfs(const LaunchPlan& plan, int* rootfd) {
   // Nothing done here may propagate back to the agent's mount namespace.
   // EINVAL: "/" is not a mount point (the launcher runs chrooted into a
   // plain directory); the rootfs mount is still made private below.
@@ -69,11 +69,33 @@ Step PrepareRootfs(const LaunchPlan& plan, int* rootfd) {
   if (mount(nullptr, plan.rootfs.c_str(), nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     return Fail(errno, "make rootfs rprivate");
   }
-  *rootfd = open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (*rootfd < 0) return Fail(errno, "open rootfs ", plan.rootfs.c_str());
-  for (const MountStep& m : plan.mounts) CHILD_TRY(DoMount(*rootfd, m));
-  CHILD_TRY(CreateDevices(*rootfd, plan));
-  if (plan.default_devices) CHILD_TRY(CreateDevLinks(*rootfd));
+  int fd = open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(errno, "open rootfs ", plan.rootfs.c_str());
+  // Opened before SetupStdio in a user namespace: out of the way of its fds.
+  *rootfd = fcntl(fd, F_DUPFD_CLOEXEC, kFirstFreeFd);
+  int err = errno;
+  close(fd);
+  if (*rootfd < 0) return Fail(err, "open rootfs ", plan.rootfs.c_str());
+  return Ok();
+}
+
+Step OpenBindSources(LaunchPlan& plan) {
+  for (MountStep& m : plan.mounts) {
+    if (!m.bind) continue;
+    int fd = open(m.source.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0) return Fail(errno, "open the source of ", m.what.c_str());
+    m.source_fd = fcntl(fd, F_DUPFD_CLOEXEC, kFirstFreeFd);  // out of SetupStdio's way
+    int err = errno;
+    close(fd);
+    if (m.source_fd < 0) return Fail(err, "open the source of ", m.what.c_str());
+  }
+  return Ok();
+}
+
+Step MountIntoRootfs(const LaunchPlan& plan, int rootfd) {
+  for (const MountStep& m : plan.mounts) CHILD_TRY(DoMount(rootfd, m));
+  CHILD_TRY(CreateDevices(rootfd, plan));
+  if (plan.default_devices) CHILD_TRY(CreateDevLinks(rootfd));
   return Ok();
 }
 
