@@ -1,6 +1,8 @@
 // Names shared by the files that implement containerd.task.v2.Task.
 #pragma once
 
+#include <chrono>
+
 #include "task.pb.h"
 #include "ttrpc/server.h"
 #include "wkt.pb.h"
@@ -12,5 +14,7 @@ using ttrpc::CallContext;
 using ttrpc::TypedHandler;
 using Empty = kata::wkt::Empty;
 inline constexpr const char* kTaskService = "containerd.task.v2.Task";
+
+void SetTimestamp(wkt::Timestamp* ts, std::chrono::system_clock::time_point t);
 
 }  // namespace kata::shim

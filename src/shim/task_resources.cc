@@ -1,5 +1,6 @@
 // Task methods about a running container's resources: pause/resume (guest
-// cgroup freezer), update, terminal size, statistics.
+// cgroup freezer), update, terminal size, statistics. Registered by
+// TaskService::Register (task_service.cc).
 #include "cgroups_v2.pb.h"
 #include "events.pb.h"
 #include "shim/task_service.h"
@@ -41,50 +42,45 @@ io::containerd::cgroups::v2::Metrics ToCgroupsV2Metrics(const grpc::StatsContain
 
 }  // namespace
 
-void TaskService::RegisterResourceMethods(ttrpc::Server& server) {
-  auto add = [&server](const char* method, ttrpc::Server::Handler h) { server.Register(kTaskService, method, std::move(h)); };
+Result<Empty> TaskService::Pause(const task::PauseRequest& req) {
+  ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+  RETURN_IF_ERROR(c->Pause());
+  containerd::events::TaskPaused ev;
+  ev.set_container_id(req.id());
+  Publish(kTopicPaused, "containerd.events.TaskPaused", ev);
+  return Empty();
+}
 
-  add("Pause", TypedHandler<task::PauseRequest, Empty>([this](const CallContext&, const task::PauseRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
-        RETURN_IF_ERROR(c->Pause());
-        containerd::events::TaskPaused ev;
-        ev.set_container_id(req.id());
-        Publish(kTopicPaused, "containerd.events.TaskPaused", ev);
-        return Empty();
-      }));
+Result<Empty> TaskService::Resume(const task::ResumeRequest& req) {
+  ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+  RETURN_IF_ERROR(c->Resume());
+  containerd::events::TaskResumed ev;
+  ev.set_container_id(req.id());
+  Publish(kTopicResumed, "containerd.events.TaskResumed", ev);
+  return Empty();
+}
 
-  add("Resume", TypedHandler<task::ResumeRequest, Empty>([this](const CallContext&, const task::ResumeRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
-        RETURN_IF_ERROR(c->Resume());
-        containerd::events::TaskResumed ev;
-        ev.set_container_id(req.id());
-        Publish(kTopicResumed, "containerd.events.TaskResumed", ev);
-        return Empty();
-      }));
+Result<Empty> TaskService::Update(const task::UpdateTaskRequest& req) {
+  ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+  // containerd sends runtime-spec LinuxResources as JSON in the Any.
+  RETURN_IF_ERROR(c->Update(req.resources().value()));
+  return Empty();
+}
 
-  add("Update", TypedHandler<task::UpdateTaskRequest, Empty>([this](const CallContext&, const task::UpdateTaskRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
-        // containerd sends runtime-spec LinuxResources as JSON in the Any.
-        RETURN_IF_ERROR(c->Update(req.resources().value()));
-        return Empty();
-      }));
+Result<Empty> TaskService::ResizePty(const task::ResizePtyRequest& req) {
+  ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+  ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
+  RETURN_IF_ERROR(p->Resize(req.height(), req.width()));
+  return Empty();
+}
 
-  add("ResizePty", TypedHandler<task::ResizePtyRequest, Empty>([this](const CallContext&, const task::ResizePtyRequest& req) -> Result<Empty> {
-        ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
-        ASSIGN_OR_RETURN(ProcessRef p, FindProcess(c, req.exec_id()));
-        RETURN_IF_ERROR(p->Resize(req.height(), req.width()));
-        return Empty();
-      }));
-
-  add("Stats", TypedHandler<task::StatsRequest, task::StatsResponse>(
-                   [this](const CallContext&, const task::StatsRequest& req) -> Result<task::StatsResponse> {
-                     ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
-                     ASSIGN_OR_RETURN(grpc::StatsContainerResponse s, c->Stats());
-                     task::StatsResponse r;
-                     r.mutable_stats()->set_type_url("io.containerd.cgroups.v2.Metrics");
-                     r.mutable_stats()->set_value(ToCgroupsV2Metrics(s).SerializeAsString());
-                     return r;
-                   }));
+Result<task::StatsResponse> TaskService::Stats(const task::StatsRequest& req) {
+  ASSIGN_OR_RETURN(ContainerRef c, Find(req.id()));
+  ASSIGN_OR_RETURN(grpc::StatsContainerResponse s, c->Stats());
+  task::StatsResponse r;
+  r.mutable_stats()->set_type_url("io.containerd.cgroups.v2.Metrics");
+  r.mutable_stats()->set_value(ToCgroupsV2Metrics(s).SerializeAsString());
+  return r;
 }
 
 }  // namespace kata::shim

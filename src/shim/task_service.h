@@ -13,10 +13,13 @@
 #include <thread>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "config/config.h"
 #include "shim/events.h"
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
+#include "shim/task_api.h"
 #include "ttrpc/server.h"
 
 namespace kata::shim {
@@ -37,9 +40,29 @@ class TaskService {
   // kata-runtime's service: each OOM kill also appends the container's id
   // to this file, which `kata-runtime events` follows (runc's "oom" event).
   void SetOomRecord(std::string path) { oom_record_ = std::move(path); }
+  // Serves the methods below on `server` (a table: task_service.cc).
   void Register(ttrpc::Server& server);
   // Deletes every container and stops the VM (service exit, SIGTERM).
   void Teardown();
+
+  // containerd.task.v2.Task, one method per RPC (task_lifecycle.cc,
+  // task_resources.cc).
+  Result<task::CreateTaskResponse> Create(const task::CreateTaskRequest& req);
+  Result<task::StartResponse> Start(const task::StartRequest& req);
+  Result<task::StateResponse> State(const task::StateRequest& req);
+  Result<Empty> Kill(const task::KillRequest& req);
+  Result<task::WaitResponse> Wait(const task::WaitRequest& req);
+  Result<Empty> Exec(const task::ExecProcessRequest& req);
+  Result<Empty> CloseIO(const task::CloseIORequest& req);
+  Result<task::DeleteResponse> Delete(const task::DeleteRequest& req);
+  Result<task::PidsResponse> Pids(const task::PidsRequest& req);
+  Result<task::ConnectResponse> Connect(const task::ConnectRequest& req);
+  Result<Empty> Shutdown(const task::ShutdownRequest& req);
+  Result<Empty> Pause(const task::PauseRequest& req);
+  Result<Empty> Resume(const task::ResumeRequest& req);
+  Result<Empty> Update(const task::UpdateTaskRequest& req);
+  Result<Empty> ResizePty(const task::ResizePtyRequest& req);
+  Result<task::StatsResponse> Stats(const task::StatsRequest& req);
 
  private:
   // Event bookkeeping per process: /tasks/exit must follow /tasks/start (or
@@ -67,8 +90,13 @@ class TaskService {
   void OnVmExit();
   // An OOM kill in a container's guest cgroup: containerd's TaskOOM.
   void PublishOom(const std::string& container_id);
-  // Pause, Resume, Update, ResizePty, Stats (task_resources.cc).
-  void RegisterResourceMethods(ttrpc::Server& server);
+  // Create's steps (mu_ held).
+  Status CheckJoinsThisSandbox(const std::string& id, const std::map<std::string, std::string>& annotations);
+  Status BootSandbox(const std::string& id, const nlohmann::json& spec,
+                     const std::map<std::string, std::string>& annotations);
+  Result<ContainerRef> CreateContainer(const task::CreateTaskRequest& req, nlohmann::json spec, bool first);
+  void PublishCreate(const task::CreateTaskRequest& req, uint32_t pid);
+  Result<task::DeleteResponse> DeleteExec(const ContainerRef& c, const task::DeleteRequest& req);
 
   config::LoadedConfig cfg_;
   std::function<void()> on_shutdown_;

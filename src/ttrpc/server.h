@@ -91,4 +91,14 @@ Server::Handler TypedHandler(std::function<Result<Resp>(const CallContext&, cons
   };
 }
 
+// A named handler: `service`/`method` served by self->*fn, a method that
+// takes the request (the services' tables: shim/task_service.cc,
+// agent/agent_service.cc).
+template <typename Self, typename Req, typename Resp>
+void Bind(Server& server, const std::string& service, const std::string& method, Self* self,
+          Result<Resp> (Self::*fn)(const Req&)) {
+  server.Register(service, method,
+                  TypedHandler<Req, Resp>([self, fn](const CallContext&, const Req& req) { return (self->*fn)(req); }));
+}
+
 }  // namespace kata::ttrpc
