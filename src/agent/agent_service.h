@@ -9,14 +9,19 @@
 #include <atomic>
 #include <cstdint>
 
+#include "agent.pb.h"
 #include "agent/oom_watcher.h"
 #include "agent/port_forward.h"
 #include "agent/process_table.h"
 #include "agent/sandbox_namespaces.h"
 #include "common/guest_paths.h"
+#include "oci/spec.h"
 #include "ttrpc/server.h"
+#include "wkt.pb.h"
 
 namespace kata::agent {
+
+using Empty = kata::wkt::Empty;
 
 struct AgentOptions {
   // Where the kataShared 9p share is mounted; container rootfs paths are under it.
@@ -38,7 +43,45 @@ class AgentService {
   void MarkReady() { ready_boottime_ns_ = BoottimeNs(); }
   static int64_t BoottimeNs();
 
+  // grpc.AgentService, one method per RPC of the sandbox's, containers' and
+  // processes' lives (agent_service.cc).
+  Result<grpc::GuestDetailsResponse> GetGuestDetails(const grpc::GuestDetailsRequest& req);
+  Result<Empty> CreateSandbox(const grpc::CreateSandboxRequest& req);
+  Result<Empty> DestroySandbox(const grpc::DestroySandboxRequest& req);
+  Result<Empty> CreateContainer(const grpc::CreateContainerRequest& req);
+  Result<Empty> StartContainer(const grpc::StartContainerRequest& req);
+  Result<Empty> ExecProcess(const grpc::ExecProcessRequest& req);
+  Result<Empty> SignalProcess(const grpc::SignalProcessRequest& req);
+  Result<grpc::WaitProcessResponse> WaitProcess(const grpc::WaitProcessRequest& req);
+  Result<Empty> RemoveContainer(const grpc::RemoveContainerRequest& req);
+  // Streams and terminals (stdio_service.cc).
+  Result<grpc::ReadStreamResponse> ReadStdout(const grpc::ReadStreamRequest& req);
+  Result<grpc::ReadStreamResponse> ReadStderr(const grpc::ReadStreamRequest& req);
+  Result<grpc::WriteStreamResponse> WriteStdin(const grpc::WriteStreamRequest& req);
+  Result<Empty> CloseStdin(const grpc::CloseStdinRequest& req);
+  Result<Empty> TtyWinResize(const grpc::TtyWinResizeRequest& req);
+  // cgroups and the VM's resources (resources_service.cc).
+  Result<Empty> PauseContainer(const grpc::PauseContainerRequest& req);
+  Result<Empty> ResumeContainer(const grpc::ResumeContainerRequest& req);
+  Result<grpc::StatsContainerResponse> StatsContainer(const grpc::StatsContainerRequest& req);
+  Result<Empty> UpdateContainer(const grpc::UpdateContainerRequest& req);
+  Result<grpc::Metrics> GetMetrics(const grpc::GetMetricsRequest& req);
+  Result<grpc::SetOnlineCpusResponse> SetOnlineCpus(const grpc::SetOnlineCpusRequest& req);
+  Result<grpc::OOMEvent> GetOOMEvent(const grpc::GetOOMEventRequest& req);
+  // The guest's network (network_service.cc).
+  Result<grpc::Interface> UpdateInterface(const grpc::UpdateInterfaceRequest& req);
+  Result<grpc::Routes> UpdateRoutes(const grpc::UpdateRoutesRequest& req);
+  // A template clone's own randomness and clock (identity.cc).
+  Result<Empty> ReseedRandomDev(const grpc::ReseedRandomDevRequest& req);
+  Result<Empty> SetGuestDateTime(const grpc::SetGuestDateTimeRequest& req);
+
  private:
+  Result<grpc::ReadStreamResponse> ReadOutput(const grpc::ReadStreamRequest& req, bool err);
+  Result<std::shared_ptr<Container>> CgroupOf(const std::string& id, const char* what);
+  Result<Empty> Freeze(const std::string& id, bool frozen);
+  // CreateContainer's steps.
+  Status MakeContainerCgroup(Container* c, const oci::Spec& spec);
+  Status LaunchInit(Container* c, oci::Spec spec);
   void RegisterLifecycle(ttrpc::Server& server);
   void RegisterStdio(ttrpc::Server& server);
   void RegisterResources(ttrpc::Server& server);

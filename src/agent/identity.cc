@@ -67,26 +67,26 @@ Status RegenerateMachineId(const std::string& path) {
 }
 
 void AgentService::RegisterIdentity(ttrpc::Server& server) {
-  server.Register(kAgentService, "ReseedRandomDev",
-                  TypedHandler<grpc::ReseedRandomDevRequest, Empty>(
-                      [this](const CallContext&, const grpc::ReseedRandomDevRequest& req) -> Result<Empty> {
-                        if (!opts_.guest) return Empty();  // never the host's pool (tests)
-                        RETURN_IF_ERROR(ReseedRandom(req.data()).Wrap("reseed the guest's random pool"));
-                        // After the reseed: the id comes from this clone's own stream.
-                        RETURN_IF_ERROR(RegenerateMachineId().Wrap("regenerate /etc/machine-id"));
-                        return Empty();
-                      }));
-  server.Register(kAgentService, "SetGuestDateTime",
-                  TypedHandler<grpc::SetGuestDateTimeRequest, Empty>(
-                      [this](const CallContext&, const grpc::SetGuestDateTimeRequest& req) -> Result<Empty> {
-                        if (!opts_.guest) return Empty();
-                        if (req.sec() <= 0 || req.usec() < 0 || req.usec() >= 1000000) {
-                          return Error(Code::kInvalidArgument, "guest time " + std::to_string(req.sec()) + "." +
-                                                                   std::to_string(req.usec()) + " is out of range");
-                        }
-                        SetClock(req.sec() * 1000000000LL + req.usec() * 1000LL);
-                        return Empty();
-                      }));
+  ttrpc::Bind(server, kAgentService, "ReseedRandomDev", this, &AgentService::ReseedRandomDev);
+  ttrpc::Bind(server, kAgentService, "SetGuestDateTime", this, &AgentService::SetGuestDateTime);
+}
+
+Result<Empty> AgentService::ReseedRandomDev(const grpc::ReseedRandomDevRequest& req) {
+  if (!opts_.guest) return Empty();  // never the host's pool (tests)
+  RETURN_IF_ERROR(ReseedRandom(req.data()).Wrap("reseed the guest's random pool"));
+  // After the reseed: the id comes from this clone's own stream.
+  RETURN_IF_ERROR(RegenerateMachineId().Wrap("regenerate /etc/machine-id"));
+  return Empty();
+}
+
+Result<Empty> AgentService::SetGuestDateTime(const grpc::SetGuestDateTimeRequest& req) {
+  if (!opts_.guest) return Empty();
+  if (req.sec() <= 0 || req.usec() < 0 || req.usec() >= 1000000) {
+    return Error(Code::kInvalidArgument, "guest time " + std::to_string(req.sec()) + "." +
+                                             std::to_string(req.usec()) + " is out of range");
+  }
+  SetClock(req.sec() * 1000000000LL + req.usec() * 1000LL);
+  return Empty();
 }
 
 }  // namespace kata::agent

@@ -7,18 +7,18 @@
 namespace kata::agent {
 
 void AgentService::RegisterNetwork(ttrpc::Server& server) {
-  server.Register(kAgentService, "UpdateInterface",
-                  TypedHandler<grpc::UpdateInterfaceRequest, grpc::Interface>(
-                      [](const CallContext&, const grpc::UpdateInterfaceRequest& req) -> Result<grpc::Interface> {
-                        RETURN_IF_ERROR(ConfigureInterface(req.interface()));
-                        return req.interface();
-                      }));
-  server.Register(kAgentService, "UpdateRoutes",
-                  TypedHandler<grpc::UpdateRoutesRequest, grpc::Routes>(
-                      [](const CallContext&, const grpc::UpdateRoutesRequest& req) -> Result<grpc::Routes> {
-                        RETURN_IF_ERROR(AddRoutes(req.routes()));
-                        return req.routes();
-                      }));
+  ttrpc::Bind(server, kAgentService, "UpdateInterface", this, &AgentService::UpdateInterface);
+  ttrpc::Bind(server, kAgentService, "UpdateRoutes", this, &AgentService::UpdateRoutes);
+}
+
+Result<grpc::Interface> AgentService::UpdateInterface(const grpc::UpdateInterfaceRequest& req) {
+  RETURN_IF_ERROR(ConfigureInterface(req.interface()));
+  return req.interface();
+}
+
+Result<grpc::Routes> AgentService::UpdateRoutes(const grpc::UpdateRoutesRequest& req) {
+  RETURN_IF_ERROR(AddRoutes(req.routes()));
+  return req.routes();
 }
 
 }  // namespace kata::agent

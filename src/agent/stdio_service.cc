@@ -57,73 +57,74 @@ Status WriteAllTo(int fd, const std::string& d, const std::string& what, size_t*
 }  // namespace
 
 void AgentService::RegisterStdio(ttrpc::Server& server) {
-  auto read_handler = [this](bool err) {
-    return TypedHandler<grpc::ReadStreamRequest, grpc::ReadStreamResponse>(
-        [this, err](const CallContext&, const grpc::ReadStreamRequest& req) -> Result<grpc::ReadStreamResponse> {
-          ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
-          ASSIGN_OR_RETURN(std::string data, ReadStream(err ? p->stderr_r : p->stdout_r, req.len()));
-          if (data.empty()) table_.RetireExecIfDone(req.container_id(), p);
-          grpc::ReadStreamResponse r;
-          r.set_data(std::move(data));
-          return r;
-        });
-  };
-  server.Register(kAgentService, "ReadStdout", read_handler(false));
-  server.Register(kAgentService, "ReadStderr", read_handler(true));
+  ttrpc::Bind(server, kAgentService, "ReadStdout", this, &AgentService::ReadStdout);
+  ttrpc::Bind(server, kAgentService, "ReadStderr", this, &AgentService::ReadStderr);
 
-  server.Register(
-      kAgentService, "WriteStdin",
-      TypedHandler<grpc::WriteStreamRequest, grpc::WriteStreamResponse>(
-          [this](const CallContext&, const grpc::WriteStreamRequest& req) -> Result<grpc::WriteStreamResponse> {
-            ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
-            int fd = p->stdin_w.fd();
-            if (fd < 0) return Error(Code::kFailedPrecondition, "stdin of " + req.container_id() + " is closed");
-            size_t off = 0;
-            RETURN_IF_ERROR(WriteAllTo(fd, req.data(), "write stdin of " + req.container_id(), &off));
-            grpc::WriteStreamResponse r;
-            r.set_len(static_cast<uint32_t>(off));
-            return r;
-          }));
+  ttrpc::Bind(server, kAgentService, "WriteStdin", this, &AgentService::WriteStdin);
 
-  server.Register(kAgentService, "CloseStdin",
-                  TypedHandler<grpc::CloseStdinRequest, Empty>(
-                      [this](const CallContext&, const grpc::CloseStdinRequest& req) -> Result<Empty> {
-                        ASSIGN_OR_RETURN(std::shared_ptr<Process> p,
-                                         table_.GetProcess(req.container_id(), req.exec_id()));
-                        if (!p->tty) {
-                          p->stdin_w.Close();
-                          return Empty();
-                        }
-                        int fd = p->term.fd();
-                        if (fd < 0) return Empty();
-                        struct termios t;
-                        std::string eof(1, '\x04');
-                        if (tcgetattr(fd, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE) eof[0] = static_cast<char>(t.c_cc[VEOF]);
-                        size_t n = 0;
-                        RETURN_IF_ERROR(WriteAllTo(fd, eof, "send EOF to the terminal of " + req.container_id(), &n));
-                        return Empty();
-                      }));
+  ttrpc::Bind(server, kAgentService, "CloseStdin", this, &AgentService::CloseStdin);
 
-  server.Register(kAgentService, "TtyWinResize",
-                  TypedHandler<grpc::TtyWinResizeRequest, Empty>(
-                      [this](const CallContext&, const grpc::TtyWinResizeRequest& req) -> Result<Empty> {
-                        ASSIGN_OR_RETURN(std::shared_ptr<Process> p,
-                                         table_.GetProcess(req.container_id(), req.exec_id()));
-                        int fd = p->term.fd();
-                        if (!p->tty || fd < 0) {
-                          return Error(Code::kFailedPrecondition,
-                                       "process " + req.exec_id() + " of " + req.container_id() + " has no terminal");
-                        }
-                        if (req.row() > 0xffff || req.column() > 0xffff) {
-                          return Error(Code::kInvalidArgument, "window size out of range");
-                        }
-                        struct winsize ws = {};
-                        ws.ws_row = static_cast<unsigned short>(req.row());
-                        ws.ws_col = static_cast<unsigned short>(req.column());
-                        // On the master: the kernel sends SIGWINCH to the foreground group.
-                        if (ioctl(fd, TIOCSWINSZ, &ws) != 0) return ErrnoError("resize terminal of " + req.container_id());
-                        return Empty();
-                      }));
+  ttrpc::Bind(server, kAgentService, "TtyWinResize", this, &AgentService::TtyWinResize);
 }
+
+Result<grpc::WriteStreamResponse> AgentService::WriteStdin(const grpc::WriteStreamRequest& req) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
+  int fd = p->stdin_w.fd();
+  if (fd < 0) return Error(Code::kFailedPrecondition, "stdin of " + req.container_id() + " is closed");
+  size_t off = 0;
+  RETURN_IF_ERROR(WriteAllTo(fd, req.data(), "write stdin of " + req.container_id(), &off));
+  grpc::WriteStreamResponse r;
+  r.set_len(static_cast<uint32_t>(off));
+  return r;
+}
+
+Result<Empty> AgentService::CloseStdin(const grpc::CloseStdinRequest& req) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Process> p,
+                   table_.GetProcess(req.container_id(), req.exec_id()));
+  if (!p->tty) {
+    p->stdin_w.Close();
+    return Empty();
+  }
+  int fd = p->term.fd();
+  if (fd < 0) return Empty();
+  struct termios t;
+  std::string eof(1, '\x04');
+  if (tcgetattr(fd, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE) eof[0] = static_cast<char>(t.c_cc[VEOF]);
+  size_t n = 0;
+  RETURN_IF_ERROR(WriteAllTo(fd, eof, "send EOF to the terminal of " + req.container_id(), &n));
+  return Empty();
+}
+
+Result<Empty> AgentService::TtyWinResize(const grpc::TtyWinResizeRequest& req) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Process> p,
+                   table_.GetProcess(req.container_id(), req.exec_id()));
+  int fd = p->term.fd();
+  if (!p->tty || fd < 0) {
+    return Error(Code::kFailedPrecondition,
+                 "process " + req.exec_id() + " of " + req.container_id() + " has no terminal");
+  }
+  if (req.row() > 0xffff || req.column() > 0xffff) {
+    return Error(Code::kInvalidArgument, "window size out of range");
+  }
+  struct winsize ws = {};
+  ws.ws_row = static_cast<unsigned short>(req.row());
+  ws.ws_col = static_cast<unsigned short>(req.column());
+  // On the master: the kernel sends SIGWINCH to the foreground group.
+  if (ioctl(fd, TIOCSWINSZ, &ws) != 0) return ErrnoError("resize terminal of " + req.container_id());
+  return Empty();
+}
+
+Result<grpc::ReadStreamResponse> AgentService::ReadOutput(const grpc::ReadStreamRequest& req, bool err) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Process> p, table_.GetProcess(req.container_id(), req.exec_id()));
+  ASSIGN_OR_RETURN(std::string data, ReadStream(err ? p->stderr_r : p->stdout_r, req.len()));
+  if (data.empty()) table_.RetireExecIfDone(req.container_id(), p);
+  grpc::ReadStreamResponse r;
+  r.set_data(std::move(data));
+  return r;
+}
+
+Result<grpc::ReadStreamResponse> AgentService::ReadStdout(const grpc::ReadStreamRequest& req) { return ReadOutput(req, false); }
+
+Result<grpc::ReadStreamResponse> AgentService::ReadStderr(const grpc::ReadStreamRequest& req) { return ReadOutput(req, true); }
 
 }  // namespace kata::agent
