@@ -23,9 +23,7 @@ fi
 # security options, port forward, mount propagation. Skipped, each for a
 # stated reason (docs/kubernetes.md): HostIpc/HostNetwork "is true" and
 # "portforward in host network" are refused by design (the pod has its own
-# kernel; the error names the option); "rshared" passes its host-to-container
-# half, but a mount made inside the guest cannot appear on the host (as in
-# upstream Kata).
+# kernel; the error names the option).
 focus='hostname|sysctls|stopping container|removing stopped|HostPID|HostIpc|PodPID|ContainerPID|HostNetwork|Privileged|capability|seccomp|NoNewPrivs|privilege escalation|portforward|Mount Propagation'
-skip='HostIpc is true|HostNetwork is true|portforward in host network|rshared'
+skip='HostIpc is true|HostNetwork is true|portforward in host network'
 exec "$dir/run.sh" kata --ginkgo.focus="$focus" --ginkgo.skip="$skip"

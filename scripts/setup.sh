@@ -12,7 +12,8 @@ step "Installing build and run dependencies (apt-get)"
 scripts/install-deps.sh
 
 step "Building ($BUILD)"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# KATA_CMAKE_ARGS: more cmake options (CI: -DKATA_WERROR=ON).
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${KATA_CMAKE_ARGS:-} >/dev/null
 ninja -C "$BUILD"
 
 step "Installing binaries and configuration"

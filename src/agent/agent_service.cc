@@ -18,6 +18,7 @@
 #include "agent/guest_setup.h"
 #include "agent/init_signal.h"
 #include "agent/reaper.h"
+#include "agent/shared_mounts.h"
 #include "agent/rpc_handlers.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -164,6 +165,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
   ttrpc::Bind(server, kAgentService, "SignalProcess", this, &AgentService::SignalProcess);
   ttrpc::Bind(server, kAgentService, "WaitProcess", this, &AgentService::WaitProcess);
   ttrpc::Bind(server, kAgentService, "RemoveContainer", this, &AgentService::RemoveContainer);
+  ttrpc::Bind(server, kAgentService, "ListSharedMounts", this, &AgentService::ListSharedMounts);
 }
 
 Result<grpc::GuestDetailsResponse> AgentService::GetGuestDetails(const grpc::GuestDetailsRequest&) {
@@ -265,6 +267,11 @@ Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& 
     for (const oci::Namespace& ns : spec.linux_config->namespaces) c->own_pidns |= ns.type == "pid" && ns.path.empty();
     c->seccomp = spec.linux_config->seccomp;
     c->devices = spec.linux_config->devices;
+  }
+  for (const oci::Mount& m : spec.mounts) {
+    for (const std::string& o : m.options) {
+      if (o == "rshared" || o == "shared") c->shared_volumes.push_back(m.destination);
+    }
   }
   RETURN_IF_ERROR(MakeContainerCgroup(c.get(), spec).Wrap("create container " + c->id));
   timer.Mark("cgroup");
@@ -369,6 +376,22 @@ Result<Empty> AgentService::RemoveContainer(const grpc::RemoveContainerRequest& 
   if (c->pod_sandbox) sandbox_ns_.Release();
   table_.RemoveContainer(c->id);
   return Empty();
+}
+
+Result<grpc::ListSharedMountsResponse> AgentService::ListSharedMounts(const grpc::ListSharedMountsRequest& req) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
+  grpc::ListSharedMountsResponse r;
+  if (c->shared_volumes.empty() || Reaper::Get().Peek(c->init->pid)) return r;
+  // The container's own mount namespace, as its processes see it.
+  auto text = fs::ReadFile("/proc/" + std::to_string(c->init->pid) + "/mountinfo");
+  if (!text.ok()) return r;  // its init is gone: nothing of it to mirror
+  for (const SharedMount& m : SharedMountsIn(*text, c->shared_volumes)) {
+    grpc::SharedMount* out = r.add_mounts();
+    out->set_volume(m.volume);
+    out->set_path(m.path);
+    out->set_share_path(m.share_path);
+  }
+  return r;
 }
 
 }  // namespace kata::agent

@@ -54,6 +54,7 @@ class AgentService {
   Result<Empty> SignalProcess(const grpc::SignalProcessRequest& req);
   Result<grpc::WaitProcessResponse> WaitProcess(const grpc::WaitProcessRequest& req);
   Result<Empty> RemoveContainer(const grpc::RemoveContainerRequest& req);
+  Result<grpc::ListSharedMountsResponse> ListSharedMounts(const grpc::ListSharedMountsRequest& req);
   // Streams and terminals (stdio_service.cc).
   Result<grpc::ReadStreamResponse> ReadStdout(const grpc::ReadStreamRequest& req);
   Result<grpc::ReadStreamResponse> ReadStderr(const grpc::ReadStreamRequest& req);

@@ -63,6 +63,7 @@ struct Container {
   std::string cgroup_dir;  // "" when the guest has no cgroup v2
   nlohmann::json seccomp;  // linux.seccomp, applied to execs too
   std::vector<oci::Device> devices;  // linux.devices: the device filter allows them (device_filter.h)
+  std::vector<std::string> shared_volumes;  // destinations of rshared binds (shared_mounts.h)
 };
 
 class ProcessTable {

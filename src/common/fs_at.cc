@@ -102,6 +102,18 @@ Result<UniqueFd> OpenDirNoSymlinks(const std::string& path) {
   return UniqueFd(static_cast<int>(fd));
 }
 
+Result<UniqueFd> OpenBeneath(int dir, const std::string& rel) {
+  struct open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd;
+  do {
+    fd = syscall(SYS_openat2, dir, rel.empty() ? "." : rel.c_str(), &how, sizeof how);
+  } while (fd < 0 && errno == EAGAIN);
+  if (fd < 0) return ErrnoError("open " + rel + " (beneath its directory, no symlinks allowed)");
+  return UniqueFd(static_cast<int>(fd));
+}
+
 Result<UniqueFd> MkdirsBelow(int dir, const std::string& rel, mode_t mode) {
   UniqueFd cur(openat(dir, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!cur.valid()) return ErrnoError("open directory for " + rel);

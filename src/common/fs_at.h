@@ -15,6 +15,10 @@ namespace kata::fs {
 // An O_PATH fd of the directory `path`, refusing a symlink in any of its
 // components (openat2 RESOLVE_NO_SYMLINKS).
 Result<UniqueFd> OpenDirNoSymlinks(const std::string& path);
+// An O_PATH fd of `rel` below the directory `dir`: never above it (no ".."
+// out, no absolute path), no symlink followed; mounts on the way are
+// crossed (the share's binds are mounts).
+Result<UniqueFd> OpenBeneath(int dir, const std::string& rel);
 // mkdir -p of `rel` (relative, no ".." components) below the directory
 // `dir`: each component is made with mkdirat and entered with O_NOFOLLOW,
 // so a symlink planted on the way fails the call instead of being followed.

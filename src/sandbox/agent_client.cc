@@ -250,6 +250,14 @@ Status AgentClient::MemHotplugByProbe(const std::vector<uint64_t>& addresses) {
   return Call("MemHotplugByProbe", req, &resp, kControlTimeout);
 }
 
+Result<grpc::ListSharedMountsResponse> AgentClient::ListSharedMounts(const std::string& container_id) {
+  grpc::ListSharedMountsRequest req;
+  req.set_container_id(container_id);
+  grpc::ListSharedMountsResponse resp;
+  RETURN_IF_ERROR(Call("ListSharedMounts", req, &resp, kControlTimeout));
+  return resp;
+}
+
 Result<std::string> AgentClient::GetMetrics() {
   grpc::GetMetricsRequest req;
   grpc::Metrics m;

@@ -66,6 +66,8 @@ class AgentClient {
   Result<uint32_t> SetOnlineCpus(uint32_t count);
   // The guest adds these blocks of its RAM (vmm::Hypervisor::GrowMemory).
   Status MemHotplugByProbe(const std::vector<uint64_t>& addresses);
+  // The container's mounts below its rshared volumes (mount_mirror.h).
+  Result<grpc::ListSharedMountsResponse> ListSharedMounts(const std::string& container_id);
   // kata.portforward.PortForward (our own service, sandbox/port_forward.h):
   // a TCP connection to 127.0.0.1:port in the guest, as a stream id.
   Result<uint64_t> PortForwardConnect(uint32_t port);

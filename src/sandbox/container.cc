@@ -68,6 +68,10 @@ Status Container::ShareFiles(nlohmann::json& spec) {
     Share::From from = in_bundle ? Share::From::kOwnNamespace : Share::From::kCallerNamespace;
     RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), src, id_ + "/" + name, HasOption(m, "ro"), from));
     m["source"] = std::string(kGuestSharedDir) + "/" + id_ + "/" + name;
+    // Bidirectional: what the container mounts there appears on the host.
+    if (!in_bundle && (HasOption(m, "rshared") || HasOption(m, "shared")) && m.contains("destination")) {
+      shared_volumes_.push_back({m["destination"].get<std::string>(), src});
+    }
   }
   return Status::Ok();
 }
@@ -113,7 +117,11 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
       return fail(st);
     }
   }
+  if (!c->shared_volumes_.empty()) {
+    c->mirror_ = std::make_shared<MountMirror>(sb.agent(), sb.share(), sb.vmm_pid(), id, c->shared_volumes_);
+  }
   c->init_ = std::make_shared<HostProcess>(sb.agent(), id, "", std::move(io));
+  c->MirrorMountsAtExitOf(*c->init_);
   if (Status st = c->init_->OpenStdio(); !st.ok()) {
     Status r = sb.agent().RemoveContainer(id, 5);
     (void)r;
@@ -204,6 +212,7 @@ Status Container::Exec(const std::string& exec_id, const std::string& process_js
     if (execs_.count(exec_id)) return Error(Code::kAlreadyExists, "exec " + exec_id + " already exists in " + id_);
   }
   auto p = std::make_shared<HostProcess>(sb_.agent(), id_, exec_id, std::move(io));
+  MirrorMountsAtExitOf(*p);
   RETURN_IF_ERROR(p->OpenStdio());
   RETURN_IF_ERROR(sb_.agent().ExecProcess(id_, exec_id, process_json));
   p->Run(nullptr);
@@ -259,9 +268,16 @@ Status Container::Delete(bool force) {
     for (auto& [eid, p] : execs_) p->Wait();
     deleted_ = true;
   }
+  if (mirror_) mirror_->Clear();
   if (Status st = RunHooks("poststop", hooks_.poststop, StateForHooks("stopped")); !st.ok()) log::Warn(st.message());
   sb_.ForgetContainerResources(id_);
   return Unshare();
+}
+
+// A mount made by the process (`mount` run by exec) is on the host before
+// the caller learns the process exited.
+void Container::MirrorMountsAtExitOf(HostProcess& p) {
+  if (mirror_) p.SetBeforeExit([mirror = mirror_] { mirror->Sync(); });
 }
 
 }  // namespace kata::sandbox

@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "oci/spec.h"
 #include "sandbox/hooks.h"
+#include "sandbox/mount_mirror.h"
 #include "sandbox/process.h"
 #include "sandbox/sandbox.h"
 
@@ -57,6 +58,7 @@ class Container {
   Status ShareFiles(nlohmann::json& spec);
   Status Unshare();
   HookState StateForHooks(const char* status) const;
+  void MirrorMountsAtExitOf(HostProcess& p);
 
   Sandbox& sb_;
   std::string id_;
@@ -64,6 +66,8 @@ class Container {
   oci::Hooks hooks_;
   std::map<std::string, std::string> annotations_;  // the spec's, for the hooks' state
   oci::Resources resources_;  // linux.resources with the updates since (for the host cgroup)
+  std::vector<SharedVolume> shared_volumes_;  // rshared binds (mount_mirror.h)
+  std::shared_ptr<MountMirror> mirror_;        // none without them
   std::shared_ptr<HostProcess> init_;
   std::map<std::string, std::shared_ptr<HostProcess>> execs_;
   mutable std::mutex mu_;

@@ -142,6 +142,7 @@ void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
   ExitInfo info;
   info.status = status.ok() ? *status : kVmGoneStatus;
   if (!status.ok()) log::Warn("wait for " + cid_ + "/" + exec_id_ + ": " + status.status().message());
+  if (before_exit_ && status.ok()) before_exit_();
   // Deliver all output before anyone learns of the exit: `run` prints the
   // container's last line before it returns.
   for (auto& t : outputs_) t.join();

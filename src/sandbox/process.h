@@ -52,6 +52,9 @@ class HostProcess {
   // at once if the process has already exited: how the shim publishes
   // /tasks/exit without racing a fast exit.
   void SetExitObserver(std::function<void(const ExitInfo&)> observer);
+  // Runs on the waiter thread once the process has exited, before anyone
+  // can learn it has (Wait, exited, observers). Set before Run.
+  void SetBeforeExit(std::function<void()> fn) { before_exit_ = std::move(fn); }
 
  private:
   void CopyOut(bool is_stderr, int fd);
@@ -79,6 +82,7 @@ class HostProcess {
   bool exited_ = false;
   ExitInfo exit_;
   std::function<void(const ExitInfo&)> observer_;
+  std::function<void()> before_exit_;
   bool observer_notified_ = false;  // the waiter has handed out the exit
 };
 

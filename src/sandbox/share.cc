@@ -76,6 +76,12 @@ Result<UniqueFd> CloneTree(const std::string& source, bool readonly, Share::From
   return tree;
 }
 
+// `fn` in the caller's mount namespace, or in ours when it was not kept.
+Status InCallerMountNamespace(const std::function<Status()>& fn) {
+  if (!CallerMountNamespace().valid()) return fn();
+  return InMountNamespace(CallerMountNamespace().get(), "the caller", fn);
+}
+
 // The mount points at or below `dir` in the calling thread's namespace,
 // deepest first.
 std::vector<std::string> MountsBelow(const std::string& dir) {
@@ -149,6 +155,50 @@ Status Share::Unbind(pid_t vmm_pid, const std::string& top) const {
   // A VMM that is gone took its namespace, and the binds, with it.
   if (vmm_pid > 0 && InMountNamespaceOf(vmm_pid, unmount_all).ok()) return Status::Ok();
   return fs::RemoveTreeNoFollow(dir);
+}
+
+Result<HostMirror> Share::MirrorOnHost(pid_t vmm_pid, const std::string& share_rel, const std::string& volume_source,
+                                       const std::string& target_rel) const {
+  UniqueFd tree;
+  RETURN_IF_ERROR(InMountNamespaceOf(vmm_pid, [&]() -> Status {
+    ASSIGN_OR_RETURN(UniqueFd root, fs::OpenDirNoSymlinks(source_dir()));
+    ASSIGN_OR_RETURN(UniqueFd src, fs::OpenBeneath(root.get(), share_rel));
+    tree.reset(open_tree(src.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+    if (!tree.valid()) return ErrnoError("clone " + share_rel + " of the share");
+    return Status::Ok();
+  }));
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+    return ErrnoError("set nosuid,nodev on the mirror of " + share_rel);
+  }
+  std::string host_path = fs::JoinPath(volume_source, target_rel);
+  RETURN_IF_ERROR(InCallerMountNamespace([&]() -> Status {
+    // The volume's path is the caller's (trusted); below it the guest writes.
+    UniqueFd volume(open(volume_source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!volume.valid()) return ErrnoError("open the volume " + volume_source);
+    ASSIGN_OR_RETURN(UniqueFd target, fs::OpenBeneath(volume.get(), target_rel));
+    if (move_mount(tree.get(), "", target.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+      return ErrnoError("mount " + share_rel + " of the share on " + host_path);
+    }
+    return Status::Ok();
+  }));
+  return HostMirror{host_path, std::move(tree)};
+}
+
+Status Share::Unmirror(HostMirror& m) {
+  if (!m.root.valid()) return Status::Ok();
+  std::string by_fd = "/proc/self/fd/" + std::to_string(m.root.get());
+  Status st = InCallerMountNamespace([&]() -> Status {
+    // EINVAL: no longer a mount of this namespace (the host detached the
+    // volume, or the guest's unmount was mirrored already).
+    if (umount2(by_fd.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      return ErrnoError("unmount the mirror on " + m.host_path);
+    }
+    return Status::Ok();
+  });
+  m.root.reset();
+  return st;
 }
 
 Status Share::Destroy() const { return fs::RemoveTreeNoFollow(dir_); }

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace kata::sandbox {
 
@@ -28,6 +29,12 @@ namespace kata::sandbox {
 // the pod (critest's rslave case) would be missed. Without it, Bind uses
 // its own namespace.
 Status RememberCallerMountNamespace();
+
+// A guest mount mirrored on the host (Share::MirrorOnHost).
+struct HostMirror {
+  std::string host_path;  // for messages
+  UniqueFd root;          // the mount's root: unmounted by it, never by path
+};
 
 class Share {
  public:
@@ -53,6 +60,15 @@ class Share {
   // receives the host's later mounts (rslave, rshared host-to-container).
   Status Bind(pid_t vmm_pid, const std::string& source, const std::string& rel, bool readonly,
               From from = From::kOwnNamespace) const;
+  // A Bidirectional volume's guest mount on the host: the directory
+  // `share_rel` of the share (as the guest names it: below mounts/ in the
+  // VMM's namespace) bound, nosuid and nodev, on `target_rel` below the host
+  // directory `volume_source` in the caller's mount namespace. Both relative
+  // paths are the guest's word: resolved beneath, no symlink followed.
+  Result<HostMirror> MirrorOnHost(pid_t vmm_pid, const std::string& share_rel, const std::string& volume_source,
+                                  const std::string& target_rel) const;
+  // Unmounts a mirror (gone already: nothing to do).
+  static Status Unmirror(HostMirror& m);
   // Detaches every bind below mounts/<top> in the VMM's namespace, then
   // removes mounts/<top>. Nothing there: nothing to do.
   Status Unbind(pid_t vmm_pid, const std::string& top) const;

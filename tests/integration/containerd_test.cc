@@ -358,6 +358,37 @@ TEST_F(ContainerdTest, RslaveVolumeReceivesHostMountsMadeAfterThePodStarted) {
   EXPECT_EQ(Sh("grep -c " + host + " /proc/self/mountinfo").out, "0\n") << "a host mount was left behind";
 }
 
+// Kubernetes' Bidirectional (rshared) volume, guest to host: a mount the
+// container makes below the volume (a bind of its /etc, as critest does)
+// appears on the host at the same place once the exec that made it returns,
+// goes when the container unmounts it, and none is left after the pod.
+TEST_F(ContainerdTest, RsharedVolumeShowsTheContainersMountsOnTheHost) {
+  std::string pod = NewId("rsh");
+  std::string host = tmp_->path() + "/rsh-" + pod;
+  ASSERT_EQ(Sh("mkdir -p " + host + "/vol && mount --bind " + host + "/vol " + host + "/vol && mount --make-rshared " +
+               host + "/vol").exit_code, 0);
+  RunDetached(pod, {"--privileged", "--mount", "type=bind,src=" + host + "/vol,dst=/vol,options=rbind:rshared"},
+              {"sleep", "1000"});
+  CmdResult m = Exec(pod, "m1", {"sh", "-c", "mkdir -p /vol/etc && mount --bind /etc /vol/etc && echo mounted"});
+  ASSERT_NE(m.out.find("mounted"), std::string::npos) << m.out << m.err;
+  EXPECT_NE(Sh("ls -A " + host + "/vol/etc").out.find("passwd"), std::string::npos) << "the guest's mount is not on the host";
+  EXPECT_EQ(Sh("mountpoint -q " + host + "/vol/etc").exit_code, 0);
+  // A tmpfs of the guest's own has no host equivalent: not mirrored.
+  Exec(pod, "m2", {"sh", "-c", "mkdir -p /vol/tmp && mount -t tmpfs t /vol/tmp && touch /vol/tmp/guest-only"});
+  EXPECT_NE(Sh("mountpoint -q " + host + "/vol/tmp").exit_code, 0);
+  Exec(pod, "u1", {"umount", "/vol/etc"});
+  EXPECT_NE(Sh("mountpoint -q " + host + "/vol/etc").exit_code, 0) << "the guest's unmount was not mirrored";
+  Exec(pod, "m3", {"mount", "--bind", "/etc", "/vol/etc"});
+  EXPECT_EQ(Sh("mountpoint -q " + host + "/vol/etc").exit_code, 0);
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", pod}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(pod, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", pod}).exit_code, 0);
+  EXPECT_NE(Sh("mountpoint -q " + host + "/vol/etc").exit_code, 0) << "a mirror outlived the container";
+  Sh("umount " + host + "/vol");  // the test's own, named after the pod
+  EXPECT_EQ(Sh("grep -c " + host + " /proc/self/mountinfo").out, "0\n") << "a host mount was left behind";
+  EXPECT_EQ(LeaksAfter(pod, 15), "");
+}
+
 // As containerd's CRI asks: the pod's containers join the sandbox
 // container's pid, ipc and uts namespaces by /proc/<task pid>/ns/<type>,
 // where the task pid is the one the shim reported for the sandbox (the VMM's).
@@ -433,7 +464,9 @@ TEST_F(ContainerdTest, ShimKilledIsCleanedUpByDelete) {
   }
   EXPECT_TRUE(status == "" || status == "STOPPED") << status;
   EXPECT_EQ(LeaksAfter(id, 15), "");
-  if (status == "STOPPED") EXPECT_EQ(Ctr({"task", "rm", id}).exit_code, 0);
+  if (status == "STOPPED") {
+    EXPECT_EQ(Ctr({"task", "rm", id}).exit_code, 0);
+  }
   CmdResult rm = Ctr({"container", "rm", id});
   EXPECT_EQ(rm.exit_code, 0) << rm.out << rm.err;
 }

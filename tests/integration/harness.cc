@@ -19,14 +19,6 @@
 namespace kata::itest {
 namespace {
 
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
-}
-
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

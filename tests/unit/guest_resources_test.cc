@@ -6,6 +6,7 @@
 
 #include "agent/guest_cpus.h"
 #include "agent/guest_memory.h"
+#include "agent/shared_mounts.h"
 #include "common/fs.h"
 
 namespace kata::agent {
@@ -58,6 +59,31 @@ TEST_F(FakeSysMemory, ABlockSizeThatIsNotOneIsAnError) {
   Status st = AddMemoryBlocks({0x10000000}, dir_);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("is not a block size"), std::string::npos) << st.message();
+}
+
+// What a container mounted below its rshared volumes that the host can
+// mirror: 9p binds of the share only, strictly below a volume, paths
+// unescaped; a tmpfs of the guest's, the volume itself and mounts elsewhere
+// are not reported.
+TEST(SharedMountsIn, NinePBindsBelowAVolume) {
+  std::string mountinfo =
+      "20 1 0:21 /c1/rootfs / rw,relatime - 9p kataShared rw,trans=virtio\n"
+      "30 20 0:21 /c1/vol / rw - 9p kataShared rw\n"
+      "31 30 0:21 /c1/vol /data rw shared:5 - 9p kataShared rw\n"
+      "32 31 0:21 /c1/rootfs/etc /data/mnt rw shared:5 - 9p kataShared rw\n"
+      "33 31 0:40 / /data/scratch rw - tmpfs tmpfs rw\n"
+      "34 31 0:21 /c1/rootfs/my\\040dir /data/a\\040b rw - 9p kataShared rw\n"
+      "35 20 0:21 /c1/rootfs/etc /elsewhere rw - 9p kataShared rw\n"
+      "36 31 0:21 /c1/rootfs/etc /database/x rw - 9p kataShared rw\n";
+  std::vector<SharedMount> m = SharedMountsIn(mountinfo, {"/data"});
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].volume, "/data");
+  EXPECT_EQ(m[0].path, "mnt");
+  EXPECT_EQ(m[0].share_path, "c1/rootfs/etc");
+  EXPECT_EQ(m[1].path, "a b");
+  EXPECT_EQ(m[1].share_path, "c1/rootfs/my dir");
+  EXPECT_TRUE(SharedMountsIn(mountinfo, {}).empty());
+  EXPECT_TRUE(SharedMountsIn("garbage\n\n1 2 3\n", {"/data"}).empty());
 }
 
 TEST(CountCpuList, RangesAndSingles) {
