@@ -19,6 +19,11 @@ void MountMirror::Sync() {
     std::string key = m.volume() + '\0' + m.path() + '\0' + m.share_path();
     seen.insert(key);
     if (mirrored_.count(key)) continue;
+    if (mirrored_.size() >= kMaxMirrorsPerContainer) {
+      log::Warn("container " + id_ + ": more than " + std::to_string(kMaxMirrorsPerContainer) +
+                " mounts below its rshared volumes; " + m.path() + " is not mirrored on the host");
+      continue;
+    }
     const SharedVolume* volume = nullptr;
     for (const SharedVolume& v : volumes_) volume = v.destination == m.volume() ? &v : volume;
     if (volume == nullptr) continue;  // not a volume the host shared as rshared

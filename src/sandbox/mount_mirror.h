@@ -21,6 +21,9 @@
 
 namespace kata::sandbox {
 
+// The guest's list is not trusted to be short: the host mirrors no more.
+inline constexpr size_t kMaxMirrorsPerContainer = 64;
+
 struct SharedVolume {
   std::string destination;  // in the container
   std::string host_source;  // in the caller's mount namespace
