@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "sandbox/sandbox.h"
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 namespace {
 double Median(std::vector<double> v) {
@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   }
   std::vector<double> vmm, ready, kernel, agent;
   for (int i = 0; i < n; i++) {
-    auto sc = kata::shim::MakeSandboxConfig(cfg->config, "bench-" + std::to_string(getpid()) + "-" + std::to_string(i));
+    auto sc = kata::sandbox::MakeSandboxConfig(cfg->config, "bench-" + std::to_string(getpid()) + "-" + std::to_string(i));
     if (!sc.ok()) return 1;
     sc->measure_guest_boot = true;
     auto sb = kata::sandbox::Sandbox::Boot(*sc);

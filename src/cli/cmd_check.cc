@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 #include "common/fs.h"
 #include "config/config.h"
-#include "vmm/kvm_probe.h"
+#include "sandbox/sandbox_config.h"
 
 namespace kata::cli {
 namespace {
@@ -64,7 +64,7 @@ void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       which = (kind == "own" ? "own build, " : kind == "debian" ? "Debian's prebuilt, " : kind + ", ") + rest;
     }
     if (release.ok()) c.Pass("guest kernel release " + release->substr(0, release->find('\n')) + " (" + which + ")");
-    vmm::AccelDecision d = vmm::ChooseAccelerator(q.accelerator);
+    sandbox::AccelDecision d = sandbox::ChooseAccelerator(q.accelerator);
     if (d.accel == "kvm" && !d.kvm_usable) {
       c.Fail("accelerator: " + d.reason, "set hypervisor.qemu.accelerator = \"auto\" or \"tcg\"");
     } else {

@@ -2,7 +2,7 @@
 
 #include "cli/commands.h"
 #include "config/config.h"
-#include "vmm/kvm_probe.h"
+#include "sandbox/sandbox_config.h"
 
 namespace kata::cli {
 
@@ -15,7 +15,7 @@ void AddEnvCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       *exit_code = 1;
       return;
     }
-    vmm::AccelDecision d = vmm::ChooseAccelerator(cfg->config.qemu.accelerator);
+    sandbox::AccelDecision d = sandbox::ChooseAccelerator(cfg->config.qemu.accelerator);
     std::string out = config::ToToml(*cfg);
     out += "\n[accelerator]\nconfigured = \"" + cfg->config.qemu.accelerator + "\"\nchosen = \"" + d.accel +
            "\"\nreason = \"" + d.reason + "\"\n";

@@ -14,7 +14,7 @@
 #include "sandbox/template_fingerprint.h"
 #include "sandbox/vm_cache.h"
 #include "sandbox/vm_template.h"
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 namespace kata::cli {
 namespace {
@@ -22,7 +22,7 @@ namespace {
 // The VM a sandbox would get with this configuration: what the template is
 // made from, and what it is checked against.
 Result<sandbox::SandboxConfig> SandboxShape(const config::Config& c) {
-  return shim::MakeSandboxConfig(c, "template");
+  return sandbox::MakeSandboxConfig(c, "template");
 }
 
 // The installed agent (scripts/install.sh), or the one next to a build's

@@ -11,7 +11,7 @@
 #include "oci/namespace_paths.h"
 #include "oci/spec_json.h"
 #include "shim/rootfs_mount.h"
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 #include "shim/task_api.h"
 #include "shim/task_service.h"
 
@@ -71,13 +71,13 @@ Status TaskService::CheckJoinsThisSandbox(const std::string& id, const std::map<
 // The VM for the pod whose first container uid=0(root) gid=0(root) groups=0(root) is. mu_ held.
 Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spec,
                                 const std::map<std::string, std::string>& annotations) {
-  ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, MakeSandboxConfig(cfg_.config, id));
+  ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, sandbox::MakeSandboxConfig(cfg_.config, id));
   sc.owner = owner_;
-  ApplyNetworkNamespace(spec, &sc);
-  ApplyHostCgroup(cfg_.config, spec, &sc);
-  sc.port_forward = sc.network && IsCriPodSandbox(annotations);  // kubectl port-forward
-  RETURN_IF_ERROR(CheckPodHostNamespaces(spec, annotations));
-  RETURN_IF_ERROR(SizeFromAnnotations(annotations, &sc));
+  sandbox::ApplyNetworkNamespace(spec, &sc);
+  sandbox::ApplyHostCgroup(cfg_.config, spec, &sc);
+  sc.port_forward = sc.network && sandbox::IsCriPodSandbox(annotations);  // kubectl port-forward
+  RETURN_IF_ERROR(sandbox::CheckPodHostNamespaces(spec, annotations));
+  RETURN_IF_ERROR(sandbox::SizeFromAnnotations(annotations, &sc));
   ASSIGN_OR_RETURN(sandbox_, sandbox::Sandbox::Boot(sc));
   task_pid_ = static_cast<uint32_t>(sandbox_->vmm_pid());
   sandbox_->OnVmExit([this] { OnVmExit(); });

@@ -17,7 +17,7 @@
 #include "shared_vm.h"
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 namespace kata::itest {
 namespace {

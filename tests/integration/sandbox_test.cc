@@ -15,7 +15,7 @@
 #include "health.pb.h"
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 namespace kata::itest {
 namespace {

@@ -18,7 +18,7 @@
 #include "harness.h"
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 namespace kata::itest {
 
@@ -29,7 +29,7 @@ class SharedVmTest : public ::testing::Test {
     tmp_ = new TempDir();
     auto cfg = config::Load();
     ASSERT_TRUE(cfg.ok()) << cfg.status().message();
-    auto sc = shim::MakeSandboxConfig(cfg->config, UniqueId(name));
+    auto sc = sandbox::MakeSandboxConfig(cfg->config, UniqueId(name));
     ASSERT_TRUE(sc.ok()) << sc.status().message();
     auto sb = sandbox::Sandbox::Boot(*sc);
     ASSERT_TRUE(sb.ok()) << sb.status().message();

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/guest_paths.h"
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 namespace kata {
 namespace {
@@ -72,15 +72,15 @@ TEST(GuestSpecTest, ShareNamesCarryTheSourcesName) {
 TEST(PodHostNamespacesTest, HostNetworkAndHostIpcPodsAreRefusedByName) {
   std::map<std::string, std::string> pod = {{"io.kubernetes.cri.container-type", "sandbox"}};
   json ok = json::parse(R"({"linux": {"namespaces": [{"type": "network", "path": "/x"}, {"type": "ipc"}]}})");
-  EXPECT_TRUE(shim::CheckPodHostNamespaces(ok, pod).ok());
+  EXPECT_TRUE(sandbox::CheckPodHostNamespaces(ok, pod).ok());
   json host_net = json::parse(R"({"linux": {"namespaces": [{"type": "ipc"}]}})");
-  Status st = shim::CheckPodHostNamespaces(host_net, pod);
+  Status st = sandbox::CheckPodHostNamespaces(host_net, pod);
   EXPECT_NE(st.message().find("hostNetwork"), std::string::npos) << st.message();
   json host_ipc = json::parse(R"({"linux": {"namespaces": [{"type": "network"}]}})");
-  st = shim::CheckPodHostNamespaces(host_ipc, pod);
+  st = sandbox::CheckPodHostNamespaces(host_ipc, pod);
   EXPECT_NE(st.message().find("hostIPC"), std::string::npos) << st.message();
   // Not a CRI pod (docker, podman, ctr): left as it is.
-  EXPECT_TRUE(shim::CheckPodHostNamespaces(host_ipc, {}).ok());
+  EXPECT_TRUE(sandbox::CheckPodHostNamespaces(host_ipc, {}).ok());
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 // The guest kernel command line the runtime builds per accelerator.
 #include <gtest/gtest.h>
 
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
-namespace kata::shim {
+namespace kata::sandbox {
 namespace {
 
 bool HasWord(const std::string& line, const std::string& word) {
@@ -23,4 +23,4 @@ TEST(AcceleratorKernelParams, KvmKeepsTheKernelsDefaults) {
 }
 
 }  // namespace
-}  // namespace kata::shim
+}  // namespace kata::sandbox

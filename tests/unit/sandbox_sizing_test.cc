@@ -2,11 +2,11 @@
 // creates the pod: overflow and absurd sizes are refused, naming the
 // annotation and the limit (issue 12). (Named cli_* only to sit with the
 // other tests of that issue.)
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 #include <gtest/gtest.h>
 
-namespace kata::shim {
+namespace kata::sandbox {
 namespace {
 
 constexpr char kMem[] = "io.kubernetes.cri.sandbox-memory";
@@ -97,4 +97,4 @@ TEST(SizeFromAnnotations, HostLimitsAreThisHosts) {
 }
 
 }  // namespace
-}  // namespace kata::shim
+}  // namespace kata::sandbox

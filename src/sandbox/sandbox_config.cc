@@ -1,4 +1,4 @@
-#include "shim/sandbox_config.h"
+#include "sandbox/sandbox_config.h"
 
 #include "vmm/tsc_khz.h"
 
@@ -11,7 +11,9 @@
 #include "common/log.h"
 #include "oci/spec_json.h"
 
-namespace kata::shim {
+namespace kata::sandbox {
+
+AccelDecision ChooseAccelerator(const std::string& configured) { return vmm::ChooseAccelerator(configured); }
 
 std::string BaseKernelParams(bool debug) {
   // Skip probing for hardware the VM does not have (keyboard controller, PIT
@@ -236,4 +238,4 @@ Status CheckPodHostNamespaces(const nlohmann::json& spec, const std::map<std::st
   return Status::Ok();
 }
 
-}  // namespace kata::shim
+}  // namespace kata::sandbox

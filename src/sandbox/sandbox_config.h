@@ -1,4 +1,5 @@
-// Maps configuration.toml (plus the accelerator probe) to a SandboxConfig.
+// Maps configuration.toml (plus the accelerator probe) to a SandboxConfig:
+// the one place both front doors (the shim, kata-runtime) get it from.
 #pragma once
 
 #include <map>
@@ -10,7 +11,7 @@
 #include "sandbox/sandbox.h"
 #include "vmm/kvm_probe.h"
 
-namespace kata::shim {
+namespace kata::sandbox {
 
 // The guest kernel command line the runtime always uses; the configuration's
 // kernel_params are appended (later words win in the kernel's parser).
@@ -19,6 +20,12 @@ std::string BaseKernelParams(bool debug);
 // What the accelerator adds to the kernel command line: under TCG, the
 // clock rates the guest would otherwise calibrate slowly; nothing with KVM.
 std::string AcceleratorKernelParams(const std::string& accel, const std::string& machine_type);
+
+// The accelerator this host gives a VM configured with `configured` (auto,
+// kvm, tcg) and why: what MakeSandboxConfig uses, and `kata-runtime check`
+// and `env` report (so neither front door reaches into vmm/).
+using AccelDecision = vmm::AccelDecision;
+AccelDecision ChooseAccelerator(const std::string& configured);
 
 // Fails if a forced accelerator cannot be used ("kvm" without /dev/kvm).
 Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, const std::string& sandbox_id,
@@ -61,4 +68,4 @@ Status CheckPodHostNamespaces(const nlohmann::json& spec, const std::map<std::st
 // with io.kubernetes.cri.container-type = sandbox.
 bool IsCriPodSandbox(const std::map<std::string, std::string>& annotations);
 
-}  // namespace kata::shim
+}  // namespace kata::sandbox
