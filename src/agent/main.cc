@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -38,65 +39,50 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto t0 = std::chrono::steady_clock::now();
-  int64_t started_boottime_ns = kata::agent::AgentService::BoottimeNs();
-  std::string listen_path;
+struct Args {
+  std::string listen_path;  // host test mode: serve this unix socket
   std::string cgroup_root = "/sys/fs/cgroup";
   bool debug = false;
+};
+
+Args ParseArgs(int argc, char** argv) {
+  Args a;
   for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
+    std::string arg = argv[i];
     // Also the VM cache's warm-up container (sandbox/vm_cache.h): a static
     // binary that starts and exits like a small container's process.
-    if (a == "--version") {
+    if (arg == "--version") {
       std::printf("kata-agent %s\n", KATA_VERSION);
-      return 0;
+      std::exit(0);
     }
-    if (a == "--listen" && i + 1 < argc) listen_path = argv[++i];
-    if (a == "--cgroup-root" && i + 1 < argc) cgroup_root = argv[++i];
-    if (a == "--debug") debug = true;
+    if (arg == "--listen" && i + 1 < argc) a.listen_path = argv[++i];
+    if (arg == "--cgroup-root" && i + 1 < argc) a.cgroup_root = argv[++i];
+    if (arg == "--debug") a.debug = true;
   }
-  bool as_init = getpid() == 1;
-  kata::log::SetComponent("kata-agent");
-  kata::log::Configure(2, debug ? kata::log::Level::kDebug : kata::log::Level::kInfo, kata::log::Format::kText);
-  signal(SIGPIPE, SIG_IGN);
+  return a;
+}
 
-  if (as_init) {
-    if (auto st = kata::agent::MountBasics(); !st.ok()) Die("guest setup: " + st.message());
-    if (kata::agent::KernelCmdlineHas("agent.log=debug")) {
-      kata::log::Configure(2, kata::log::Level::kDebug, kata::log::Format::kText);
-    }
-    // The kernel gives init a console on fd 0-2 only if /dev/console existed
-    // in the initramfs; reopen it now that devtmpfs is up.
-    if (int fd = open("/dev/console", O_RDWR | O_CLOEXEC); fd >= 0) {
-      for (int i = 0; i < 3; i++) dup2(fd, i);
-      close(fd);
-    }
-    if (auto st = kata::agent::LoadModules(kModulesList); !st.ok()) Die("guest setup: " + st.message());
-    // Containers share the guest's network namespace: its loopback is theirs.
-    if (auto st = kata::agent::BringUpLoopback(); !st.ok()) kata::log::Warn("guest setup: " + st.message());
+// As PID 1 of the guest: the file systems, the console, modules, loopback.
+void SetUpGuest() {
+  if (auto st = kata::agent::MountBasics(); !st.ok()) Die("guest setup: " + st.message());
+  if (kata::agent::KernelCmdlineHas("agent.log=debug")) {
+    kata::log::Configure(2, kata::log::Level::kDebug, kata::log::Format::kText);
   }
-  kata::agent::Reaper::Get().Start();
-  if (as_init && kata::agent::KernelCmdlineHas("agent.debug_console")) kata::agent::StartDebugConsole();
-
-  kata::ttrpc::Server server;
-  kata::agent::AgentOptions opts;
-  opts.guest = as_init;
-  opts.cgroup_root = cgroup_root;
-  opts.started_boottime_ns = started_boottime_ns;
-  kata::agent::AgentService service(opts);
-  service.Register(server);
-
-  if (!listen_path.empty()) {
-    auto fd = kata::ttrpc::ListenUnix(listen_path);
-    if (!fd.ok()) Die(fd.status().message());
-    kata::log::Info("serving on " + listen_path);
-    service.MarkReady();
-    server.ServeListener(*fd);
-    return 0;
+  // The kernel gives init a console on fd 0-2 only if /dev/console existed
+  // in the initramfs; reopen it now that devtmpfs is up.
+  if (int fd = open("/dev/console", O_RDWR | O_CLOEXEC); fd >= 0) {
+    for (int i = 0; i < 3; i++) dup2(fd, i);
+    close(fd);
   }
+  if (auto st = kata::agent::LoadModules(kModulesList); !st.ok()) Die("guest setup: " + st.message());
+  // Containers share the guest's network namespace: its loopback is theirs.
+  if (auto st = kata::agent::BringUpLoopback(); !st.ok()) kata::log::Warn("guest setup: " + st.message());
+}
+
+// The host's channel: the virtio-serial port, which survives the host
+// reconnecting; never returns.
+[[noreturn]] void ServeAgentPort(kata::ttrpc::Server& server, kata::agent::AgentService& service,
+                                 std::chrono::steady_clock::time_point t0) {
   auto port = kata::agent::FindSerialPort(kPortName);
   if (!port.ok()) Die(port.status().message());
   int fd = open(port->c_str(), O_RDWR | O_CLOEXEC);
@@ -107,4 +93,34 @@ int main(int argc, char** argv) {
   copts.reconnecting_device = true;
   server.ServeConnection(fd, copts);
   Die("agent channel closed");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t started_boottime_ns = kata::agent::AgentService::BoottimeNs();
+  Args args = ParseArgs(argc, argv);
+  bool as_init = getpid() == 1;
+  kata::log::SetComponent("kata-agent");
+  kata::log::Configure(2, args.debug ? kata::log::Level::kDebug : kata::log::Level::kInfo, kata::log::Format::kText);
+  signal(SIGPIPE, SIG_IGN);
+  if (as_init) SetUpGuest();
+  kata::agent::Reaper::Get().Start();
+  if (as_init && kata::agent::KernelCmdlineHas("agent.debug_console")) kata::agent::StartDebugConsole();
+
+  kata::ttrpc::Server server;
+  kata::agent::AgentOptions opts;
+  opts.guest = as_init;
+  opts.cgroup_root = args.cgroup_root;
+  opts.started_boottime_ns = started_boottime_ns;
+  kata::agent::AgentService service(opts);
+  service.Register(server);
+  if (args.listen_path.empty()) ServeAgentPort(server, service, t0);
+  auto fd = kata::ttrpc::ListenUnix(args.listen_path);
+  if (!fd.ok()) Die(fd.status().message());
+  kata::log::Info("serving on " + args.listen_path);
+  service.MarkReady();
+  server.ServeListener(*fd);
+  return 0;
 }

@@ -74,6 +74,40 @@ struct Walk {
     dir = next;
     return true;
   }
+  // A symlink at `comp` (todo ends there, todo[end] was `saved`): its
+  // target replaces it in todo, walked from the root when absolute.
+  bool FollowLink(const char* comp, size_t end, char saved, int* links) {
+    if (++*links > 40) {
+      errno = ELOOP;
+      return false;
+    }
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(dir, comp, target, sizeof target);
+    if (n < 0 || n >= static_cast<ssize_t>(sizeof target)) {
+      if (n >= 0) errno = ENAMETOOLONG;
+      return false;
+    }
+    todo[end] = saved;
+    if (target[0] == '/' && !Reset()) return false;
+    return Splice(target, static_cast<size_t>(n), todo + end);
+  }
+  // One component: "." stays, ".." goes up (never above the root), a
+  // symlink is followed inside the root (*restarted: todo begins anew), a
+  // missing directory is made; then entered, never through a symlink.
+  bool Step(const char* comp, size_t clen, size_t end, char saved, mode_t mode, int* links, bool* restarted) {
+    if (clen == 1 && comp[0] == '.') return true;
+    if (clen == 2 && comp[0] == '.' && comp[1] == '.') return Up();
+    struct stat st;
+    if (fstatat(dir, comp, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errno == ENOENT && (mkdirat(dir, comp, mode) == 0 || errno == EEXIST) && Down(comp, clen);
+    }
+    if (S_ISLNK(st.st_mode)) return *restarted = FollowLink(comp, end, saved, links);
+    if (!S_ISDIR(st.st_mode)) {
+      errno = ENOTDIR;
+      return false;
+    }
+    return Down(comp, clen);
+  }
   // todo = link target + "/" + rest.
   bool Splice(const char* target, size_t target_len, const char* rest) {
     size_t rest_len = StrLen(rest);
@@ -113,59 +147,18 @@ int MkdirAllInRoot(int rootfd, const char* rel, mode_t mode) {
     if (w.todo[pos] == '\0') return w.dir;
     size_t end = pos;
     while (w.todo[end] != '\0' && w.todo[end] != '/') ++end;
-    size_t clen = end - pos;
     char saved = w.todo[end];
     w.todo[end] = '\0';
-    const char* comp = w.todo + pos;
-    bool ok = true;
-    if (clen == 1 && comp[0] == '.') {
-      // nothing
-    } else if (clen == 2 && comp[0] == '.' && comp[1] == '.') {
-      ok = w.Up();
-    } else {
-      struct stat st;
-      if (fstatat(w.dir, comp, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno != ENOENT) {
-          ok = false;
-        } else if (mkdirat(w.dir, comp, mode) != 0 && errno != EEXIST) {
-          ok = false;
-        } else {
-          ok = w.Down(comp, clen);
-        }
-      } else if (S_ISLNK(st.st_mode)) {
-        if (++links > 40) {
-          errno = ELOOP;
-          ok = false;
-        } else {
-          char target[PATH_MAX];
-          ssize_t n = readlinkat(w.dir, comp, target, sizeof target);
-          if (n < 0 || n >= static_cast<ssize_t>(sizeof target)) {
-            if (n >= 0) errno = ENAMETOOLONG;
-            ok = false;
-          } else {
-            w.todo[end] = saved;
-            if (target[0] == '/' && !w.Reset()) {
-              ok = false;
-            } else if (!w.Splice(target, static_cast<size_t>(n), w.todo + end)) {
-              ok = false;
-            } else {
-              pos = 0;
-              continue;
-            }
-          }
-        }
-      } else if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        ok = false;
-      } else {
-        ok = w.Down(comp, clen);
-      }
-    }
-    if (!ok) {
+    bool restarted = false;
+    if (!w.Step(w.todo + pos, end - pos, end, saved, mode, &links, &restarted)) {
       int err = errno;
       close(w.dir);
       errno = err;
       return -1;
+    }
+    if (restarted) {
+      pos = 0;
+      continue;
     }
     w.todo[end] = saved;
     pos = end;

@@ -105,42 +105,59 @@ void LogToContainerdFifo(kata::log::Level level) {
   kata::log::Configure(2, level, kata::log::Format::kText);
 }
 
+// Before serving: the caller's mount namespace kept, our own made private.
+// Every mount the service makes (containerd's rootfs mounts) stays in its
+// own namespace; the container binds live in the VMM's (sandbox/share.h),
+// a VM from the VM cache included.
+kata::Status IsolateMounts() {
+  RETURN_IF_ERROR(kata::sandbox::RememberCallerMountNamespace());
+  return PrivateMountNamespace();
+}
+
+// The Task socket: fd 3 from `start` (containerd), or kata-runtime's path.
+// kata-runtime hands the caller's stdio over a socket beside it; that one
+// must exist before the Task socket, whose appearance the CLI waits for.
+kata::Result<int> ListenForTasks(const std::string& socket_path) {
+  if (socket_path.empty()) return 3;
+  RETURN_IF_ERROR(kata::sandbox::ServeStdioSocket(socket_path + ".stdio"));
+  return kata::ttrpc::ListenUnix(socket_path);
+}
+
+// SIGTERM/SIGINT: stop serving and tear everything down like a Shutdown.
+void ShutdownOnSignals(kata::ttrpc::Server& server) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, &server] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    kata::log::Info("received signal " + std::to_string(sig) + ", shutting down");
+    server.Shutdown();
+  }).detach();
+}
+
+void RemoveSockets(const Flags& flags, const std::string& socket_path, bool containerd_mode) {
+  if (!socket_path.empty()) {
+    for (const char* suffix : {"", ".stdio", ".oom"}) unlink((socket_path + suffix).c_str());
+  } else if (containerd_mode) {
+    unlink(kata::shim::SocketPath(flags.Get("address"), flags.Get("namespace"), flags.Get("id")).c_str());
+  }
+}
+
 int Serve(const Flags& flags) {
   bool containerd_mode = !flags.Get("address").empty();
   if (containerd_mode && flags.Get("log").empty()) {
     LogToContainerdFifo(flags.debug ? kata::log::Level::kDebug : kata::log::Level::kInfo);
   }
   auto cfg = kata::config::Load(flags.Get("config"));
-  if (!cfg.ok()) {
-    kata::log::Error(cfg.status().message());
-    return 1;
-  }
-  // Every mount the service makes (containerd's rootfs mounts) stays in its
-  // own namespace; the container binds live in the VMM's (sandbox/share.h),
-  // a VM from the VM cache included.
-  if (auto st = kata::sandbox::RememberCallerMountNamespace(); !st.ok()) {
-    kata::log::Error(st.message());
-    return 1;
-  }
-  if (auto st = PrivateMountNamespace(); !st.ok()) {
-    kata::log::Error(st.message());
-    return 1;
-  }
-  int listen_fd = 3;
+  kata::Status st = cfg.ok() ? IsolateMounts() : cfg.status();
   std::string socket_path = flags.Get("socket");
-  if (!socket_path.empty()) {
-    // kata-runtime hands the caller's stdio over this socket; it must exist
-    // before the Task socket, whose appearance the CLI waits for.
-    if (auto st = kata::sandbox::ServeStdioSocket(socket_path + ".stdio"); !st.ok()) {
-      kata::log::Error(st.message());
-      return 1;
-    }
-    auto fd = kata::ttrpc::ListenUnix(socket_path);
-    if (!fd.ok()) {
-      kata::log::Error(fd.status().message());
-      return 1;
-    }
-    listen_fd = *fd;
+  auto listen_fd = st.ok() ? ListenForTasks(socket_path) : kata::Result<int>(st);
+  if (!listen_fd.ok()) {
+    kata::log::Error(listen_fd.status().message());
+    return 1;
   }
   // Events go to containerd only when it started us (-address), never from
   // kata-runtime's private service even if TTRPC_ADDRESS leaks into its env.
@@ -153,30 +170,10 @@ int Serve(const Flags& flags) {
                                        : kata::sandbox::KataRuntimeOwner(socket_path));
   if (!socket_path.empty()) service.SetOomRecord(socket_path + ".oom");
   service.Register(server);
-
-  // SIGTERM/SIGINT: stop serving and tear everything down like a Shutdown.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set, &server] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    kata::log::Info("received signal " + std::to_string(sig) + ", shutting down");
-    server.Shutdown();
-  }).detach();
-
-  server.ServeListener(listen_fd);
+  ShutdownOnSignals(server);
+  server.ServeListener(*listen_fd);
   service.Teardown();
-  if (!socket_path.empty()) {
-    unlink(socket_path.c_str());
-    unlink((socket_path + ".stdio").c_str());
-    unlink((socket_path + ".oom").c_str());
-  }
-  if (socket_path.empty() && containerd_mode) {
-    unlink(kata::shim::SocketPath(flags.Get("address"), flags.Get("namespace"), flags.Get("id")).c_str());
-  }
+  RemoveSockets(flags, socket_path, containerd_mode);
   kata::log::Info("sandbox service " + flags.Get("id") + " exiting");
   return 0;
 }

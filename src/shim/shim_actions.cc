@@ -89,99 +89,107 @@ std::map<std::string, std::string> BundleAnnotations(const std::string& bundle) 
   return out;
 }
 
-int StartAction(const ShimFlags& f, const std::string& self_exe) {
-  // Options Any (e.g. runc's) on stdin when containerd has some: read and ignore.
-  if (!isatty(0)) {
-    char buf[4096];
-    while (read(0, buf, sizeof buf) > 0) {
-    }
+namespace {
+
+// Options Any (e.g. runc's) on stdin when containerd has some: read and ignore.
+void DrainOptions() {
+  if (isatty(0)) return;
+  char buf[4096];
+  while (read(0, buf, sizeof buf) > 0) {
   }
-  if (f.id.empty()) {
-    std::fprintf(stderr, "start: -id is required\n");
-    return 1;
-  }
-  std::string bundle = f.bundle;
-  if (bundle.empty()) {
-    auto cwd = fs::AbsolutePath(".");
-    if (!cwd.ok()) {
-      std::fprintf(stderr, "start: %s\n", cwd.status().message().c_str());
-      return 1;
-    }
-    bundle = *cwd;
-  }
-  std::string group = GroupId(f.id, BundleAnnotations(bundle));
-  std::string path = SocketPath(f.address, f.ns, group);
-  std::string address = "unix://" + path;
-  auto write_address = [&]() -> bool {
-    Status st = fs::WriteFileAtomic(fs::JoinPath(bundle, "address"), address, 0644);
-    if (!st.ok()) std::fprintf(stderr, "start: %s\n", st.message().c_str());
-    return st.ok();
-  };
-  if (group != f.id) {
-    // A pod container: served by its sandbox's shim, which CRI started first.
-    if (!write_address()) return 1;
-    std::fputs(address.c_str(), stdout);
-    return 0;
-  }
-  // A shim already serving this id (a repeated start) keeps serving it.
-  if (auto fd = ttrpc::DialUnix(path); fd.ok()) {
-    close(*fd);
-    if (!write_address()) return 1;
-    std::fputs(address.c_str(), stdout);
-    return 0;
-  }
-  if (Status st = fs::MkdirAll(kSocketDir, 0711); !st.ok()) {
-    std::fprintf(stderr, "start: %s\n", st.message().c_str());
-    return 1;
-  }
-  auto lfd = ttrpc::ListenUnix(path);
-  if (!lfd.ok()) {
-    std::fprintf(stderr, "start: %s\n", lfd.status().message().c_str());
-    return 1;
-  }
+}
+
+Result<std::string> BundleOf(const ShimFlags& f) {
+  if (!f.bundle.empty()) return f.bundle;
+  return fs::AbsolutePath(".");
+}
+
+std::vector<std::string> ServeArgv(const ShimFlags& f, const std::string& self_exe) {
   std::vector<std::string> argv = {self_exe, "-namespace", f.ns, "-id", f.id, "-address", f.address};
   if (!f.publish_binary.empty()) argv.insert(argv.end(), {"-publish-binary", f.publish_binary});
   if (!f.config.empty()) argv.insert(argv.end(), {"-config", f.config});
   if (f.debug) argv.push_back("-debug");
+  return argv;
+}
+
+// The serving shim: own session, listening socket on fd 3, stdio on
+// /dev/null so containerd's CombinedOutput pipe sees EOF when we exit.
+Result<pid_t> SpawnServingShim(std::vector<std::string> argv, int listen_fd) {
   pid_t pid = fork();
-  if (pid < 0) {
-    std::perror("start: fork");
-    unlink(path.c_str());
-    return 1;
+  if (pid < 0) return ErrnoError("fork");
+  if (pid > 0) return pid;
+  setsid();
+  int devnull = open("/dev/null", O_RDWR);
+  dup2(devnull, 0);
+  dup2(devnull, 1);
+  dup2(devnull, 2);
+  if (listen_fd == 3) {
+    fcntl(3, F_SETFD, 0);
+  } else {
+    dup2(listen_fd, 3);
   }
-  if (pid == 0) {
-    // The serving shim: own session, listening socket on fd 3, stdio on
-    // /dev/null so containerd's CombinedOutput pipe sees EOF when we exit.
-    setsid();
-    int devnull = open("/dev/null", O_RDWR);
-    dup2(devnull, 0);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    if (*lfd == 3) {
-      fcntl(3, F_SETFD, 0);
-    } else {
-      dup2(*lfd, 3);
-    }
-    proc::CloseFdsFrom(4);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(self_exe.c_str(), args.data());
-    _exit(127);
-  }
-  close(*lfd);
-  Status st = fs::WriteFileAtomic(fs::JoinPath(bundle, "shim.pid"), std::to_string(pid), 0644);
-  // Who the pid is: `delete` signals it only while it is still that process.
-  if (auto id = proc::IdentityOf(pid); st.ok() && id.ok()) {
-    st = fs::WriteFileAtomic(fs::JoinPath(bundle, "shim.identity"), proc::ToText(*id), 0644);
-  }
-  if (!st.ok() || !write_address()) {
-    kill(pid, SIGKILL);
-    unlink(path.c_str());
+  proc::CloseFdsFrom(4);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  execv(args[0], args.data());
+  _exit(127);
+}
+
+// Who the pid is: `delete` signals it only while it is still that process.
+Status RecordShim(const std::string& bundle, pid_t pid) {
+  RETURN_IF_ERROR(fs::WriteFileAtomic(fs::JoinPath(bundle, "shim.pid"), std::to_string(pid), 0644));
+  auto id = proc::IdentityOf(pid);
+  if (!id.ok()) return Status::Ok();  // gone already: delete finds nothing to signal
+  return fs::WriteFileAtomic(fs::JoinPath(bundle, "shim.identity"), proc::ToText(*id), 0644);
+}
+
+// containerd reads the address from stdout; the bundle keeps it for delete.
+int AnswerAddress(const std::string& bundle, const std::string& address) {
+  Status st = fs::WriteFileAtomic(fs::JoinPath(bundle, "address"), address, 0644);
+  if (!st.ok()) {
+    std::fprintf(stderr, "start: %s\n", st.message().c_str());
     return 1;
   }
   std::fputs(address.c_str(), stdout);
   return 0;
+}
+
+int StartFailed(const Status& st) {
+  std::fprintf(stderr, "start: %s\n", st.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int StartAction(const ShimFlags& f, const std::string& self_exe) {
+  DrainOptions();
+  if (f.id.empty()) {
+    std::fprintf(stderr, "start: -id is required\n");
+    return 1;
+  }
+  auto bundle = BundleOf(f);
+  if (!bundle.ok()) return StartFailed(bundle.status());
+  std::string group = GroupId(f.id, BundleAnnotations(*bundle));
+  std::string path = SocketPath(f.address, f.ns, group);
+  std::string address = "unix://" + path;
+  // A pod container: served by its sandbox's shim, which CRI started first.
+  if (group != f.id) return AnswerAddress(*bundle, address);
+  // A shim already serving this id (a repeated start) keeps serving it.
+  if (auto fd = ttrpc::DialUnix(path); fd.ok()) {
+    close(*fd);
+    return AnswerAddress(*bundle, address);
+  }
+  if (Status st = fs::MkdirAll(kSocketDir, 0711); !st.ok()) return StartFailed(st);
+  auto lfd = ttrpc::ListenUnix(path);
+  if (!lfd.ok()) return StartFailed(lfd.status());
+  auto pid = SpawnServingShim(ServeArgv(f, self_exe), *lfd);
+  close(*lfd);
+  Status st = pid.ok() ? RecordShim(*bundle, *pid) : pid.status();
+  if (st.ok() && AnswerAddress(*bundle, address) == 0) return 0;
+  if (pid.ok()) kill(*pid, SIGKILL);
+  unlink(path.c_str());
+  return st.ok() ? 1 : StartFailed(st);
 }
 
 int DeleteAction(const ShimFlags& f) {

@@ -65,6 +65,33 @@ void Fail(ProbeReport* r, const char* step, int err) {
 }
 
 // Runs in the child. Leaks its fds and mappings on purpose: the child exits.
+// Flat 4 GiB segments, no paging: the probe's code runs in protected mode.
+bool EnterProtectedMode(int vcpu, ProbeReport* r) {
+  kvm_sregs sregs;
+  if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0) {
+    Fail(r, "KVM_GET_SREGS", errno);
+    return false;
+  }
+  kvm_segment seg{};
+  seg.limit = 0xffffffff;
+  seg.present = 1;
+  seg.s = 1;
+  seg.db = 1;
+  seg.g = 1;
+  seg.type = 11;  // Code: execute/read, accessed.
+  seg.selector = 8;
+  sregs.cs = seg;
+  seg.type = 3;  // Data: read/write, accessed.
+  seg.selector = 16;
+  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
+  sregs.cr0 |= 1;  // PE
+  if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0) {
+    Fail(r, "KVM_SET_SREGS", errno);
+    return false;
+  }
+  return true;
+}
+
 void RunProbe(const char* device, ProbeReport* r) {
   int kvm = open(device, O_RDWR | O_CLOEXEC);
   if (kvm < 0) return Fail(r, "open", errno);
@@ -86,22 +113,7 @@ void RunProbe(const char* device, ProbeReport* r) {
   if (run_map == MAP_FAILED) return Fail(r, "mmap kvm_run", errno);
   auto* run = static_cast<kvm_run*>(run_map);
 
-  kvm_sregs sregs;
-  if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0) return Fail(r, "KVM_GET_SREGS", errno);
-  kvm_segment seg{};  // Flat 4 GiB segments, no paging.
-  seg.limit = 0xffffffff;
-  seg.present = 1;
-  seg.s = 1;
-  seg.db = 1;
-  seg.g = 1;
-  seg.type = 11;  // Code: execute/read, accessed.
-  seg.selector = 8;
-  sregs.cs = seg;
-  seg.type = 3;  // Data: read/write, accessed.
-  seg.selector = 16;
-  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
-  sregs.cr0 |= 1;  // PE
-  if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0) return Fail(r, "KVM_SET_SREGS", errno);
+  if (!EnterProtectedMode(vcpu, r)) return;
 
   // One warm-up run (first entry faults the page in and loads vCPU state),
   // then the best of three: a preempted run must not decide for TCG.

@@ -95,24 +95,18 @@ Result<pid_t> ExecInContainer(pid_t init_pid, const oci::Process& process, int s
   return r.pid;
 }
 
-Result<ExecResult> Exec(const ExecSpec& es) {
-  pid_t init_pid = es.init_pid;
-  std::string proc_dir = "/proc/" + std::to_string(init_pid) + "/";
-  std::string ns_dir = proc_dir + "ns/";
-  Fds fds;
-  int rootfd = open((proc_dir + "root").c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (rootfd < 0) return ErrnoError("open root of container init " + std::to_string(init_pid));
-  fds.fds.push_back(rootfd);
+namespace {
 
+// The namespaces of the container's init that differ from ours, opened for
+// the spawn helper to join (its user namespace apart: the child joins it,
+// last, through *userns_fd).
+Status PlanJoins(const std::string& ns_dir, Fds* fds, SpawnOptions* so, int* userns_fd) {
   ASSIGN_OR_RETURN(bool other_user_ns, DiffersFromOurs(ns_dir, "user"));
-  int userns_fd = -1;
   if (other_user_ns) {
-    userns_fd = open((ns_dir + "user").c_str(), O_RDONLY | O_CLOEXEC);
-    if (userns_fd < 0) return ErrnoError("open " + ns_dir + "user");
-    fds.fds.push_back(userns_fd);
+    *userns_fd = open((ns_dir + "user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (*userns_fd < 0) return ErrnoError("open " + ns_dir + "user");
+    fds->fds.push_back(*userns_fd);
   }
-
-  SpawnOptions so;
   for (const NamespaceType& t : kJoinOrder) {
     auto differs = DiffersFromOurs(ns_dir, t.proc_name);
     if (!differs.ok()) {
@@ -123,9 +117,52 @@ Result<ExecResult> Exec(const ExecSpec& es) {
     std::string path = ns_dir + t.proc_name;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoError("open " + path);
-    fds.fds.push_back(fd);
-    so.joins.push_back({fd, t.clone_flag, path});
+    fds->fds.push_back(fd);
+    so->joins.push_back({fd, t.clone_flag, path});
   }
+  return Status::Ok();
+}
+
+// A terminal exec: the container's own devpts when it has a /dev/ptmx,
+// else a pty of the agent whose slave is the process's stdio.
+Result<PtyPair> PlanExecTerminal(const std::string& container_root, ProcessPlan* plan, Fds* fds) {
+  PtyPair agent_pty;
+  if (!plan->terminal) return agent_pty;
+  plan->console_in_container = HasContainerPtmx(container_root);
+  if (plan->console_in_container) {
+    for (int& fd : plan->stdio) fd = -1;
+    return agent_pty;
+  }
+  ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->rows, plan->cols));
+  fds->fds.push_back(agent_pty.slave);
+  for (int& fd : plan->stdio) fd = agent_pty.slave;
+  return agent_pty;
+}
+
+// The agent's part before the child runs on: its cgroup, the rlimits a user
+// namespace's root may not raise (`rlimits`, or none), then 'G'.
+Status ReleaseExecChild(const ExecSpec& es, pid_t pid, const std::vector<RlimitStep>* rlimits, int sync_fd) {
+  if (!es.cgroup_dir.empty()) RETURN_IF_ERROR(AddToCgroup(es.cgroup_dir, pid));
+  if (rlimits != nullptr) RETURN_IF_ERROR(SetRlimitsOf(pid, *rlimits));
+  char go = 'G';
+  if (send(sync_fd, &go, 1, MSG_NOSIGNAL) != 1) return ErrnoError("start exec process");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ExecResult> Exec(const ExecSpec& es) {
+  pid_t init_pid = es.init_pid;
+  std::string proc_dir = "/proc/" + std::to_string(init_pid) + "/";
+  std::string ns_dir = proc_dir + "ns/";
+  Fds fds;
+  int rootfd = open((proc_dir + "root").c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (rootfd < 0) return ErrnoError("open root of container init " + std::to_string(init_pid));
+  fds.fds.push_back(rootfd);
+
+  int userns_fd = -1;
+  SpawnOptions so;
+  RETURN_IF_ERROR(PlanJoins(ns_dir, &fds, &so, &userns_fd));
   so.chroot_dirfd = rootfd;
 
   auto plan = std::make_unique<ProcessPlan>();
@@ -134,28 +171,12 @@ Result<ExecResult> Exec(const ExecSpec& es) {
   plan->stdio[0] = es.stdin_fd;
   plan->stdio[1] = es.stdout_fd;
   plan->stdio[2] = es.stderr_fd;
-  PtyPair agent_pty;
-  if (plan->terminal) {
-    plan->console_in_container = HasContainerPtmx(proc_dir + "root");
-    if (plan->console_in_container) {
-      for (int& fd : plan->stdio) fd = -1;
-    } else {
-      ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->rows, plan->cols));
-      fds.fds.push_back(agent_pty.slave);
-      for (int& fd : plan->stdio) fd = agent_pty.slave;
-    }
-  }
+  ASSIGN_OR_RETURN(PtyPair agent_pty, PlanExecTerminal(proc_dir + "root", plan.get(), &fds));
   Fds master;  // closed on failure
   if (agent_pty.master >= 0) master.fds.push_back(agent_pty.master);
 
   int report[2], sync[2];
-  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) != 0) {
-    int err = errno;
-    close(report[0]);
-    close(report[1]);
-    return ErrnoError("create sync socket", err);
-  }
+  RETURN_IF_ERROR(OpenChildChannels(report, sync));
   fds.fds.push_back(sync[0]);
   ExecArgs args{plan.get(), report[1], sync[1], userns_fd};
   Result<pid_t> pid = Spawn(so, ExecMain, &args);
@@ -165,13 +186,7 @@ Result<ExecResult> Exec(const ExecSpec& es) {
     close(report[0]);
     return pid.status();
   }
-  Status st;
-  if (!es.cgroup_dir.empty()) st = AddToCgroup(es.cgroup_dir, *pid);
-  if (st.ok() && userns_fd >= 0) st = SetRlimitsOf(*pid, plan->rlimits);
-  if (st.ok()) {
-    char go = 'G';
-    if (send(sync[0], &go, 1, MSG_NOSIGNAL) != 1) st = ErrnoError("start exec process");
-  }
+  Status st = ReleaseExecChild(es, *pid, userns_fd >= 0 ? &plan->rlimits : nullptr, sync[0]);
   if (!st.ok()) {
     kill(*pid, SIGKILL);  // the caller's reaper collects it
     close(report[0]);

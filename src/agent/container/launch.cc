@@ -82,6 +82,17 @@ Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so,
 
 }  // namespace
 
+Status OpenChildChannels(int report[2], int sync[2]) {
+  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) != 0) {
+    int err = errno;
+    close(report[0]);
+    close(report[1]);
+    return ErrnoError("create sync socket", err);
+  }
+  return {};
+}
+
 // A user namespace's root may lower its limits but not raise them (that
 // needs CAP_SYS_RESOURCE in the agent's namespace): the agent sets them.
 Status SetRlimitsOf(pid_t pid, const std::vector<RlimitStep>& rlimits) {
@@ -152,6 +163,44 @@ Status ContainerProcess::Start() {
   return {};
 }
 
+namespace {
+
+// Terminal: in the container's own devpts when the spec mounts one (with
+// the default /dev/ptmx link), else a pty of the agent, whose slave becomes
+// the init's stdio (kept open in `fds` until the child has it).
+Result<PtyPair> PlanTerminal(LaunchPlan* plan, FdList* fds) {
+  PtyPair agent_pty;
+  if (!plan->proc.terminal) return agent_pty;
+  bool devpts = false;
+  for (const MountStep& m : plan->mounts) devpts |= m.fstype == "devpts" && m.dest_rel == "dev/pts";
+  plan->proc.console_in_container = devpts && plan->default_devices;
+  if (plan->proc.console_in_container) {
+    for (int& fd : plan->proc.stdio) fd = -1;
+    return agent_pty;
+  }
+  ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->proc.rows, plan->proc.cols));
+  fds->fds.push_back(agent_pty.slave);
+  for (int& fd : plan->proc.stdio) fd = agent_pty.slave;
+  return agent_pty;
+}
+
+// The agent's part between spawn and the child's setup: the cgroup, the id
+// maps and the rlimits a user namespace's root may not raise, then 'M'.
+Status FinishFromOutside(const LaunchSpec& ls, pid_t pid, unsigned long clone_flags,
+                         const std::vector<RlimitStep>& rlimits, int start_fd) {
+  if (!ls.cgroup_dir.empty()) RETURN_IF_ERROR(AddToCgroup(ls.cgroup_dir, pid));
+  bool userns = ls.spec.linux_config && (clone_flags & CLONE_NEWUSER);
+  if (userns) {
+    RETURN_IF_ERROR(WriteIdMap(pid, "uid_map", ls.spec.linux_config->uid_mappings));
+    RETURN_IF_ERROR(WriteIdMap(pid, "gid_map", ls.spec.linux_config->gid_mappings));
+    RETURN_IF_ERROR(SetRlimitsOf(pid, rlimits));
+  }
+  if (ls.cgroup_dir.empty() && !(clone_flags & CLONE_NEWUSER)) return {};
+  return SendByte(start_fd, 'M');
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
   log::StepTimer timer("launch " + ls.rootfs);
   auto plan = std::make_unique<LaunchPlan>();
@@ -164,32 +213,12 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
                                                                             : nlohmann::json(),
                                     &plan->proc));
   plan->parent_sync = plan->userns || !ls.cgroup_dir.empty();
-  // Terminal: in the container's own devpts when the spec mounts one (with
-  // the default /dev/ptmx link), else a pty of the agent.
-  PtyPair agent_pty;
   FdList pty_fds;
-  if (plan->proc.terminal) {
-    bool devpts = false;
-    for (const MountStep& m : plan->mounts) devpts |= m.fstype == "devpts" && m.dest_rel == "dev/pts";
-    plan->proc.console_in_container = devpts && plan->default_devices;
-    if (!plan->proc.console_in_container) {
-      ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->proc.rows, plan->proc.cols));
-      pty_fds.fds.push_back(agent_pty.slave);
-      for (int& fd : plan->proc.stdio) fd = agent_pty.slave;
-    } else {
-      for (int& fd : plan->proc.stdio) fd = -1;
-    }
-  }
+  ASSIGN_OR_RETURN(PtyPair agent_pty, PlanTerminal(plan.get(), &pty_fds));
   bool console_in_container = plan->proc.terminal && plan->proc.console_in_container;
 
   int report[2], start[2];
-  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, start) != 0) {
-    int err = errno;
-    close(report[0]);
-    close(report[1]);
-    return ErrnoError("create start socket", err);
-  }
+  RETURN_IF_ERROR(OpenChildChannels(report, start));
   std::vector<RlimitStep> rlimits;
   if (plan->userns) rlimits = plan->proc.rlimits;
   InitArgs args{plan.get(), report[1], start[1]};
@@ -208,14 +237,7 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
   auto proc = std::make_unique<ContainerProcess>(*pid, start[0], report[0]);
   if (agent_pty.master >= 0) proc->SetConsole(agent_pty.master);
 
-  Status st;
-  if (!ls.cgroup_dir.empty()) st = AddToCgroup(ls.cgroup_dir, *pid);
-  if (st.ok() && ls.spec.linux_config && (so.clone_flags & CLONE_NEWUSER)) {
-    st = WriteIdMap(*pid, "uid_map", ls.spec.linux_config->uid_mappings);
-    if (st.ok()) st = WriteIdMap(*pid, "gid_map", ls.spec.linux_config->gid_mappings);
-    if (st.ok()) st = SetRlimitsOf(*pid, rlimits);
-  }
-  if (st.ok() && (!ls.cgroup_dir.empty() || (so.clone_flags & CLONE_NEWUSER))) st = SendByte(start[0], 'M');
+  Status st = FinishFromOutside(ls, *pid, so.clone_flags, rlimits, start[0]);
   if (st.ok()) st = AwaitReady(report[0]);
   timer.Mark("init's setup (mounts, pivot_root, security)");
   if (st.ok() && console_in_container) {

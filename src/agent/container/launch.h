@@ -85,6 +85,11 @@ class ContainerProcess {
 
 Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& spec);
 
+// The channels between the agent and a child it spawns: a report pipe
+// (child -> agent: setup errors, EOF at exec) and a sync socket (agent ->
+// child: go-ahead bytes; a pty master back). O_CLOEXEC.
+Status OpenChildChannels(int report[2], int sync[2]);
+
 // process.rlimits set on `pid` by the agent: the root of a user namespace
 // may not raise them itself.
 Status SetRlimitsOf(pid_t pid, const std::vector<RlimitStep>& rlimits);

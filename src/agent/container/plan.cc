@@ -169,6 +169,44 @@ Status AddSpecDevice(const oci::Device& d, LaunchPlan* plan) {
 
 }  // namespace
 
+// Where exec looks for args[0], as Go's exec.LookPath (runc reports the same).
+static void PlanExecutableLookup(const oci::Process& p, ProcessPlan* plan) {
+  const std::string& arg0 = p.args[0];
+  plan->exec_prefix = "exec: " + Quote(arg0) + ": ";
+  plan->not_found = plan->exec_prefix + "executable file not found in $PATH";
+  plan->arg0_has_slash = arg0.find('/') != std::string::npos;
+  if (plan->arg0_has_slash) {
+    plan->candidates.push_back(arg0);
+    return;
+  }
+  bool has_path = false;
+  std::string path = EnvValue(p.env, "PATH", &has_path);
+  if (!has_path) path = kDefaultPath;
+  size_t s = 0;
+  for (;;) {
+    size_t c = path.find(':', s);
+    std::string dir = path.substr(s, c == std::string::npos ? std::string::npos : c - s);
+    if (dir.empty()) dir = ".";
+    plan->candidates.push_back(dir + "/" + arg0);
+    if (c == std::string::npos) break;
+    s = c + 1;
+  }
+}
+
+static Status PlanRlimits(const oci::Process& p, ProcessPlan* plan) {
+  for (const oci::Rlimit& r : p.rlimits) {
+    int res = oci::RlimitResource(r.type);
+    if (res < 0) return Error(Code::kInvalidArgument, "process.rlimits: unknown type " + Quote(r.type));
+    RlimitStep step;
+    step.resource = res;
+    step.limit.rlim_cur = r.soft;
+    step.limit.rlim_max = r.hard;
+    step.type = r.type;
+    plan->rlimits.push_back(std::move(step));
+  }
+  return {};
+}
+
 Status BuildProcessPlan(const oci::Process& p, int root_dirfd, ProcessPlan* plan) {
   if (p.args.empty() || p.args[0].empty()) return Error(Code::kInvalidArgument, "process.args must not be empty");
   if (p.cwd.empty() || p.cwd[0] != '/') {
@@ -180,26 +218,7 @@ Status BuildProcessPlan(const oci::Process& p, int root_dirfd, ProcessPlan* plan
   EnvValue(plan->env, "HOME", &has_home);
   if (!has_home) plan->env.push_back("HOME=" + HomeOf(root_dirfd, p.user.uid));
 
-  const std::string& arg0 = p.args[0];
-  plan->exec_prefix = "exec: " + Quote(arg0) + ": ";
-  plan->not_found = plan->exec_prefix + "executable file not found in $PATH";
-  plan->arg0_has_slash = arg0.find('/') != std::string::npos;
-  if (plan->arg0_has_slash) {
-    plan->candidates.push_back(arg0);
-  } else {
-    bool has_path = false;
-    std::string path = EnvValue(p.env, "PATH", &has_path);
-    if (!has_path) path = kDefaultPath;
-    size_t s = 0;
-    for (;;) {
-      size_t c = path.find(':', s);
-      std::string dir = path.substr(s, c == std::string::npos ? std::string::npos : c - s);
-      if (dir.empty()) dir = ".";
-      plan->candidates.push_back(dir + "/" + arg0);
-      if (c == std::string::npos) break;
-      s = c + 1;
-    }
-  }
+  PlanExecutableLookup(p, plan);
 
   plan->cwd = p.cwd;
   plan->cwd_rel = Relative(p.cwd);
@@ -208,16 +227,7 @@ Status BuildProcessPlan(const oci::Process& p, int root_dirfd, ProcessPlan* plan
   plan->gid = p.user.gid;
   plan->groups.assign(p.user.additional_gids.begin(), p.user.additional_gids.end());
   plan->umask = p.user.umask ? static_cast<mode_t>(*p.user.umask & 0777) : 022;
-  for (const oci::Rlimit& r : p.rlimits) {
-    int res = oci::RlimitResource(r.type);
-    if (res < 0) return Error(Code::kInvalidArgument, "process.rlimits: unknown type " + Quote(r.type));
-    RlimitStep step;
-    step.resource = res;
-    step.limit.rlim_cur = r.soft;
-    step.limit.rlim_max = r.hard;
-    step.type = r.type;
-    plan->rlimits.push_back(std::move(step));
-  }
+  RETURN_IF_ERROR(PlanRlimits(p, plan));
   if (p.oom_score_adj) {
     plan->set_oom = true;
     plan->oom_value = std::to_string(*p.oom_score_adj);
