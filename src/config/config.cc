@@ -68,11 +68,14 @@ int HostCores() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-// The host's memory in MiB (0 when unknown).
+}  // namespace
+
 long long HostMemoryMib() {
   long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
   return pages > 0 && page_size > 0 ? static_cast<long long>(pages) * page_size / (1 << 20) : 0;
 }
+
+namespace {
 
 using Reader = std::function<Status(const toml::node&, const std::string& key)>;
 struct Field {

@@ -17,6 +17,10 @@ namespace kata::config {
 // MemoryFor). RAM the guest never adds costs nothing: docs/host-resources.md.
 inline constexpr int kDefaultMaxMemoryMib = 2048;
 
+// The host's memory in MiB (0 when unknown): default_maxmemory's cap, and
+// the sizing annotations' (sandbox/sandbox_config.h).
+long long HostMemoryMib();
+
 struct QemuConfig {
   std::string path = "/usr/bin/qemu-system-x86_64";
   std::string kernel = "/usr/share/kata-containers/vmlinux.container";

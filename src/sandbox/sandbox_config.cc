@@ -95,8 +95,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
 
 SizingLimits HostSizingLimits() {
   SizingLimits l;
-  long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page_size > 0) l.max_memory_mib = static_cast<long long>(pages) * page_size / (1 << 20);
+  l.max_memory_mib = config::HostMemoryMib();
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   if (cpus > 0) l.max_vcpus = cpus;
   return l;

@@ -82,11 +82,15 @@ int BootRamMib(const VmSpec& spec) { return CanGrowMemory(spec) ? spec.max_memor
 // RAM, so above 2 GiB they count as unknown: no blocks there).
 static uint64_t LowRamMib(const VmSpec& spec) { return spec.machine_type == "microvm" ? 3072 : 2048; }
 
+int FirstGrowableMib(const VmSpec& spec, int from_mib) {
+  return (std::max(from_mib, spec.memory_mib) + kMemoryBlockMib - 1) / kMemoryBlockMib * kMemoryBlockMib;
+}
+
 std::vector<uint64_t> MemoryBlockAddresses(const VmSpec& spec, int from_mib, int to_mib) {
   std::vector<uint64_t> out;
   if (!CanGrowMemory(spec)) return out;
   uint64_t low = LowRamMib(spec), ram = static_cast<uint64_t>(spec.max_memory_mib);
-  uint64_t first = (std::max(from_mib, spec.memory_mib) + kMemoryBlockMib - 1) / kMemoryBlockMib * kMemoryBlockMib;
+  uint64_t first = static_cast<uint64_t>(FirstGrowableMib(spec, from_mib));
   for (uint64_t at = first; at + kMemoryBlockMib <= static_cast<uint64_t>(to_mib) && at + kMemoryBlockMib <= ram;
        at += kMemoryBlockMib) {
     if (at >= low && spec.machine_type != "microvm") break;

@@ -29,6 +29,9 @@ inline constexpr int kMemoryBlockMib = 128;
 // The guest-physical addresses of the whole blocks of RAM between the
 // guest's `from_mib` and `to_mib` (offsets in RAM, from the boot size up,
 // within max_memory_mib), for the guest's memory probe interface.
+// Where the blocks start for a guest of `from_mib`: its size (at least the
+// boot size) rounded up to a block (a partial block is the kernel's already).
+int FirstGrowableMib(const VmSpec& spec, int from_mib);
 std::vector<uint64_t> MemoryBlockAddresses(const VmSpec& spec, int from_mib, int to_mib);
 std::vector<std::string> BuildCommandLine(const VmSpec& spec);
 

@@ -107,8 +107,7 @@ MemoryGrowth Qemu::GrowMemory(int from_mib, int want_mib) const {
   int to = (want_mib + kMemoryBlockMib - 1) / kMemoryBlockMib * kMemoryBlockMib;
   MemoryGrowth g{MemoryBlockAddresses(spec_, from_mib, to), from_mib};
   if (!g.block_addresses.empty()) {
-    int first = (std::max(from_mib, spec_.memory_mib) + kMemoryBlockMib - 1) / kMemoryBlockMib * kMemoryBlockMib;
-    g.mib_after = first + static_cast<int>(g.block_addresses.size()) * kMemoryBlockMib;
+    g.mib_after = FirstGrowableMib(spec_, from_mib) + static_cast<int>(g.block_addresses.size()) * kMemoryBlockMib;
   }
   return g;
 }
