@@ -147,9 +147,16 @@ void Abandon(const GlobalOptions& g, const std::string& id, const proc::Identity
 // them, and callers take a failed create to have left nothing (runc), so
 // nobody would delete them. Only a record whose monitor is gone is deleted:
 // a live one is a concurrent create of the same id that won.
+// The report pipe's EOF comes as the dying monitor closes its fds, a moment
+// before it becomes a zombie (when /proc still shows it running): wait for that.
 void RemoveAfterDeadMonitor(const GlobalOptions& g, const std::string& id) {
   auto rec = LoadRecord(g, id);
-  if (!rec.ok() || proc::StillRunning(rec->monitor)) return;
+  if (!rec.ok()) return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (proc::StillRunning(rec->monitor) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (proc::StillRunning(rec->monitor)) return;
   if (Status st = DeleteContainer(g, id, true); !st.ok()) log::Warn("cleanup of " + id + ": " + st.message());
 }
 
