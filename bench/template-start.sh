@@ -41,6 +41,7 @@ scripts/make-bundle.sh "$work/sleeper" -- sleep 600 >/dev/null
 # One config with the template off, one with it on; same VM otherwise.
 make_config() {  # enable_template out
   sed -e "/^\[factory\]/,/^\[/ s|^enable_template *=.*|enable_template = $1|" \
+      -e 's|^shared_fs *=.*|shared_fs = "virtio-9p"|' \
       -e "/^\[factory\]/,/^\[/ s|^template_path *=.*|template_path = \"$work/template\"|" \
       ${GUEST:+-e "s|^kernel *=.*|kernel = \"$GUEST/vmlinux.container\"|"} \
       ${GUEST:+-e "s|^initrd *=.*|initrd = \"$GUEST/kata-containers-initrd.img\"|"} \

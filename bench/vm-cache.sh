@@ -56,8 +56,8 @@ trap 'exit 130' INT TERM
 factory() {  # factory MODE-CONFIG ARGS...
   KATA_CONF_FILE="$work/$1.toml" kata-runtime factory "${@:2}"
 }
-set_factory() {  # set_factory FILE KEY VALUE (in the [factory] table)
-  sed -i "/^\[factory\]/,/^\[/ s|^#\{0,1\} *$2 *=.*|$2 = $3|" "$1"
+set_factory() {  # set_factory FILE KEY VALUE (in the [factory] table); templates and the cache need 9p
+  sed -i -e "/^\[factory\]/,/^\[/ s|^#\{0,1\} *$2 *=.*|$2 = $3|" -e 's|^shared_fs *=.*|shared_fs = "virtio-9p"|' "$1"
 }
 
 echo "machine: $(machine_line)"

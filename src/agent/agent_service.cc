@@ -181,7 +181,7 @@ Result<Empty> AgentService::CreateSandbox(const grpc::CreateSandboxRequest& req)
   if (!opts_.guest) return Empty();
   SetClock(req.host_time_ns());
   if (!req.hostname().empty()) sethostname(req.hostname().data(), req.hostname().size());
-  RETURN_IF_ERROR(MountSharedFs(req.shared_fs_options(), opts_.shared_mount));
+  RETURN_IF_ERROR(MountSharedFs(req.shared_fs_type(), req.shared_fs_options(), opts_.shared_mount));
   return Empty();
 }
 
@@ -385,7 +385,9 @@ Result<grpc::ListSharedMountsResponse> AgentService::ListSharedMounts(const grpc
   // The container's own mount namespace, as its processes see it.
   auto text = fs::ReadFile("/proc/" + std::to_string(c->init->pid) + "/mountinfo");
   if (!text.ok()) return r;  // its init is gone: nothing of it to mirror
-  for (const SharedMount& m : SharedMountsIn(*text, c->shared_volumes)) {
+  auto own = fs::ReadFile("/proc/self/mountinfo");
+  if (!own.ok()) return own.status();
+  for (const SharedMount& m : SharedMountsIn(*text, c->shared_volumes, ShareDevicesIn(*own, opts_.shared_mount))) {
     grpc::SharedMount* out = r.add_mounts();
     out->set_volume(m.volume);
     out->set_path(m.path);

@@ -99,11 +99,15 @@ Result<std::string> FindSerialPort(const std::string& name) {
   }
 }
 
-Status MountSharedFs(const std::string& options, const std::string& mount_point) {
+Status MountSharedFs(const std::string& type, const std::string& options, const std::string& mount_point) {
   RETURN_IF_ERROR(fs::MkdirAll(mount_point));
   if (fs::IsMountPoint(mount_point)) return Status::Ok();
-  if (mount("kataShared", mount_point.c_str(), "9p", MS_NODEV, options.c_str()) != 0) {
-    return ErrnoError("mount 9p kataShared on " + mount_point + " (" + options + ")");
+  std::string fstype = type.empty() ? "9p" : type;
+  if (fstype != "9p" && fstype != "virtiofs") {
+    return Error(Code::kInvalidArgument, "shared file system type \"" + fstype + "\": not 9p or virtiofs");
+  }
+  if (mount("kataShared", mount_point.c_str(), fstype.c_str(), MS_NODEV, options.c_str()) != 0) {
+    return ErrnoError("mount " + fstype + " kataShared on " + mount_point + " (" + options + ")");
   }
   return Status::Ok();
 }

@@ -22,13 +22,13 @@ std::string Unescape(const std::string& s) {
 }
 
 struct MountLine {
-  std::string root, mount_point, fstype, source;
+  std::string dev, root, mount_point, fstype, source;
 };
 
 bool ParseLine(const std::string& line, MountLine* m) {
   std::istringstream f(line);
-  std::string id, parent, dev, root, mount_point, field;
-  if (!(f >> id >> parent >> dev >> root >> mount_point)) return false;
+  std::string id, parent, root, mount_point, field;
+  if (!(f >> id >> parent >> m->dev >> root >> mount_point)) return false;
   while (f >> field && field != "-") {
   }
   if (field != "-" || !(f >> m->fstype >> m->source)) return false;
@@ -37,21 +37,43 @@ bool ParseLine(const std::string& line, MountLine* m) {
   return true;
 }
 
+std::string Relative(const std::string& path) {
+  size_t i = 0;
+  while (i < path.size() && path[i] == '/') i++;
+  return path.substr(i);
+}
+
+std::string Join(const std::string& a, const std::string& b) { return a.empty() || b.empty() ? a + b : a + "/" + b; }
+
 }  // namespace
 
+ShareDevices ShareDevicesIn(const std::string& agent_mountinfo, const std::string& shared_mount) {
+  ShareDevices out;
+  std::istringstream lines(agent_mountinfo);
+  std::string prefix = shared_mount + "/";
+  for (std::string line; std::getline(lines, line);) {
+    MountLine m;
+    if (!ParseLine(line, &m) || (m.fstype != "9p" && m.fstype != "virtiofs")) continue;
+    if (m.mount_point != shared_mount && m.mount_point.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string at = m.mount_point == shared_mount ? "" : m.mount_point.substr(prefix.size());
+    out[m.dev] = Join(at, Relative(m.root));
+  }
+  return out;
+}
+
 std::vector<SharedMount> SharedMountsIn(const std::string& mountinfo, const std::vector<std::string>& volumes,
-                                        const std::string& share_tag) {
+                                        const ShareDevices& share) {
   std::vector<SharedMount> out;
   std::istringstream lines(mountinfo);
   for (std::string line; std::getline(lines, line) && out.size() < kMaxSharedMounts;) {
     MountLine m;
-    if (!ParseLine(line, &m) || m.fstype != "9p" || m.source != share_tag) continue;
+    if (!ParseLine(line, &m)) continue;
+    auto in_share = share.find(m.dev);
+    if (in_share == share.end()) continue;
     for (const std::string& v : volumes) {
       std::string prefix = v == "/" ? "/" : v + "/";
       if (m.mount_point.size() <= prefix.size() || m.mount_point.compare(0, prefix.size(), prefix) != 0) continue;
-      std::string root = m.root;
-      while (!root.empty() && root[0] == '/') root.erase(0, 1);
-      out.push_back({v, m.mount_point.substr(prefix.size()), root});
+      out.push_back({v, m.mount_point.substr(prefix.size()), Join(in_share->second, Relative(m.root))});
       break;
     }
   }

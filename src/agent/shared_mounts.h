@@ -7,6 +7,7 @@
 // in the guest) have no host equivalent and are left out.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,10 +22,17 @@ struct SharedMount {
 // At most this many are reported per container (the host mirrors no more).
 inline constexpr size_t kMaxSharedMounts = 64;
 
+// The shared file system's mounts in the agent's namespace, by device
+// ("0:21"): where each one's root is, relative to the share's root. 9p is
+// one mount at `shared_mount`; virtio-fs adds one per host mount below the
+// share (a rootfs, a volume: announced submounts, each its own device).
+using ShareDevices = std::map<std::string, std::string>;
+ShareDevices ShareDevicesIn(const std::string& agent_mountinfo, const std::string& shared_mount);
+
 // The mounts in `mountinfo` (a /proc/PID/mountinfo text, paths as the
 // container sees them) strictly below one of `volumes` whose file system is
-// the 9p share tagged `share_tag`.
+// one of the share's (`share`), with their source in the share.
 std::vector<SharedMount> SharedMountsIn(const std::string& mountinfo, const std::vector<std::string>& volumes,
-                                        const std::string& share_tag = "kataShared");
+                                        const ShareDevices& share);
 
 }  // namespace kata::agent

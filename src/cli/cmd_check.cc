@@ -51,6 +51,10 @@ void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     const auto& q = cfg->config.qemu;
     c.Expect(access(q.path.c_str(), X_OK) == 0, "hypervisor " + q.path,
              "apt-get install qemu-system-x86, or set hypervisor.qemu.path");
+    if (q.shared_fs == "virtio-fs") {
+      c.Expect(access(q.virtio_fs_daemon.c_str(), X_OK) == 0, "virtio-fs daemon " + q.virtio_fs_daemon,
+               "apt-get install qemu-system-common, set hypervisor.qemu.virtio_fs_daemon, or shared_fs = \"virtio-9p\"");
+    }
     c.Expect(fs::Exists(q.kernel), "guest kernel " + q.kernel, "build it: guest/build-guest.sh (scripts/install.sh does)");
     c.Expect(fs::Exists(q.initrd), "guest initrd " + q.initrd, "build it: guest/build-guest.sh (scripts/install.sh does)");
     auto release = fs::ReadFile(fs::Dirname(q.kernel) + "/guest-kernel-release");

@@ -22,11 +22,23 @@
 namespace kata::proc {
 namespace {
 
+// The child's fds 3, 4, ... become `fds` (kept across exec). Everything that
+// could sit where they go (a source, the error pipe) moves above first.
+void PassFds(const std::vector<int>& fds, int* err_fd) {
+  if (fds.empty()) return;
+  int above = 3 + static_cast<int>(fds.size());
+  if (*err_fd < above) *err_fd = fcntl(*err_fd, F_DUPFD_CLOEXEC, above);
+  std::vector<int> moved;
+  for (int fd : fds) moved.push_back(fcntl(fd, F_DUPFD_CLOEXEC, above));
+  for (size_t i = 0; i < moved.size(); i++) dup2(moved[i], 3 + static_cast<int>(i));  // dup2 clears FD_CLOEXEC
+}
+
 [[noreturn]] void ChildExec(const std::vector<std::string>& argv, const SpawnOptions& opts, int err_fd) {
   if (opts.die_with_parent && !opts.detach) prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (opts.new_session) setsid();
-  if (opts.netns_fd >= 0 && setns(opts.netns_fd, CLONE_NEWNET) != 0) {
-    int err = errno;
+  if ((opts.netns_fd >= 0 && setns(opts.netns_fd, CLONE_NEWNET) != 0) ||
+      (opts.mount_ns_fd >= 0 && setns(opts.mount_ns_fd, CLONE_NEWNS) != 0)) {
+    int err = -errno;  // negative: the set-up failed, not exec
     ssize_t unused = write(err_fd, &err, sizeof err);
     (void)unused;
     _exit(127);
@@ -41,7 +53,8 @@ namespace {
       dup2(src, i);
     }
   }
-  CloseFdsFrom(3, {err_fd});
+  PassFds(opts.pass_fds, &err_fd);
+  CloseFdsFrom(3 + static_cast<int>(opts.pass_fds.size()), {err_fd});
   if (opts.before_exec) {
     if (int err = opts.before_exec(); err != 0) {
       int code = -err;  // negative: the set-up failed, not exec

@@ -26,6 +26,10 @@ struct SpawnOptions {
   std::vector<std::string> env;  // empty = inherit
   std::string executable;        // binary to run when it differs from argv[0] (OCI hooks)
   int netns_fd = -1;             // network namespace to enter before exec (the VMM joins the pod's)
+  int mount_ns_fd = -1;          // mount namespace to enter before exec (the sandbox's share: vmm/share_namespace.h)
+  // Become the child's fds 3, 4, ... (inherited across exec), e.g. a
+  // listening socket handed to a daemon (virtiofsd --fd=3).
+  std::vector<int> pass_fds;
   // Runs in the child just before exec, after the set-up above (the VMM's
   // confinement). The parent is multithreaded: only work that is safe after
   // fork (syscalls; glibc's fork keeps malloc usable). 0, or an errno that

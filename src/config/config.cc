@@ -189,13 +189,14 @@ class Parser {
 Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
   auto shared_fs = [&p, &q](const toml::node& n, const std::string& key) -> Status {
     RETURN_IF_ERROR(p.Str(&q.shared_fs)(n, key));
-    if (q.shared_fs == "virtio-9p") return Status::Ok();
-    if (q.shared_fs.rfind("virtio-fs", 0) == 0)  // virtio-fs, virtio-fs-nydus
-      return p.Bad(key, "\"" + q.shared_fs +
-                            "\" is not supported by this runtime (it needs virtiofsd); "
-                            "the supported value here is \"virtio-9p\"");
-    return p.Bad(key, "must be \"virtio-9p\" (the only shared filesystem supported here), got \"" +
+    if (q.shared_fs == "virtio-9p" || q.shared_fs == "virtio-fs") return Status::Ok();
+    return p.Bad(key, "must be \"virtio-fs\" or \"virtio-9p\" (virtio-fs-nydus and none are not supported here), got \"" +
                           q.shared_fs + "\"");
+  };
+  auto cache_size = [&p, &q](const toml::node& n, const std::string& key) -> Status {
+    RETURN_IF_ERROR(p.Int(&q.virtio_fs_cache_size, 0, INT32_MAX, "a non-negative integer (MiB)")(n, key));
+    if (q.virtio_fs_cache_size == 0) return Status::Ok();
+    return p.Bad(key, "must be 0: Debian's QEMU 7.2 has no DAX window for virtio-fs (set it to 0 or remove it)");
   };
   auto machine = [&p, &q](const toml::node& n, const std::string& key) -> Status {
     RETURN_IF_ERROR(p.Str(&q.machine_type)(n, key));
@@ -220,6 +221,12 @@ Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
           {"default_memory", p.Positive(&q.default_memory)},
           {"default_maxmemory", p.Int(&q.default_maxmemory, 0, INT32_MAX, "a non-negative integer (MiB)")},
           {"shared_fs", shared_fs},
+          {"virtio_fs_daemon", p.Path(&q.virtio_fs_daemon)},
+          {"valid_virtio_fs_daemon_paths", p.StrList(&q.valid_virtio_fs_daemon_paths, true)},
+          {"virtio_fs_cache", p.OneOf(&q.virtio_fs_cache, {"never", "auto", "always", "none"})},
+          {"virtio_fs_cache_size", cache_size},
+          {"virtio_fs_queue_size", p.Int(&q.virtio_fs_queue_size, 16, 1024, "a power of two from 16 to 1024")},
+          {"virtio_fs_extra_args", p.StrList(&q.virtio_fs_extra_args, false)},
           {"accelerator", p.OneOf(&q.accelerator, {"auto", "kvm", "tcg"})},
           {"enable_debug", p.Bool(&q.enable_debug)},
           {"machine_accelerators", p.Str(&q.machine_accelerators)},
@@ -232,6 +239,23 @@ Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
           {"disable_vhost_net", p.Bool(&q.disable_vhost_net)},
           {"reclaim_guest_freed_memory", p.Bool(&q.reclaim_guest_freed_memory)},
       });
+}
+
+// virtiofsd runs as root: only a daemon the administrator listed may be
+// named (Kata's valid_virtio_fs_daemon_paths); "none" is virtiofsd's word
+// for Kata's "never".
+Status ResolveVirtioFs(Parser& p, QemuConfig& q) {
+  if (q.virtio_fs_cache == "none") q.virtio_fs_cache = "never";
+  int qs = q.virtio_fs_queue_size;
+  if ((qs & (qs - 1)) != 0)
+    return p.Bad("hypervisor.qemu.virtio_fs_queue_size", "must be a power of two from 16 to 1024, got " + std::to_string(qs));
+  if (q.shared_fs != "virtio-fs") return Status::Ok();
+  const auto& valid = q.valid_virtio_fs_daemon_paths;
+  if (std::find(valid.begin(), valid.end(), q.virtio_fs_daemon) == valid.end())
+    return p.Bad("hypervisor.qemu.virtio_fs_daemon", Quote(q.virtio_fs_daemon) +
+                                                         " is not in valid_virtio_fs_daemon_paths; add it there or use " +
+                                                         Quote(valid.empty() ? "" : valid.front()));
+  return Status::Ok();
 }
 
 // Checks across keys and Kata's defaulting rules; runs whether or not the file
@@ -267,6 +291,20 @@ Status ResolveQemu(Parser& p, QemuConfig& q) {
                      std::to_string(maxmemory));
   if (host_mib > 0 && maxmemory > host_mib) maxmemory = static_cast<int>(std::max<long long>(host_mib, q.default_memory));
   q.default_maxmemory = maxmemory;
+  return ResolveVirtioFs(p, q);
+}
+
+// A template's clones map its RAM privately (copy-on-write), and vhost-user
+// needs it shared with virtiofsd; a cached VM would need its virtiofsd handed
+// over with it, which the cache does not do. Both keep 9p.
+Status CheckFactoryWithSharedFs(Parser& p, const Config& c) {
+  if (c.qemu.shared_fs != "virtio-fs") return Status::Ok();
+  std::string why = " needs hypervisor.qemu.shared_fs = \"virtio-9p\" (virtio-fs is the default): ";
+  if (c.factory.enable_template)
+    return p.Bad("factory.enable_template", "VM templating" + why +
+                                                "a clone's RAM is a private copy of the template's, and virtiofsd must share it");
+  if (c.factory.vm_cache_number > 0)
+    return p.Bad("factory.vm_cache_number", "the VM cache" + why + "a cached VM's virtiofsd cannot be handed over with it");
   return Status::Ok();
 }
 
@@ -380,6 +418,7 @@ Result<Config> ParseToml(const std::string& text, const std::string& source_name
   Parser parser(source_name, &w, &ig);
   RETURN_IF_ERROR(ParseRoot(parser, root, config));
   RETURN_IF_ERROR(ResolveQemu(parser, config.qemu));
+  RETURN_IF_ERROR(CheckFactoryWithSharedFs(parser, config));
   for (const auto& msg : w) log::Warn(msg);
   if (!ig.empty()) {
     std::string list;
@@ -457,6 +496,12 @@ std::string ToToml(const LoadedConfig& l) {
   i("default_memory", c.qemu.default_memory);
   i("default_maxmemory", c.qemu.default_maxmemory);
   s("shared_fs", c.qemu.shared_fs);
+  s("virtio_fs_daemon", c.qemu.virtio_fs_daemon);
+  a("valid_virtio_fs_daemon_paths", c.qemu.valid_virtio_fs_daemon_paths);
+  s("virtio_fs_cache", c.qemu.virtio_fs_cache);
+  i("virtio_fs_cache_size", c.qemu.virtio_fs_cache_size);
+  i("virtio_fs_queue_size", c.qemu.virtio_fs_queue_size);
+  a("virtio_fs_extra_args", c.qemu.virtio_fs_extra_args);
   s("accelerator", c.qemu.accelerator);
   b("enable_debug", c.qemu.enable_debug);
   s("machine_accelerators", c.qemu.machine_accelerators);

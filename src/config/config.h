@@ -37,7 +37,15 @@ struct QemuConfig {
   // from boot, added to the guest when needed; docs/host-resources.md).
   // Resolved: 0 -> kDefaultMaxMemoryMib; never less than default_memory.
   int default_maxmemory = 0;
-  std::string shared_fs = "virtio-9p";
+  // "virtio-fs" (virtiofsd per sandbox, as in Kata) or "virtio-9p".
+  std::string shared_fs = "virtio-fs";
+  std::string virtio_fs_daemon = "/usr/lib/qemu/virtiofsd";
+  std::vector<std::string> valid_virtio_fs_daemon_paths = {"/usr/lib/qemu/virtiofsd"};
+  // Kata's names: never | auto | always (virtiofsd's none | auto | always).
+  std::string virtio_fs_cache = "auto";
+  int virtio_fs_cache_size = 0;  // DAX window (MiB): only 0, QEMU 7.2 has none.
+  int virtio_fs_queue_size = 1024;
+  std::vector<std::string> virtio_fs_extra_args;  // appended to virtiofsd's command line
   std::string accelerator = "auto";  // Our extension: auto | kvm | tcg.
   bool enable_debug = false;
   std::string machine_accelerators;

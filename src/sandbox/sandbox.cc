@@ -120,6 +120,7 @@ Status Sandbox::BootSteps() {
   grpc::CreateSandboxRequest req;
   req.set_sandbox_id(cfg_.id);
   req.set_hostname(cfg_.hostname);
+  req.set_shared_fs_type(cfg_.shared_fs_type);
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
   RETURN_IF_ERROR(agent_->CreateSandbox(req));
@@ -222,8 +223,9 @@ Status Sandbox::FailWithConsole(const Status& st) {
   // A VMM that rejected its configuration may still be on its way out.
   for (int i = 0; i < 50 && hv_->Running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::string message = st.message(), quote, kept_paths;
-  for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"console", hv_->ConsoleLogPath()}}) {
-    auto text = fs::ReadFile(path);
+  for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"virtiofsd", hv_->FileServerLogPath()},
+                                   {"console", hv_->ConsoleLogPath()}}) {
+    auto text = path.empty() ? Result<std::string>(Error(Code::kNotFound, "")) : fs::ReadFile(path);
     if (!text.ok()) continue;
     // An empty console is worth naming too: the guest never got to print.
     std::string kept = KeepFailureLog(kFailedLogDir, cfg_.id + "-" + fs::Basename(path), *text);

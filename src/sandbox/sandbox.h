@@ -44,6 +44,7 @@ struct SandboxConfig {
   std::string hypervisor = "qemu";
   vmm::VmSpec vm;  // id, run_dir and shared_dir are filled in by Boot()
   std::chrono::milliseconds agent_timeout{30000};
+  std::string shared_fs_type = "9p";  // how the agent mounts kataShared: "9p" or "virtiofs"
   std::string shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=524288";
   std::string hostname;
   // The pod network. Without it (host networking) the VM's NIC stays

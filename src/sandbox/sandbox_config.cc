@@ -57,7 +57,15 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.hostname = sandbox_id.substr(0, 63);
   sc.guest_seccomp = !cfg.runtime.disable_guest_seccomp;
   sc.agent_timeout = std::chrono::seconds(cfg.agent.dial_timeout);
-  sc.shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=" + std::to_string(cfg.qemu.msize_9p);
+  if (cfg.qemu.shared_fs == "virtio-fs") {
+    sc.shared_fs_type = "virtiofs";
+    sc.shared_fs_options = "";
+    sc.vm.virtio_fs = {cfg.qemu.virtio_fs_daemon, cfg.qemu.virtio_fs_cache, cfg.qemu.virtio_fs_queue_size,
+                       cfg.qemu.virtio_fs_extra_args};
+  } else {
+    sc.shared_fs_type = "9p";
+    sc.shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=" + std::to_string(cfg.qemu.msize_9p);
+  }
   bool debug = cfg.qemu.enable_debug || cfg.agent.enable_debug || cfg.runtime.enable_debug;
   sc.vm.binary = cfg.qemu.path;
   sc.vm.kernel = cfg.qemu.kernel;

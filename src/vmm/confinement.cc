@@ -3,7 +3,6 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/syscall.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -28,18 +27,6 @@ int Fail(const char* what) {
   return err == 0 ? EINVAL : err;
 }
 
-int SetUpShare(const char* source, const char* exported) {
-  if (unshare(CLONE_NEWNS) != 0) return Fail("new mount namespace");
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) return Fail("make / a slave");
-  if (mount(source, source, nullptr, MS_BIND, nullptr) != 0) return Fail("bind the share's source onto itself");
-  if (mount(nullptr, source, nullptr, MS_SHARED, nullptr) != 0) return Fail("make the share's source shared");
-  if (mount(source, exported, nullptr, MS_BIND, nullptr) != 0) return Fail("bind the share's source to the export");
-  unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
-  if (mount(nullptr, exported, nullptr, ro, nullptr) != 0) return Fail("make the export read-only");
-  if (mount(nullptr, exported, nullptr, MS_SLAVE, nullptr) != 0) return Fail("make the export a slave");
-  return 0;
-}
-
 int DropCapabilities(const std::vector<int>& keep) {
   for (int cap = 0; cap < 64; cap++) {
     bool kept = false;
@@ -62,12 +49,7 @@ int DropCapabilities(const std::vector<int>& keep) {
 
 std::function<int()> ConfineInChild(const Confinement& c) {
   auto conf = std::make_shared<const Confinement>(c);
-  return [conf]() -> int {
-    if (!conf->share_source.empty()) {
-      if (int err = SetUpShare(conf->share_source.c_str(), conf->share_exported.c_str()); err != 0) return err;
-    }
-    return DropCapabilities(conf->keep_caps);
-  };
+  return [conf]() -> int { return DropCapabilities(conf->keep_caps); };
 }
 
 }  // namespace kata::vmm

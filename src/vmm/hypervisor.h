@@ -24,6 +24,18 @@ struct NetDevice {
   std::string mac;       // the guest NIC's MAC at boot (the agent later takes the veth's)
 };
 
+// The share over virtio-fs: a virtiofsd per VM serves shared_dir (in the VM's
+// share namespace) to a vhost-user-fs device, tag kataShared. The guest's
+// RAM is then a shared memfd, which virtiofsd maps. Empty daemon: virtio-9p,
+// served by the VMM itself.
+struct VirtioFsSpec {
+  std::string daemon;                   // e.g. /usr/lib/qemu/virtiofsd
+  std::string cache = "auto";           // Kata's never | auto | always
+  int queue_size = 1024;
+  std::vector<std::string> extra_args;  // appended to the daemon's command line
+  bool operator==(const VirtioFsSpec&) const = default;
+};
+
 // What to boot, in VMM-neutral terms (the sandbox maps configuration to this).
 struct VmSpec {
   std::string id;             // sandbox id, for names and logs
@@ -34,6 +46,7 @@ struct VmSpec {
   // binds attached below it propagate into (vmm/confinement.h). Empty: the
   // VMM exports shared_dir as it is, in the caller's mount namespace.
   std::string share_source_dir;
+  VirtioFsSpec virtio_fs;     // daemon empty: virtio-9p
   std::string binary;         // VMM executable
   std::string kernel;         // uncompressed vmlinux (PVH entry)
   std::string initrd;
@@ -98,6 +111,8 @@ class Hypervisor {
   virtual std::string ConsoleLogPath() const = 0;
   // The VMM's own stdout/stderr (where it explains a failed start).
   virtual std::string VmmLogPath() const = 0;
+  // The share's file server's (virtiofsd's) stdout/stderr; "" without one.
+  virtual std::string FileServerLogPath() const { return ""; }
   // VM templating: pauses the VM and writes its device state (not the RAM,
   // which is in spec.memory_file) to `path`. The VM stays paused.
   virtual Status SaveState(const std::string& path) = 0;

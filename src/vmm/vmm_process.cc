@@ -62,6 +62,8 @@ Result<pid_t> SpawnVmm(const VmmLaunch& l, bool detached) {
   opts.detach = detached;
   opts.die_with_parent = !detached;
   opts.netns_fd = l.netns_fd;
+  opts.mount_ns_fd = l.mount_ns_fd;
+  opts.pass_fds = l.pass_fds;
   opts.before_exec = ConfineInChild(l.confinement);
   auto pid = proc::Spawn(l.argv, opts);
   if (log_fd >= 0) close(log_fd);

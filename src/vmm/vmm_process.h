@@ -25,6 +25,8 @@ struct VmmLaunch {
   int netns_fd = -1;     // network namespace to start in (-1: ours)
   std::string name;      // for log lines, e.g. "QEMU of sandbox X"
   Confinement confinement;
+  int mount_ns_fd = -1;       // mount namespace to start in (-1: ours); vmm/share_namespace.h
+  std::vector<int> pass_fds;  // become the process's fds 3, 4, ...
 };
 
 class VmmProcess {

@@ -45,6 +45,7 @@ class FactoryTest : public ::testing::Test {
     std::ofstream(path) << "[hypervisor.qemu]\n"
                         << "kernel = \"" << GuestDir() << "/vmlinux.container\"\n"
                         << "initrd = \"" << Initrd() << "\"\n"
+                        << "shared_fs = \"virtio-9p\"\n"  // a template's clones cannot use virtio-fs
                         << "[factory]\n"
                         << "enable_template = " << (enable ? "true" : "false") << "\n"
                         << "template_path = \"" << Template() << "\"\n";

@@ -8,9 +8,9 @@
 // a clear status, and start/exec/delete agree with it. Every case prints
 // its counts ("[fault] ..."). ~2.5 minutes under TCG.
 //
-// Not covered here, by design of this runtime:
-//  - virtiofsd: there is none. The share is virtio-9p, served by QEMU
-//    itself, so killing QEMU is also killing the file server.
+// kill -9 of the virtiofsd that serves a running container's files
+// (virtio-fs, the default share) is its own case. Not covered here, by
+// design of this runtime:
 //  - a QEMU that outlives its killed service: a booted VM dies with its
 //    service (PR_SET_PDEATHSIG); only a VM from the VM cache outlives it, and
 //    vm_cache_test's KilledSandboxServiceIsCleanedUpByDelete covers that.
@@ -528,6 +528,40 @@ void FaultTest::KillDuringCreate(Victim victim) {
   std::printf("[fault] %-22s create exit %d %.2f s after the kill (\"%s\"), then state: %s\n[fault] %-22s after: %s\n",
               label.c_str(), rc, create_s, err.substr(reason == std::string::npos ? 0 : reason + 20, 240).c_str(),
               a.exit_code == 1 ? "does not exist" : a.status.c_str(), "", left.c_str());
+  std::fflush(stdout);
+}
+
+// virtio-fs: kill -9 of the virtiofsd serving a running container's files
+// (the one in its own pid namespace). A guest without its share would hang
+// on its next file access: the VM is stopped, the container reported
+// stopped with the reason in the service's log, and delete leaves nothing.
+TEST_F(FaultTest, KillVirtiofsdWhileRunning) {
+  HostSnapshot base = QuietHostSnapshot(pod_->name());
+  std::string id = UniqueId("f-virtiofsd");
+  std::string pid_file = tmp_->path() + "/" + id + ".pid";
+  Cleanup cleanup(id, pod_);
+  Pids pids;
+  CreateAndStart(id, pid_file, &pids);
+  EXPECT_EQ(TakeHostSnapshot(pod_->name()).virtiofsd, base.virtiofsd + 2);
+  std::string server = Trim(Sh("for p in $(pgrep -x virtiofsd); do tr '\\0' ' ' </proc/$p/cmdline | grep -q 'sandboxes/" +
+                               id + "/' && [ \"$(cat /proc/$(ps -o ppid= -p $p | tr -d ' ')/comm)\" = virtiofsd ] && echo $p; done")
+                                .out);
+  ASSERT_FALSE(server.empty()) << "no serving virtiofsd for " << id;
+  std::string service_log = "/run/kata-containers/runtime/" + id + "/service.log";
+  auto t_kill = Clock::now();
+  ASSERT_EQ(kill(std::stoi(server), SIGKILL), 0);
+  EXPECT_TRUE(WaitGone(pids.qemu, 20)) << "QEMU outlived its virtiofsd";
+  StateAnswer a;
+  for (int i = 0; i < 100 && (a = StateOf(id)).status != "stopped"; i++) SleepMs(100);
+  EXPECT_EQ(a.status, "stopped") << a.err;
+  double stopped_s = SecondsSince(t_kill);
+  std::string log = Slurp(service_log);
+  EXPECT_NE(log.find("virtiofsd of sandbox " + id + " exited"), std::string::npos) << log;
+  CmdResult d = Kata({"delete", "-f", id});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  std::string left = ExpectNothingLeft(base, id, "virtiofsd@running");
+  std::printf("[fault] %-22s stopped %.2f s after the kill\n[fault] %-22s after: %s\n", "virtiofsd@running", stopped_s,
+              "", left.c_str());
   std::fflush(stdout);
 }
 

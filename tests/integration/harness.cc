@@ -108,6 +108,8 @@ std::string Leaks(const std::string& id) {
   std::string leaks;
   CmdResult q = Sh("pgrep -a -f '[q]emu-system.*sandbox-" + id + "( |$)' || true");
   if (!Trim(q.out).empty()) leaks += "QEMU still running: " + Trim(q.out) + "\n";
+  CmdResult v = Sh("pgrep -a -f '[v]irtiofsd .*/sandboxes/" + id + "/' || true");
+  if (!Trim(v.out).empty()) leaks += "virtiofsd still running: " + Trim(v.out) + "\n";
   CmdResult m = Sh("grep -F -- '" + id + "' /proc/mounts || true");
   if (!Trim(m.out).empty()) leaks += "mounts left: " + Trim(m.out) + "\n";
   for (const std::string& dir : {"/run/kata-containers/runtime/" + id, "/run/vc/vm/" + id,
@@ -179,6 +181,7 @@ std::string KindOf(const std::string& pid, bool* zombie) {
     if (name == "containerd-shim") name = "containerd-shim-kata-v2";  // a zombie shim: cut to 15 characters
   }
   if (name.rfind("qemu-system", 0) == 0) return "qemu";
+  if (name == "virtiofsd") return "virtiofsd";
   if (name == "containerd-shim-kata-v2") return "service";
   if (name == "kata-runtime") return "runtime";
   return "";
@@ -205,7 +208,7 @@ HostSnapshot TakeHostSnapshot(const std::string& netns) {
     if (kind.empty()) continue;
     ours.insert(pid);
     if (zombie) s.zombies++;
-    (kind == "qemu" ? s.qemu : kind == "service" ? s.services : s.runtimes)++;
+    (kind == "qemu" ? s.qemu : kind == "virtiofsd" ? s.virtiofsd : kind == "service" ? s.services : s.runtimes)++;
   }
   std::istringstream mounts(Slurp("/proc/self/mounts"));
   for (std::string line; std::getline(mounts, line);) {
@@ -247,7 +250,7 @@ HostSnapshot TakeHostSnapshot(const std::string& netns) {
 }
 
 std::string Describe(const HostSnapshot& s) {
-  return "qemu " + std::to_string(s.qemu) + ", services " + std::to_string(s.services) + ", kata-runtime " +
+  return "qemu " + std::to_string(s.qemu) + ", virtiofsd " + std::to_string(s.virtiofsd) + ", services " + std::to_string(s.services) + ", kata-runtime " +
          std::to_string(s.runtimes) + ", mounts " + std::to_string(s.mounts) + ", taps " + std::to_string(s.taps) +
          ", ingress qdiscs " + std::to_string(s.ingress) + ", dir entries " + std::to_string(s.entries.size()) +
          ", locks " + std::to_string(s.locks) + ", fds " + std::to_string(s.fds) +
@@ -260,6 +263,7 @@ std::string SnapshotDiff(const HostSnapshot& base, const HostSnapshot& now) {
     if (a != b) d += std::string(what) + " " + std::to_string(a) + " -> " + std::to_string(b) + "; ";
   };
   cmp("qemu", base.qemu, now.qemu);
+  cmp("virtiofsd", base.virtiofsd, now.virtiofsd);
   cmp("services", base.services, now.services);
   cmp("kata-runtime", base.runtimes, now.runtimes);
   cmp("mounts", base.mounts, now.mounts);

@@ -58,14 +58,35 @@ class HostileGuestTest : public SharedVmTest {
 };
 
 // Medium 2: QEMU runs under its own seccomp filter, without the
-// capabilities it does not need, and cannot gain any.
+// capabilities it does not need, and cannot gain any. With virtio-fs (the
+// default) it serves no files: only NET_ADMIN (12) for its taps.
 TEST_F(HostileGuestTest, QemuIsConfined) {
   pid_t qemu = sandbox_->vmm_pid();
   EXPECT_EQ(StatusLine(qemu, "Seccomp"), "2");
   EXPECT_EQ(StatusLine(qemu, "NoNewPrivs"), "1");
-  // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID (0-4) and NET_ADMIN (12).
-  EXPECT_EQ(StatusLine(qemu, "CapBnd"), "000000000000101f");
-  EXPECT_EQ(StatusLine(qemu, "CapEff"), "000000000000101f");
+  EXPECT_EQ(StatusLine(qemu, "CapBnd"), "0000000000001000");
+  EXPECT_EQ(StatusLine(qemu, "CapEff"), "0000000000001000");
+}
+
+// virtiofsd serves the share from a child in its own pid, network and
+// mount namespaces (whose root is the share), under its seccomp filter,
+// with no_new_privs, an empty bounding set and only the capabilities that
+// serve files: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETGID, SETUID and
+// SETFCAP (0x800000db); never MKNOD or SYS_ADMIN.
+TEST_F(HostileGuestTest, VirtiofsdIsConfined) {
+  std::string found = Trim(Sh("for p in $(pgrep -x virtiofsd); do tr '\\0' ' ' </proc/$p/cmdline | grep -q 'sandboxes/" +
+                              id_ + "/' && [ \"$(cat /proc/$(ps -o ppid= -p $p | tr -d ' ')/comm)\" = virtiofsd ] && echo $p; done")
+                               .out);
+  ASSERT_FALSE(found.empty()) << "no serving virtiofsd for " << id_;
+  pid_t server = std::stoi(found);
+  EXPECT_EQ(StatusLine(server, "Seccomp"), "2");
+  EXPECT_EQ(StatusLine(server, "NoNewPrivs"), "1");
+  EXPECT_EQ(StatusLine(server, "CapBnd"), "0000000000000000");
+  EXPECT_EQ(StatusLine(server, "CapEff"), "00000000800000db");
+  for (const char* ns : {"pid", "net", "mnt"}) {
+    EXPECT_NE(Sh(std::string("readlink /proc/self/ns/") + ns).out,
+              Sh("readlink /proc/" + std::to_string(server) + "/ns/" + ns).out) << ns;
+  }
 }
 
 // High 1 and Medium 2: the share's own directories are read-only to the

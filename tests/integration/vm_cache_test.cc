@@ -48,6 +48,7 @@ class VmCacheTest : public ::testing::Test {
                         << "kernel = \"" << GuestDir() << "/vmlinux.container\"\n"
                         << "initrd = \"" << GuestDir() << "/kata-containers-initrd.img\"\n"
                         << "default_memory = " << memory_mib << "\n"
+                        << "shared_fs = \"virtio-9p\"\n"  // the cache cannot hand over a virtiofsd
                         << "[factory]\n"
                         << "vm_cache_number = 1\n"
                         << "vm_cache_endpoint = \"" << endpoint << "\"\n";

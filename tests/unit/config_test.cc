@@ -42,7 +42,10 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.qemu.default_vcpus, 1);
   EXPECT_EQ(c.qemu.default_maxvcpus, HostCores());  // 0 resolves to the host's cores.
   EXPECT_EQ(c.qemu.default_memory, 256);
-  EXPECT_EQ(c.qemu.shared_fs, "virtio-9p");
+  EXPECT_EQ(c.qemu.shared_fs, "virtio-fs");
+  EXPECT_EQ(c.qemu.virtio_fs_daemon, "/usr/lib/qemu/virtiofsd");
+  EXPECT_EQ(c.qemu.virtio_fs_cache, "auto");
+  EXPECT_EQ(c.qemu.virtio_fs_queue_size, 1024);
   EXPECT_EQ(c.qemu.accelerator, "auto");
   EXPECT_FALSE(c.qemu.enable_debug);
   EXPECT_EQ(c.qemu.machine_accelerators, "");
@@ -235,13 +238,33 @@ a = 1
   EXPECT_TRUE(ignored.empty());
 }
 
+// Kata's virtio-fs keys, as its own files set them (the daemon named in the
+// list of valid ones; "never" is virtiofsd's "none").
+TEST(ConfigTest, VirtioFsKeys) {
+  Config c = MustParse(R"(
+[hypervisor.qemu]
+shared_fs = "virtio-fs"
+virtio_fs_daemon = "/usr/libexec/virtiofsd"
+valid_virtio_fs_daemon_paths = ["/usr/libexec/virtiofsd"]
+virtio_fs_cache = "never"
+virtio_fs_cache_size = 0
+virtio_fs_queue_size = 512
+virtio_fs_extra_args = ["--thread-pool-size=1"]
+)");
+  EXPECT_EQ(c.qemu.virtio_fs_daemon, "/usr/libexec/virtiofsd");
+  EXPECT_EQ(c.qemu.virtio_fs_cache, "never");
+  EXPECT_EQ(c.qemu.virtio_fs_queue_size, 512);
+  EXPECT_EQ(c.qemu.virtio_fs_extra_args, std::vector<std::string>{"--thread-pool-size=1"});
+  EXPECT_EQ(MustParse("[hypervisor.qemu]\nvirtio_fs_cache = \"none\"\n").qemu.virtio_fs_cache, "never");
+}
+
 // A stock Kata file must load: its keys are known, just not implemented.
 TEST(ConfigTest, KataOnlyKeysAreIgnoredWithoutWarning) {
   std::vector<std::string> warnings, ignored;
   MustParse(R"(
 [hypervisor.qemu]
 enable_hugepages = true
-virtio_fs_daemon = "/usr/libexec/virtiofsd"
+file_mem_backend = "/dev/shm"
 block_device_driver = "virtio-scsi"
 [hypervisor.qemu.factory]
 enable_template = false
@@ -257,7 +280,7 @@ enable_netmon = false
   EXPECT_EQ(ignored, (std::vector<std::string>{
                          "agent.kata.enable_tracing",
                          "hypervisor.qemu.block_device_driver", "hypervisor.qemu.enable_hugepages",
-                         "hypervisor.qemu.factory", "hypervisor.qemu.virtio_fs_daemon", "netmon",
+                         "hypervisor.qemu.factory", "hypervisor.qemu.file_mem_backend", "netmon",
                          "runtime.static_sandbox_resource_mgmt"}));
 }
 
@@ -306,8 +329,14 @@ TEST(ConfigTest, BadValuesNameFileKeyAndReason) {
       {"[hypervisor.qemu]\ntcg_tb_size_mib = 0", "hypervisor.qemu.tcg_tb_size_mib", "from 1 to 4096"},
       {"[hypervisor.qemu]\nvalid_hypervisor_paths = [\"qemu*\"]", "hypervisor.qemu.valid_hypervisor_paths[0]", "absolute"},
       {"[hypervisor.qemu]\nenable_annotations = \"kernel_params\"", "hypervisor.qemu.enable_annotations", "array of strings"},
-      {"[hypervisor.qemu]\nshared_fs = \"virtio-fs\"", "hypervisor.qemu.shared_fs", "the supported value here is \"virtio-9p\""},
-      {"[hypervisor.qemu]\nshared_fs = \"none\"", "hypervisor.qemu.shared_fs", "must be \"virtio-9p\""},
+      {"[hypervisor.qemu]\nshared_fs = \"virtio-fs-nydus\"", "hypervisor.qemu.shared_fs", "must be \"virtio-fs\" or \"virtio-9p\""},
+      {"[hypervisor.qemu]\nshared_fs = \"none\"", "hypervisor.qemu.shared_fs", "must be \"virtio-fs\" or \"virtio-9p\""},
+      {"[hypervisor.qemu]\nvirtio_fs_cache = \"sometimes\"", "hypervisor.qemu.virtio_fs_cache", "must be one of"},
+      {"[hypervisor.qemu]\nvirtio_fs_cache_size = 1024", "hypervisor.qemu.virtio_fs_cache_size", "no DAX window"},
+      {"[hypervisor.qemu]\nvirtio_fs_queue_size = 1000", "hypervisor.qemu.virtio_fs_queue_size", "power of two"},
+      {"[hypervisor.qemu]\nvirtio_fs_daemon = \"/tmp/evil\"", "hypervisor.qemu.virtio_fs_daemon", "not in valid_virtio_fs_daemon_paths"},
+      {"[factory]\nenable_template = true", "factory.enable_template", "shared_fs = \"virtio-9p\""},
+      {"[factory]\nvm_cache_number = 1", "factory.vm_cache_number", "shared_fs = \"virtio-9p\""},
       {"[hypervisor.qemu]\naccelerator = \"hvf\"", "hypervisor.qemu.accelerator", "must be one of \"auto\", \"kvm\", \"tcg\", got \"hvf\""},
       {"[hypervisor.qemu]\nenable_debug = \"yes\"", "hypervisor.qemu.enable_debug", "must be true or false"},
       {"[hypervisor.qemu]\nmsize_9p = 100", "hypervisor.qemu.msize_9p", ">= 4096"},

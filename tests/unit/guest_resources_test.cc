@@ -75,15 +75,39 @@ TEST(SharedMountsIn, NinePBindsBelowAVolume) {
       "34 31 0:21 /c1/rootfs/my\\040dir /data/a\\040b rw - 9p kataShared rw\n"
       "35 20 0:21 /c1/rootfs/etc /elsewhere rw - 9p kataShared rw\n"
       "36 31 0:21 /c1/rootfs/etc /database/x rw - 9p kataShared rw\n";
-  std::vector<SharedMount> m = SharedMountsIn(mountinfo, {"/data"});
+  std::string agent = "25 1 0:21 / /run/kata-containers/shared/containers rw - 9p kataShared rw\n";
+  ShareDevices share = ShareDevicesIn(agent, "/run/kata-containers/shared/containers");
+  std::vector<SharedMount> m = SharedMountsIn(mountinfo, {"/data"}, share);
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[0].volume, "/data");
   EXPECT_EQ(m[0].path, "mnt");
   EXPECT_EQ(m[0].share_path, "c1/rootfs/etc");
   EXPECT_EQ(m[1].path, "a b");
   EXPECT_EQ(m[1].share_path, "c1/rootfs/my dir");
-  EXPECT_TRUE(SharedMountsIn(mountinfo, {}).empty());
-  EXPECT_TRUE(SharedMountsIn("garbage\n\n1 2 3\n", {"/data"}).empty());
+  EXPECT_TRUE(SharedMountsIn(mountinfo, {}, share).empty());
+  EXPECT_TRUE(SharedMountsIn("garbage\n\n1 2 3\n", {"/data"}, share).empty());
+}
+
+// virtio-fs: every host mount below the share is its own guest mount (and
+// device), its root "/": the agent's mounts say where each one is.
+TEST(SharedMountsIn, VirtioFsSubmountsBelowAVolume) {
+  std::string agent =
+      "25 1 0:21 / /run/kata-containers/shared/containers rw - virtiofs none rw\n"
+      "26 25 0:28 / /run/kata-containers/shared/containers/c1/rootfs rw - virtiofs none rw\n"
+      "27 25 0:29 / /run/kata-containers/shared/containers/c1/mounts/0 rw - virtiofs none rw\n"
+      "28 1 0:30 / /elsewhere rw - virtiofs none rw\n";
+  ShareDevices share = ShareDevicesIn(agent, "/run/kata-containers/shared/containers");
+  ASSERT_EQ(share.size(), 3u);
+  std::string mountinfo =
+      "36 24 0:28 / / rw - virtiofs none rw\n"
+      "44 36 0:29 / /data rw shared:5 - virtiofs none rw\n"
+      "45 44 0:28 /etc /data/mnt rw shared:5 - virtiofs none rw\n"
+      "46 44 0:30 / /data/other rw - virtiofs none rw\n"
+      "47 44 0:41 / /data/scratch rw - tmpfs tmpfs rw\n";
+  std::vector<SharedMount> m = SharedMountsIn(mountinfo, {"/data"}, share);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].path, "mnt");
+  EXPECT_EQ(m[0].share_path, "c1/rootfs/etc");
 }
 
 TEST(CountCpuList, RangesAndSingles) {

@@ -19,7 +19,7 @@
 #include "common/fs_at.h"
 #include "common/process.h"
 #include "sandbox/share.h"
-#include "vmm/confinement.h"
+#include "vmm/share_namespace.h"
 
 namespace kata::sandbox {
 namespace {
@@ -45,8 +45,10 @@ class ShareTest : public ::testing::Test {
     outside_ = base_ + "/outside";
     ASSERT_TRUE(fs::MkdirAll(outside_, 0755).ok());
     // The stand-in VMM, confined as QEMU is.
+    auto ns = vmm::MakeShareNamespace(share_.source_dir(), share_.exported_dir());
+    ASSERT_TRUE(ns.ok()) << ns.status().message();
     proc::SpawnOptions opts;
-    opts.before_exec = vmm::ConfineInChild({share_.source_dir(), share_.exported_dir(), {}});
+    opts.mount_ns_fd = ns->get();
     auto pid = proc::Spawn({"sleep", "600"}, opts);
     ASSERT_TRUE(pid.ok()) << pid.status().message();
     vmm_ = *pid;

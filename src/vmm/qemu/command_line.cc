@@ -19,7 +19,11 @@ std::string VirtioDevice(const VmSpec& spec, const std::string& base) {
 // touched pages. KVM keeps anonymous RAM: huge pages speed up its EPT walks;
 // TCG reaches guest RAM through its own soft TLB and loses nothing measurable.
 // Template VMs have their RAM in the template's file instead.
-bool SmallPageRam(const VmSpec& spec) { return spec.accel != "kvm" && spec.memory_file.empty(); }
+// With virtio-fs the RAM is a memfd under KVM too: virtiofsd maps it (share=on).
+bool UsesVirtioFs(const VmSpec& spec) { return !spec.virtio_fs.daemon.empty(); }
+bool SmallPageRam(const VmSpec& spec) {
+  return (spec.accel != "kvm" || UsesVirtioFs(spec)) && spec.memory_file.empty();
+}
 
 std::string MachineArg(const VmSpec& spec) {
   // microvm stays as QEMU defines it: turning off its PIT/PIC or RTC made
@@ -45,7 +49,7 @@ std::string AccelArg(const VmSpec& spec) {
 void AppendMemoryArgs(const VmSpec& spec, std::vector<std::string>* a) {
   std::string size = "size=" + std::to_string(BootRamMib(spec)) + "M";
   if (SmallPageRam(spec)) {
-    a->insert(a->end(), {"-object", "memory-backend-memfd,id=ram," + size});
+    a->insert(a->end(), {"-object", "memory-backend-memfd,id=ram," + size + (UsesVirtioFs(spec) ? ",share=on" : "")});
     return;
   }
   if (spec.memory_file.empty()) return;
@@ -69,6 +73,22 @@ void AppendMemoryArgs(const VmSpec& spec, std::vector<std::string>* a) {
 void AppendBalloonArgs(const VmSpec& spec, std::vector<std::string>* a) {
   if (!spec.free_page_reporting || !spec.memory_file.empty()) return;
   a->insert(a->end(), {"-device", VirtioDevice(spec, "virtio-balloon") + ",free-page-reporting=on"});
+}
+
+// The share, tag kataShared: a vhost-user-fs device whose requests virtiofsd
+// serves (the socket it listens on), or QEMU's own 9p server.
+void AppendShareArgs(const VmSpec& spec, const RunPaths& p, std::vector<std::string>* a) {
+  if (UsesVirtioFs(spec)) {
+    // virtiofsd (libvhost-user) serves only modern (virtio 1.0) devices,
+    // and microvm's virtio-mmio transports are legacy unless told otherwise.
+    if (spec.machine_type == "microvm") a->insert(a->end(), {"-global", "virtio-mmio.force-legacy=false"});
+    a->insert(a->end(), {"-chardev", "socket,id=virtiofs,path=" + p.virtiofsd_socket, "-device",
+                         VirtioDevice(spec, "vhost-user-fs") + ",chardev=virtiofs,tag=kataShared,queue-size=" +
+                             std::to_string(spec.virtio_fs.queue_size)});
+    return;
+  }
+  a->insert(a->end(), {"-fsdev", "local,id=shared,path=" + spec.shared_dir + ",security_model=none", "-device",
+                       VirtioDevice(spec, "virtio-9p") + ",fsdev=shared,mount_tag=kataShared"});
 }
 
 }  // namespace
@@ -106,6 +126,8 @@ RunPaths PathsFor(const VmSpec& spec) {
       .console_log = fs::JoinPath(spec.run_dir, "console.log"),
       .pid_file = fs::JoinPath(spec.run_dir, "qemu.pid"),
       .debug_console = fs::JoinPath(spec.run_dir, "console.sock"),
+      .virtiofsd_socket = fs::JoinPath(spec.run_dir, "virtiofsd.sock"),
+      .virtiofsd_log = fs::JoinPath(spec.run_dir, "virtiofsd.log"),
   };
 }
 
@@ -144,8 +166,6 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
       // guest/kernel/patches/).
       "-device", VirtioDevice(spec, "virtio-serial") + ",id=serial0,max_ports=2",
       "-device", "virtserialport,bus=serial0.0,chardev=agent,name=agent.channel.0",
-      "-fsdev", "local,id=shared,path=" + spec.shared_dir + ",security_model=none",
-      "-device", VirtioDevice(spec, "virtio-9p") + ",fsdev=shared,mount_tag=kataShared",
       "-pidfile", p.pid_file,
       // QEMU's own seccomp filter: no obsolete system calls, no privilege
       // changes, no new processes, no scheduling/resource changes.
@@ -163,6 +183,7 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
     a.insert(a.end(), {"-chardev", "socket,id=dbgcon,path=" + p.debug_console + ",server=on,wait=off", "-device",
                        "virtconsole,bus=serial0.0,chardev=dbgcon,name=console.channel.0"});
   }
+  AppendShareArgs(spec, p, &a);
   AppendBalloonArgs(spec, &a);
   AppendMemoryArgs(spec, &a);
   // TCG keeps QEMU's default CPU model: "max" adds features that cost

@@ -15,6 +15,8 @@ struct RunPaths {
   std::string console_log;
   std::string pid_file;
   std::string debug_console;  // with VmSpec::debug_console
+  std::string virtiofsd_socket;  // with VmSpec::virtio_fs: virtiofsd listens, QEMU connects
+  std::string virtiofsd_log;
 };
 
 RunPaths PathsFor(const VmSpec& spec);

@@ -11,6 +11,8 @@
 #include "common/strings.h"
 #include "vmm/qemu/migration.h"
 #include "vmm/qemu/qmp.h"
+#include "vmm/share_namespace.h"
+#include "vmm/virtiofsd.h"
 
 namespace kata::vmm::qemu {
 namespace {
@@ -35,20 +37,41 @@ void Qemu::SetExitCallback(std::function<void(int)> cb) {
 
 bool Qemu::Running() const { return !Exited(); }
 
-// What QEMU keeps of root's powers: serving the 9p share as the guest's root
-// (security_model=none: ownership, modes and times of any file in it) and
-// creating its taps. Not CAP_MKNOD (no device node the guest makes reaches
-// the host), CAP_SETFCAP or CAP_SYS_ADMIN (no file capabilities, no trusted
-// xattrs), nor anything else. docs/security.md.
-const std::vector<int> kQemuCapabilities = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
-                                            CAP_FOWNER, CAP_FSETID, CAP_NET_ADMIN};
+// What QEMU keeps of root's powers: creating its taps, and with 9p serving
+// the share as the guest's root (security_model=none: ownership, modes and
+// times of any file in it). Not CAP_MKNOD (no device node the guest makes
+// reaches the host), CAP_SETFCAP or CAP_SYS_ADMIN (no file capabilities, no
+// trusted xattrs), nor anything else. With virtio-fs, virtiofsd serves the
+// files and QEMU keeps only CAP_NET_ADMIN. docs/security.md.
+const std::vector<int> kQemuCapabilities9p = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+                                              CAP_FOWNER, CAP_FSETID, CAP_NET_ADMIN};
+const std::vector<int> kQemuCapabilitiesVirtioFs = {CAP_NET_ADMIN};
 
-VmmLaunch Qemu::LaunchOf(const std::vector<std::string>& argv) const {
-  VmmLaunch l{argv, qemu_log_, spec_.netns_fd, "QEMU of sandbox " + spec_.id, {}};
-  l.confinement.share_source = spec_.share_source_dir;
-  l.confinement.share_exported = spec_.share_source_dir.empty() ? "" : spec_.shared_dir;
-  l.confinement.keep_caps = kQemuCapabilities;
+VmmLaunch Qemu::LaunchOf(const std::vector<std::string>& argv, int mount_ns_fd) const {
+  VmmLaunch l;
+  l.argv = argv;
+  l.log_path = qemu_log_;
+  l.netns_fd = spec_.netns_fd;
+  l.name = "QEMU of sandbox " + spec_.id;
+  l.confinement.keep_caps = spec_.virtio_fs.daemon.empty() ? kQemuCapabilities9p : kQemuCapabilitiesVirtioFs;
+  l.mount_ns_fd = mount_ns_fd;
   return l;
+}
+
+Status Qemu::StartVirtiofsd(int mount_ns_fd) {
+  ASSIGN_OR_RETURN(virtiofsd_, vmm::StartVirtiofsd(spec_, mount_ns_fd, paths_.virtiofsd_socket, paths_.virtiofsd_log));
+  virtiofsd_->OnExit([this](int status) { OnVirtiofsdExit(status); });
+  return Status::Ok();
+}
+
+// Runs on virtiofsd's watcher thread. A guest whose share is gone would hang
+// on its next file access: stop it, so the sandbox fails as for a VM crash.
+void Qemu::OnVirtiofsdExit(int status) {
+  if (stopping_ || Exited()) return;
+  log::Error("virtiofsd of sandbox " + spec_.id + " exited with status " + std::to_string(status) +
+             " while its VM ran: stopping the VM, whose shared files are gone. " + Tail(paths_.virtiofsd_log, 3) +
+             " (see " + paths_.virtiofsd_log + ")");
+  proc_->Kill();
 }
 
 Status Qemu::Adopt(const VmSpec& spec, pid_t pid) {
@@ -86,7 +109,12 @@ Status Qemu::Start(const VmSpec& spec) {
   std::string cmdline;
   for (const auto& a : argv) cmdline += a + " ";
   log::Debug("starting QEMU: " + cmdline);
-  VmmLaunch launch = LaunchOf(argv);
+  UniqueFd share_ns;
+  if (!spec.share_source_dir.empty()) {
+    ASSIGN_OR_RETURN(share_ns, MakeShareNamespace(spec.share_source_dir, spec.shared_dir));
+  }
+  if (!spec.virtio_fs.daemon.empty()) RETURN_IF_ERROR(StartVirtiofsd(share_ns.get()));
+  VmmLaunch launch = LaunchOf(argv, share_ns.get());
   ASSIGN_OR_RETURN(proc_, spec.detached ? VmmProcess::StartDetached(launch) : VmmProcess::StartChild(launch));
   proc_->OnExit(on_exit_);
   // QEMU creates its listening sockets before the guest runs; an early exit
@@ -137,18 +165,23 @@ Status Qemu::SaveState(const std::string& path) {
 }
 
 Status Qemu::Stop(std::chrono::milliseconds timeout) {
-  if (!proc_) return Status::Ok();  // never started, or Release()d
+  stopping_ = true;
   // SIGKILL rather than QMP "quit": the guest's state is thrown away either
   // way, and the orderly quit cost ~5 ms of QMP handshake plus QEMU's own
   // clean-up. Nothing is lost: guest RAM files are written through their
-  // mapping and QEMU's logs are unbuffered.
-  proc_->Kill();
+  // mapping and QEMU's logs are unbuffered. QEMU first, then the virtiofsd
+  // it would otherwise see vanish.
   // What remains is the kernel freeing QEMU's memory (~30 ms under TCG after
   // a container ran): with timeout 0 the caller does not wait for it, and the
   // watcher reaps QEMU later (SIGKILL cannot be refused).
-  if (timeout.count() > 0 && !proc_->WaitExit(timeout)) {
-    log::Warn("QEMU of sandbox " + spec_.id + " has not exited " + std::to_string(timeout.count()) + " ms after SIGKILL");
+  if (proc_) {  // null: never started, or Release()d
+    proc_->Kill();
+    if (timeout.count() > 0 && !proc_->WaitExit(timeout)) {
+      log::Warn("QEMU of sandbox " + spec_.id + " has not exited " + std::to_string(timeout.count()) + " ms after SIGKILL");
+    }
   }
+  // Always waited for (it has no guest RAM to free): it holds the share.
+  if (virtiofsd_) StopVirtiofsd(*virtiofsd_, std::max(timeout, std::chrono::milliseconds(1000)));
   return Status::Ok();
 }
 
