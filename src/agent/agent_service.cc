@@ -18,6 +18,7 @@
 #include "agent/guest_setup.h"
 #include "agent/init_signal.h"
 #include "agent/reaper.h"
+#include "agent/block_devices.h"
 #include "agent/shared_mounts.h"
 #include "agent/rpc_handlers.h"
 #include "common/fs.h"
@@ -182,6 +183,9 @@ Result<Empty> AgentService::CreateSandbox(const grpc::CreateSandboxRequest& req)
   SetClock(req.host_time_ns());
   if (!req.hostname().empty()) sethostname(req.hostname().data(), req.hostname().size());
   RETURN_IF_ERROR(MountSharedFs(req.shared_fs_type(), req.shared_fs_options(), opts_.shared_mount));
+  if (!req.propagated_fs_tag().empty()) {
+    RETURN_IF_ERROR(MountSharedFs("virtiofs", "", kGuestPropagatedDir, req.propagated_fs_tag()));
+  }
   return Empty();
 }
 
@@ -253,7 +257,12 @@ Status AgentService::LaunchInit(Container* c, oci::Spec spec) {
 
 Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& req) {
   log::StepTimer timer("create container " + req.container_id());
-  ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(req.spec_json()));
+  std::vector<BlockDeviceRef> disks;
+  for (const grpc::BlockDevice& b : req.block_devices()) {
+    disks.push_back({b.serial(), b.container_path(), b.host_major(), b.host_minor()});
+  }
+  ASSIGN_OR_RETURN(std::string spec_json, WithGuestBlockDevices(req.spec_json(), disks));
+  ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(spec_json));
   timer.Mark("parse spec");
   if (!spec.process) return Error(Code::kInvalidArgument, "create container " + req.container_id() + ": the spec has no process");
   if (table_.GetContainer(req.container_id()).ok()) {
@@ -387,7 +396,9 @@ Result<grpc::ListSharedMountsResponse> AgentService::ListSharedMounts(const grpc
   if (!text.ok()) return r;  // its init is gone: nothing of it to mirror
   auto own = fs::ReadFile("/proc/self/mountinfo");
   if (!own.ok()) return own.status();
-  for (const SharedMount& m : SharedMountsIn(*text, c->shared_volumes, ShareDevicesIn(*own, opts_.shared_mount))) {
+  ShareDevices share = ShareDevicesIn(*own, opts_.shared_mount);
+  share.merge(ShareDevicesIn(*own, kGuestPropagatedDir));  // the same share, exported again
+  for (const SharedMount& m : SharedMountsIn(*text, c->shared_volumes, share)) {
     grpc::SharedMount* out = r.add_mounts();
     out->set_volume(m.volume);
     out->set_path(m.path);

@@ -99,15 +99,16 @@ Result<std::string> FindSerialPort(const std::string& name) {
   }
 }
 
-Status MountSharedFs(const std::string& type, const std::string& options, const std::string& mount_point) {
+Status MountSharedFs(const std::string& type, const std::string& options, const std::string& mount_point,
+                     const std::string& tag) {
   RETURN_IF_ERROR(fs::MkdirAll(mount_point));
   if (fs::IsMountPoint(mount_point)) return Status::Ok();
   std::string fstype = type.empty() ? "9p" : type;
   if (fstype != "9p" && fstype != "virtiofs") {
     return Error(Code::kInvalidArgument, "shared file system type \"" + fstype + "\": not 9p or virtiofs");
   }
-  if (mount("kataShared", mount_point.c_str(), fstype.c_str(), MS_NODEV, options.c_str()) != 0) {
-    return ErrnoError("mount " + fstype + " kataShared on " + mount_point + " (" + options + ")");
+  if (mount(tag.c_str(), mount_point.c_str(), fstype.c_str(), MS_NODEV, options.c_str()) != 0) {
+    return ErrnoError("mount " + fstype + " " + tag + " on " + mount_point + " (" + options + ")");
   }
   return Status::Ok();
 }

@@ -18,7 +18,8 @@ bool KernelCmdlineHas(const std::string& word);
 // Finds /dev/vportNpM whose port name (sysfs) is `name`; waits up to 5 s for
 // the device to appear (virtio probing is asynchronous).
 Result<std::string> FindSerialPort(const std::string& name);
-Status MountSharedFs(const std::string& type, const std::string& options, const std::string& mount_point);
+Status MountSharedFs(const std::string& type, const std::string& options, const std::string& mount_point,
+                     const std::string& tag = "kataShared");
 void SetClock(int64_t unix_ns);
 
 }  // namespace kata::agent

@@ -3,8 +3,14 @@
 
 namespace kata {
 
-// Where the agent mounts the sandbox's virtio-9p share (mount tag kataShared).
+// Where the agent mounts the sandbox's share (mount tag kataShared).
 inline constexpr const char* kGuestSharedDir = "/run/kata-containers/shared/containers";
+// virtio-fs: the same share served a second time, uncached and without
+// submounts, for volumes that receive the host's mounts (rslave, rshared):
+// there the guest holds no host inode (and no submount) longer than it uses
+// it, so the host can unmount what it mounted below such a volume.
+inline constexpr const char* kGuestPropagatedDir = "/run/kata-containers/shared/propagated";
+inline constexpr const char* kPropagatedShareTag = "kataPropagated";
 // The debug console's shell, relative to the share (agent/debug_console.h).
 inline constexpr const char* kDebugShell = ".debug-console/busybox";
 // A container spec's namespace path under this directory names a namespace of

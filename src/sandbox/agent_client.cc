@@ -89,10 +89,12 @@ Status AgentClient::DestroySandbox() {
   return Call("DestroySandbox", req, &e, std::chrono::milliseconds(2000));
 }
 
-Status AgentClient::CreateContainer(const std::string& id, const std::string& spec_json) {
+Status AgentClient::CreateContainer(const std::string& id, const std::string& spec_json,
+                                    const std::vector<grpc::BlockDevice>& disks) {
   grpc::CreateContainerRequest req;
   req.set_container_id(id);
   req.set_spec_json(spec_json);
+  for (const grpc::BlockDevice& d : disks) *req.add_block_devices() = d;
   wkt::Empty e;
   return Call("CreateContainer", req, &e, kControlTimeout);
 }

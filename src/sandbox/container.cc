@@ -8,6 +8,9 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "oci/spec_json.h"
+#include <algorithm>
+
+#include "sandbox/block_devices.h"
 #include "sandbox/guest_spec.h"
 #include "sandbox/paths.h"
 #include "sandbox/readonly_root.h"
@@ -67,13 +70,38 @@ Status Container::ShareFiles(nlohmann::json& spec) {
     bool in_bundle = src == bundle_ || src.rfind(bundle_ + "/", 0) == 0;
     Share::From from = in_bundle ? Share::From::kOwnNamespace : Share::From::kCallerNamespace;
     RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), src, id_ + "/" + name, HasOption(m, "ro"), from));
-    m["source"] = std::string(kGuestSharedDir) + "/" + id_ + "/" + name;
+    // A volume that receives the host's later mounts goes through the
+    // share's uncached export, which pins none of them (guest_paths.h).
+    bool propagated = !in_bundle && sb_.has_propagated_share() &&
+                      (HasOption(m, "rslave") || HasOption(m, "slave") || HasOption(m, "rshared") || HasOption(m, "shared"));
+    m["source"] = std::string(propagated ? kGuestPropagatedDir : kGuestSharedDir) + "/" + id_ + "/" + name;
     // Bidirectional: what the container mounts there appears on the host.
     if (!in_bundle && (HasOption(m, "rshared") || HasOption(m, "shared")) && m.contains("destination")) {
       shared_volumes_.push_back({m["destination"].get<std::string>(), src});
     }
   }
   return Status::Ok();
+}
+
+Result<std::vector<grpc::BlockDevice>> Container::DisksFor(const nlohmann::json& spec) const {
+  ASSIGN_OR_RETURN(std::vector<HostBlockDevice> devices, BlockDevicesOf(spec));
+  std::vector<grpc::BlockDevice> out;
+  for (const HostBlockDevice& d : devices) {
+    const std::vector<vmm::Drive>& drives = sb_.drives();
+    auto it = std::find_if(drives.begin(), drives.end(), [&d](const vmm::Drive& v) { return v.path == d.host_path; });
+    if (it == drives.end()) {
+      return Error(Code::kUnimplemented, "linux.devices " + d.container_path + " (" + d.host_path +
+                                             "): block devices reach only the first container of a sandbox, whose VM "
+                                             "boots with them; this one joins a running VM (no disk hotplug yet)");
+    }
+    grpc::BlockDevice b;
+    b.set_serial(it->serial);
+    b.set_container_path(d.container_path);
+    b.set_host_major(d.major);
+    b.set_host_minor(d.minor);
+    out.push_back(b);
+  }
+  return out;
 }
 
 Status Container::Unshare() { return sb_.share().Unbind(sb_.vmm_pid(), id_); }
@@ -99,8 +127,10 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
   // The VM's host cgroup grows with the pod before the container may use it.
   if (Status st = sb.SetContainerResources(id, resources); !st.ok()) return fail(st);
   c->resources_ = std::move(resources);
+  auto disks = c->DisksFor(spec);
+  if (!disks.ok()) return fail(disks.status());
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
-  if (Status st = sb.agent().CreateContainer(id, spec.dump()); !st.ok()) return fail(st);
+  if (Status st = sb.agent().CreateContainer(id, spec.dump(), *disks); !st.ok()) return fail(st);
   // Spec lifecycle step 3-4: prestart, createRuntime and createContainer
   // hooks once the environment exists; a failure undoes the create.
   // createContainer hooks run in the pod's network namespace (hooks.h).

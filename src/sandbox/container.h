@@ -56,6 +56,8 @@ class Container {
  private:
   Container(Sandbox& sb, std::string id, std::string bundle) : sb_(sb), id_(std::move(id)), bundle_(std::move(bundle)) {}
   Status ShareFiles(nlohmann::json& spec);
+  // The VM's disks for the spec's block devices, for the agent to find.
+  Result<std::vector<grpc::BlockDevice>> DisksFor(const nlohmann::json& spec) const;
   Status Unshare();
   HookState StateForHooks(const char* status) const;
   void MirrorMountsAtExitOf(HostProcess& p);

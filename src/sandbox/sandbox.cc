@@ -121,6 +121,7 @@ Status Sandbox::BootSteps() {
   req.set_sandbox_id(cfg_.id);
   req.set_hostname(cfg_.hostname);
   req.set_shared_fs_type(cfg_.shared_fs_type);
+  if (has_propagated_share()) req.set_propagated_fs_tag(kPropagatedShareTag);
   req.set_shared_fs_options(cfg_.shared_fs_options);
   req.set_host_time_ns(NowNs());
   RETURN_IF_ERROR(agent_->CreateSandbox(req));
@@ -147,6 +148,10 @@ void Sandbox::ShareDebugShell() {
 
 Result<bool> Sandbox::StartFromTemplate() {
   if (cfg_.template_dir.empty()) return false;
+  if (!cfg_.vm.drives.empty()) {
+    log::Info("sandbox " + cfg_.id + " boots instead of starting from the VM template: it has disks");
+    return false;
+  }
   std::string why_not = UseVmTemplate(cfg_.template_dir, &cfg_.vm);
   if (!why_not.empty()) {
     log::Warn("sandbox " + cfg_.id + " boots instead of starting from the VM template: " + why_not);
@@ -223,8 +228,10 @@ Status Sandbox::FailWithConsole(const Status& st) {
   // A VMM that rejected its configuration may still be on its way out.
   for (int i = 0; i < 50 && hv_->Running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::string message = st.message(), quote, kept_paths;
-  for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"virtiofsd", hv_->FileServerLogPath()},
-                                   {"console", hv_->ConsoleLogPath()}}) {
+  // virtiofsd's log last: it always says something (waiting, the VMM gone),
+  // so it is quoted only when neither QEMU nor the guest said anything.
+  for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"console", hv_->ConsoleLogPath()},
+                                   {"virtiofsd", hv_->FileServerLogPath()}}) {
     auto text = path.empty() ? Result<std::string>(Error(Code::kNotFound, "")) : fs::ReadFile(path);
     if (!text.ok()) continue;
     // An empty console is worth naming too: the guest never got to print.

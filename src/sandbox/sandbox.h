@@ -96,6 +96,11 @@ class Sandbox {
 
   const std::string& id() const { return cfg_.id; }
   bool guest_seccomp() const { return cfg_.guest_seccomp; }
+  // virtio-fs: the share's second export for volumes with mount propagation
+  // (common/guest_paths.h kGuestPropagatedDir).
+  bool has_propagated_share() const { return !cfg_.vm.virtio_fs.daemon.empty(); }
+  // The disks the VM booted with (sandbox/block_devices.h).
+  const std::vector<vmm::Drive>& drives() const { return cfg_.vm.drives; }
   AgentClient& agent() { return *agent_; }
   const Share& share() const { return share_; }
   const BootTimes& boot_times() const { return times_; }

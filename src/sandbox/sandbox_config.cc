@@ -43,6 +43,36 @@ std::string AcceleratorKernelParams(const std::string& accel, const std::string&
   return p;
 }
 
+namespace {
+
+void SetShare(const config::Config& cfg, bool virtio_fs, SandboxConfig* sc) {
+  if (virtio_fs) {
+    sc->shared_fs_type = "virtiofs";
+    sc->shared_fs_options = "";
+    sc->vm.virtio_fs = {cfg.qemu.virtio_fs_daemon, cfg.qemu.virtio_fs_cache, cfg.qemu.virtio_fs_queue_size,
+                        cfg.qemu.virtio_fs_extra_args};
+  } else {
+    sc->shared_fs_type = "9p";
+    sc->shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=" + std::to_string(cfg.qemu.msize_9p);
+    sc->vm.virtio_fs = {};
+  }
+}
+
+}  // namespace
+
+void UseNinePForUserNamespaces(const config::Config& cfg, const nlohmann::json& spec, SandboxConfig* sc) {
+  if (sc->shared_fs_type != "virtiofs" || !spec.contains("linux") || !spec["linux"].is_object()) return;
+  const nlohmann::json& lx = spec["linux"];
+  bool userns = false;
+  if (lx.contains("namespaces") && lx["namespaces"].is_array()) {
+    for (const auto& ns : lx["namespaces"]) userns |= ns.is_object() && ns.value("type", "") == "user";
+  }
+  if (!userns) return;
+  log::Info("sandbox " + sc->id + ": virtio-9p instead of virtio-fs: its first container has a user namespace, "
+            "whose root virtiofsd would serve without its capabilities (docs/storage.md)");
+  SetShare(cfg, false, sc);
+}
+
 Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, const std::string& sandbox_id,
                                                  vmm::AccelDecision* decision_out) {
   vmm::AccelDecision accel = vmm::ChooseAccelerator(cfg.qemu.accelerator);
@@ -57,15 +87,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.hostname = sandbox_id.substr(0, 63);
   sc.guest_seccomp = !cfg.runtime.disable_guest_seccomp;
   sc.agent_timeout = std::chrono::seconds(cfg.agent.dial_timeout);
-  if (cfg.qemu.shared_fs == "virtio-fs") {
-    sc.shared_fs_type = "virtiofs";
-    sc.shared_fs_options = "";
-    sc.vm.virtio_fs = {cfg.qemu.virtio_fs_daemon, cfg.qemu.virtio_fs_cache, cfg.qemu.virtio_fs_queue_size,
-                       cfg.qemu.virtio_fs_extra_args};
-  } else {
-    sc.shared_fs_type = "9p";
-    sc.shared_fs_options = "trans=virtio,version=9p2000.L,cache=mmap,msize=" + std::to_string(cfg.qemu.msize_9p);
-  }
+  SetShare(cfg, cfg.qemu.shared_fs == "virtio-fs", &sc);
   bool debug = cfg.qemu.enable_debug || cfg.agent.enable_debug || cfg.runtime.enable_debug;
   sc.vm.binary = cfg.qemu.path;
   sc.vm.kernel = cfg.qemu.kernel;

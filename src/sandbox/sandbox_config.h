@@ -59,6 +59,13 @@ void ApplyNetworkNamespace(const nlohmann::json& spec, sandbox::SandboxConfig* s
 // [runtime] sandbox_cgroup_only: the sandbox's host processes live in a
 // cgroup at the spec's linux.cgroupsPath (sandbox/host_cgroup.h).
 void ApplyHostCgroup(const config::Config& cfg, const nlohmann::json& spec, sandbox::SandboxConfig* sc);
+
+// virtiofsd does each request as the caller's uid without the caller's
+// capabilities: a user namespace's root (a mapped uid) could not write where
+// only its CAP_DAC_OVERRIDE lets it (its own 0555 "/" in podman's images).
+// QEMU's 9p serves as root, as runc's kernel would allow: a sandbox whose
+// first container has a user namespace gets virtio-9p.
+void UseNinePForUserNamespaces(const config::Config& cfg, const nlohmann::json& spec, sandbox::SandboxConfig* sc);
 // A Kubernetes pod (CRI's sandbox container) that asks for the host's network
 // or IPC namespace is refused, naming the option: the pod runs on its own
 // kernel, where neither exists. (hostPID is kept: the pod's containers share

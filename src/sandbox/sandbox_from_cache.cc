@@ -33,7 +33,7 @@ Status Rename(const std::string& from, const std::string& to) {
 }  // namespace
 
 Result<bool> Sandbox::TakeFromVmCache() {
-  if (cfg_.vm_cache_endpoint.empty()) return false;
+  if (cfg_.vm_cache_endpoint.empty() || !cfg_.vm.drives.empty()) return false;  // a cached VM has no disks
   if (nic_count_ > 1) {
     log::Info("sandbox " + cfg_.id + " starts its own VM: its pod has " + std::to_string(nic_count_) +
               " interfaces, cached VMs have one NIC");

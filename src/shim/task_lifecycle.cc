@@ -11,6 +11,7 @@
 #include "oci/namespace_paths.h"
 #include "oci/spec_json.h"
 #include "shim/rootfs_mount.h"
+#include "sandbox/block_devices.h"
 #include "sandbox/sandbox_config.h"
 #include "shim/task_api.h"
 #include "shim/task_service.h"
@@ -75,9 +76,13 @@ Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spe
   sc.owner = owner_;
   sandbox::ApplyNetworkNamespace(spec, &sc);
   sandbox::ApplyHostCgroup(cfg_.config, spec, &sc);
+  sandbox::UseNinePForUserNamespaces(cfg_.config, spec, &sc);
   sc.port_forward = sc.network && sandbox::IsCriPodSandbox(annotations);  // kubectl port-forward
   RETURN_IF_ERROR(sandbox::CheckPodHostNamespaces(spec, annotations));
   RETURN_IF_ERROR(sandbox::SizeFromAnnotations(annotations, &sc));
+  // The first container's block devices are the VM's disks from boot.
+  ASSIGN_OR_RETURN(std::vector<sandbox::HostBlockDevice> disks, sandbox::BlockDevicesOf(spec));
+  sc.vm.drives = sandbox::DrivesFor(disks);
   ASSIGN_OR_RETURN(sandbox_, sandbox::Sandbox::Boot(sc));
   task_pid_ = static_cast<uint32_t>(sandbox_->vmm_pid());
   sandbox_->OnVmExit([this] { OnVmExit(); });

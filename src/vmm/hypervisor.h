@@ -25,15 +25,29 @@ struct NetDevice {
 };
 
 // The share over virtio-fs: a virtiofsd per VM serves shared_dir (in the VM's
-// share namespace) to a vhost-user-fs device, tag kataShared. The guest's
-// RAM is then a shared memfd, which virtiofsd maps. Empty daemon: virtio-9p,
-// served by the VMM itself.
+// share namespace) to a vhost-user-fs device, tag kataShared, cached as
+// `cache` says and each host mount below it its own guest mount; a second
+// one serves it again, uncached and without submounts, as tag
+// kataPropagated (common/guest_paths.h: volumes with mount propagation).
+// The guest's RAM is then a shared memfd, which both map. Empty daemon:
+// virtio-9p, served by the VMM itself.
 struct VirtioFsSpec {
   std::string daemon;                   // e.g. /usr/lib/qemu/virtiofsd
   std::string cache = "auto";           // Kata's never | auto | always
   int queue_size = 1024;
   std::vector<std::string> extra_args;  // appended to the daemon's command line
   bool operator==(const VirtioFsSpec&) const = default;
+};
+
+// A host block device or disk image given to the guest as a virtio-blk disk
+// at boot; the guest finds it by `serial` (at most 20 bytes).
+struct Drive {
+  std::string id;      // VMM-side node name, e.g. "blk0"
+  std::string path;    // host block device, or a disk image file
+  std::string serial;  // e.g. "kata-blk-0"
+  bool block_device = true;  // false: path is an image file
+  bool readonly = false;
+  bool operator==(const Drive&) const = default;
 };
 
 // What to boot, in VMM-neutral terms (the sandbox maps configuration to this).
@@ -47,6 +61,7 @@ struct VmSpec {
   // VMM exports shared_dir as it is, in the caller's mount namespace.
   std::string share_source_dir;
   VirtioFsSpec virtio_fs;     // daemon empty: virtio-9p
+  std::vector<Drive> drives;  // disks attached at boot (sandbox/block_devices.h)
   std::string binary;         // VMM executable
   std::string kernel;         // uncompressed vmlinux (PVH entry)
   std::string initrd;

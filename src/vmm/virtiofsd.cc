@@ -1,8 +1,6 @@
 #include "vmm/virtiofsd.h"
 
 #include <linux/capability.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <signal.h>
@@ -14,6 +12,7 @@
 #include "common/fs.h"
 #include "common/process_identity.h"
 #include "common/unique_fd.h"
+#include "common/unix_socket.h"
 
 namespace kata::vmm {
 namespace {
@@ -26,19 +25,6 @@ namespace {
 const std::vector<int> kVirtiofsdCapabilities = {CAP_SYS_ADMIN, CAP_SETPCAP, CAP_SYS_RESOURCE, CAP_CHOWN,
                                                  CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_SETGID,
                                                  CAP_SETUID, CAP_SETFCAP};
-
-Result<UniqueFd> Listen(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Error(Code::kInvalidArgument, "socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoError("socket for virtiofsd");
-  unlink(path.c_str());  // a previous attempt's, in this VM's own run directory
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return ErrnoError("bind " + path);
-  if (listen(fd.get(), 1) != 0) return ErrnoError("listen on " + path);
-  return fd;
-}
 
 // The children of `pid` (its only thread's), as pidfds.
 std::vector<UniqueFd> ChildrenOf(pid_t pid) {
@@ -67,34 +53,38 @@ void StopVirtiofsd(VmmProcess& daemon, std::chrono::milliseconds timeout) {
 
 std::string VirtiofsdCacheMode(const std::string& kata_mode) { return kata_mode == "never" ? "none" : kata_mode; }
 
-std::vector<std::string> VirtiofsdCommandLine(const VirtioFsSpec& fs, const std::string& shared_dir) {
+std::vector<std::string> VirtiofsdCommandLine(const VirtioFsSpec& fs, const std::string& shared_dir, Export e) {
+  bool shared = e == Export::kShared;
   std::vector<std::string> argv = {
       fs.daemon,
       // A socket we made: with --socket-path it would also write a pid file
       // under /run/virtiofsd that a killed daemon leaves behind.
       "--fd=3",
       "-o", "source=" + shared_dir,
-      "-o", "cache=" + VirtiofsdCacheMode(fs.cache),
+      "-o", "cache=" + (shared ? VirtiofsdCacheMode(fs.cache) : std::string("none")),
       "-o", "sandbox=namespace",
-      // Each bind below the share (a rootfs, a volume) is its own mount in
-      // the guest, with its own st_dev: inode numbers of two binds never
-      // collide there.
-      "-o", "announce_submounts",
       // No device node the guest makes reaches the host (CAP_MKNOD is not
       // in its bounding set either).
       "-o", "modcaps=-mknod",
   };
+  // Each bind below the share (a rootfs, a volume) its own mount in the
+  // guest, with its own st_dev: inode numbers of two binds never collide
+  // there. Not in the propagated export: a guest submount, like a cached
+  // entry, pins the host mount below a volume, which the host then cannot
+  // unmount (EBUSY).
+  if (shared) argv.insert(argv.end(), {"-o", "announce_submounts"});
   argv.insert(argv.end(), fs.extra_args.begin(), fs.extra_args.end());
   return argv;
 }
 
-Result<std::unique_ptr<VmmProcess>> StartVirtiofsd(const VmSpec& spec, int mount_ns_fd, const std::string& socket_path,
-                                                   const std::string& log_path) {
-  ASSIGN_OR_RETURN(UniqueFd listener, Listen(socket_path));
+Result<std::unique_ptr<VmmProcess>> StartVirtiofsd(const VmSpec& spec, Export e, int mount_ns_fd,
+                                                   const std::string& socket_path, const std::string& log_path) {
+  ASSIGN_OR_RETURN(int fd, ListenUnix(socket_path));
+  UniqueFd listener(fd);
   VmmLaunch l;
-  l.argv = VirtiofsdCommandLine(spec.virtio_fs, spec.shared_dir);
+  l.argv = VirtiofsdCommandLine(spec.virtio_fs, spec.shared_dir, e);
   l.log_path = log_path;
-  l.name = "virtiofsd of sandbox " + spec.id;
+  l.name = std::string(e == Export::kShared ? "virtiofsd" : "virtiofsd (propagated export)") + " of sandbox " + spec.id;
   l.confinement.keep_caps = kVirtiofsdCapabilities;
   l.mount_ns_fd = mount_ns_fd;
   l.pass_fds = {listener.get()};

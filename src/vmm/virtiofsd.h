@@ -23,13 +23,17 @@ namespace kata::vmm {
 // virtiofsd's own words for Kata's cache modes (never -> none).
 std::string VirtiofsdCacheMode(const std::string& kata_mode);
 
+// Which export: the share as `fs.cache` says, each host mount its own guest
+// mount (kataShared); or uncached, without submounts (kataPropagated).
+enum class Export { kShared, kPropagated };
+
 // Its command line, serving `shared_dir` on fd 3 (a listening socket).
-std::vector<std::string> VirtiofsdCommandLine(const VirtioFsSpec& fs, const std::string& shared_dir);
+std::vector<std::string> VirtiofsdCommandLine(const VirtioFsSpec& fs, const std::string& shared_dir, Export e);
 
 // Listens on `socket_path` and starts virtiofsd on it in the mount namespace
 // `mount_ns_fd`; the socket accepts the VMM's connection from then on.
-Result<std::unique_ptr<VmmProcess>> StartVirtiofsd(const VmSpec& spec, int mount_ns_fd, const std::string& socket_path,
-                                                   const std::string& log_path);
+Result<std::unique_ptr<VmmProcess>> StartVirtiofsd(const VmSpec& spec, Export e, int mount_ns_fd,
+                                                   const std::string& socket_path, const std::string& log_path);
 
 // Kills virtiofsd and the child in its own pid namespace that serves the
 // files (which a killed parent only ends by PR_SET_PDEATHSIG, a moment

@@ -542,9 +542,9 @@ TEST_F(FaultTest, KillVirtiofsdWhileRunning) {
   Cleanup cleanup(id, pod_);
   Pids pids;
   CreateAndStart(id, pid_file, &pids);
-  EXPECT_EQ(TakeHostSnapshot(pod_->name()).virtiofsd, base.virtiofsd + 2);
-  std::string server = Trim(Sh("for p in $(pgrep -x virtiofsd); do tr '\\0' ' ' </proc/$p/cmdline | grep -q 'sandboxes/" +
-                               id + "/' && [ \"$(cat /proc/$(ps -o ppid= -p $p | tr -d ' ')/comm)\" = virtiofsd ] && echo $p; done")
+  EXPECT_EQ(TakeHostSnapshot(pod_->name()).virtiofsd, base.virtiofsd + 4);  // two exports, two processes each
+  std::string server = Trim(Sh("for p in $(pgrep -x virtiofsd); do tr '\\0' ' ' </proc/$p/cmdline | grep 'sandboxes/" +
+                               id + "/' | grep -q announce_submounts && [ \"$(cat /proc/$(ps -o ppid= -p $p | tr -d ' ')/comm)\" = virtiofsd ] && echo $p; done")
                                 .out);
   ASSERT_FALSE(server.empty()) << "no serving virtiofsd for " << id;
   std::string service_log = "/run/kata-containers/runtime/" + id + "/service.log";

@@ -53,7 +53,7 @@ std::string LeaksAfter(const std::string& id, int seconds);
 // process's own fds.
 struct HostSnapshot {
   int qemu = 0;       // qemu-system-* processes
-  int virtiofsd = 0;  // virtiofsd processes (two per virtio-fs sandbox)
+  int virtiofsd = 0;  // virtiofsd processes (four per virtio-fs sandbox: two exports)
   int services = 0;   // containerd-shim-kata-v2 processes (sandbox services)
   int runtimes = 0;   // kata-runtime processes (monitors and CLI calls)
   int mounts = 0;     // host mounts under /run/kata-containers, /run/vc or naming "kata"

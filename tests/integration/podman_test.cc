@@ -170,6 +170,27 @@ TEST_F(PodmanTest, UserNamespaceMapsRootAndGetsTheNetwork) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+// Issue 15: a host block device (a loop device over a file) given with
+// --device reaches the container, at the path asked for, as the VM's
+// virtio-blk disk: a block node the container writes raw, and the host
+// reads what it wrote from the loop device. Nothing is left attached.
+TEST_F(PodmanTest, DeviceLoopBlockDeviceIsWritableInTheContainer) {
+  TempDir tmp;
+  std::string img = tmp.path() + "/disk.img";
+  ASSERT_EQ(Sh("truncate -s 16M " + img).exit_code, 0);
+  std::string loop = Trim(Sh("losetup --find --show " + img).out);
+  ASSERT_EQ(loop.rfind("/dev/loop", 0), 0u) << loop;
+  std::string name = UniqueId("pmblk");
+  CmdResult r = PodmanRun({"--rm", "--name", name, "--device", loop + ":/dev/xvdc", kImage, "sh", "-c",
+                           "ls -l /dev/xvdc; echo kata-was-here | dd of=/dev/xvdc bs=512 count=1 conv=sync,fsync "
+                           "2>/dev/null && echo wrote"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("brw", 0), 0u) << r.out;  // a block device node
+  EXPECT_NE(r.out.find("wrote"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(Sh("dd if=" + loop + " bs=512 count=1 2>/dev/null").out.find("kata-was-here"), std::string::npos);
+  EXPECT_EQ(Sh("losetup -d " + loop).exit_code, 0) << "the loop device is still busy";
+}
+
 // A pod on two podman networks: its VM boots with a NIC per interface and
 // the guest answers on both addresses.
 TEST_F(PodmanTest, TwoNetworksBothReachTheGuest) {

@@ -43,6 +43,8 @@ TEST(VirtioFsArgs, VhostUserDeviceAndSharedMemfdRam) {
   auto argv = vmm::qemu::BuildCommandLine(Spec());
   EXPECT_TRUE(Has(argv, "socket,id=virtiofs,path=/run/vc/vm/sb1/virtiofsd.sock"));
   EXPECT_TRUE(Has(argv, "vhost-user-fs-device,chardev=virtiofs,tag=kataShared,queue-size=1024"));
+  EXPECT_TRUE(Has(argv, "socket,id=virtiofs-p,path=/run/vc/vm/sb1/virtiofsd-p.sock"));
+  EXPECT_TRUE(Has(argv, "vhost-user-fs-device,chardev=virtiofs-p,tag=kataPropagated,queue-size=1024"));
   EXPECT_TRUE(Has(argv, "memory-backend-memfd,id=ram,size=256M,share=on"));
   EXPECT_TRUE(Has(argv, "microvm,memory-backend=ram"));
   EXPECT_FALSE(Has(argv, "-fsdev"));
@@ -61,15 +63,21 @@ TEST(VirtioFsArgs, NineP) {
 
 TEST(VirtioFsArgs, DaemonCommandLine) {
   vmm::VirtioFsSpec fs{"/usr/lib/qemu/virtiofsd", "never", 1024, {"--thread-pool-size=2"}};
-  auto argv = vmm::VirtiofsdCommandLine(fs, "/s/shared");
+  auto argv = vmm::VirtiofsdCommandLine(fs, "/s/shared", vmm::Export::kShared);
   EXPECT_EQ(argv.front(), "/usr/lib/qemu/virtiofsd");
   EXPECT_TRUE(Has(argv, "--fd=3"));
   EXPECT_TRUE(Has(argv, "source=/s/shared"));
   EXPECT_TRUE(Has(argv, "cache=none"));
   EXPECT_TRUE(Has(argv, "sandbox=namespace"));
   EXPECT_TRUE(Has(argv, "modcaps=-mknod"));
+  EXPECT_TRUE(Has(argv, "announce_submounts"));
   EXPECT_EQ(argv.back(), "--thread-pool-size=2");
   EXPECT_EQ(vmm::VirtiofsdCacheMode("always"), "always");
+  // The propagated export: never cached, no submounts, whatever the config.
+  fs.cache = "always";
+  auto p = vmm::VirtiofsdCommandLine(fs, "/s/shared", vmm::Export::kPropagated);
+  EXPECT_TRUE(Has(p, "cache=none"));
+  EXPECT_FALSE(Has(p, "announce_submounts"));
 }
 
 // Debian's virtiofsd, started as a sandbox starts it: it accepts a
@@ -88,7 +96,7 @@ TEST(Virtiofsd, StartsConfinedOnItsSocketAndLeavesNothing) {
     ASSERT_TRUE(ns.ok()) << ns.status().message();
     vmm::VmSpec spec = Spec();
     spec.shared_dir = base + "/shared";
-    auto d = vmm::StartVirtiofsd(spec, ns->get(), base + "/v.sock", base + "/v.log");
+    auto d = vmm::StartVirtiofsd(spec, vmm::Export::kShared, ns->get(), base + "/v.sock", base + "/v.log");
     ASSERT_TRUE(d.ok()) << d.status().message();
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};

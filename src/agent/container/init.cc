@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "agent/container/console.h"
+#include "agent/container/mounts.h"
 #include "agent/container/process_setup.h"
 #include "agent/container/report.h"
 #include "agent/container/rootfs.h"

@@ -14,6 +14,7 @@
 #include "agent/container/cgroup.h"
 #include "agent/container/console.h"
 #include "agent/container/init.h"
+#include "agent/container/mounts.h"
 #include "agent/container/namespaces.h"
 #include "agent/container/plan.h"
 #include "agent/container/report.h"
@@ -81,6 +82,13 @@ Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so,
 }
 
 }  // namespace
+
+void PrecreateMountPointsAsAgent(const LaunchPlan& plan) {
+  int rootfd = open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (rootfd < 0) return;  // the child reports it
+  child::PrecreateMountPoints(plan, rootfd);
+  close(rootfd);
+}
 
 Status OpenChildChannels(int report[2], int sync[2]) {
   if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
@@ -209,6 +217,7 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
   SpawnOptions so;
   FdList ns_fds;
   RETURN_IF_ERROR(PlanNamespaces(ls.spec, plan.get(), &so, &ns_fds));
+  if (plan->userns) PrecreateMountPointsAsAgent(*plan);
   RETURN_IF_ERROR(BuildSecurityPlan(*ls.spec.process, ls.spec.linux_config ? ls.spec.linux_config->seccomp
                                                                             : nlohmann::json(),
                                     &plan->proc));

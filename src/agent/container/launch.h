@@ -89,6 +89,8 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& spec);
 // (child -> agent: setup errors, EOF at exec) and a sync socket (agent ->
 // child: go-ahead bytes; a pty master back). O_CLOEXEC.
 Status OpenChildChannels(int report[2], int sync[2]);
+// A user namespace's mount points, made by the agent (child::PrecreateMountPoints).
+void PrecreateMountPointsAsAgent(const LaunchPlan& plan);
 
 // process.rlimits set on `pid` by the agent: the root of a user namespace
 // may not raise them itself.

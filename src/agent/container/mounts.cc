@@ -50,6 +50,14 @@ unsigned long LockedFlags(int fd) {
   return out;
 }
 
+void PrecreateMountPoints(const LaunchPlan& plan, int rootfd) {
+  for (const MountStep& m : plan.mounts) {
+    struct stat st;
+    bool is_file = m.bind && stat(m.source.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
+    (void)CreateMountPoint(rootfd, m, is_file);
+  }
+}
+
 Step DoMount(int rootfd, const MountStep& m) {
   bool is_file = false;
   char source_path[32];

@@ -82,13 +82,27 @@ void AppendShareArgs(const VmSpec& spec, const RunPaths& p, std::vector<std::str
     // virtiofsd (libvhost-user) serves only modern (virtio 1.0) devices,
     // and microvm's virtio-mmio transports are legacy unless told otherwise.
     if (spec.machine_type == "microvm") a->insert(a->end(), {"-global", "virtio-mmio.force-legacy=false"});
-    a->insert(a->end(), {"-chardev", "socket,id=virtiofs,path=" + p.virtiofsd_socket, "-device",
-                         VirtioDevice(spec, "vhost-user-fs") + ",chardev=virtiofs,tag=kataShared,queue-size=" +
-                             std::to_string(spec.virtio_fs.queue_size)});
+    const char* tags[2] = {"kataShared", "kataPropagated"};
+    for (int i = 0; i < 2; i++) {
+      std::string id = i == 0 ? "virtiofs" : "virtiofs-p";
+      a->insert(a->end(), {"-chardev", "socket,id=" + id + ",path=" + p.virtiofsd_socket[i], "-device",
+                           VirtioDevice(spec, "vhost-user-fs") + ",chardev=" + id + ",tag=" + tags[i] +
+                               ",queue-size=" + std::to_string(spec.virtio_fs.queue_size)});
+    }
     return;
   }
   a->insert(a->end(), {"-fsdev", "local,id=shared,path=" + spec.shared_dir + ",security_model=none", "-device",
                        VirtioDevice(spec, "virtio-9p") + ",fsdev=shared,mount_tag=kataShared"});
+}
+
+// Disks at boot: a raw block node (host_device) or image file, each a
+// virtio-blk device with its serial.
+void AppendDriveArgs(const VmSpec& spec, std::vector<std::string>* a) {
+  for (const Drive& d : spec.drives) {
+    a->insert(a->end(), {"-blockdev", std::string("driver=") + (d.block_device ? "host_device" : "file") + ",node-name=" + d.id +
+                                          ",filename=" + d.path + (d.readonly ? ",read-only=on" : ""),
+                         "-device", VirtioDevice(spec, "virtio-blk") + ",drive=" + d.id + ",serial=" + d.serial});
+  }
 }
 
 }  // namespace
@@ -126,8 +140,8 @@ RunPaths PathsFor(const VmSpec& spec) {
       .console_log = fs::JoinPath(spec.run_dir, "console.log"),
       .pid_file = fs::JoinPath(spec.run_dir, "qemu.pid"),
       .debug_console = fs::JoinPath(spec.run_dir, "console.sock"),
-      .virtiofsd_socket = fs::JoinPath(spec.run_dir, "virtiofsd.sock"),
-      .virtiofsd_log = fs::JoinPath(spec.run_dir, "virtiofsd.log"),
+      .virtiofsd_socket = {fs::JoinPath(spec.run_dir, "virtiofsd.sock"), fs::JoinPath(spec.run_dir, "virtiofsd-p.sock")},
+      .virtiofsd_log = {fs::JoinPath(spec.run_dir, "virtiofsd.log"), fs::JoinPath(spec.run_dir, "virtiofsd-p.log")},
   };
 }
 
@@ -184,6 +198,7 @@ std::vector<std::string> BuildCommandLine(const VmSpec& spec) {
                        "virtconsole,bus=serial0.0,chardev=dbgcon,name=console.channel.0"});
   }
   AppendShareArgs(spec, p, &a);
+  AppendDriveArgs(spec, &a);
   AppendBalloonArgs(spec, &a);
   AppendMemoryArgs(spec, &a);
   // TCG keeps QEMU's default CPU model: "max" adds features that cost

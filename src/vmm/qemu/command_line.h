@@ -15,8 +15,9 @@ struct RunPaths {
   std::string console_log;
   std::string pid_file;
   std::string debug_console;  // with VmSpec::debug_console
-  std::string virtiofsd_socket;  // with VmSpec::virtio_fs: virtiofsd listens, QEMU connects
-  std::string virtiofsd_log;
+  // With VmSpec::virtio_fs: the daemons listen, QEMU connects. [0] kataShared, [1] kataPropagated.
+  std::string virtiofsd_socket[2];
+  std::string virtiofsd_log[2];
 };
 
 RunPaths PathsFor(const VmSpec& spec);

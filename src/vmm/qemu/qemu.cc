@@ -59,18 +59,24 @@ VmmLaunch Qemu::LaunchOf(const std::vector<std::string>& argv, int mount_ns_fd) 
 }
 
 Status Qemu::StartVirtiofsd(int mount_ns_fd) {
-  ASSIGN_OR_RETURN(virtiofsd_, vmm::StartVirtiofsd(spec_, mount_ns_fd, paths_.virtiofsd_socket, paths_.virtiofsd_log));
-  virtiofsd_->OnExit([this](int status) { OnVirtiofsdExit(status); });
+  for (int i = 0; i < 2; i++) {
+    Export e = i == 0 ? Export::kShared : Export::kPropagated;
+    ASSIGN_OR_RETURN(virtiofsd_[i], vmm::StartVirtiofsd(spec_, e, mount_ns_fd, paths_.virtiofsd_socket[i],
+                                                        paths_.virtiofsd_log[i]));
+    virtiofsd_[i]->OnExit([this, i](int status) { OnVirtiofsdExit(i, status); });
+  }
   return Status::Ok();
 }
 
 // Runs on virtiofsd's watcher thread. A guest whose share is gone would hang
 // on its next file access: stop it, so the sandbox fails as for a VM crash.
-void Qemu::OnVirtiofsdExit(int status) {
+void Qemu::OnVirtiofsdExit(int which, int status) {
   if (stopping_ || Exited()) return;
-  log::Error("virtiofsd of sandbox " + spec_.id + " exited with status " + std::to_string(status) +
-             " while its VM ran: stopping the VM, whose shared files are gone. " + Tail(paths_.virtiofsd_log, 3) +
-             " (see " + paths_.virtiofsd_log + ")");
+  const std::string& log_path = paths_.virtiofsd_log[which];
+  log::Error(std::string(which == 0 ? "virtiofsd" : "virtiofsd (propagated export)") + " of sandbox " + spec_.id +
+             " exited with status " + std::to_string(status) +
+             " while its VM ran: stopping the VM, whose shared files are gone. " + Tail(log_path, 3) + " (see " +
+             log_path + ")");
   proc_->Kill();
 }
 
@@ -181,7 +187,9 @@ Status Qemu::Stop(std::chrono::milliseconds timeout) {
     }
   }
   // Always waited for (it has no guest RAM to free): it holds the share.
-  if (virtiofsd_) StopVirtiofsd(*virtiofsd_, std::max(timeout, std::chrono::milliseconds(1000)));
+  for (auto& d : virtiofsd_) {
+    if (d) StopVirtiofsd(*d, std::max(timeout, std::chrono::milliseconds(1000)));
+  }
   return Status::Ok();
 }
 

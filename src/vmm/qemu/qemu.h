@@ -20,7 +20,7 @@ class Qemu : public Hypervisor {
   std::string AgentSocketPath() const override { return paths_.agent_socket; }
   std::string ConsoleLogPath() const override { return paths_.console_log; }
   std::string VmmLogPath() const override { return qemu_log_; }
-  std::string FileServerLogPath() const override { return virtiofsd_ ? paths_.virtiofsd_log : ""; }
+  std::string FileServerLogPath() const override { return virtiofsd_[0] ? paths_.virtiofsd_log[0] : ""; }
   void SetExitCallback(std::function<void(int status)> cb) override;
   Status SaveState(const std::string& path) override;
   Status Adopt(const VmSpec& spec, pid_t pid) override;
@@ -32,7 +32,7 @@ class Qemu : public Hypervisor {
   // virtio-fs: virtiofsd first (QEMU connects to it at start-up); its exit
   // stops the VM, whose files are gone with it.
   Status StartVirtiofsd(int mount_ns_fd);
-  void OnVirtiofsdExit(int status);
+  void OnVirtiofsdExit(int which, int status);
   bool Exited() const { return !proc_ || proc_->exited(); }
   Status StartupError(const std::string& what) const;
   // -incoming defer: loads the saved state, then runs the VM.
@@ -42,7 +42,7 @@ class Qemu : public Hypervisor {
   RunPaths paths_;
   std::string qemu_log_;
   std::unique_ptr<VmmProcess> proc_;  // null before Start/Adopt and after Release
-  std::unique_ptr<VmmProcess> virtiofsd_;  // with spec_.virtio_fs
+  std::unique_ptr<VmmProcess> virtiofsd_[2];  // with spec_.virtio_fs: the two exports (vmm/virtiofsd.h)
   std::atomic<bool> stopping_{false};
   std::function<void(int)> on_exit_;
 };

@@ -1,4 +1,4 @@
-#include "ttrpc/socket.h"
+#include "common/unix_socket.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-namespace kata::ttrpc {
+namespace kata {
 namespace {
 
 Result<sockaddr_un> UnixAddr(const std::string& path) {
@@ -55,4 +55,4 @@ Result<int> ListenUnix(const std::string& path) {
   return fd;
 }
 
-}  // namespace kata::ttrpc
+}  // namespace kata

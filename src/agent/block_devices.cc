@@ -1,0 +1,89 @@
+#include "agent/block_devices.h"
+
+#include <dirent.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/strings.h"
+
+namespace kata::agent {
+namespace {
+
+Result<GuestDisk> ScanOnce(const std::string& serial, const std::string& sys_block) {
+  DIR* d = opendir(sys_block.c_str());
+  if (d == nullptr) return ErrnoError("open " + sys_block);
+  Result<GuestDisk> found = Error(Code::kNotFound, "no disk with serial " + serial + " in " + sys_block);
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind("vd", 0) != 0) continue;
+    auto s = fs::ReadFile(sys_block + "/" + name + "/serial");
+    if (!s.ok() || Trim(*s) != serial) continue;
+    auto dev = fs::ReadFile(sys_block + "/" + name + "/dev");
+    GuestDisk disk{name};
+    if (!dev.ok() || std::sscanf(dev->c_str(), "%u:%u", &disk.major, &disk.minor) != 2) {
+      found = Error(Code::kInternal, "disk " + name + " (serial " + serial + ") has no readable device number");
+    } else {
+      found = disk;
+    }
+    break;
+  }
+  closedir(d);
+  return found;
+}
+
+bool Names(const nlohmann::json& rule, unsigned major, unsigned minor) {
+  return rule.is_object() && rule.value("type", "") == "b" && rule.contains("major") && rule.contains("minor") &&
+         rule["major"].is_number_integer() && rule["minor"].is_number_integer() &&
+         rule["major"].get<long long>() == major && rule["minor"].get<long long>() == minor;
+}
+
+void Retarget(nlohmann::json& spec, const BlockDeviceRef& ref, const GuestDisk& disk) {
+  nlohmann::json& lx = spec["linux"];
+  if (lx.contains("devices") && lx["devices"].is_array()) {
+    for (auto& d : lx["devices"]) {
+      if (d.is_object() && d.value("path", "") == ref.container_path) {
+        d["major"] = disk.major;
+        d["minor"] = disk.minor;
+      }
+    }
+  }
+  if (!lx.contains("resources") || !lx["resources"].is_object() || !lx["resources"].contains("devices")) return;
+  for (auto& rule : lx["resources"]["devices"]) {
+    if (Names(rule, ref.host_major, ref.host_minor)) {
+      rule["major"] = disk.major;
+      rule["minor"] = disk.minor;
+    }
+  }
+}
+
+}  // namespace
+
+Result<GuestDisk> FindDiskBySerial(const std::string& serial, const std::string& sys_block, int wait_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  for (;;) {
+    Result<GuestDisk> d = ScanOnce(serial, sys_block);
+    if (d.ok() || d.status().code() != Code::kNotFound || std::chrono::steady_clock::now() >= deadline) return d;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Result<std::string> WithGuestBlockDevices(const std::string& spec_json, const std::vector<BlockDeviceRef>& refs,
+                                          const std::string& sys_block, int wait_ms) {
+  if (refs.empty()) return spec_json;
+  nlohmann::json spec = nlohmann::json::parse(spec_json, nullptr, false);
+  if (!spec.is_object() || !spec.contains("linux") || !spec["linux"].is_object()) {
+    return Error(Code::kInvalidArgument, "block devices for a spec without a linux object");
+  }
+  for (const BlockDeviceRef& ref : refs) {
+    ASSIGN_OR_RETURN(GuestDisk disk, FindDiskBySerial(ref.serial, sys_block, wait_ms));
+    Retarget(spec, ref, disk);
+  }
+  return spec.dump();
+}
+
+}  // namespace kata::agent

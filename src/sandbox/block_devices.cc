@@ -1,0 +1,73 @@
+#include "sandbox/block_devices.h"
+
+#include <sstream>
+
+#include "common/fs.h"
+
+namespace kata::sandbox {
+namespace {
+
+// DEVNAME from the device's uevent: its node below /dev.
+Result<std::string> HostNode(unsigned major, unsigned minor, const std::string& sys_dev_block) {
+  std::string number = std::to_string(major) + ":" + std::to_string(minor);
+  auto uevent = fs::ReadFile(sys_dev_block + "/" + number + "/uevent");
+  if (!uevent.ok()) return Error(Code::kNotFound, "the host has no block device " + number);
+  std::istringstream in(*uevent);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("DEVNAME=", 0) != 0) continue;
+    std::string name = line.substr(8);
+    // It goes on QEMU's command line, where a comma separates options.
+    if (name.empty() || name.find_first_of(",\n") != std::string::npos || name.find("..") != std::string::npos) break;
+    return "/dev/" + name;
+  }
+  return Error(Code::kNotFound, "block device " + number + " has no usable name in " + sys_dev_block);
+}
+
+// A privileged container's spec lists every host device and allows all
+// (a rule with no type or "a" and no numbers): handing the host's disks to
+// the guest is never what that means for a VM (Kata's advice is containerd's
+// privileged_without_host_devices); they stay on the host.
+bool AllowsAllDevices(const nlohmann::json& lx) {
+  if (!lx.contains("resources") || !lx["resources"].is_object() || !lx["resources"].contains("devices")) return false;
+  for (const auto& r : lx["resources"]["devices"]) {
+    if (!r.is_object() || !r.value("allow", false)) continue;
+    std::string type = r.contains("type") && r["type"].is_string() ? r["type"].get<std::string>() : "a";
+    bool any_number = (!r.contains("major") || r["major"].is_null() || r["major"] == -1) &&
+                      (!r.contains("minor") || r["minor"].is_null() || r["minor"] == -1);
+    if (type == "a" && any_number) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::vector<HostBlockDevice>> BlockDevicesOf(const nlohmann::json& spec, const std::string& sys_dev_block) {
+  std::vector<HostBlockDevice> out;
+  if (!spec.contains("linux") || !spec["linux"].is_object() || !spec["linux"].contains("devices")) return out;
+  if (AllowsAllDevices(spec["linux"])) return out;
+  for (const auto& d : spec["linux"]["devices"]) {
+    if (!d.is_object() || d.value("type", "") != "b") continue;
+    HostBlockDevice b;
+    b.container_path = d.value("path", "");
+    if (!d.contains("major") || !d.contains("minor") || !d["major"].is_number_unsigned() || !d["minor"].is_number_unsigned()) {
+      return Error(Code::kInvalidArgument, "linux.devices " + b.container_path + ": a block device needs major and minor");
+    }
+    b.major = d["major"].get<unsigned>();
+    b.minor = d["minor"].get<unsigned>();
+    auto node = HostNode(b.major, b.minor, sys_dev_block);
+    if (!node.ok()) return Error(node.status().code(), "linux.devices " + b.container_path + ": " + node.status().message());
+    b.host_path = *node;
+    out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<vmm::Drive> DrivesFor(const std::vector<HostBlockDevice>& devices) {
+  std::vector<vmm::Drive> out;
+  for (size_t i = 0; i < devices.size(); i++) {
+    out.push_back({"blk" + std::to_string(i), devices[i].host_path, "kata-blk-" + std::to_string(i), true, false});
+  }
+  return out;
+}
+
+}  // namespace kata::sandbox

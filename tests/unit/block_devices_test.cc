@@ -1,0 +1,118 @@
+// Block devices without a VM: the host finds the node of a spec's device
+// number and gives the VM a disk with our serial; the agent finds that disk
+// by serial in (a fake) sysfs and retargets the spec's entry and cgroup rule.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/block_devices.h"
+#include "common/fs.h"
+#include "common/fs_at.h"
+#include "sandbox/block_devices.h"
+#include "vmm/qemu/command_line.h"
+
+namespace kata {
+namespace {
+
+class TempTree {
+ public:
+  TempTree() {
+    char tmpl[] = "/tmp/kata-blk-test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  ~TempTree() { (void)fs::RemoveTreeNoFollow(dir_); }
+  void Write(const std::string& rel, const std::string& text) {
+    ASSERT_TRUE(fs::MkdirAll(fs::Dirname(dir_ + "/" + rel), 0755).ok());
+    ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/" + rel, text).ok());
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+nlohmann::json SpecWithLoop() {
+  return nlohmann::json::parse(R"({"linux": {
+      "devices": [{"path": "/dev/xvdc", "type": "b", "major": 7, "minor": 5},
+                  {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
+      "resources": {"devices": [{"allow": false, "access": "rwm"},
+                                {"allow": true, "type": "b", "major": 7, "minor": 5, "access": "rwm"}]}}})");
+}
+
+TEST(HostBlockDevices, NodeFromTheDeviceNumber) {
+  TempTree sys;
+  sys.Write("7:5/uevent", "MAJOR=7\nMINOR=5\nDEVNAME=loop5\nDEVTYPE=disk\n");
+  auto d = sandbox::BlockDevicesOf(SpecWithLoop(), sys.dir());
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  ASSERT_EQ(d->size(), 1u);  // the char device is not a disk
+  EXPECT_EQ((*d)[0].host_path, "/dev/loop5");
+  EXPECT_EQ((*d)[0].container_path, "/dev/xvdc");
+  auto drives = sandbox::DrivesFor(*d);
+  ASSERT_EQ(drives.size(), 1u);
+  EXPECT_EQ(drives[0].serial, "kata-blk-0");
+  EXPECT_LE(drives[0].serial.size(), 20u);  // virtio-blk's serial field
+}
+
+TEST(HostBlockDevices, UnknownNumberIsAnErrorNamingTheEntry) {
+  TempTree sys;
+  auto d = sandbox::BlockDevicesOf(SpecWithLoop(), sys.dir());
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("linux.devices /dev/xvdc"), std::string::npos) << d.status().message();
+  EXPECT_NE(d.status().message().find("no block device 7:5"), std::string::npos) << d.status().message();
+}
+
+// `--privileged` lists every host device (its disks too) and allows all:
+// none of them is given to the VM.
+TEST(HostBlockDevices, PrivilegedSpecGivesNoHostDisk) {
+  TempTree sys;
+  sys.Write("7:5/uevent", "DEVNAME=loop5\n");
+  nlohmann::json spec = SpecWithLoop();
+  spec["linux"]["resources"]["devices"] = nlohmann::json::parse(R"([{"allow": true, "access": "rwm"}])");
+  auto d = sandbox::BlockDevicesOf(spec, sys.dir());
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->empty());
+}
+
+TEST(HostBlockDevices, QemuDiskArgs) {
+  vmm::VmSpec s;
+  s.machine_type = "microvm";
+  s.drives = {{"blk0", "/dev/loop5", "kata-blk-0", true, false}, {"blk1", "/img/disk.raw", "kata-blk-1", false, true}};
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  auto has = [&argv](const std::string& a) { return std::find(argv.begin(), argv.end(), a) != argv.end(); };
+  EXPECT_TRUE(has("driver=host_device,node-name=blk0,filename=/dev/loop5"));
+  EXPECT_TRUE(has("virtio-blk-device,drive=blk0,serial=kata-blk-0"));
+  EXPECT_TRUE(has("driver=file,node-name=blk1,filename=/img/disk.raw,read-only=on"));
+}
+
+TEST(GuestBlockDevices, FoundBySerialAndRetargeted) {
+  TempTree sys;
+  sys.Write("vda/serial", "kata-blk-9\n");
+  sys.Write("vda/dev", "254:0\n");
+  sys.Write("vdb/serial", "kata-blk-0\n");
+  sys.Write("vdb/dev", "254:16\n");
+  auto disk = agent::FindDiskBySerial("kata-blk-0", sys.dir(), 0);
+  ASSERT_TRUE(disk.ok()) << disk.status().message();
+  EXPECT_EQ(disk->name, "vdb");
+  auto out = agent::WithGuestBlockDevices(SpecWithLoop().dump(), {{"kata-blk-0", "/dev/xvdc", 7, 5}}, sys.dir(), 0);
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  nlohmann::json spec = nlohmann::json::parse(*out);
+  EXPECT_EQ(spec["linux"]["devices"][0]["major"], 254);
+  EXPECT_EQ(spec["linux"]["devices"][0]["minor"], 16);
+  EXPECT_EQ(spec["linux"]["devices"][1]["major"], 10);  // untouched
+  EXPECT_EQ(spec["linux"]["resources"]["devices"][1]["major"], 254);
+  EXPECT_EQ(spec["linux"]["resources"]["devices"][1]["minor"], 16);
+}
+
+TEST(GuestBlockDevices, MissingDiskSaysWhich) {
+  TempTree sys;
+  sys.Write("vda/serial", "other\n");
+  auto out = agent::WithGuestBlockDevices(SpecWithLoop().dump(), {{"kata-blk-0", "/dev/xvdc", 7, 5}}, sys.dir(), 50);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("no disk with serial kata-blk-0"), std::string::npos) << out.status().message();
+}
+
+}  // namespace
+}  // namespace kata
