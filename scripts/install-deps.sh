@@ -4,7 +4,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config libprotobuf-dev protobuf-compiler
-  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libseccomp-dev libgtest-dev libnl-3-dev libnl-route-3-dev libnftables-dev libcpp-httplib-dev nettle-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libseccomp-dev libgtest-dev libnl-3-dev libnl-route-3-dev libnftables-dev libcpp-httplib-dev nettle-dev e2fsprogs
   clang-14 libclang-rt-14-dev)  # clang: the libFuzzer targets (tests/fuzz)
 RUN_PKGS=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2 procps runc podman conmon docker.io containerd
   containernetworking-plugins iptables nftables curl python3-prometheus-client

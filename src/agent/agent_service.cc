@@ -255,19 +255,32 @@ Status AgentService::LaunchInit(Container* c, oci::Spec spec) {
   return Status::Ok();
 }
 
+// The container's disks: block devices get the guest's numbers in the spec
+// (returned), block volumes are mounted where the spec binds them from.
+Result<std::string> AgentService::PrepareDisks(const grpc::CreateContainerRequest& req) {
+  std::vector<BlockDeviceRef> devices;
+  for (const grpc::BlockDevice& b : req.block_devices()) {
+    devices.push_back({b.serial(), b.container_path(), b.host_major(), b.host_minor()});
+  }
+  std::vector<BlockMountRef> mounts;
+  for (const grpc::BlockMount& m : req.block_mounts()) {
+    mounts.push_back({m.serial(), m.fstype(), {m.options().begin(), m.options().end()}, m.readonly(), m.guest_path()});
+  }
+  ASSIGN_OR_RETURN(std::string spec_json, WithGuestBlockDevices(req.spec_json(), devices));
+  RETURN_IF_ERROR(MountBlockVolumes(req.container_id(), mounts, kGuestStorageDir));
+  return spec_json;
+}
+
 Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& req) {
   log::StepTimer timer("create container " + req.container_id());
-  std::vector<BlockDeviceRef> disks;
-  for (const grpc::BlockDevice& b : req.block_devices()) {
-    disks.push_back({b.serial(), b.container_path(), b.host_major(), b.host_minor()});
-  }
-  ASSIGN_OR_RETURN(std::string spec_json, WithGuestBlockDevices(req.spec_json(), disks));
-  ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(spec_json));
-  timer.Mark("parse spec");
-  if (!spec.process) return Error(Code::kInvalidArgument, "create container " + req.container_id() + ": the spec has no process");
   if (table_.GetContainer(req.container_id()).ok()) {
     return Error(Code::kAlreadyExists, "container " + req.container_id() + " already exists");
   }
+  ASSIGN_OR_RETURN(std::string spec_json, PrepareDisks(req));
+  Rollback unmount_disks([&] { UnmountBlockVolumes(req.container_id(), kGuestStorageDir); });
+  ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(spec_json));
+  timer.Mark("parse spec, disks");
+  if (!spec.process) return Error(Code::kInvalidArgument, "create container " + req.container_id() + ": the spec has no process");
   RETURN_IF_ERROR(sandbox_ns_.Resolve(spec).Wrap("create container " + req.container_id()));
   auto c = std::make_shared<Container>();
   c->id = req.container_id();
@@ -291,6 +304,7 @@ Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& 
   RETURN_IF_ERROR(LaunchInit(c.get(), std::move(spec)).Wrap("create container " + c->id));
   timer.Mark("launch");
   remove_cgroup.Dismiss();
+  unmount_disks.Dismiss();
   RETURN_IF_ERROR(table_.AddContainer(c));
   log::Info("created container " + c->id + " pid " + std::to_string(c->init->pid) +
             (c->cgroup_dir.empty() ? "" : " cgroup " + c->cgroup_dir));
@@ -383,6 +397,7 @@ Result<Empty> AgentService::RemoveContainer(const grpc::RemoveContainerRequest& 
     if (!st.ok()) log::Warn("remove container " + c->id + ": " + st.message());
   }
   if (c->pod_sandbox) sandbox_ns_.Release();
+  UnmountBlockVolumes(c->id, kGuestStorageDir);
   table_.RemoveContainer(c->id);
   return Empty();
 }

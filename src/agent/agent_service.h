@@ -81,6 +81,7 @@ class AgentService {
   Result<std::shared_ptr<Container>> CgroupOf(const std::string& id, const char* what);
   Result<Empty> Freeze(const std::string& id, bool frozen);
   // CreateContainer's steps.
+  Result<std::string> PrepareDisks(const grpc::CreateContainerRequest& req);
   Status MakeContainerCgroup(Container* c, const oci::Spec& spec);
   Status LaunchInit(Container* c, oci::Spec spec);
   void RegisterLifecycle(ttrpc::Server& server);

@@ -1,6 +1,8 @@
 #include "agent/block_devices.h"
 
 #include <dirent.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -84,6 +86,51 @@ Result<std::string> WithGuestBlockDevices(const std::string& spec_json, const st
     Retarget(spec, ref, disk);
   }
   return spec.dump();
+}
+
+Status MountBlockVolumes(const std::string& container_id, const std::vector<BlockMountRef>& mounts,
+                         const std::string& storage_dir, const std::string& sys_block, const std::string& dev_dir,
+                         int wait_ms) {
+  std::string base = storage_dir + "/" + container_id + "/";
+  for (const BlockMountRef& m : mounts) {
+    std::string rest = m.guest_path.compare(0, base.size(), base) == 0 ? m.guest_path.substr(base.size()) : "";
+    if (rest.empty() || rest.find('/') != std::string::npos || rest == "." || rest == "..") {
+      return Error(Code::kInvalidArgument, "block volume " + m.serial + ": guest path " + m.guest_path + " is not below " + base);
+    }
+    if (m.fstype != "ext4" && m.fstype != "xfs") {
+      return Error(Code::kInvalidArgument, "block volume " + m.serial + ": file system \"" + m.fstype + "\" is not ext4 or xfs");
+    }
+    ASSIGN_OR_RETURN(GuestDisk disk, FindDiskBySerial(m.serial, sys_block, wait_ms));
+    RETURN_IF_ERROR(fs::MkdirAll(m.guest_path, 0700));
+    std::string data;
+    for (const std::string& o : m.options) data += (data.empty() ? "" : ",") + o;
+    std::string dev = dev_dir + "/" + disk.name;
+    unsigned long flags = MS_NOSUID | MS_NODEV | (m.readonly ? MS_RDONLY : 0);
+    if (mount(dev.c_str(), m.guest_path.c_str(), m.fstype.c_str(), flags, data.empty() ? nullptr : data.c_str()) != 0) {
+      return ErrnoError("block volume " + m.serial + ": mount " + dev + " (" + m.fstype + ") on " + m.guest_path);
+    }
+  }
+  return Status::Ok();
+}
+
+void UnmountBlockVolumes(const std::string& container_id, const std::string& storage_dir) {
+  std::string dir = storage_dir + "/" + container_id;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  for (const std::string& n : names) {
+    std::string p = dir + "/" + n;
+    // A plain unmount writes the file system back before the VM may be
+    // killed; lazily only if something still holds it.
+    if (umount2(p.c_str(), 0) != 0) umount2(p.c_str(), MNT_DETACH);
+    rmdir(p.c_str());
+  }
+  rmdir(dir.c_str());
 }
 
 }  // namespace kata::agent

@@ -33,4 +33,22 @@ struct BlockDeviceRef {
 Result<std::string> WithGuestBlockDevices(const std::string& spec_json, const std::vector<BlockDeviceRef>& refs,
                                           const std::string& sys_block = "/sys/block", int wait_ms = 5000);
 
+struct BlockMountRef {
+  std::string serial;
+  std::string fstype;  // ext4 | xfs
+  std::vector<std::string> options;
+  bool readonly = false;
+  std::string guest_path;  // must be below `storage_dir`/<container id>/
+};
+
+// Mounts each disk at its guest_path (the container's spec binds it from
+// there). A guest_path outside `storage_dir`/`container_id`/ or a file
+// system other than ext4/xfs is refused; a disk that does not mount (corrupt,
+// not that file system) is an error naming its serial and the kernel's reason.
+Status MountBlockVolumes(const std::string& container_id, const std::vector<BlockMountRef>& mounts,
+                         const std::string& storage_dir, const std::string& sys_block = "/sys/block",
+                         const std::string& dev_dir = "/dev", int wait_ms = 5000);
+// Unmounts and removes `storage_dir`/`container_id` (nothing there: nothing to do).
+void UnmountBlockVolumes(const std::string& container_id, const std::string& storage_dir);
+
 }  // namespace kata::agent

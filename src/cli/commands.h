@@ -37,6 +37,7 @@ void AddPauseCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddEventsCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void AddEnvCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void AddDirectVolumeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `factory init|status|destroy` (VM templating).
 void AddFactoryCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 

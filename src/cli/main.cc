@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   cli::AddPauseCommands(app, g, &exit_code);
   cli::AddEventsCommand(app, g, &exit_code);
   cli::AddCheckCommand(app, g, &exit_code);
+  cli::AddDirectVolumeCommand(app, g, &exit_code);
   cli::AddEnvCommand(app, g, &exit_code);
   cli::AddFactoryCommand(app, g, &exit_code);
   try {

@@ -25,6 +25,8 @@ Status MkdirAll(const std::string& path, int mode = 0755);
 // state dir must never be emptied by cleanup); fails if a mount is in the way.
 Status RemoveAll(const std::string& path);
 bool Exists(const std::string& path);
+// A block device node (a symlink to one counts).
+bool IsBlockDevice(const std::string& path);
 // write() until all of `data` is out (EINTR retried); false on an error or EOF.
 bool WriteAll(int fd, std::string_view data);
 // The same for a socket, with MSG_NOSIGNAL: a peer that went away is an

@@ -11,6 +11,9 @@ inline constexpr const char* kGuestSharedDir = "/run/kata-containers/shared/cont
 // it, so the host can unmount what it mounted below such a volume.
 inline constexpr const char* kGuestPropagatedDir = "/run/kata-containers/shared/propagated";
 inline constexpr const char* kPropagatedShareTag = "kataPropagated";
+// Where the agent mounts a container's disks (block volumes), one directory
+// per container: <this>/<container id>/<serial>.
+inline constexpr const char* kGuestStorageDir = "/run/kata-containers/sandbox/storage";
 // The debug console's shell, relative to the share (agent/debug_console.h).
 inline constexpr const char* kDebugShell = ".debug-console/busybox";
 // A container spec's namespace path under this directory names a namespace of

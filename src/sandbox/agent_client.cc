@@ -90,11 +90,13 @@ Status AgentClient::DestroySandbox() {
 }
 
 Status AgentClient::CreateContainer(const std::string& id, const std::string& spec_json,
-                                    const std::vector<grpc::BlockDevice>& disks) {
+                                    const std::vector<grpc::BlockDevice>& disks,
+                                    const std::vector<grpc::BlockMount>& disk_mounts) {
   grpc::CreateContainerRequest req;
   req.set_container_id(id);
   req.set_spec_json(spec_json);
   for (const grpc::BlockDevice& d : disks) *req.add_block_devices() = d;
+  for (const grpc::BlockMount& m : disk_mounts) *req.add_block_mounts() = m;
   wkt::Empty e;
   return Call("CreateContainer", req, &e, kControlTimeout);
 }

@@ -32,7 +32,8 @@ class AgentClient {
   Status CreateSandbox(const grpc::CreateSandboxRequest& req);
   Status DestroySandbox();
   Status CreateContainer(const std::string& id, const std::string& spec_json,
-                         const std::vector<grpc::BlockDevice>& disks = {});
+                         const std::vector<grpc::BlockDevice>& disks = {},
+                         const std::vector<grpc::BlockMount>& disk_mounts = {});
   Status StartContainer(const std::string& id);
   Status RemoveContainer(const std::string& id, uint32_t timeout_s);
   Status ExecProcess(const std::string& id, const std::string& exec_id, const std::string& process_json);

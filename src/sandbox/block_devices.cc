@@ -2,7 +2,11 @@
 
 #include <sstream>
 
+#include <algorithm>
+#include <optional>
+
 #include "common/fs.h"
+#include "sandbox/direct_volume.h"
 
 namespace kata::sandbox {
 namespace {
@@ -62,10 +66,44 @@ Result<std::vector<HostBlockDevice>> BlockDevicesOf(const nlohmann::json& spec, 
   return out;
 }
 
-std::vector<vmm::Drive> DrivesFor(const std::vector<HostBlockDevice>& devices) {
+Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec, const std::string& direct_volume_root) {
+  std::vector<HostBlockMount> out;
+  if (!spec.contains("mounts") || !spec["mounts"].is_array()) return out;
+  const nlohmann::json& mounts = spec["mounts"];
+  for (size_t i = 0; i < mounts.size(); i++) {
+    const nlohmann::json& m = mounts[i];
+    if (!m.is_object() || !m.contains("source") || !m["source"].is_string()) continue;
+    std::string source = m["source"].get<std::string>(), type = m.value("type", "");
+    std::vector<std::string> options;
+    if (m.contains("options") && m["options"].is_array()) {
+      for (const auto& o : m["options"]) {
+        if (o.is_string()) options.push_back(o.get<std::string>());
+      }
+    }
+    bool ro = std::find(options.begin(), options.end(), "ro") != options.end();
+    if (source.empty() || source[0] != '/') continue;
+    ASSIGN_OR_RETURN(std::optional<DirectVolume> dv, FindDirectVolume(source, direct_volume_root));
+    if (dv) {
+      out.push_back({i, dv->device, fs::IsBlockDevice(dv->device), dv->fs_type, dv->options, ro});
+    } else if ((type == "ext4" || type == "xfs") && fs::IsBlockDevice(source)) {
+      std::vector<std::string> kept;
+      for (const std::string& o : options) {
+        if (o != "ro" && o != "rw") kept.push_back(o);
+      }
+      out.push_back({i, source, true, type, kept, ro});
+    }
+  }
+  return out;
+}
+
+std::vector<vmm::Drive> DrivesFor(const std::vector<HostBlockDevice>& devices, const std::vector<HostBlockMount>& mounts) {
   std::vector<vmm::Drive> out;
   for (size_t i = 0; i < devices.size(); i++) {
     out.push_back({"blk" + std::to_string(i), devices[i].host_path, "kata-blk-" + std::to_string(i), true, false});
+  }
+  for (size_t i = 0; i < mounts.size(); i++) {
+    out.push_back({"vol" + std::to_string(i), mounts[i].host_path, "kata-vol-" + std::to_string(i),
+                   mounts[i].block_device, mounts[i].readonly});
   }
   return out;
 }

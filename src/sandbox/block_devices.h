@@ -31,7 +31,24 @@ struct HostBlockDevice {
 Result<std::vector<HostBlockDevice>> BlockDevicesOf(const nlohmann::json& spec,
                                                     const std::string& sys_dev_block = "/sys/dev/block");
 
-// The VM's disks for `devices` (serials kata-blk-0, -1, ...).
-std::vector<vmm::Drive> DrivesFor(const std::vector<HostBlockDevice>& devices);
+// A spec mount the guest mounts from a disk instead of seeing it through the
+// share: a bind of a direct volume's path (sandbox/direct_volume.h), or a
+// mount of type ext4/xfs whose source is a host block device (containerd's
+// devmapper snapshots look so).
+struct HostBlockMount {
+  size_t index = 0;       // in spec.mounts
+  std::string host_path;  // the disk: a block device or an image file
+  bool block_device = true;
+  std::string fstype;     // ext4 | xfs
+  std::vector<std::string> options;
+  bool readonly = false;
+};
+Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec,
+                                                  const std::string& direct_volume_root = "/run/kata-containers/shared/direct-volumes");
+
+// The VM's disks: `devices` (serials kata-blk-0, -1, ...), then `mounts`
+// (kata-vol-0, ...).
+std::vector<vmm::Drive> DrivesFor(const std::vector<HostBlockDevice>& devices,
+                                  const std::vector<HostBlockMount>& mounts = {});
 
 }  // namespace kata::sandbox

@@ -58,7 +58,9 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   AdaptSpecForGuest(spec, GuestSpecContext{sb_.vmm_pid(), id_ == sb_.id(), sb_.guest_seccomp()});
   if (!spec.contains("mounts")) return Status::Ok();
   int n = 0;
-  for (auto& m : spec["mounts"]) {
+  for (size_t i = 0; i < spec["mounts"].size(); i++) {
+    if (disk_mounts_.count(i)) continue;  // the guest mounts its disk (AttachDisks)
+    nlohmann::json& m = spec["mounts"][i];
     bool is_bind = m.value("type", "") == "bind" || HasOption(m, "bind") || HasOption(m, "rbind");
     if (!is_bind || !m.contains("source")) continue;
     std::string src = m["source"].get<std::string>();
@@ -83,23 +85,42 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   return Status::Ok();
 }
 
-Result<std::vector<grpc::BlockDevice>> Container::DisksFor(const nlohmann::json& spec) const {
+Result<std::string> Container::SerialOf(const std::string& host_path, const std::string& what) const {
+  const std::vector<vmm::Drive>& drives = sb_.drives();
+  auto it = std::find_if(drives.begin(), drives.end(), [&](const vmm::Drive& v) { return v.path == host_path; });
+  if (it != drives.end()) return it->serial;
+  return Error(Code::kUnimplemented, what + " (" + host_path +
+                                         "): disks reach only the first container of a sandbox, whose VM boots with "
+                                         "them; this one joins a running VM (no disk hotplug yet)");
+}
+
+Result<Container::GuestDisks> Container::AttachDisks(nlohmann::json& spec) {
+  GuestDisks out;
   ASSIGN_OR_RETURN(std::vector<HostBlockDevice> devices, BlockDevicesOf(spec));
-  std::vector<grpc::BlockDevice> out;
   for (const HostBlockDevice& d : devices) {
-    const std::vector<vmm::Drive>& drives = sb_.drives();
-    auto it = std::find_if(drives.begin(), drives.end(), [&d](const vmm::Drive& v) { return v.path == d.host_path; });
-    if (it == drives.end()) {
-      return Error(Code::kUnimplemented, "linux.devices " + d.container_path + " (" + d.host_path +
-                                             "): block devices reach only the first container of a sandbox, whose VM "
-                                             "boots with them; this one joins a running VM (no disk hotplug yet)");
-    }
+    ASSIGN_OR_RETURN(std::string serial, SerialOf(d.host_path, "linux.devices " + d.container_path));
     grpc::BlockDevice b;
-    b.set_serial(it->serial);
+    b.set_serial(serial);
     b.set_container_path(d.container_path);
     b.set_host_major(d.major);
     b.set_host_minor(d.minor);
-    out.push_back(b);
+    out.devices.push_back(b);
+  }
+  ASSIGN_OR_RETURN(std::vector<HostBlockMount> mounts, BlockMountsOf(spec));
+  for (const HostBlockMount& m : mounts) {
+    nlohmann::json& entry = spec["mounts"][m.index];
+    std::string dest = entry.value("destination", "");
+    ASSIGN_OR_RETURN(std::string serial, SerialOf(m.host_path, "mount " + dest));
+    grpc::BlockMount b;
+    b.set_serial(serial);
+    b.set_fstype(m.fstype);
+    for (const std::string& o : m.options) b.add_options(o);
+    b.set_readonly(m.readonly);
+    b.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + serial);
+    entry = {{"destination", dest}, {"type", "bind"}, {"source", b.guest_path()},
+             {"options", {"rbind", m.readonly ? "ro" : "rw"}}};
+    disk_mounts_.insert(m.index);
+    out.mounts.push_back(b);
   }
   return out;
 }
@@ -127,10 +148,10 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
   // The VM's host cgroup grows with the pod before the container may use it.
   if (Status st = sb.SetContainerResources(id, resources); !st.ok()) return fail(st);
   c->resources_ = std::move(resources);
-  auto disks = c->DisksFor(spec);
+  auto disks = c->AttachDisks(spec);
   if (!disks.ok()) return fail(disks.status());
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
-  if (Status st = sb.agent().CreateContainer(id, spec.dump(), *disks); !st.ok()) return fail(st);
+  if (Status st = sb.agent().CreateContainer(id, spec.dump(), disks->devices, disks->mounts); !st.ok()) return fail(st);
   // Spec lifecycle step 3-4: prestart, createRuntime and createContainer
   // hooks once the environment exists; a failure undoes the create.
   // createContainer hooks run in the pod's network namespace (hooks.h).

@@ -2,6 +2,8 @@
 // the guest, creates it through the agent, and tracks its lifecycle.
 #pragma once
 
+#include <set>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,8 +58,15 @@ class Container {
  private:
   Container(Sandbox& sb, std::string id, std::string bundle) : sb_(sb), id_(std::move(id)), bundle_(std::move(bundle)) {}
   Status ShareFiles(nlohmann::json& spec);
-  // The VM's disks for the spec's block devices, for the agent to find.
-  Result<std::vector<grpc::BlockDevice>> DisksFor(const nlohmann::json& spec) const;
+  // The VM's disks for the spec's block devices and block mounts, for the
+  // agent to find; a block mount becomes a bind of where the agent mounts
+  // its disk (disk_mounts_ lists them: they are not shared).
+  struct GuestDisks {
+    std::vector<grpc::BlockDevice> devices;
+    std::vector<grpc::BlockMount> mounts;
+  };
+  Result<GuestDisks> AttachDisks(nlohmann::json& spec);
+  Result<std::string> SerialOf(const std::string& host_path, const std::string& what) const;
   Status Unshare();
   HookState StateForHooks(const char* status) const;
   void MirrorMountsAtExitOf(HostProcess& p);
@@ -76,6 +85,7 @@ class Container {
   bool started_ = false;
   bool paused_ = false;
   bool deleted_ = false;
+  std::set<size_t> disk_mounts_;  // spec.mounts indices served by disks (AttachDisks)
 };
 
 }  // namespace kata::sandbox

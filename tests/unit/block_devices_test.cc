@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "common/fs_at.h"
 #include "sandbox/block_devices.h"
+#include "sandbox/direct_volume.h"
 #include "vmm/qemu/command_line.h"
 
 namespace kata {
@@ -112,6 +113,60 @@ TEST(GuestBlockDevices, MissingDiskSaysWhich) {
   auto out = agent::WithGuestBlockDevices(SpecWithLoop().dump(), {{"kata-blk-0", "/dev/xvdc", 7, 5}}, sys.dir(), 50);
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("no disk with serial kata-blk-0"), std::string::npos) << out.status().message();
+}
+
+// Kata's layout: <root>/<base64url(path)>/mountInfo.json; a bind of the
+// volume path becomes a disk mount, other mounts stay shared.
+TEST(DirectVolumes, RegisteredPathBecomesADiskMount) {
+  TempTree t;
+  t.Write("disk.img", "not really ext4, but a regular file");
+  std::string root = t.dir() + "/dv";
+  std::string info = "{\"device\": \"" + t.dir() + "/disk.img\", \"fs_type\": \"ext4\", \"options\": [\"noatime\"]}";
+  ASSERT_TRUE(sandbox::AddDirectVolume("/k/vol", info, root).ok());
+  EXPECT_EQ(sandbox::DirectVolumeDir("/k/vol", root), root + "/L2svdm9s");
+  EXPECT_TRUE(fs::Exists(root + "/L2svdm9s/mountInfo.json"));
+  nlohmann::json spec = nlohmann::json::parse(R"({"mounts": [
+      {"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind"]},
+      {"destination": "/data", "type": "bind", "source": "/k/vol", "options": ["rbind", "ro"]}]})");
+  auto m = sandbox::BlockMountsOf(spec, root);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_EQ(m->size(), 1u);
+  EXPECT_EQ((*m)[0].index, 1u);
+  EXPECT_EQ((*m)[0].fstype, "ext4");
+  EXPECT_FALSE((*m)[0].block_device);
+  EXPECT_TRUE((*m)[0].readonly);
+  EXPECT_EQ((*m)[0].options, std::vector<std::string>{"noatime"});
+  auto drives = sandbox::DrivesFor({}, *m);
+  ASSERT_EQ(drives.size(), 1u);
+  EXPECT_EQ(drives[0].serial, "kata-vol-0");
+  EXPECT_TRUE(drives[0].readonly);
+  ASSERT_TRUE(sandbox::RemoveDirectVolume("/k/vol", root).ok());
+  EXPECT_TRUE(sandbox::BlockMountsOf(spec, root)->empty());
+}
+
+TEST(DirectVolumes, BadMountInfoIsRefusedByName) {
+  TempTree t;
+  std::string root = t.dir() + "/dv";
+  auto bad = [&](const std::string& info) { return sandbox::AddDirectVolume("/k/v", info, root).message(); };
+  EXPECT_NE(bad("not json").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(bad("{\"device\": \"rel/path\", \"fs_type\": \"ext4\"}").find("absolute path"), std::string::npos);
+  EXPECT_NE(bad("{\"device\": \"" + t.dir() + "\", \"fs_type\": \"ext4\"}").find("neither a block device"), std::string::npos);
+  EXPECT_NE(sandbox::AddDirectVolume("relative", "{}", root).message().find("--volume-path"), std::string::npos);
+  EXPECT_NE(sandbox::RemoveDirectVolume("/k/none", root).message().find("no direct volume"), std::string::npos);
+}
+
+// The host says where to mount; the agent keeps it below the container's
+// own storage directory and to ext4/xfs.
+TEST(GuestBlockVolumes, PathsAndFileSystemsAreChecked) {
+  TempTree sys;
+  auto st = agent::MountBlockVolumes("c1", {{"kata-vol-0", "ext4", {}, false, "/elsewhere/x"}}, "/st", sys.dir(), "/dev", 0);
+  EXPECT_NE(st.message().find("is not below /st/c1/"), std::string::npos) << st.message();
+  st = agent::MountBlockVolumes("c1", {{"kata-vol-0", "ext4", {}, false, "/st/c1/../c2"}}, "/st", sys.dir(), "/dev", 0);
+  EXPECT_FALSE(st.ok());
+  st = agent::MountBlockVolumes("c1", {{"kata-vol-0", "vfat", {}, false, "/st/c1/kata-vol-0"}}, "/st", sys.dir(), "/dev", 0);
+  EXPECT_NE(st.message().find("not ext4 or xfs"), std::string::npos) << st.message();
+  st = agent::MountBlockVolumes("c1", {{"kata-vol-0", "ext4", {}, false, "/st/c1/kata-vol-0"}}, "/st", sys.dir(), "/dev", 0);
+  EXPECT_NE(st.message().find("no disk with serial kata-vol-0"), std::string::npos) << st.message();
 }
 
 }  // namespace
