@@ -13,6 +13,7 @@
 
 #include "common/fs.h"
 #include "common/fs_at.h"
+#include "sandbox/sandbox_config.h"
 #include "vmm/qemu/command_line.h"
 #include "vmm/share_namespace.h"
 #include "vmm/virtiofsd.h"
@@ -78,6 +79,23 @@ TEST(VirtioFsArgs, DaemonCommandLine) {
   auto p = vmm::VirtiofsdCommandLine(fs, "/s/shared", vmm::Export::kPropagated);
   EXPECT_TRUE(Has(p, "cache=none"));
   EXPECT_FALSE(Has(p, "announce_submounts"));
+}
+
+// virtiofsd serves a user namespace's root without its capabilities: such a
+// sandbox gets 9p; others keep virtio-fs.
+TEST(VirtioFsChoice, UserNamespaceSandboxGetsNineP) {
+  config::Config cfg;
+  sandbox::SandboxConfig sc;
+  sc.shared_fs_type = "virtiofs";
+  sc.vm.virtio_fs = {"/usr/lib/qemu/virtiofsd", "auto", 1024, {}};
+  nlohmann::json plain = nlohmann::json::parse(R"({"linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}})");
+  sandbox::UseNinePForUserNamespaces(cfg, plain, &sc);
+  EXPECT_EQ(sc.shared_fs_type, "virtiofs");
+  nlohmann::json userns = nlohmann::json::parse(R"({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}})");
+  sandbox::UseNinePForUserNamespaces(cfg, userns, &sc);
+  EXPECT_EQ(sc.shared_fs_type, "9p");
+  EXPECT_TRUE(sc.vm.virtio_fs.daemon.empty());
+  EXPECT_NE(sc.shared_fs_options.find("trans=virtio"), std::string::npos);
 }
 
 // Debian's virtiofsd, started as a sandbox starts it: it accepts a
