@@ -16,7 +16,8 @@
 # sandboxes (`kata-runtime run -d` of `sleep 600`, one after the other), waits
 # S seconds (default 15) and sums the PSS (/proc/PID/smaps_rollup) of every
 # host process of each sandbox: QEMU, the sandbox service
-# (containerd-shim-kata-v2) and kata-runtime's monitor, found by the sandbox
+# (containerd-shim-kata-v2), kata-runtime's monitor and the virtiofsd daemons
+# (in the total; their share is printed below the row), found by the sandbox
 # id. Prints the median per sandbox, QEMU's PSS split by mapping, the median
 # `run -d` wall time and the CPU time QEMU used until `run -d` returned (what a
 # smaller translation cache costs: retranslation).
@@ -119,17 +120,18 @@ for mem in $MEMS; do
     sleep "$SETTLE"
     : >"$work/rows"
     for id in "${ids[@]}"; do
-      q=0 s=0 m=0 split="0 0 0 0 0"
+      q=0 s=0 m=0 v=0 split="0 0 0 0 0"
       while read -r pid kind; do
         p=$(pss_kb "$pid")
         case $kind in
           qemu) q=$((q + p)); split=$(qemu_pss_split "$pid") ;;
           shim) s=$((s + p)) ;;
           monitor) m=$((m + p)) ;;
+          virtiofsd) v=$((v + p)) ;;
         esac
       done < <(sandbox_procs "$id")
       ((q > 0)) || die "no QEMU found for $id"
-      echo "$((q + s + m)) $q $s $m $split" >>"$work/rows"
+      echo "$((q + s + m + v)) $q $s $m $split $v" >>"$work/rows"
     done
     col() { awk -v c="$1" '{print $c}' "$work/rows" | median; }
     mib() { kib_to_mib "$(col "$1")"; }
@@ -142,7 +144,7 @@ for mem in $MEMS; do
     printf '%-9s %-7s | %7s %7s %7s %7s | %8s %7s %7s %7s %7s | %6s %7s | %s\n' \
       "${mem}MiB" "${tb}MiB" "$(mib 1)" "$(mib 2)" "$(mib 3)" "$(mib 4)" "$(mib 5)" "$(mib 6)" "$(mib 7)" "$(mib 8)" "$(mib 9)" \
       "$(median <"$work/runms-$mem-$tb")" "$(median <"$work/cpums-$mem-$tb")" "$verdict"
-    echo "  all $N: $(kib_to_mib "$(awk '{s+=$1} END{print s}' "$work/rows")") MiB total; load $(load1)$( ((KSM)) && echo "; KSM pages_sharing $(cat "$KSM_SYS/pages_sharing") (4 KiB pages saved, host-wide)")"
+    echo "  all $N: $(kib_to_mib "$(awk '{s+=$1} END{print s}' "$work/rows")") MiB total (virtiofsd, in the total: $(mib 10) MiB each); load $(load1)$( ((KSM)) && echo "; KSM pages_sharing $(cat "$KSM_SYS/pages_sharing") (4 KiB pages saved, host-wide)")"
     kata_cleanup "${ids[@]}"
   done
 done

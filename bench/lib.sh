@@ -32,19 +32,21 @@ machine_line() {
 # one of whose arguments is exactly ID (the shim's `-id ID`, the kata-runtime
 # monitor `... run -d ... ID`) or `sandbox-ID` (QEMU's `-name`), or the QEMU
 # of /run/vc/vm/ID/qemu.pid (a VM from the VM cache keeps the name it was
-# booted with). Prints "pid kind" lines, kind = qemu|shim|monitor|other.
+# booted with), and its virtiofsd daemons (source=.../sandboxes/ID/shared).
+# Prints "pid kind" lines, kind = qemu|shim|monitor|virtiofsd|other.
 sandbox_procs() {
   local id=$1 p exe kind adopted
   adopted=$(cat "/run/vc/vm/$id/qemu.pid" 2>/dev/null || true)
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [[ -r /proc/$p/cmdline ]] || continue
-    if [[ $p == "$adopted" ]] || tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF -e "$id" -e "sandbox-$id"; then
+    if [[ $p == "$adopted" ]] || tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF -e "$id" -e "sandbox-$id" -e "source=/run/kata-containers/shared/sandboxes/$id/shared"; then
       exe=$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | head -n1)
       case "${exe##*/}" in
         qemu-system-*) kind=qemu ;;
         containerd-shim-kata-v2) kind=shim ;;
         kata-runtime) kind=monitor ;;
+        virtiofsd) kind=virtiofsd ;;
         *) kind=other ;;
       esac
       echo "$p $kind"
