@@ -96,7 +96,13 @@ Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec, co
   return out;
 }
 
-std::vector<vmm::Drive> DrivesFor(const std::vector<HostBlockDevice>& devices, const std::vector<HostBlockMount>& mounts) {
+Result<std::vector<vmm::Drive>> DrivesFor(const std::vector<HostBlockDevice>& devices,
+                                          const std::vector<HostBlockMount>& mounts) {
+  if (devices.size() + mounts.size() > kMaxDisks) {
+    return Error(Code::kInvalidArgument, "the container names " + std::to_string(devices.size()) +
+                                             " block devices and " + std::to_string(mounts.size()) +
+                                             " block volumes: a VM takes at most " + std::to_string(kMaxDisks) + " disks");
+  }
   std::vector<vmm::Drive> out;
   for (size_t i = 0; i < devices.size(); i++) {
     out.push_back({"blk" + std::to_string(i), devices[i].host_path, "kata-blk-" + std::to_string(i), true, false});

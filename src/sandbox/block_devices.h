@@ -46,9 +46,13 @@ struct HostBlockMount {
 Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec,
                                                   const std::string& direct_volume_root = "/run/kata-containers/shared/direct-volumes");
 
+// At most this many disks per VM: each is a virtio transport of the
+// machine's few (microvm has 24, the VM's own devices take up to 8).
+inline constexpr size_t kMaxDisks = 8;
+
 // The VM's disks: `devices` (serials kata-blk-0, -1, ...), then `mounts`
-// (kata-vol-0, ...).
-std::vector<vmm::Drive> DrivesFor(const std::vector<HostBlockDevice>& devices,
-                                  const std::vector<HostBlockMount>& mounts = {});
+// (kata-vol-0, ...). More than kMaxDisks is an error saying how many.
+Result<std::vector<vmm::Drive>> DrivesFor(const std::vector<HostBlockDevice>& devices,
+                                          const std::vector<HostBlockMount>& mounts = {});
 
 }  // namespace kata::sandbox

@@ -83,7 +83,7 @@ Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spe
   // The first container's block devices are the VM's disks from boot.
   ASSIGN_OR_RETURN(std::vector<sandbox::HostBlockDevice> disks, sandbox::BlockDevicesOf(spec));
   ASSIGN_OR_RETURN(std::vector<sandbox::HostBlockMount> disk_mounts, sandbox::BlockMountsOf(spec));
-  sc.vm.drives = sandbox::DrivesFor(disks, disk_mounts);
+  ASSIGN_OR_RETURN(sc.vm.drives, sandbox::DrivesFor(disks, disk_mounts));
   ASSIGN_OR_RETURN(sandbox_, sandbox::Sandbox::Boot(sc));
   task_pid_ = static_cast<uint32_t>(sandbox_->vmm_pid());
   sandbox_->OnVmExit([this] { OnVmExit(); });

@@ -52,9 +52,14 @@ TEST(HostBlockDevices, NodeFromTheDeviceNumber) {
   EXPECT_EQ((*d)[0].host_path, "/dev/loop5");
   EXPECT_EQ((*d)[0].container_path, "/dev/xvdc");
   auto drives = sandbox::DrivesFor(*d);
-  ASSERT_EQ(drives.size(), 1u);
-  EXPECT_EQ(drives[0].serial, "kata-blk-0");
-  EXPECT_LE(drives[0].serial.size(), 20u);  // virtio-blk's serial field
+  ASSERT_TRUE(drives.ok());
+  ASSERT_EQ(drives->size(), 1u);
+  EXPECT_EQ((*drives)[0].serial, "kata-blk-0");
+  EXPECT_LE((*drives)[0].serial.size(), 20u);  // virtio-blk's serial field
+  std::vector<sandbox::HostBlockDevice> many(sandbox::kMaxDisks + 1, (*d)[0]);
+  auto too_many = sandbox::DrivesFor(many);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("at most 8 disks"), std::string::npos) << too_many.status().message();
 }
 
 TEST(HostBlockDevices, UnknownNumberIsAnErrorNamingTheEntry) {
@@ -137,9 +142,10 @@ TEST(DirectVolumes, RegisteredPathBecomesADiskMount) {
   EXPECT_TRUE((*m)[0].readonly);
   EXPECT_EQ((*m)[0].options, std::vector<std::string>{"noatime"});
   auto drives = sandbox::DrivesFor({}, *m);
-  ASSERT_EQ(drives.size(), 1u);
-  EXPECT_EQ(drives[0].serial, "kata-vol-0");
-  EXPECT_TRUE(drives[0].readonly);
+  ASSERT_TRUE(drives.ok());
+  ASSERT_EQ(drives->size(), 1u);
+  EXPECT_EQ((*drives)[0].serial, "kata-vol-0");
+  EXPECT_TRUE((*drives)[0].readonly);
   ASSERT_TRUE(sandbox::RemoveDirectVolume("/k/vol", root).ok());
   EXPECT_TRUE(sandbox::BlockMountsOf(spec, root)->empty());
 }
