@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/fs.h"
 #include "common/log.h"
 #include "oci/spec_json.h"
-#include <algorithm>
-
 #include "sandbox/block_devices.h"
 #include "sandbox/guest_spec.h"
 #include "sandbox/paths.h"
@@ -74,11 +74,12 @@ Status Container::ShareFiles(nlohmann::json& spec) {
     RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), src, id_ + "/" + name, HasOption(m, "ro"), from));
     // A volume that receives the host's later mounts goes through the
     // share's uncached export, which pins none of them (guest_paths.h).
+    bool bidirectional = HasOption(m, "rshared") || HasOption(m, "shared");
     bool propagated = !in_bundle && sb_.has_propagated_share() &&
-                      (HasOption(m, "rslave") || HasOption(m, "slave") || HasOption(m, "rshared") || HasOption(m, "shared"));
+                      (bidirectional || HasOption(m, "rslave") || HasOption(m, "slave"));
     m["source"] = std::string(propagated ? kGuestPropagatedDir : kGuestSharedDir) + "/" + id_ + "/" + name;
     // Bidirectional: what the container mounts there appears on the host.
-    if (!in_bundle && (HasOption(m, "rshared") || HasOption(m, "shared")) && m.contains("destination")) {
+    if (!in_bundle && bidirectional && m.contains("destination")) {
       shared_volumes_.push_back({m["destination"].get<std::string>(), src});
     }
   }

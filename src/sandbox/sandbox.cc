@@ -232,7 +232,8 @@ Status Sandbox::FailWithConsole(const Status& st) {
   // so it is quoted only when neither QEMU nor the guest said anything.
   for (const auto& [what, path] : {std::pair{"QEMU", hv_->VmmLogPath()}, {"console", hv_->ConsoleLogPath()},
                                    {"virtiofsd", hv_->FileServerLogPath()}}) {
-    auto text = path.empty() ? Result<std::string>(Error(Code::kNotFound, "")) : fs::ReadFile(path);
+    if (path.empty()) continue;  // no file server (9p)
+    auto text = fs::ReadFile(path);
     if (!text.ok()) continue;
     // An empty console is worth naming too: the guest never got to print.
     std::string kept = KeepFailureLog(kFailedLogDir, cfg_.id + "-" + fs::Basename(path), *text);

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/syscall.h>
 
-#include <cstring>
 #include <sstream>
 
 #include "common/fs.h"
@@ -45,7 +44,7 @@ std::vector<UniqueFd> ChildrenOf(pid_t pid) {
 void StopVirtiofsd(VmmProcess& daemon, std::chrono::milliseconds timeout) {
   // Read while the parent lives: until it has reaped them, no child's pid can be reused.
   std::vector<UniqueFd> servers = daemon.exited() ? std::vector<UniqueFd>{} : ChildrenOf(daemon.pid());
-  for (const UniqueFd& s : servers) syscall(SYS_pidfd_send_signal, s.get(), SIGKILL, nullptr, 0);
+  for (const UniqueFd& s : servers) proc::PidfdSendSignal(s.get(), SIGKILL);
   daemon.Kill();
   daemon.WaitExit(timeout);
   for (const UniqueFd& s : servers) proc::WaitPidfdExit(s.get(), timeout);
