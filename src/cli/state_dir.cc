@@ -61,7 +61,7 @@ Status SaveRecord(const GlobalOptions& g, const ContainerRecord& r) {
 Result<ContainerRecord> LoadRecord(const GlobalOptions& g, const std::string& id) {
   RETURN_IF_ERROR(ValidateId(id));
   auto text = fs::ReadFile(fs::JoinPath(StateDirOf(g, id), "state.json"));
-  if (!text.ok()) return Error(Code::kNotFound, "container does not exist");
+  if (!text.ok()) return Error(Code::kNotFound, "container " + id + " does not exist");
   auto parsed = ParseJsonBounded(*text, "state.json");
   if (!parsed.ok() || !parsed->is_object()) return Error(Code::kDataLoss, "state of container " + id + " is corrupt");
   const nlohmann::json& j = *parsed;

@@ -33,7 +33,7 @@ std::string ServiceSocketOf(const GlobalOptions& g, const std::string& id);
 inline constexpr size_t kMaxIdLength = 200;
 Status ValidateId(const std::string& id);
 Status SaveRecord(const GlobalOptions& g, const ContainerRecord& r);
-// NotFound "container does not exist" when there is no record.
+// NotFound "container <id> does not exist" when there is no record.
 Result<ContainerRecord> LoadRecord(const GlobalOptions& g, const std::string& id);
 
 }  // namespace kata::cli

@@ -62,6 +62,10 @@ struct VmSpec {
   std::string share_source_dir;
   VirtioFsSpec virtio_fs;     // daemon empty: virtio-9p
   std::vector<Drive> drives;  // disks attached at boot (sandbox/block_devices.h)
+  // Empty slots a disk can be plugged into while the VM runs (HotplugDrive):
+  // on microvm and q35, PCIe root ports (microvm then gets its PCIe bus).
+  // 0: no hotplug. Kata's pcie_root_port.
+  int hotplug_slots = 0;
   std::string binary;         // VMM executable
   std::string kernel;         // uncompressed vmlinux (PVH entry)
   std::string initrd;
@@ -144,9 +148,32 @@ class Hypervisor {
   // VM cache: stops watching the VMM without stopping it (another process
   // adopts it). Afterwards this object does nothing.
   virtual void Release() = 0;
+  // Disk hotplug (VmSpec::hotplug_slots): plugs `drive` into a free slot of
+  // the running VM (the caller opens nothing: the backend opens drive.path
+  // itself, with the caller's rights, and hands the VMM only that file).
+  virtual Status HotplugDrive(const Drive& drive) {
+    return Error(Code::kUnimplemented, "this hypervisor has no disk hotplug");
+  }
+  // Unplugs a drive HotplugDrive plugged, once the guest let go of it (it
+  // was asked to: Linux takes 5 s after the VMM's request otherwise),
+  // waiting up to `timeout`; the slot is free again. A guest that keeps it
+  // past `timeout` keeps it (and the file) until the VM stops: an error says so.
+  virtual Status UnplugDrive(const std::string& id, std::chrono::milliseconds timeout) {
+    return Error(Code::kUnimplemented, "this hypervisor has no disk hotplug");
+  }
 };
 
-// "qemu" is the only backend today.
+// Makes one backend's Hypervisor, once per VM.
+using HypervisorFactory = std::function<std::unique_ptr<Hypervisor>()>;
+
+// Adds a backend that lives outside vmm/ under `kind` (the name
+// SandboxConfig::hypervisor selects), looked up before the built-in ones,
+// so it may also stand in for one of them; an empty factory removes it. The
+// unit tests' fake (tests/unit/fake_hypervisor.h) runs the agent in-process
+// this way, with no VM and no change to the callers of NewHypervisor.
+void RegisterHypervisor(const std::string& kind, HypervisorFactory factory);
+
+// A registered backend, else the built-in "qemu" (the only one today).
 Result<std::unique_ptr<Hypervisor>> NewHypervisor(const std::string& kind);
 
 }  // namespace kata::vmm
