@@ -141,7 +141,7 @@ ctr_echo_ms() {
 }
 # A kata pod as Kubernetes' containerd makes one (the CRI annotations): its
 # sandbox container runs `sleep`; ctr_echo_in_pod_ms POD ID times a container
-# that joins it (no boot).
+# that joins it (no boot); more arguments go to `ctr run`.
 ctr_pod_start() {
   timeout 120 "${CTR[@]}" run -d --runtime io.containerd.kata.v2 --annotation io.kubernetes.cri.container-type=sandbox \
     --annotation "io.kubernetes.cri.sandbox-id=$1" "$CTRD_IMAGE" "$1" sleep 100000 >/dev/null ||
@@ -149,7 +149,7 @@ ctr_pod_start() {
 }
 ctr_echo_in_pod_ms() {
   ctr_echo_ms io.containerd.kata.v2 "$2" --annotation io.kubernetes.cri.container-type=container \
-    --annotation "io.kubernetes.cri.sandbox-id=$1"
+    --annotation "io.kubernetes.cri.sandbox-id=$1" "${@:3}"
 }
 # Kills and removes every task and container of the bench namespace, then stops containerd.
 ctrd_stop() {

@@ -167,6 +167,7 @@ void AgentService::RegisterLifecycle(ttrpc::Server& server) {
   ttrpc::Bind(server, kAgentService, "WaitProcess", this, &AgentService::WaitProcess);
   ttrpc::Bind(server, kAgentService, "RemoveContainer", this, &AgentService::RemoveContainer);
   ttrpc::Bind(server, kAgentService, "ListSharedMounts", this, &AgentService::ListSharedMounts);
+  ttrpc::Bind(server, kAgentService, "ReleaseDisk", this, &AgentService::ReleaseDisk);
 }
 
 Result<grpc::GuestDetailsResponse> AgentService::GetGuestDetails(const grpc::GuestDetailsRequest&) {
@@ -399,6 +400,11 @@ Result<Empty> AgentService::RemoveContainer(const grpc::RemoveContainerRequest& 
   if (c->pod_sandbox) sandbox_ns_.Release();
   UnmountBlockVolumes(c->id, kGuestStorageDir);
   table_.RemoveContainer(c->id);
+  return Empty();
+}
+
+Result<Empty> AgentService::ReleaseDisk(const grpc::ReleaseDiskRequest& req) {
+  RETURN_IF_ERROR(PowerOffDiskSlot(req.serial()));
   return Empty();
 }
 

@@ -55,6 +55,7 @@ class AgentService {
   Result<grpc::WaitProcessResponse> WaitProcess(const grpc::WaitProcessRequest& req);
   Result<Empty> RemoveContainer(const grpc::RemoveContainerRequest& req);
   Result<grpc::ListSharedMountsResponse> ListSharedMounts(const grpc::ListSharedMountsRequest& req);
+  Result<Empty> ReleaseDisk(const grpc::ReleaseDiskRequest& req);
   // Streams and terminals (stdio_service.cc).
   Result<grpc::ReadStreamResponse> ReadStdout(const grpc::ReadStreamRequest& req);
   Result<grpc::ReadStreamResponse> ReadStderr(const grpc::ReadStreamRequest& req);

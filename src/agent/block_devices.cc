@@ -6,11 +6,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/strings.h"
 
 namespace kata::agent {
@@ -63,7 +66,81 @@ void Retarget(nlohmann::json& spec, const BlockDeviceRef& ref, const GuestDisk& 
   }
 }
 
+// The disk's PCI function from its sysfs path (.../0000:01:00.0/virtio0/
+// block/vda): the component before the virtio device's.
+Result<std::string> PciFunctionOf(const std::string& sys_disk) {
+  char* real = realpath(sys_disk.c_str(), nullptr);
+  if (real == nullptr) return ErrnoError("resolve " + sys_disk);
+  std::string path = real;
+  free(real);
+  std::vector<std::string> parts;
+  std::istringstream in(path);
+  for (std::string part; std::getline(in, part, '/');) parts.push_back(part);
+  for (size_t i = 1; i < parts.size(); i++) {
+    const std::string& fn = parts[i - 1];
+    unsigned dom, bus, dev, f;
+    char tail;
+    if (parts[i].rfind("virtio", 0) == 0 &&
+        std::sscanf(fn.c_str(), "%4x:%2x:%2x.%1u%c", &dom, &bus, &dev, &f, &tail) == 4) {
+      return fn;
+    }
+  }
+  return Error(Code::kFailedPrecondition, sys_disk + " is not a disk on PCI (" + path + ")");
+}
+
+bool IsMounted(const GuestDisk& disk, const std::string& mountinfo) {
+  auto text = fs::ReadFile(mountinfo);
+  if (!text.ok()) return false;
+  std::string number = std::to_string(disk.major) + ":" + std::to_string(disk.minor);
+  std::istringstream in(*text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev;
+    if (fields >> id >> parent >> dev && dev == number) return true;
+  }
+  return false;
+}
+
+// The slot directory (below `sys_slots`) whose address is `slot_address`.
+Result<std::string> SlotDirOf(const std::string& slot_address, const std::string& sys_slots) {
+  DIR* d = opendir(sys_slots.c_str());
+  if (d == nullptr) return ErrnoError("open " + sys_slots);
+  std::string found;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    auto address = fs::ReadFile(sys_slots + "/" + name + "/address");
+    if (address.ok() && Trim(*address) == slot_address) {
+      found = sys_slots + "/" + name;
+      break;
+    }
+  }
+  closedir(d);
+  if (found.empty()) return Error(Code::kFailedPrecondition, "no hotplug slot has address " + slot_address);
+  return found;
+}
+
 }  // namespace
+
+Status PowerOffDiskSlot(const std::string& serial, const std::string& sys_block, const std::string& sys_slots,
+                        const std::string& mountinfo) {
+  ASSIGN_OR_RETURN(GuestDisk disk, ScanOnce(serial, sys_block));
+  if (IsMounted(disk, mountinfo)) {
+    return Error(Code::kFailedPrecondition, "disk " + serial + " (" + disk.name + ") is still mounted in the guest");
+  }
+  ASSIGN_OR_RETURN(std::string function, PciFunctionOf(sys_block + "/" + disk.name));
+  std::string slot_address = function.substr(0, function.rfind('.'));
+  auto slot = SlotDirOf(slot_address, sys_slots);
+  if (!slot.ok()) return Error(slot.status().code(), "disk " + serial + " (" + function + "): " + slot.status().message());
+  // Linux holds the write for a second after the power goes (the PCIe
+  // spec's wait) before it turns the power indicator off, which is when QEMU
+  // unplugs: the host waits for that, so disks go in parallel.
+  std::thread([power = *slot + "/power", serial] {
+    Status st = fs::WriteExisting(power, "0");
+    if (!st.ok()) log::Warn("power off the slot of disk " + serial + ": " + st.message());
+  }).detach();
+  return Status::Ok();
+}
 
 Result<GuestDisk> FindDiskBySerial(const std::string& serial, const std::string& sys_block, int wait_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);

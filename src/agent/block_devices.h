@@ -48,6 +48,15 @@ struct BlockMountRef {
 Status MountBlockVolumes(const std::string& container_id, const std::vector<BlockMountRef>& mounts,
                          const std::string& storage_dir, const std::string& sys_block = "/sys/block",
                          const std::string& dev_dir = "/dev", int wait_ms = 5000);
+// A disk plugged in while the VM runs sits in a PCIe slot of its own:
+// powering the slot off (as `echo 0 > /sys/bus/pci/slots/N/power` would)
+// unplugs it from the VM (about a second later; this returns once the
+// power-off started). Refused while the disk is mounted (in `mountinfo`)
+// or when it is not in a hotplug slot.
+Status PowerOffDiskSlot(const std::string& serial, const std::string& sys_block = "/sys/block",
+                        const std::string& sys_slots = "/sys/bus/pci/slots",
+                        const std::string& mountinfo = "/proc/self/mountinfo");
+
 // Unmounts and removes `storage_dir`/`container_id` (nothing there: nothing to do).
 void UnmountBlockVolumes(const std::string& container_id, const std::string& storage_dir);
 

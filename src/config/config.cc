@@ -234,6 +234,7 @@ Status ParseQemu(Parser& p, const toml::node& node, QemuConfig& q) {
           {"enable_annotations", p.StrList(&q.enable_annotations, false)},
           {"valid_hypervisor_paths", p.StrList(&q.valid_hypervisor_paths, true)},
           {"msize_9p", p.Int(&q.msize_9p, 4096, INT32_MAX, "an integer >= 4096")},
+          {"pcie_root_port", p.Int(&q.pcie_root_port, 0, 16, "an integer from 0 to 16")},
           {"entropy_source", p.Path(&q.entropy_source)},
           {"tcg_tb_size_mib", p.Int(&q.tcg_tb_size_mib, 1, 4096, "an integer from 1 to 4096")},
           {"disable_vhost_net", p.Bool(&q.disable_vhost_net)},
@@ -512,6 +513,7 @@ void QemuToToml(TomlWriter& w, const QemuConfig& q) {
   w.A("enable_annotations", q.enable_annotations);
   w.A("valid_hypervisor_paths", q.valid_hypervisor_paths);
   w.I("msize_9p", q.msize_9p);
+  w.I("pcie_root_port", q.pcie_root_port);
   w.S("entropy_source", q.entropy_source);
   w.I("tcg_tb_size_mib", q.tcg_tb_size_mib);
   w.B("disable_vhost_net", q.disable_vhost_net);

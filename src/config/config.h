@@ -55,6 +55,10 @@ struct QemuConfig {
   // 512000 = the guest's virtio-9p ceiling (PAGE_SIZE * (VIRTQUEUE_NUM - 3));
   // a larger msize is clamped by the guest kernel with a warning.
   int msize_9p = 512000;
+  // Kata's: empty PCIe root ports, here the slots a disk is plugged into
+  // while the VM runs (a container joining a running pod with a block
+  // device or block volume). 0: such a container is refused.
+  int pcie_root_port = 4;
   std::string entropy_source = "/dev/urandom";
   // Our extension: QEMU's TCG translation cache (-accel tcg,tb-size=N), in
   // MiB. Unused with KVM. See configuration.toml for the trade-off.

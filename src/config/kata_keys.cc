@@ -18,7 +18,7 @@ constexpr std::string_view kQemu[] = {
     "valid_file_mem_backends", "guest_hook_path", "guest_memory_dump_path",
     "guest_memory_dump_paging", "seccompsandbox", "valid_jailer_paths", "valid_ctlpaths",
     "pflashes", "valid_entropy_sources", "rx_rate_limiter_max_rate", "tx_rate_limiter_max_rate",
-    "memory_offset", "memory_slots", "default_bridges", "pcie_root_port",
+    "memory_offset", "memory_slots", "default_bridges",
     "pcie_switch_port", "hot_plug_vfio", "cold_plug_vfio", "hotplug_vfio_on_root_bus",
     "enable_mem_prealloc", "enable_hugepages", "enable_virtio_mem",
     "enable_iommu", "enable_iommu_platform", "enable_numa", "numa_mapping",

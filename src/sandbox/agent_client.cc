@@ -262,6 +262,13 @@ Result<grpc::ListSharedMountsResponse> AgentClient::ListSharedMounts(const std::
   return resp;
 }
 
+Status AgentClient::ReleaseDisk(const std::string& serial) {
+  grpc::ReleaseDiskRequest req;
+  req.set_serial(serial);
+  kata::wkt::Empty resp;
+  return Call("ReleaseDisk", req, &resp, kControlTimeout);
+}
+
 Result<std::string> AgentClient::GetMetrics() {
   grpc::GetMetricsRequest req;
   grpc::Metrics m;

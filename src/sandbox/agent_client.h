@@ -70,6 +70,8 @@ class AgentClient {
   Status MemHotplugByProbe(const std::vector<uint64_t>& addresses);
   // The container's mounts below its rshared volumes (mount_mirror.h).
   Result<grpc::ListSharedMountsResponse> ListSharedMounts(const std::string& container_id);
+  // Asks the guest to let go of a disk plugged in while it runs (powers its slot off).
+  Status ReleaseDisk(const std::string& serial);
   // kata.portforward.PortForward (our own service, sandbox/port_forward.h):
   // a TCP connection to 127.0.0.1:port in the guest, as a stream id.
   Result<uint64_t> PortForwardConnect(uint32_t port);

@@ -1,10 +1,9 @@
 // Host block devices a container's spec names in linux.devices (podman
 // --device /dev/loop0, a CRI device): each reaches the guest as a
 // virtio-blk disk with a serial of ours, which the agent finds it by
-// (agent/block_devices.h) and gives the guest's major:minor. Attached when
-// the VM boots, so today only for the sandbox's first container (podman,
-// docker, ctr run, kata-runtime: one container per sandbox); a container
-// joining a running pod that names one is refused with an error saying so.
+// (agent/block_devices.h) and gives the guest's major:minor. The first
+// container's are attached when the VM boots; a container joining a
+// running pod gets its disks plugged in (Sandbox::DiskFor).
 #pragma once
 
 #include <string>

@@ -27,16 +27,6 @@ bool HasOption(const nlohmann::json& mount, const std::string& opt) {
 
 }  // namespace
 
-const char* StateName(ContainerState s) {
-  switch (s) {
-    case ContainerState::kCreated: return "created";
-    case ContainerState::kRunning: return "running";
-    case ContainerState::kPaused: return "paused";
-    case ContainerState::kStopped: return "stopped";
-  }
-  return "unknown";
-}
-
 HookState Container::StateForHooks(const char* status) const {
   // The VMM is the host process that stands for the container: its
   // namespaces are the ones a host hook (e.g. networking) would enter.
@@ -86,22 +76,14 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   return Status::Ok();
 }
 
-Result<std::string> Container::SerialOf(const std::string& host_path, const std::string& what) const {
-  const std::vector<vmm::Drive>& drives = sb_.drives();
-  auto it = std::find_if(drives.begin(), drives.end(), [&](const vmm::Drive& v) { return v.path == host_path; });
-  if (it != drives.end()) return it->serial;
-  return Error(Code::kUnimplemented, what + " (" + host_path +
-                                         "): disks reach only the first container of a sandbox, whose VM boots with "
-                                         "them; this one joins a running VM (no disk hotplug yet)");
-}
-
 Result<Container::GuestDisks> Container::AttachDisks(nlohmann::json& spec) {
   GuestDisks out;
   ASSIGN_OR_RETURN(std::vector<HostBlockDevice> devices, BlockDevicesOf(spec));
   for (const HostBlockDevice& d : devices) {
-    ASSIGN_OR_RETURN(std::string serial, SerialOf(d.host_path, "linux.devices " + d.container_path));
+    auto serial = sb_.DiskFor(id_, d.host_path, true, false);
+    if (!serial.ok()) return serial.status().Wrap("linux.devices " + d.container_path);
     grpc::BlockDevice b;
-    b.set_serial(serial);
+    b.set_serial(*serial);
     b.set_container_path(d.container_path);
     b.set_host_major(d.major);
     b.set_host_minor(d.minor);
@@ -111,7 +93,9 @@ Result<Container::GuestDisks> Container::AttachDisks(nlohmann::json& spec) {
   for (const HostBlockMount& m : mounts) {
     nlohmann::json& entry = spec["mounts"][m.index];
     std::string dest = entry.value("destination", "");
-    ASSIGN_OR_RETURN(std::string serial, SerialOf(m.host_path, "mount " + dest));
+    auto plugged = sb_.DiskFor(id_, m.host_path, m.block_device, m.readonly);
+    if (!plugged.ok()) return plugged.status().Wrap("mount " + dest);
+    const std::string& serial = *plugged;
     grpc::BlockMount b;
     b.set_serial(serial);
     b.set_fstype(m.fstype);
@@ -136,6 +120,7 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
   }
   auto fail = [&](const Status& st) {
     sb.ForgetContainerResources(id);
+    sb.UnplugDisksOf(id);
     Status u = c->Unshare();
     if (!u.ok()) log::Warn("undo share of " + id + ": " + u.message());
     return st.Wrap("create container " + id);
@@ -192,46 +177,52 @@ Container::~Container() {
 
 ContainerState Container::state() const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (init_->exited()) return ContainerState::kStopped;
-  if (paused_) return ContainerState::kPaused;
-  return started_ ? ContainerState::kRunning : ContainerState::kCreated;
+  // The init's exit is the one transition nobody asks for: it happens.
+  return init_->exited() ? ContainerState::kStopped : phase_;
+}
+
+Result<ContainerState> Container::Allowed(ContainerOp op) const {
+  ContainerState now = state();
+  std::lock_guard<std::mutex> lock(mu_);
+  return NextState(now, op, id_, paused_from_);
+}
+
+void Container::Enter(ContainerState from, ContainerState to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (to == ContainerState::kPaused && from != ContainerState::kPaused) paused_from_ = from;
+  // Started while paused: it runs once resumed.
+  if (from == ContainerState::kPaused && to == ContainerState::kPaused) paused_from_ = ContainerState::kRunning;
+  phase_ = to;
 }
 
 Status Container::Start() {
-  ContainerState s = state();
-  if (s == ContainerState::kStopped) return Error(Code::kFailedPrecondition, "cannot start a container that has stopped");
-  if (s == ContainerState::kRunning) return Error(Code::kFailedPrecondition, "cannot start an already running container");
+  ContainerState from = state();
+  ASSIGN_OR_RETURN(ContainerState to, Allowed(ContainerOp::kStart));
   RETURN_IF_ERROR(sb_.agent().StartContainer(id_));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    started_ = true;
-  }
+  Enter(from, to);
   // A poststart hook failure is only a warning (runtime-spec lifecycle step 9).
   if (Status st = RunHooks("poststart", hooks_.poststart, StateForHooks("running")); !st.ok()) log::Warn(st.message());
   return Status::Ok();
 }
 
 Status Container::Pause() {
-  ContainerState s = state();
-  if (s != ContainerState::kRunning && s != ContainerState::kCreated) {
-    return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
-  }
+  ContainerState from = state();
+  ASSIGN_OR_RETURN(ContainerState to, Allowed(ContainerOp::kPause));
   RETURN_IF_ERROR(sb_.agent().PauseContainer(id_));
-  std::lock_guard<std::mutex> lock(mu_);
-  paused_ = true;
+  Enter(from, to);
   return Status::Ok();
 }
 
 Status Container::Resume() {
-  if (state() != ContainerState::kPaused) return Error(Code::kFailedPrecondition, "container " + id_ + " is not paused");
+  ContainerState from = state();
+  ASSIGN_OR_RETURN(ContainerState to, Allowed(ContainerOp::kResume));
   RETURN_IF_ERROR(sb_.agent().ResumeContainer(id_));
-  std::lock_guard<std::mutex> lock(mu_);
-  paused_ = false;
+  Enter(from, to);
   return Status::Ok();
 }
 
 Status Container::Update(const std::string& resources_json) {
-  if (state() == ContainerState::kStopped) return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
+  RETURN_IF_ERROR(Allowed(ContainerOp::kUpdate).status());
   ASSIGN_OR_RETURN(oci::Resources update, oci::ParseResourcesJson(resources_json));
   // An update merges into what the container had, as runc's does: the
   // fields it leaves out keep their values.
@@ -246,19 +237,17 @@ Status Container::Update(const std::string& resources_json) {
 }
 
 Result<grpc::StatsContainerResponse> Container::Stats() {
-  if (state() == ContainerState::kStopped) return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
+  RETURN_IF_ERROR(Allowed(ContainerOp::kStats).status());
   return sb_.agent().StatsContainer(id_);
 }
 
 Status Container::Kill(const std::string& exec_id, int signal, bool all) {
-  if (exec_id.empty() && !all && state() == ContainerState::kStopped) {
-    return Error(Code::kNotFound, "container " + id_ + " not running");
-  }
+  if (exec_id.empty() && !all) RETURN_IF_ERROR(Allowed(ContainerOp::kSignalInit).status());
   return sb_.agent().SignalProcess(id_, exec_id, static_cast<uint32_t>(signal), all);
 }
 
 Status Container::Exec(const std::string& exec_id, const std::string& process_json, StdioPaths io) {
-  if (state() != ContainerState::kRunning) return Error(Code::kFailedPrecondition, "container " + id_ + " is not running");
+  RETURN_IF_ERROR(Allowed(ContainerOp::kExec).status());
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (execs_.count(exec_id)) return Error(Code::kAlreadyExists, "exec " + exec_id + " already exists in " + id_);
@@ -298,10 +287,7 @@ Status Container::Delete(bool force) {
     if (deleted_) return Status::Ok();
   }
   ContainerState s = state();
-  if ((s == ContainerState::kRunning || s == ContainerState::kPaused) && !force) {
-    return Error(Code::kFailedPrecondition,
-                 "cannot delete container " + id_ + " that is not stopped: " + StateName(s));
-  }
+  RETURN_IF_ERROR(Allowed(force ? ContainerOp::kForceDelete : ContainerOp::kDelete).status());
   if (s == ContainerState::kPaused && sb_.vm_running()) {
     Status r = Resume();  // a frozen process cannot die
     (void)r;
@@ -314,6 +300,7 @@ Status Container::Delete(bool force) {
     Status r = sb_.agent().RemoveContainer(id_, 5);
     if (!r.ok()) log::Warn("remove container " + id_ + " in guest: " + r.message());
   }
+  sb_.UnplugDisksOf(id_);  // the guest unmounted them with the container
   init_->Wait();
   {
     std::lock_guard<std::mutex> lock(mu_);

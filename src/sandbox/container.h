@@ -14,14 +14,13 @@
 #include "common/status.h"
 #include "oci/spec.h"
 #include "sandbox/hooks.h"
+#include "sandbox/lifecycle.h"
 #include "sandbox/mount_mirror.h"
 #include "sandbox/process.h"
 #include "sandbox/sandbox.h"
 
 namespace kata::sandbox {
 
-enum class ContainerState { kCreated, kRunning, kPaused, kStopped };
-const char* StateName(ContainerState s);
 
 class Container {
  public:
@@ -58,17 +57,21 @@ class Container {
  private:
   Container(Sandbox& sb, std::string id, std::string bundle) : sb_(sb), id_(std::move(id)), bundle_(std::move(bundle)) {}
   Status ShareFiles(nlohmann::json& spec);
-  // The VM's disks for the spec's block devices and block mounts, for the
-  // agent to find; a block mount becomes a bind of where the agent mounts
-  // its disk (disk_mounts_ lists them: they are not shared).
+  // The VM's disks for the spec's block devices and block mounts (plugged
+  // in when the VM did not boot with them), for the agent to find; a block
+  // mount becomes a bind of where the agent mounts its disk (disk_mounts_
+  // lists them: they are not shared).
   struct GuestDisks {
     std::vector<grpc::BlockDevice> devices;
     std::vector<grpc::BlockMount> mounts;
   };
   Result<GuestDisks> AttachDisks(nlohmann::json& spec);
-  Result<std::string> SerialOf(const std::string& host_path, const std::string& what) const;
   Status Unshare();
   HookState StateForHooks(const char* status) const;
+  // The state `op` leads to from the current one (lifecycle.h), or why not.
+  Result<ContainerState> Allowed(ContainerOp op) const;
+  // Records a transition Allowed() gave, once its work is done.
+  void Enter(ContainerState from, ContainerState to);
   void MirrorMountsAtExitOf(HostProcess& p);
 
   Sandbox& sb_;
@@ -82,8 +85,8 @@ class Container {
   std::shared_ptr<HostProcess> init_;
   std::map<std::string, std::shared_ptr<HostProcess>> execs_;
   mutable std::mutex mu_;
-  bool started_ = false;
-  bool paused_ = false;
+  ContainerState phase_ = ContainerState::kCreated;  // state() unless the init exited
+  ContainerState paused_from_ = ContainerState::kCreated;  // where kResume returns
   bool deleted_ = false;
   std::set<size_t> disk_mounts_;  // spec.mounts indices served by disks (AttachDisks)
 };

@@ -7,8 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "common/status.h"
@@ -101,6 +103,15 @@ class Sandbox {
   bool has_propagated_share() const { return !cfg_.vm.virtio_fs.daemon.empty(); }
   // The disks the VM booted with (sandbox/block_devices.h).
   const std::vector<vmm::Drive>& drives() const { return cfg_.vm.drives; }
+  // The guest serial of the disk at `host_path` for container `container_id`
+  // (sandbox_disks.cc): a disk the VM booted with, one already plugged in
+  // for another container, or one plugged in now (vmm::VmSpec::hotplug_slots).
+  Result<std::string> DiskFor(const std::string& container_id, const std::string& host_path, bool block_device,
+                              bool readonly);
+  // Unplugs the disks only `container_id` used (after the guest removed it):
+  // the guest lets go, then the VMM unplugs. Failures are logged: a disk the
+  // guest keeps stays attached until the VM stops.
+  void UnplugDisksOf(const std::string& container_id);
   AgentClient& agent() { return *agent_; }
   const Share& share() const { return share_; }
   const BootTimes& boot_times() const { return times_; }
@@ -172,8 +183,19 @@ class Sandbox {
   // kata-monitor's endpoint and the boot time it reports; failures only logged.
   void ServeMetrics();
 
+  struct PluggedDisk {
+    vmm::Drive drive;
+    std::set<std::string> users;  // container ids
+  };
+  Result<std::string> PlugDisk(const std::string& container_id, const std::string& host_path, bool block_device,
+                               bool readonly);  // disks_mu_ held
+  void UnplugDisk(const vmm::Drive& drive, std::chrono::steady_clock::time_point asked_at);
+
   SandboxConfig cfg_;
   Share share_;
+  std::mutex disks_mu_;                        // guards plugged_, next_disk_
+  std::map<std::string, PluggedDisk> plugged_;  // by host path
+  int next_disk_ = 0;
   bool owns_dirs_ = false;  // made (or adopted) its directories: removes them
   UniqueFd owner_lock_;     // held while the sandbox lives (ownership.h)
   std::unique_ptr<VmMonitor> monitor_;  // console log and agent watch, while the VM runs

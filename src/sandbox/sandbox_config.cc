@@ -114,6 +114,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.vm.max_memory_mib = cfg.qemu.default_maxmemory;
   sc.guest_memory_mib = cfg.qemu.default_memory;
   sc.vm.tcg_tb_size_mib = cfg.qemu.tcg_tb_size_mib;
+  sc.vm.hotplug_slots = cfg.qemu.pcie_root_port;
   sc.vm.accel = accel.accel;
   sc.vm.debug = debug;
   sc.vm.free_page_reporting = cfg.qemu.reclaim_guest_freed_memory;

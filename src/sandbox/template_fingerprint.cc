@@ -16,7 +16,7 @@ namespace {
 
 // Bumped when the runtime changes what it gives QEMU (devices, options):
 // templates made by an older runtime then no longer match.
-constexpr const char* kFormat = "3";
+constexpr const char* kFormat = "4";
 constexpr const char* kFileSuffix = "_file";
 constexpr const char* kHashSuffix = "_sha256";
 
@@ -78,6 +78,7 @@ std::string TemplateFingerprint(const vmm::VmSpec& spec, const FileFn& file_iden
   add("max_vcpus", std::to_string(spec.max_vcpus));
   add("memory_mib", std::to_string(spec.memory_mib));
   add("max_memory_mib", std::to_string(spec.max_memory_mib));
+  add("hotplug_slots", std::to_string(spec.hotplug_slots));
   return out;
 }
 

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +37,11 @@ class TempTree {
  private:
   std::string dir_;
 };
+
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 200 && !done(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
 
 nlohmann::json SpecWithLoop() {
   return nlohmann::json::parse(R"({"linux": {
@@ -118,6 +126,62 @@ TEST(GuestBlockDevices, MissingDiskSaysWhich) {
   auto out = agent::WithGuestBlockDevices(SpecWithLoop().dump(), {{"kata-blk-0", "/dev/xvdc", 7, 5}}, sys.dir(), 50);
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("no disk with serial kata-blk-0"), std::string::npos) << out.status().message();
+}
+
+// Hotplug slots: PCIe root ports; microvm gets its PCIe bus and the
+// guest kernel the native port services (no _OSC in microvm's ACPI).
+TEST(DiskHotplug, SlotsOnTheCommandLine) {
+  vmm::VmSpec s;
+  s.machine_type = "microvm";
+  s.hotplug_slots = 2;
+  auto argv = vmm::qemu::BuildCommandLine(s);
+  auto has = [&argv](const std::string& a) { return std::find(argv.begin(), argv.end(), a) != argv.end(); };
+  auto machine = std::find(argv.begin(), argv.end(), "-machine");
+  ASSERT_NE(machine, argv.end());
+  EXPECT_EQ(machine[1].rfind("microvm,pcie=on", 0), 0u) << machine[1];
+  EXPECT_TRUE(has("pcie-root-port,id=kata-slot0,bus=pcie.0,chassis=1,slot=1"));
+  EXPECT_TRUE(has("pcie-root-port,id=kata-slot1,bus=pcie.0,chassis=1,slot=2"));
+  auto append = std::find(argv.begin(), argv.end(), "-append");
+  ASSERT_NE(append, argv.end());
+  EXPECT_NE(append[1].find("pcie_ports=native"), std::string::npos) << append[1];
+  s.machine_type = "pc";  // i440fx: no PCIe, no slots
+  argv = vmm::qemu::BuildCommandLine(s);
+  machine = std::find(argv.begin(), argv.end(), "-machine");
+  EXPECT_EQ(machine[1].find("pcie"), std::string::npos) << machine[1];
+  EXPECT_EQ(std::count_if(argv.begin(), argv.end(), [](const std::string& a) { return a.find("pcie-root-port") == 0; }), 0);
+  EXPECT_EQ(vmm::qemu::HotplugSlotCount(s), 0);
+}
+
+// The guest side of an unplug: the disk's slot is found through its PCI
+// function and powered off; a mounted disk, or one not in a slot (a boot
+// disk on virtio-mmio), is refused by name.
+TEST(DiskHotplug, GuestPowersOffTheSlotOfAnUnmountedDisk) {
+  TempTree sys;
+  std::string pci = "devices/pci0000:00/0000:00:01.0/0000:01:00.0/virtio3/block/vda";
+  sys.Write(pci + "/serial", "kata-hp-0\n");
+  sys.Write(pci + "/dev", "252:0\n");
+  std::string mmio = "devices/platform/virtio-mmio.1/virtio1/block/vdb";
+  sys.Write(mmio + "/serial", "kata-vol-0\n");
+  sys.Write(mmio + "/dev", "254:0\n");
+  ASSERT_TRUE(fs::MkdirAll(sys.dir() + "/block", 0755).ok());
+  ASSERT_EQ(symlink(("../" + pci).c_str(), (sys.dir() + "/block/vda").c_str()), 0);
+  ASSERT_EQ(symlink(("../" + mmio).c_str(), (sys.dir() + "/block/vdb").c_str()), 0);
+  sys.Write("slots/1/address", "0000:01:00\n");
+  sys.Write("slots/1/power", "1\n");
+  sys.Write("mountinfo", "22 1 0:5 / /dev rw - devtmpfs dev rw\n");
+  sys.Write("mountinfo-busy", "40 22 252:0 / /run/kata-containers/sandbox/storage/c/kata-hp-0 rw - ext4 /dev/vda rw\n");
+  std::string block = sys.dir() + "/block", slots = sys.dir() + "/slots";
+  Status busy = agent::PowerOffDiskSlot("kata-hp-0", block, slots, sys.dir() + "/mountinfo-busy");
+  EXPECT_NE(busy.message().find("disk kata-hp-0 (vda) is still mounted"), std::string::npos) << busy.message();
+  EXPECT_EQ(fs::ReadFile(slots + "/1/power").value_or(""), "1\n");
+  Status ok = agent::PowerOffDiskSlot("kata-hp-0", block, slots, sys.dir() + "/mountinfo");
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  // The power-off runs on a thread of its own (Linux holds the write ~1 s).
+  EXPECT_TRUE(WaitFor([&] { return fs::ReadFile(slots + "/1/power").value_or("").substr(0, 1) == "0"; }));
+  Status boot = agent::PowerOffDiskSlot("kata-vol-0", block, slots, sys.dir() + "/mountinfo");
+  EXPECT_NE(boot.message().find("is not a disk on PCI"), std::string::npos) << boot.message();
+  Status none = agent::PowerOffDiskSlot("kata-hp-7", block, slots, sys.dir() + "/mountinfo");
+  EXPECT_NE(none.message().find("no disk with serial kata-hp-7"), std::string::npos) << none.message();
 }
 
 // Kata's layout: <root>/<base64url(path)>/mountInfo.json; a bind of the

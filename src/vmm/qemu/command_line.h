@@ -37,5 +37,10 @@ inline constexpr int kMemoryBlockMib = 128;
 int FirstGrowableMib(const VmSpec& spec, int from_mib);
 std::vector<uint64_t> MemoryBlockAddresses(const VmSpec& spec, int from_mib, int to_mib);
 std::vector<std::string> BuildCommandLine(const VmSpec& spec);
+// How many disk hotplug slots the machine gets (VmSpec::hotplug_slots, or
+// none on a machine type without PCIe).
+int HotplugSlotCount(const VmSpec& spec);
+// The QEMU id of hotplug slot `slot` (0 ..< VmSpec::hotplug_slots).
+std::string HotplugSlotId(int slot);
 
 }  // namespace kata::vmm::qemu

@@ -82,6 +82,7 @@ void Qemu::OnVirtiofsdExit(int which, int status) {
 
 Status Qemu::Adopt(const VmSpec& spec, pid_t pid) {
   spec_ = spec;
+  slots_.assign(HotplugSlotCount(spec), "");
   paths_ = PathsFor(spec);
   qemu_log_ = fs::JoinPath(spec.run_dir, "qemu.log");
   ASSIGN_OR_RETURN(proc_, VmmProcess::Adopt(pid, "QEMU of sandbox " + spec.id));
@@ -102,6 +103,7 @@ Status Qemu::StartupError(const std::string& what) const {
 
 Status Qemu::Start(const VmSpec& spec) {
   spec_ = spec;
+  slots_.assign(HotplugSlotCount(spec), "");
   paths_ = PathsFor(spec);
   qemu_log_ = fs::JoinPath(spec.run_dir, "qemu.log");
   for (const auto& [what, path] : {std::pair{"kernel", spec.kernel}, {"initrd", spec.initrd}}) {

@@ -3,6 +3,9 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "vmm/hypervisor.h"
 #include "vmm/qemu/command_line.h"
@@ -26,8 +29,12 @@ class Qemu : public Hypervisor {
   Status Adopt(const VmSpec& spec, pid_t pid) override;
   MemoryGrowth GrowMemory(int from_mib, int want_mib) const override;
   void Release() override;
+  // hotplug.cc
+  Status HotplugDrive(const Drive& drive) override;
+  Status UnplugDrive(const std::string& id, std::chrono::milliseconds timeout) override;
 
  private:
+  Result<int> FreeSlot(const std::string& id) const;  // hotplug_mu_ held
   VmmLaunch LaunchOf(const std::vector<std::string>& argv, int mount_ns_fd) const;
   // virtio-fs: virtiofsd first (QEMU connects to it at start-up); its exit
   // stops the VM, whose files are gone with it.
@@ -45,6 +52,8 @@ class Qemu : public Hypervisor {
   std::unique_ptr<VmmProcess> virtiofsd_[2];  // with spec_.virtio_fs: the two exports (vmm/virtiofsd.h)
   std::atomic<bool> stopping_{false};
   std::function<void(int)> on_exit_;
+  std::mutex hotplug_mu_;           // one QMP conversation at a time; guards slots_
+  std::vector<std::string> slots_;  // the drive id in each hotplug slot, "" = free
 };
 
 }  // namespace kata::vmm::qemu
