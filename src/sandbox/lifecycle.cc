@@ -82,4 +82,25 @@ Result<ContainerState> NextState(ContainerState from, ContainerOp op, const std:
   return Refusal(from, op, id);
 }
 
+Result<ProcessStep> NextProcessStep(ProcessEvents from, ProcessEvent event, const std::string& process) {
+  using P = ProcessEvents;
+  struct ProcessRow {
+    ProcessEvent event;
+    P from;
+    ProcessStep step;
+  };
+  static const ProcessRow kProcessTable[] = {
+      {ProcessEvent::kStart, P::kCreated, {P::kStarted, true, false, false}},
+      {ProcessEvent::kStart, P::kExitHeld, {P::kExitPublished, true, true, false}},
+      {ProcessEvent::kExit, P::kCreated, {P::kExitHeld, false, false, true}},
+      {ProcessEvent::kExit, P::kStarted, {P::kExitPublished, false, true, true}},
+      {ProcessEvent::kExit, P::kExitHeld, {P::kExitHeld, false, false, false}},
+      {ProcessEvent::kExit, P::kExitPublished, {P::kExitPublished, false, false, false}},
+  };
+  for (const ProcessRow& r : kProcessTable) {
+    if (r.event == event && r.from == from) return r.step;
+  }
+  return Error(Code::kFailedPrecondition, "process " + process + " already started");
+}
+
 }  // namespace kata::sandbox

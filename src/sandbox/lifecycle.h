@@ -31,4 +31,26 @@ enum class ContainerOp {
 Result<ContainerState> NextState(ContainerState from, ContainerOp op, const std::string& id,
                                  ContainerState paused_from = ContainerState::kRunning);
 
+// The Task API events of one process (the shim publishes them): its start
+// (or exec-started) goes out before its exit, and its exit once, whatever
+// order the exit, the Start RPC and the Wait/Delete RPCs race in.
+enum class ProcessEvents {
+  kCreated,       // nothing published since create (or exec-added)
+  kStarted,       // start published, exit not known
+  kExitHeld,      // exit known before the start was published: held
+  kExitPublished  // both published: nothing more to send
+};
+enum class ProcessEvent { kStart, kExit };
+
+struct ProcessStep {
+  ProcessEvents to;
+  bool publish_start = false;
+  bool publish_exit = false;
+  bool records_exit = false;  // the first exit known: keep its status
+};
+
+// What `event` does in state `from`: the next state and what to publish;
+// a second start is refused naming `process`. A second exit changes nothing.
+Result<ProcessStep> NextProcessStep(ProcessEvents from, ProcessEvent event, const std::string& process);
+
 }  // namespace kata::sandbox

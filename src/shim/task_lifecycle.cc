@@ -162,9 +162,9 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& req) {
     // publishes exec-started (and an exit that came first).
     RETURN_IF_ERROR(FindProcess(c, req.exec_id()).status());
     std::lock_guard<std::mutex> lock(ev_mu_);
-    if (procs_[{req.id(), req.exec_id()}].started) {
-      return Error(Code::kFailedPrecondition, "process " + req.exec_id() + " already started");
-    }
+    RETURN_IF_ERROR(sandbox::NextProcessStep(procs_[{req.id(), req.exec_id()}].state, sandbox::ProcessEvent::kStart,
+                                             req.exec_id())
+                        .status());
   }
   MarkStarted(req.id(), req.exec_id());
   task::StartResponse r;
@@ -194,7 +194,7 @@ Result<task::StateResponse> TaskService::State(const task::StateRequest& req) {
   bool started;
   {
     std::lock_guard<std::mutex> lock(ev_mu_);
-    started = procs_[{req.id(), req.exec_id()}].started;
+    started = procs_[{req.id(), req.exec_id()}].started();
   }
   r.set_status(req.exec_id().empty() ? ToTaskStatus(c->state()) : (started ? task::RUNNING : task::CREATED));
   return r;

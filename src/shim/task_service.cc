@@ -20,9 +20,7 @@ Result<ProcessRef> TaskService::FindProcess(const ContainerRef& c, const std::st
   return c->Process(exec_id);
 }
 
-void TaskService::PublishExitLocked(const ProcKey& key, ProcEvents& pe) {
-  if (pe.exit_published || !pe.exited || !pe.started) return;
-  pe.exit_published = true;
+void TaskService::PublishExitLocked(const ProcKey& key, const ProcEvents& pe) {
   containerd::events::TaskExit ev;
   ev.set_container_id(key.first);
   ev.set_id(key.second.empty() ? key.first : key.second);
@@ -38,11 +36,11 @@ void TaskService::EnsureExitPublished(const std::string& cid, const std::string&
   auto it = procs_.find(key);
   if (it == procs_.end()) return;  // deleted already: its exit went out before
   ProcEvents& pe = it->second;
-  if (!pe.exited) {
-    pe.exited = true;
-    pe.exit = e;
-  }
-  PublishExitLocked(key, pe);
+  auto step = sandbox::NextProcessStep(pe.state, sandbox::ProcessEvent::kExit, exec_id.empty() ? cid : exec_id);
+  if (!step.ok()) return;  // an exit is never refused (lifecycle.cc)
+  if (step->records_exit) pe.exit = e;
+  pe.state = step->to;
+  if (step->publish_exit) PublishExitLocked(key, pe);
 }
 
 void TaskService::WatchExit(const std::string& cid, const std::string& exec_id, sandbox::HostProcess* p) {
@@ -53,7 +51,9 @@ void TaskService::MarkStarted(const std::string& cid, const std::string& exec_id
   std::lock_guard<std::mutex> lock(ev_mu_);
   ProcKey key{cid, exec_id};
   ProcEvents& pe = procs_[key];
-  pe.started = true;
+  auto step = sandbox::NextProcessStep(pe.state, sandbox::ProcessEvent::kStart, exec_id.empty() ? cid : exec_id);
+  if (!step.ok()) return;  // published already (Start refuses a second start before this)
+  pe.state = step->to;
   if (exec_id.empty()) {
     containerd::events::TaskStart ev;
     ev.set_container_id(cid);
@@ -66,7 +66,7 @@ void TaskService::MarkStarted(const std::string& cid, const std::string& exec_id
     ev.set_pid(TaskPid());
     Publish(kTopicExecStarted, "containerd.events.TaskExecStarted", ev);
   }
-  PublishExitLocked(key, pe);  // a process that exited before Start was answered
+  if (step->publish_exit) PublishExitLocked(key, pe);  // a process that exited before Start was answered
 }
 
 // The VM died: the agent connection is closed, so every process reports exit

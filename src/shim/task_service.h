@@ -65,14 +65,14 @@ class TaskService {
   Result<task::StatsResponse> Stats(const task::StatsRequest& req);
 
  private:
-  // Event bookkeeping per process: /tasks/exit must follow /tasks/start (or
-  // exec-started) and precede /tasks/delete, whatever order the exit, the
-  // Start RPC and the Wait/Delete RPCs race in.
+  // Event bookkeeping per process: where it is in the event order
+  // (sandbox/lifecycle.h ProcessEvents) and the first exit known.
   struct ProcEvents {
-    bool started = false;
-    bool exited = false;          // exit known, not necessarily published
-    bool exit_published = false;
+    sandbox::ProcessEvents state = sandbox::ProcessEvents::kCreated;
     sandbox::ExitInfo exit;
+    bool started() const {
+      return state == sandbox::ProcessEvents::kStarted || state == sandbox::ProcessEvents::kExitPublished;
+    }
   };
   using ProcKey = std::pair<std::string, std::string>;  // container id, exec id
 
@@ -85,7 +85,7 @@ class TaskService {
   }
   void WatchExit(const std::string& cid, const std::string& exec_id, sandbox::HostProcess* p);
   void MarkStarted(const std::string& cid, const std::string& exec_id);
-  void PublishExitLocked(const ProcKey& key, ProcEvents& pe);  // requires ev_mu_
+  void PublishExitLocked(const ProcKey& key, const ProcEvents& pe);  // requires ev_mu_
   void EnsureExitPublished(const std::string& cid, const std::string& exec_id, const sandbox::ExitInfo& e);
   void OnVmExit();
   // An OOM kill in a container's guest cgroup: containerd's TaskOOM.

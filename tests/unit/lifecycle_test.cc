@@ -57,5 +57,42 @@ TEST(ContainerLifecycle, ForceDeleteFromAnyState) {
   EXPECT_EQ(Next(S::kCreated, Op::kDelete), S::kStopped);
 }
 
+// Task API events: start before exit, exit once, whatever comes first.
+TEST(ProcessEventOrder, ExitAfterStartIsPublishedAtOnce) {
+  auto start = NextProcessStep(ProcessEvents::kCreated, ProcessEvent::kStart, "p");
+  ASSERT_TRUE(start.ok());
+  EXPECT_TRUE(start->publish_start);
+  EXPECT_FALSE(start->publish_exit);
+  auto exit = NextProcessStep(start->to, ProcessEvent::kExit, "p");
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->publish_exit && exit->records_exit);
+  EXPECT_EQ(exit->to, ProcessEvents::kExitPublished);
+  auto again = NextProcessStep(exit->to, ProcessEvent::kExit, "p");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->publish_exit || again->records_exit);
+}
+
+TEST(ProcessEventOrder, AnExitBeforeTheStartIsHeldUntilIt) {
+  auto exit = NextProcessStep(ProcessEvents::kCreated, ProcessEvent::kExit, "p");
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->to, ProcessEvents::kExitHeld);
+  EXPECT_TRUE(exit->records_exit);
+  EXPECT_FALSE(exit->publish_exit);
+  auto second = NextProcessStep(exit->to, ProcessEvent::kExit, "p");
+  EXPECT_FALSE(second->records_exit);  // the first exit's status stays
+  auto start = NextProcessStep(exit->to, ProcessEvent::kStart, "p");
+  ASSERT_TRUE(start.ok());
+  EXPECT_TRUE(start->publish_start && start->publish_exit);
+  EXPECT_EQ(start->to, ProcessEvents::kExitPublished);
+}
+
+TEST(ProcessEventOrder, ASecondStartIsRefused) {
+  for (ProcessEvents s : {ProcessEvents::kStarted, ProcessEvents::kExitPublished}) {
+    auto r = NextProcessStep(s, ProcessEvent::kStart, "exec1");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().message(), "process exec1 already started");
+  }
+}
+
 }  // namespace
 }  // namespace kata::sandbox
