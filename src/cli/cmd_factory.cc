@@ -85,17 +85,14 @@ Status PrintStatus(const config::Config& c) {
   if (!s.valid) std::printf("reason: %s\n", s.reason.c_str());
   std::printf("vm_cache_number: %d\n", c.factory.vm_cache_number);
   std::printf("vm_cache_endpoint: %s\n", c.factory.vm_cache_endpoint.c_str());
-  auto cache = sandbox::AskVmCache(c.factory.vm_cache_endpoint,
-                                   {{"op", "status"}, {"fingerprint", sandbox::TemplateFingerprint(sc.vm)}});
+  auto cache = sandbox::AskVmCacheStatus(c.factory.vm_cache_endpoint, sandbox::TemplateFingerprint(sc.vm));
   if (cache.ok()) {
-    std::printf("vm_cache: serving, %d of %d VMs ready%s\n", cache->value("ready", 0), cache->value("size", 0),
-                cache->value("warm", false) ? ", warmed up" : "");
-    std::string mismatch = cache->value("mismatch", "");
+    std::printf("vm_cache: serving, %d of %d VMs ready%s\n", cache->ready(), cache->size(),
+                cache->warm() ? ", warmed up" : "");
     // A server started before the kernel, initrd or settings changed keeps
     // serving VMs that sandboxes of this configuration no longer take.
-    if (!mismatch.empty()) std::printf("vm_cache_stale: %s (restart the cache)\n", mismatch.c_str());
-    std::string err = cache->value("last_error", "");
-    if (!err.empty()) std::printf("vm_cache_last_error: %s\n", err.c_str());
+    if (!cache->mismatch().empty()) std::printf("vm_cache_stale: %s (restart the cache)\n", cache->mismatch().c_str());
+    if (!cache->last_error().empty()) std::printf("vm_cache_last_error: %s\n", cache->last_error().c_str());
   } else {
     std::printf("vm_cache: not running\n");
   }
@@ -103,7 +100,7 @@ Status PrintStatus(const config::Config& c) {
 }
 
 Status Destroy(const config::Config& c) {
-  if (sandbox::AskVmCache(c.factory.vm_cache_endpoint, {{"op", "quit"}}).ok()) {
+  if (sandbox::QuitVmCache(c.factory.vm_cache_endpoint).ok()) {
     std::printf("VM cache at %s stopped\n", c.factory.vm_cache_endpoint.c_str());
   }
   sandbox::RemoveVmsOfDeadCaches();

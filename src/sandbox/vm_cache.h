@@ -16,11 +16,11 @@
 // the VM's directories to its own and adopts the VMM). A taker that fails to
 // adopt a VM must DiscardCachedVm() it.
 //
-// Protocol: one JSON line each way per connection.
-//   {"op":"take","fingerprint":F} -> {"vm_id":ID,"pid":N} or {"error":WHY}
-//   {"op":"status"[,"fingerprint":F]} -> {"ready":n,"size":N,"last_error":WHY,
-//                                       "warm":bool[,"mismatch":WHY or ""]}
-//   {"op":"quit"}                 -> {"ok":true}, then the server stops its VMs
+// Protocol: the VmCache ttrpc service of proto/vm_cache.proto, one call per
+// connection (sandbox/vm_cache_wire.h):
+//   Take(fingerprint F)      -> the VM's id and pid, or an error saying why not
+//   Status([fingerprint F])  -> ready, size, last_error, warm[, mismatch]
+//   Quit                     -> answered, then the server stops its VMs
 // F is the TemplateFingerprint of the VM the taker wants; a cache whose VMs
 // differ (kernel, initrd, QEMU, memory, vCPUs, kernel parameters) says so
 // and the sandbox boots.
@@ -29,10 +29,9 @@
 #include <functional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "common/status.h"
 #include "sandbox/sandbox.h"
+#include "vm_cache.pb.h"
 
 namespace kata::sandbox {
 
@@ -42,8 +41,12 @@ constexpr const char* kDefaultVmCacheEndpoint = "/var/run/kata-containers/cache.
 // Asks the cache at `endpoint` for a VM made like `fingerprint`.
 Result<CachedVm> TakeCachedVm(const std::string& endpoint, const std::string& fingerprint);
 
-// One request, one reply (status, quit).
-Result<nlohmann::json> AskVmCache(const std::string& endpoint, const nlohmann::json& request);
+// The cache's state; with a fingerprint, also whether a sandbox wanting such
+// a VM would take its VMs (`mismatch`). Fails when no cache answers.
+Result<vmcache::StatusReply> AskVmCacheStatus(const std::string& endpoint, const std::string& fingerprint = "");
+
+// Asks the cache to stop; ok once it answered (it then stops its VMs).
+Status QuitVmCache(const std::string& endpoint);
 
 // The VM's QEMU is still there (its command line names the VM's id): a pid
 // is not reused for something else that gets killed or adopted.

@@ -1,48 +1,57 @@
 // The sandbox's side of the VM cache (sandbox/vm_cache.h).
 #include <unistd.h>
 
-#include "common/json_parse.h"
 #include "common/fs.h"
 #include "sandbox/leftovers.h"
 #include "sandbox/ownership.h"
 #include "sandbox/vm_cache.h"
 #include "sandbox/vm_cache_wire.h"
-#include "ttrpc/socket.h"
 #include "vmm/vmm_process.h"
 
 namespace kata::sandbox {
+namespace {
 
-using nlohmann::json;
-using vmcache::kIoTimeout;
-using vmcache::ReadLine;
-using vmcache::WriteLine;
+// Longer than any id we make ("vmcache-<pid>-<n>"), well under NAME_MAX: the
+// id names directories the taker renames.
+constexpr size_t kMaxVmId = 128;
 
-Result<json> AskVmCache(const std::string& endpoint, const json& request) {
-  auto fd = ttrpc::DialUnix(endpoint);
-  if (!fd.ok()) {
-    return Error(Code::kUnavailable, "no VM cache answers at " + endpoint + " (" + fd.status().message() +
-                                         "; start one with `kata-runtime factory init`)");
+// The server is not trusted: the id becomes a path component under /run and
+// the pid a process the taker adopts (and kills if that fails).
+Status CheckTakeReply(const std::string& endpoint, const vmcache::TakeReply& reply) {
+  // proto3 cannot tell an absent field from a zero one: both are refused.
+  if (reply.vm_id().empty() || reply.pid() <= 0) {
+    return Error(Code::kInternal, "VM cache at " + endpoint + " sent no vm_id and pid");
   }
-  Status st = WriteLine(*fd, request.dump());
-  Result<std::string> line = st.ok() ? ReadLine(*fd, kIoTimeout) : Result<std::string>(st);
-  close(*fd);
-  if (!line.ok()) return line.status().Wrap("VM cache at " + endpoint);
-  json reply = ParseJsonBounded(*line, "VM cache reply").value_or(json());
-  if (!reply.is_object()) return Error(Code::kInternal, "VM cache at " + endpoint + " sent a reply that is not JSON");
-  if (reply.contains("error")) return Error(Code::kUnavailable, "VM cache at " + endpoint + ": " + reply.value("error", ""));
+  const std::string& id = reply.vm_id();
+  if (id.size() > kMaxVmId || id.find('/') != std::string::npos || id[0] == '.' ||
+      id.find('\0') != std::string::npos) {
+    return Error(Code::kInternal, "VM cache at " + endpoint + " sent a bad VM id \"" + id.substr(0, kMaxVmId) + "\"");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CachedVm> TakeCachedVm(const std::string& endpoint, const std::string& fingerprint) {
+  vmcache::TakeRequest req;
+  req.set_fingerprint(fingerprint);
+  vmcache::TakeReply reply;
+  RETURN_IF_ERROR(vmcache_wire::Call(endpoint, vmcache_wire::kTake, req, &reply));
+  RETURN_IF_ERROR(CheckTakeReply(endpoint, reply));
+  return CachedVm{reply.vm_id(), static_cast<pid_t>(reply.pid())};
+}
+
+Result<vmcache::StatusReply> AskVmCacheStatus(const std::string& endpoint, const std::string& fingerprint) {
+  vmcache::StatusRequest req;
+  req.set_fingerprint(fingerprint);
+  vmcache::StatusReply reply;
+  RETURN_IF_ERROR(vmcache_wire::Call(endpoint, vmcache_wire::kStatus, req, &reply));
   return reply;
 }
 
-Result<CachedVm> TakeCachedVm(const std::string& endpoint, const std::string& fingerprint) {
-  ASSIGN_OR_RETURN(json reply, AskVmCache(endpoint, {{"op", "take"}, {"fingerprint", fingerprint}}));
-  if (!reply.contains("vm_id") || !reply["vm_id"].is_string() || !reply.contains("pid") || !reply["pid"].is_number_integer()) {
-    return Error(Code::kInternal, "VM cache at " + endpoint + " sent no vm_id and pid");
-  }
-  CachedVm vm{reply["vm_id"].get<std::string>(), reply["pid"].get<pid_t>()};
-  if (vm.id.find('/') != std::string::npos || vm.id.empty() || vm.id[0] == '.') {
-    return Error(Code::kInternal, "VM cache at " + endpoint + " sent a bad VM id \"" + vm.id + "\"");
-  }
-  return vm;
+Status QuitVmCache(const std::string& endpoint) {
+  vmcache::QuitReply reply;
+  return vmcache_wire::Call(endpoint, vmcache_wire::kQuit, vmcache::QuitRequest(), &reply);
 }
 
 bool CachedVmAlive(const CachedVm& vm) {

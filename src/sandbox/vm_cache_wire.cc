@@ -1,40 +1,36 @@
 #include "sandbox/vm_cache_wire.h"
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "ttrpc/client.h"
+#include "ttrpc/socket.h"
 
-#include "common/fs.h"
+namespace kata::sandbox::vmcache_wire {
 
-namespace kata::sandbox::vmcache {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-constexpr size_t kMaxLine = 1 << 20;
-
-}  // namespace
-
-Result<std::string> ReadLine(int fd, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  std::string line;
-  char buf[4096];
-  while (line.find('\n') == std::string::npos) {
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-    pollfd p{fd, POLLIN, 0};
-    if (left <= 0 || poll(&p, 1, left) == 0) return Error(Code::kDeadlineExceeded, "no reply within the time limit");
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("read");
-    if (n == 0) return Error(Code::kUnavailable, "connection closed before a whole line");
-    line.append(buf, static_cast<size_t>(n));
-    if (line.size() > kMaxLine) return Error(Code::kInvalidArgument, "line longer than 1 MiB");
+Status Call(const std::string& endpoint, const char* method, const google::protobuf::MessageLite& request,
+            google::protobuf::MessageLite* reply) {
+  auto fd = ttrpc::DialUnix(endpoint);
+  if (!fd.ok()) {
+    return Error(Code::kUnavailable, "no VM cache answers at " + endpoint + " (" + fd.status().message() +
+                                         "; start one with `kata-runtime factory init`)");
   }
-  return line.substr(0, line.find('\n'));
-}
-
-Status WriteLine(int fd, const std::string& text) {
-  if (!fs::SendAll(fd, text + "\n")) return ErrnoError("write");
+  std::string in;
+  if (!request.SerializeToString(&in)) return Error(Code::kInternal, "VM cache request " + std::string(method));
+  Result<std::string> out = std::string();
+  {
+    // One connection per call, as the server expects of a taker; the client
+    // owns the fd and closes it when it goes out of scope.
+    ttrpc::Client client(*fd);
+    out = client.Call(kService, method, in, kIoTimeout);
+  }
+  // Transport failures and the server's refusals alike: the taker logs why
+  // it boots its own VM.
+  if (!out.ok()) return out.status().Wrap("VM cache at " + endpoint);
+  if (out->size() > kMaxReply) {
+    return Error(Code::kInternal, "VM cache at " + endpoint + " sent a reply longer than 1 MiB");
+  }
+  if (!reply->ParseFromString(*out)) {
+    return Error(Code::kInternal, "VM cache at " + endpoint + " sent a reply that is not a " + reply->GetTypeName());
+  }
   return Status::Ok();
 }
 
-}  // namespace kata::sandbox::vmcache
+}  // namespace kata::sandbox::vmcache_wire
