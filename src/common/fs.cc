@@ -1,5 +1,7 @@
 #include "common/fs.h"
 
+#include "common/unique_fd.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,12 +25,19 @@
 
 namespace kata::fs {
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError("open " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  std::string out;
+  char buf[8192];
+  while (out.size() < max_bytes) {
+    ssize_t n = read(fd.get(), buf, std::min(sizeof buf, max_bytes - out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("read " + path);
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 Status WriteExisting(const std::string& path, const std::string& value) {
@@ -203,9 +212,9 @@ bool SendAll(int fd, std::string_view data) {
   return true;
 }
 
-bool Exists(const std::string& path) {
+bool Exists(const std::string& path, bool follow_symlinks) {
   struct stat st;
-  return lstat(path.c_str(), &st) == 0;
+  return (follow_symlinks ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) == 0;
 }
 
 bool IsBlockDevice(const std::string& path) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -9,7 +11,9 @@
 
 namespace kata::fs {
 
-Result<std::string> ReadFile(const std::string& path);
+// The file's contents; with `max_bytes`, at most about that many (files a
+// guest or another user controls are read bounded).
+Result<std::string> ReadFile(const std::string& path, size_t max_bytes = SIZE_MAX);
 // Writes via a temp file in the same directory + rename, so readers never see
 // a half-written file (state files, pid files). Safe in a directory others
 // can write: the temp file has an unpredictable name and is created with
@@ -24,7 +28,9 @@ Status MkdirAll(const std::string& path, int mode = 0755);
 // Removes a tree without crossing mount points (a bind-mounted rootfs under a
 // state dir must never be emptied by cleanup); fails if a mount is in the way.
 Status RemoveAll(const std::string& path);
-bool Exists(const std::string& path);
+// Whether something is at `path` (a dangling symlink counts), or with
+// `follow_symlinks` whether what it leads to exists.
+bool Exists(const std::string& path, bool follow_symlinks = false);
 // A block device node (a symlink to one counts).
 bool IsBlockDevice(const std::string& path);
 // write() until all of `data` is out (EINTR retried); false on an error or EOF.

@@ -30,4 +30,7 @@ inline std::string JsonEscape(const std::string& in) {
   return out;
 }
 
+// A JSON string literal, quotes included: how error messages show a value.
+inline std::string JsonQuote(const std::string& in) { return "\"" + JsonEscape(in) + "\""; }
+
 }  // namespace kata

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "common/log.h"
+#include "common/fs.h"
 #include "config/kata_keys.h"
 #include "config/toml_guard.h"
 
@@ -385,16 +386,8 @@ Status ParseRoot(Parser& p, const toml::table& root, Config& c) {
   return Status::Ok();
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError("open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return ErrnoError("read " + path);
-  return ss.str();
-}
-
-bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+// A configuration file may be a symlink (e.g. to a distribution default).
+bool Exists(const std::string& path) { return fs::Exists(path, true); }
 
 
 std::string QuoteList(const std::vector<std::string>& v) {
@@ -461,7 +454,7 @@ Result<LoadedConfig> LoadWithDefaults(const std::string& explicit_path,
                                         "); install one or set KATA_CONF_FILE or --config");
     }
   }
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(std::string text, fs::ReadFile(path));
   LoadedConfig loaded;
   loaded.path = path;
   ASSIGN_OR_RETURN(loaded.config, ParseToml(text, path, &loaded.warnings, &loaded.ignored));

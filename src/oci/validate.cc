@@ -15,7 +15,7 @@ namespace {
 using internal::FieldError;
 using internal::Index;
 
-std::string Quote(const std::string& s) { return "\"" + JsonEscape(s) + "\""; }
+std::string Quote(const std::string& s) { return JsonQuote(s); }
 
 bool IsAbs(const std::string& p) { return !p.empty() && p[0] == '/'; }
 

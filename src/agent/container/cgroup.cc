@@ -27,18 +27,10 @@ using nlohmann::json;
 
 Status WriteFile(const std::string& path, const std::string& value) { return fs::WriteExisting(path, value); }
 
-Result<std::string> ReadFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open " + path);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 && out.size() < (1 << 20)) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
-}
+// cgroup files are small; a bound keeps a surprise from costing memory.
+Result<std::string> ReadFile(const std::string& path) { return fs::ReadFile(path, 1 << 20); }
 
-bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+bool Exists(const std::string& path) { return fs::Exists(path); }
 
 uint64_t ParseValue(const std::string& text) {  // "max\n" -> UINT64_MAX
   if (text.rfind("max", 0) == 0) return UINT64_MAX;

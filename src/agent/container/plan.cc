@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-std::string Quote(const std::string& s) { return "\"" + JsonEscape(s) + "\""; }
+std::string Quote(const std::string& s) { return JsonQuote(s); }
 
 std::string EnvValue(const std::vector<std::string>& env, const std::string& key, bool* found) {
   *found = false;
