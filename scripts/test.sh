@@ -3,6 +3,7 @@
 #   sudo scripts/test.sh              all tests
 #   sudo scripts/test.sh -L unit      only unit tests (ctest label)
 #   sudo scripts/test.sh -L integration
+#   sudo scripts/test.sh -L asan      only the unit tests under ASan+UBSan (also part of a full run)
 #   sudo scripts/test.sh -L fuzz      only the libFuzzer smoke (also part of a full run)
 #   sudo scripts/test.sh -L critest   only Kubernetes' CRI validation groups (also part of a full run)
 set -euo pipefail
@@ -12,15 +13,29 @@ scripts/install-deps.sh
 cmake -S . -B "$BUILD" -G Ninja >/dev/null
 ninja -C "$BUILD"
 scripts/install.sh "$BUILD" >/dev/null
-if [ "$*" != "-L fuzz" ] && [ "$*" != "-L critest" ]; then
+if [ "$*" != "-L fuzz" ] && [ "$*" != "-L critest" ] && [ "$*" != "-L asan" ]; then
   ctest --test-dir "$BUILD" --output-on-failure "$@"
 fi
-# libFuzzer smoke (docs/fuzzing.md): clang build in its own directory, each
-# fuzzer over its corpus plus 15 s of fuzzing. Full runs and -L fuzz only.
+# One clang build directory with ASan+UBSan serves the unit suite and the
+# libFuzzer targets (docs/DEVELOPING.md, docs/fuzzing.md): the libraries are
+# instrumented once for both; only their executables are built.
+FUZZ_BUILD=${KATA_FUZZ_BUILD_DIR:-build-fuzz}
+sanitizer_build() {
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$FUZZ_BUILD" -G Ninja -DKATA_FUZZ=ON -DKATA_SANITIZE=address,undefined >/dev/null
+  ninja -C "$FUZZ_BUILD" "$@"
+}
+# The unit suite under ASan (and LeakSanitizer) and UBSan: any report fails it;
+# a case that hangs fails after 300 s (each takes seconds). Full runs and
+# -L asan only.
+if [ $# -eq 0 ] || [ "$*" = "-L asan" ]; then
+  sanitizer_build unit_tests
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$FUZZ_BUILD" --output-on-failure --timeout 300 -L unit
+fi
+# libFuzzer smoke: each fuzzer over its corpus plus 15 s of fuzzing. Full
+# runs and -L fuzz only.
 if [ $# -eq 0 ] || [ "$*" = "-L fuzz" ]; then
-  FUZZ_BUILD=${KATA_FUZZ_BUILD_DIR:-build-fuzz}
-  CC=clang-14 CXX=clang++-14 cmake -S . -B "$FUZZ_BUILD" -G Ninja -DKATA_FUZZ=ON >/dev/null
-  ninja -C "$FUZZ_BUILD" fuzzers
+  sanitizer_build fuzzers
   tests/fuzz/smoke.sh "$FUZZ_BUILD" 15
 fi
 # Kubernetes' CRI validation suite, the groups CI gates on (scripts/critest.sh).

@@ -13,8 +13,10 @@ constexpr size_t kMaxRemembered = 4096;
 }
 
 Reaper& Reaper::Get() {
-  static Reaper r;
-  return r;
+  // Never destroyed: its detached thread reaps until the process ends, and
+  // would use a destroyed table at exit (ASan saw it in the unit tests).
+  static Reaper* r = new Reaper;
+  return *r;
 }
 
 void Reaper::Start() {

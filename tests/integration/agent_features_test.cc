@@ -214,7 +214,7 @@ TEST_F(AgentFeaturesTest, PauseResumeStatsUpdate) {
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(c->Start().ok());
   auto& agent = sandbox_->agent();
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  WaitUntil([] { return !Output("loop").empty(); }, 10s);  // the loop runs
 
   ASSERT_TRUE(agent.PauseContainer("loop").ok());
   auto stats = agent.StatsContainer("loop");
@@ -222,12 +222,14 @@ TEST_F(AgentFeaturesTest, PauseResumeStatsUpdate) {
   EXPECT_TRUE(stats->frozen());
   Status refused = agent.ExecProcess("loop", "frozen", Process({"true"}, false).dump());
   EXPECT_NE(refused.message().find("paused"), std::string::npos) << refused.message();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // output already in flight reaches the file
+  // Sleeps, not waits: output already in flight reaches the file (no sign
+  // marks its end), then 1.5 s in which the paused loop must NOT progress.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   size_t paused_at = Output("loop").size();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_EQ(Output("loop").size(), paused_at) << "a paused container made progress";
   ASSERT_TRUE(agent.ResumeContainer("loop").ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  WaitUntil([&] { return Output("loop").size() > paused_at; }, 10s);
   EXPECT_GT(Output("loop").size(), paused_at) << "no progress after resume";
 
   stats = agent.StatsContainer("loop");

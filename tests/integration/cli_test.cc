@@ -257,7 +257,9 @@ TEST_F(CliTest, ConsoleSocketGetsAWorkingTerminal) {
   ws.ws_row = 33;
   ws.ws_col = 111;
   ioctl(master, TIOCSWINSZ, &ws);
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the size is followed by polling
+  // A sleep: the relay polls the size every 200 ms and nothing on the host
+  // shows that it reached the guest; three polls' time, before the start.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
   ASSERT_EQ(Kata({"start", id}).exit_code, 0);
   ASSERT_EQ(write(master, "hello\n", 6), 6);
   std::string out;
@@ -351,7 +353,7 @@ TEST_F(CliTest, CreateStartStateKillDelete) {
 
   ASSERT_EQ(Kata({"kill", id, "KILL"}).exit_code, 0);
   // The monitor process exits with the container: 128 + SIGKILL.
-  for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  WaitUntil([&] { return kill(pid, 0) != 0; }, 10s, 50ms);
   EXPECT_NE(kill(pid, 0), 0) << "monitor still alive after kill";
   s = Kata({"state", id});
   EXPECT_NE(s.out.find("\"status\": \"stopped\""), std::string::npos) << s.out;
@@ -377,19 +379,13 @@ TEST_F(CliTest, AContainerWhoseMonitorDiedIsStopped) {
   pf >> pid;
   ASSERT_GT(pid, 0);
   ASSERT_EQ(kill(pid, SIGKILL), 0);
-  for (int i = 0; i < 200 && Sh("test -d /proc/" + std::to_string(pid)).exit_code == 0; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitUntil([&] { return access(("/proc/" + std::to_string(pid)).c_str(), F_OK) != 0; }, 5s, 10ms);
   CmdResult s = Kata({"state", id});
   EXPECT_EQ(s.exit_code, 0) << s.err;
   EXPECT_NE(s.out.find("\"status\": \"stopped\""), std::string::npos) << s.out;
   EXPECT_NE(s.err.find("monitor process (pid " + std::to_string(pid) + ") is gone"), std::string::npos) << s.err;
   // The service agrees once the guest process is gone (killed by `state`).
-  for (int i = 0; i < 100; i++) {
-    s = Kata({"state", id});
-    if (s.err.find("is gone") == std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitUntil([&] { return (s = Kata({"state", id})).err.find("is gone") == std::string::npos; }, 20s);
   EXPECT_EQ(s.err.find("is gone"), std::string::npos) << "the container's process was not killed: " << s.err;
   CmdResult d = Kata({"delete", id});
   EXPECT_EQ(d.exit_code, 0) << d.err;

@@ -55,15 +55,17 @@ class PrivateContainerd {
       execlp("containerd", "containerd", "--config", conf.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 200; i++) {
-      if (Ctr({"version"}).exit_code == 0) return true;
-      int st;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    bool up = false;
+    WaitUntil(
+        [&] {
+          if (Ctr({"version"}).exit_code == 0) return up = true;
+          int st;
+          if (waitpid(pid_, &st, WNOHANG) != pid_) return false;
+          pid_ = -1;  // it died: no use waiting
+          return true;
+        },
+        30s, 50ms);
+    if (up) return true;
     *why = "containerd did not come up; log: " + Sh("tail -20 " + dir_ + "/containerd.log").out;
     return false;
   }
@@ -72,12 +74,9 @@ class PrivateContainerd {
   void Stop(bool crash = false) {
     if (pid_ <= 0) return;
     kill(pid_, crash ? SIGKILL : SIGTERM);
-    for (int i = 0; i < 200; i++) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (WaitUntil([&] { return waitpid(pid_, nullptr, WNOHANG) == pid_; }, 10s, 50ms)) {
+      pid_ = -1;
+      return;
     }
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);

@@ -80,12 +80,23 @@ class ContainerdTest : public ::testing::Test {
     return "";
   }
   bool WaitStatus(const std::string& id, const std::string& want, int seconds) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (TaskStatus(id) == want) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return false;
+    return WaitUntil([&] { return TaskStatus(id) == want; }, std::chrono::seconds(seconds), 200ms);
+  }
+  // Until the `ctr events` writing to `events` is subscribed: it reports a
+  // label set on our namespace (a /namespaces/update event), set again on
+  // every try since only what comes after the subscription is reported.
+  bool WaitSubscribed(const std::string& events) {
+    int probe = 0;
+    bool seen = WaitUntil(
+        [&] {
+          Ctr({"namespaces", "label", PrivateContainerd::kNamespace, "kata-itest-probe=" + std::to_string(++probe)}, 30);
+          std::ifstream in(events);
+          std::string text((std::istreambuf_iterator<char>(in)), {});
+          return text.find("/namespaces/update") != std::string::npos;
+        },
+        10s, 50ms);
+    Ctr({"namespaces", "label", PrivateContainerd::kNamespace, "kata-itest-probe="}, 30);  // cleared
+    return seen;
   }
   CmdResult Exec(const std::string& id, const std::string& exec_id, const std::vector<std::string>& cmd) {
     std::vector<std::string> args = {"task", "exec", "--exec-id", exec_id, id};
@@ -145,16 +156,14 @@ TEST_F(ContainerdTest, OomKillInTheGuestIsPublishedAsTaskOom) {
   std::string id = NewId("oom");
   std::string events = tmp_->path() + "/events-" + id;
   std::string ev_pid = Trim(Sh(ctd_->CtrShellPrefix() + " events > " + events + " 2>&1 </dev/null & echo $!").out);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
+  EXPECT_TRUE(WaitSubscribed(events)) << "ctr events: " << Sh("cat " + events).out;
   // dd's 64 MiB block is one allocation: more than the 32 MiB limit allows.
   CmdResult r = Ctr({"run", "--rm", "--runtime", kRuntime, "--memory-limit", std::to_string(32 << 20), PrivateContainerd::kImage,
                      id, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=4"});
   EXPECT_EQ(r.exit_code, 137) << r.out << r.err;
   std::string oom;
-  for (int i = 0; i < 20 && oom.empty(); i++) {
-    oom = Sh("grep ' /tasks/oom ' " + events + " | grep " + id + " || true").out;
-    if (oom.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  WaitUntil([&] { return !(oom = Sh("grep ' /tasks/oom ' " + events + " | grep " + id + " || true").out).empty(); }, 10s,
+            250ms);
   Sh("kill " + ev_pid);
   EXPECT_NE(oom, "") << Sh("cat " + events).out;
   EXPECT_EQ(LeaksAfter(id, 10), "");
@@ -165,7 +174,7 @@ TEST_F(ContainerdTest, DetachedExecPsKillAndEventsInOrder) {
   std::string events = tmp_->path() + "/events-" + id;
   CmdResult ev = Sh(ctd_->CtrShellPrefix() + " events > " + events + " 2>&1 </dev/null & echo $!");
   std::string ev_pid = Trim(ev.out);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
+  EXPECT_TRUE(WaitSubscribed(events)) << "ctr events: " << Sh("cat " + events).out;
 
   RunDetached(id, {}, {"sleep", "1000"});
   EXPECT_EQ(TaskStatus(id), "RUNNING");
@@ -193,7 +202,8 @@ TEST_F(ContainerdTest, DetachedExecPsKillAndEventsInOrder) {
   EXPECT_EQ(Ctr({"container", "rm", id}).exit_code, 0);
   EXPECT_EQ(LeaksAfter(id, 10), "");
 
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The last event wanted below reaches the file.
+  WaitUntil([&] { return Sh("grep ' /tasks/delete ' " + events + " | grep -q " + id).exit_code == 0; }, 10s);
   Sh("kill " + ev_pid);
   std::ifstream in(events);
   std::vector<std::string> topics;
@@ -251,6 +261,58 @@ TEST_F(ContainerdTest, TwoContainerPodSharesOneVm) {
   EXPECT_TRUE(WaitStatus(pod, "STOPPED", 30));
   EXPECT_EQ(Ctr({"task", "rm", pod}).exit_code, 0);
   EXPECT_EQ(LeaksAfter(pod, 15), "");
+}
+
+// Disks for a container that joins a running pod (issue 15): the VM booted
+// for the pause container, so the app's ext4 volume (a loop device named as
+// an ext4 mount's source) and its raw block device are plugged in while it
+// runs; the guest mounts the one and exposes the other; when the app is
+// removed both are unplugged (QEMU no longer holds them: the loop devices
+// detach) while the pod keeps running; what the app wrote is on the disks.
+TEST_F(ContainerdTest, DisksArePluggedIntoARunningPodAndOutWithTheContainer) {
+  std::string dir = tmp_->path() + "/hotplug";
+  std::string img = dir + "/vol.img", raw = dir + "/raw.img";
+  ASSERT_EQ(Sh("mkdir -p " + dir + "/src && echo from-the-host > " + dir + "/src/hello && truncate -s 32M " + img +
+               " && mkfs.ext4 -q -d " + dir + "/src " + img + " && truncate -s 1M " + raw).exit_code, 0);
+  std::string vol_loop = Trim(Sh("losetup --find --show " + img).out);
+  std::string raw_loop = Trim(Sh("losetup --find --show " + raw).out);
+  ASSERT_EQ(vol_loop.rfind("/dev/loop", 0), 0u) << vol_loop;
+  ASSERT_EQ(raw_loop.rfind("/dev/loop", 0), 0u) << raw_loop;
+  struct DetachAtEnd {  // also when an assertion ends the case early
+    std::string loops;
+    ~DetachAtEnd() { Sh("losetup -d " + loops + " 2>/dev/null"); }
+  } detach{vol_loop + " " + raw_loop};
+  std::string pod = NewId("hppod");
+  std::string app = NewId("hpapp");
+  RunDetached(pod, {"--annotation", "io.kubernetes.cri.container-type=sandbox", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  RunDetached(app, {"--annotation", "io.kubernetes.cri.container-type=container", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod, "--mount",
+                    "type=ext4,src=" + vol_loop + ",dst=/data,options=rw", "--device", raw_loop},
+              {"sh", "-c", "echo from-guest > /data/g && printf raw-from-guest | dd of=" + raw_loop +
+                               " conv=fsync 2>/dev/null; sleep 1000"});
+  CmdResult hello = Exec(app, "h", {"cat", "/data/hello"});
+  EXPECT_EQ(Trim(hello.out), "from-the-host") << hello.err;
+  CmdResult fs = Exec(app, "f", {"sh", "-c", "grep ' /data ' /proc/mounts | cut -d' ' -f3"});
+  EXPECT_EQ(Trim(fs.out), "ext4") << "not the guest's own mount of the disk: " << fs.out << fs.err;
+  std::string qemu = QemuPid(pod);
+  ASSERT_NE(qemu, "");
+  auto qemu_holds = [&](const std::string& loop) {
+    return Sh("ls -l /proc/" + qemu + "/fd | grep -q ' " + loop + "$'").exit_code == 0;
+  };
+  EXPECT_TRUE(qemu_holds(vol_loop) && qemu_holds(raw_loop)) << Sh("ls -l /proc/" + qemu + "/fd").out;
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", app}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(app, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", app}).exit_code, 0);
+  // Unplugged when the delete returns: the guest let go at once.
+  EXPECT_FALSE(qemu_holds(vol_loop)) << "QEMU still holds " << vol_loop << "\n"
+                                     << Sh("grep -h -i 'disk' " + tmp_->path() + "/containerd.log | tail -20").out;
+  EXPECT_FALSE(qemu_holds(raw_loop)) << "QEMU still holds " << raw_loop;
+  EXPECT_EQ(TaskStatus(pod), "RUNNING");
+  EXPECT_EQ(Trim(Sh("debugfs -R 'cat /g' " + img + " 2>/dev/null").out), "from-guest");
+  EXPECT_EQ(Trim(Sh("head -c 14 " + raw).out), "raw-from-guest");
+  EXPECT_EQ(Sh("losetup -d " + vol_loop + " " + raw_loop).exit_code, 0) << Sh("losetup -a").out;
 }
 
 // Resources that follow the pod: the VM boots with one vCPU online; a
@@ -314,7 +376,7 @@ TEST_F(ContainerdTest, PortForwardFromThePodNamespaceReachesTheGuest) {
   for (int i = 0; i < 40 && body.empty(); i++) {
     CmdResult r = Sh(in_ns + "curl -sf -m 5 http://localhost:8080/");
     if (r.exit_code == 0) body = Trim(r.out);
-    else std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    else std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a wait by tries, each bounded by curl's -m
   }
   EXPECT_EQ(body, "served-in-the-guest");
   // Several at once, each its own relay.
@@ -456,12 +518,8 @@ TEST_F(ContainerdTest, ShimKilledIsCleanedUpByDelete) {
   Sh("kill -9 " + shim);
   // containerd sees the connection drop, runs `containerd-shim-kata-v2 delete`,
   // publishes the exit itself and forgets the task (1.6 drops it from the list).
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::string status = TaskStatus(id);
-  while (status == "RUNNING" && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    status = TaskStatus(id);
-  }
+  std::string status;
+  WaitUntil([&] { return (status = TaskStatus(id)) != "RUNNING"; }, 30s, 200ms);
   EXPECT_TRUE(status == "" || status == "STOPPED") << status;
   EXPECT_EQ(LeaksAfter(id, 15), "");
   if (status == "STOPPED") {

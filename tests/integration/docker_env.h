@@ -32,12 +32,7 @@ class PrivateDockerd {
                          dir_ + "/docker.pid --add-runtime kata=" + Runtime() + " > " + dir_ + "/dockerd.log 2>&1 & echo $!",
                      env);
     pid_ = std::stoi(Trim(r.out));
-    bool up = false;
-    for (int i = 0; i < 300 && !up; i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      up = Docker({"version"}).exit_code == 0;
-    }
-    if (!up) {
+    if (!WaitUntil([&] { return Docker({"version"}).exit_code == 0; }, 60s)) {
       *why = "dockerd did not start: " + Sh("tail -20 " + dir_ + "/dockerd.log").out;
       return false;
     }
@@ -51,11 +46,15 @@ class PrivateDockerd {
   void Stop() {
     if (pid_ <= 0) return;
     kill(pid_, SIGTERM);
-    for (int i = 0; i < 100 && kill(pid_, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    WaitUntil([&] { return kill(pid_, 0) != 0; }, 10s);
     if (kill(pid_, 0) == 0) kill(pid_, SIGKILL);
     pid_ = -1;
-    Sh("pkill -f 'containerd --config " + dir_ + "' || true; sleep 1; umount -R " + dir_ + "/data " + dir_ +
-       "/exec 2>/dev/null || true");
+    // '[c]': a plain pattern matches the shell running pkill too, which then
+    // killed itself before the umount.
+    std::string containerd = "'[c]ontainerd --config " + dir_ + "'";
+    Sh("pkill -f " + containerd);
+    WaitUntil([&] { return Sh("pgrep -f " + containerd).exit_code != 0; }, 10s);
+    Sh("umount -R " + dir_ + "/data " + dir_ + "/exec 2>/dev/null || true");
   }
 
   CmdResult Docker(std::vector<std::string> args) const {

@@ -42,8 +42,6 @@ using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -59,14 +57,11 @@ bool Alive(pid_t pid) {
   char s = ProcState(pid);
   return s != 0 && s != 'Z' && s != 'X';
 }
+std::chrono::milliseconds Ms(double seconds) { return std::chrono::milliseconds(static_cast<long>(seconds * 1000)); }
+
 // Until `pid` has exited (gone or a zombie); false after `seconds`.
 bool WaitGone(pid_t pid, double seconds) {
-  auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-  while (Alive(pid)) {
-    if (Clock::now() > deadline) return false;
-    SleepMs(20);
-  }
-  return true;
+  return WaitUntil([&] { return !Alive(pid); }, Ms(seconds), 20ms);
 }
 
 std::string ExeOf(pid_t pid) {
@@ -131,18 +126,12 @@ class Background {
   // Its exit code (128+signal if killed), or -1 if it did not end within
   // `seconds` (it is killed then).
   int Wait(double seconds) {
-    auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-    while (!Poll()) {
-      if (Clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        done_ = true;
-        ended_ = Clock::now();
-        code_ = -1;
-        return code_;
-      }
-      SleepMs(20);
-    }
+    if (WaitUntil([&] { return Poll(); }, Ms(seconds), 20ms)) return code_;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    done_ = true;
+    ended_ = Clock::now();
+    code_ = -1;
     return code_;
   }
   Clock::time_point ended() const { return ended_; }
@@ -346,8 +335,7 @@ void FaultTest::KillCase(Victim victim, Step step) {
     exec = std::make_unique<Background>(
         std::vector<std::string>{Runtime(), "exec", id, "sh", "-c", "echo exec-started; exec sleep 600"},
         tmp_->path() + "/" + id + ".exec");
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (exec->Output().find("exec-started") == std::string::npos && Clock::now() < deadline) SleepMs(20);
+    WaitUntil([&] { return exec->Output().find("exec-started") != std::string::npos; }, 30s, 20ms);
     ASSERT_NE(exec->Output().find("exec-started"), std::string::npos) << exec->Output();
   }
   pid_t victim_pid = victim == Victim::kQemu ? pids.qemu : victim == Victim::kService ? pids.service : pids.monitor;
@@ -370,7 +358,9 @@ void FaultTest::KillCase(Victim victim, Step step) {
       call.insert(call.end(), {"delete", "-f", id});
       del = std::make_unique<Background>(call, tmp_->path() + "/" + id + ".delete");
     }
-    if (victim != Victim::kMonitor) SleepMs(1000);
+    // A sleep: nothing on the host shows when the call has reached the frozen
+    // process and waits on it; a second is ample for a local call to get there.
+    if (victim != Victim::kMonitor) std::this_thread::sleep_for(1s);
   }
   auto t_kill = Clock::now();
   ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
@@ -393,15 +383,16 @@ void FaultTest::KillCase(Victim victim, Step step) {
     StateAnswer a;
     int calls = 0;
     double slowest = 0;
-    auto deadline = Clock::now() + std::chrono::seconds(15);
-    do {
-      if (calls > 0) SleepMs(50);
-      a = StateOf(id);
-      calls++;
-      slowest = std::max(slowest, a.seconds);
-      EXPECT_EQ(a.exit_code, 0) << a.err;
-      EXPECT_TRUE(a.status == "created" || a.status == "running" || a.status == "stopped") << a.status;
-    } while (a.status != "stopped" && a.exit_code == 0 && Clock::now() < deadline);
+    WaitUntil(
+        [&] {
+          a = StateOf(id);
+          calls++;
+          slowest = std::max(slowest, a.seconds);
+          EXPECT_EQ(a.exit_code, 0) << a.err;
+          EXPECT_TRUE(a.status == "created" || a.status == "running" || a.status == "stopped") << a.status;
+          return a.status == "stopped" || a.exit_code != 0;
+        },
+        15s, 50ms);
     double stopped_s = SecondsSince(t_kill);
     EXPECT_EQ(a.status, "stopped") << "state after kill -9 of " << Name(victim) << ": " << a.err;
     EXPECT_LT(slowest, 5) << "state took " << slowest << " s";
@@ -482,13 +473,15 @@ void FaultTest::KillDuringCreate(Victim victim) {
   // Create call (the record, naming the service and the monitor, is saved
   // before it); the agent answers ~0.6 s later under TCG.
   pid_t qemu = 0;
-  auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline && !create.Poll()) {
-    std::istringstream(Slurp("/run/vc/vm/" + id + "/qemu.pid")) >> qemu;
-    if (qemu > 0 && ExeOf(qemu).find("qemu-system") != std::string::npos) break;
-    qemu = 0;
-    SleepMs(2);
-  }
+  WaitUntil(
+      [&] {
+        if (create.Poll()) return true;  // it ended before QEMU was seen
+        std::istringstream(Slurp("/run/vc/vm/" + id + "/qemu.pid")) >> qemu;
+        if (qemu > 0 && ExeOf(qemu).find("qemu-system") != std::string::npos) return true;
+        qemu = 0;
+        return false;
+      },
+      60s, 2ms);
   ASSERT_GT(qemu, 0) << "QEMU never started: " << create.Output();
   pid_t victim_pid = qemu;
   if (victim != Victim::kQemu) {
@@ -552,7 +545,7 @@ TEST_F(FaultTest, KillVirtiofsdWhileRunning) {
   ASSERT_EQ(kill(std::stoi(server), SIGKILL), 0);
   EXPECT_TRUE(WaitGone(pids.qemu, 20)) << "QEMU outlived its virtiofsd";
   StateAnswer a;
-  for (int i = 0; i < 100 && (a = StateOf(id)).status != "stopped"; i++) SleepMs(100);
+  WaitUntil([&] { return (a = StateOf(id)).status == "stopped"; }, 30s);
   EXPECT_EQ(a.status, "stopped") << a.err;
   double stopped_s = SecondsSince(t_kill);
   std::string log = Slurp(service_log);
@@ -614,16 +607,17 @@ TEST_F(FaultTest, SilentAgentGetsItsVmStopped) {
   StateAnswer a;
   int calls = 0;
   double slowest = 0;
-  auto deadline = t_freeze + std::chrono::seconds(75);
-  do {
-    if (calls > 0) SleepMs(1000);
-    a = StateOf(id);
-    calls++;
-    slowest = std::max(slowest, a.seconds);
-    EXPECT_EQ(a.exit_code, 0) << a.err;
-    EXPECT_TRUE(a.status == "running" || a.status == "stopped") << a.status;
-    exec.Poll();
-  } while (a.status != "stopped" && a.exit_code == 0 && Clock::now() < deadline);
+  WaitUntil(
+      [&] {
+        a = StateOf(id);
+        calls++;
+        slowest = std::max(slowest, a.seconds);
+        EXPECT_EQ(a.exit_code, 0) << a.err;
+        EXPECT_TRUE(a.status == "running" || a.status == "stopped") << a.status;
+        exec.Poll();
+        return a.status == "stopped" || a.exit_code != 0;
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(t_freeze + 75s - Clock::now()), 1s);
   double stopped_s = SecondsSince(t_freeze);
   EXPECT_EQ(a.status, "stopped") << "the VM of a silent agent was not stopped in " << stopped_s << " s";
   EXPECT_LT(stopped_s, 60);

@@ -125,11 +125,8 @@ std::string Leaks(const std::string& id) {
 }
 
 std::string LeaksAfter(const std::string& id, int seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   std::string l;
-  while (!(l = Leaks(id)).empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitUntil([&] { return (l = Leaks(id)).empty(); }, std::chrono::seconds(seconds));
   return l;
 }
 
@@ -281,12 +278,9 @@ std::string SnapshotDiff(const HostSnapshot& base, const HostSnapshot& now) {
 }
 
 HostSnapshot SnapshotSettled(const HostSnapshot& base, int seconds, const std::string& netns) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  HostSnapshot now = TakeHostSnapshot(netns);
-  while (!SnapshotDiff(base, now).empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    now = TakeHostSnapshot(netns);
-  }
+  HostSnapshot now;
+  WaitUntil([&] { return SnapshotDiff(base, now = TakeHostSnapshot(netns)).empty(); }, std::chrono::seconds(seconds),
+            200ms);
   return now;
 }
 
@@ -294,6 +288,7 @@ HostSnapshot QuietHostSnapshot(const std::string& netns, int seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   HostSnapshot prev = TakeHostSnapshot(netns);
   for (;;) {
+    // Not a wait for an event: "quiet" is two snapshots 200 ms apart that agree.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     HostSnapshot now = TakeHostSnapshot(netns);
     if ((now.zombies == 0 && SnapshotDiff(prev, now).empty()) || std::chrono::steady_clock::now() > deadline) return now;
@@ -310,6 +305,8 @@ std::string HttpGet(const std::string& url, int seconds) {
   for (int i = 0; i < seconds * 2; i++) {
     CmdResult r = Run({"curl", "-sf", "-m", "2", url});
     if (r.exit_code == 0) return Trim(r.out);
+    // A wait for the answer bounded by tries, not WaitUntil's time: a try
+    // that hangs takes curl's 2 s and still counts as one.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   return "";

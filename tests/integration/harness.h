@@ -2,12 +2,31 @@
 // real VMs: run a command, make a busybox bundle, check for leaks.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace kata::itest {
+
+using namespace std::chrono_literals;
+
+// Waits for something to happen: calls `done` at once, then every `poll`,
+// until it returns true (-> true) or `timeout` has passed (-> false; it is
+// called once more after the deadline). How a test waits for a condition; a
+// plain sleep stays only with a comment saying why (time that must pass, a
+// check that nothing happens, retries counted rather than timed).
+template <typename Pred>
+bool WaitUntil(Pred&& done, std::chrono::milliseconds timeout, std::chrono::milliseconds poll = 100ms) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(poll);
+  }
+  return true;
+}
 
 struct CmdResult {
   int exit_code = -1;

@@ -109,7 +109,7 @@ TEST_F(HostResourcesTest, TheSandboxCgroupHoldsTheVmAndEnforcesItsCpuLimit) {
   // half a CPU.
   double t0 = CpuSeconds(cgroup);
   auto w0 = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(std::chrono::seconds(4));
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // the window the CPU use is measured over
   double used = (CpuSeconds(cgroup) - t0) / std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
   std::cout << "busy sandbox limited to 0.5 CPU used " << used << " host CPUs\n";
   EXPECT_LE(used, 0.5 * 1.15) << "host CPUs used by the sandbox";
@@ -139,13 +139,14 @@ TEST_F(HostResourcesTest, AContainerFillingItsMemoryKeepsTheVmWithinTheHostLimit
   // runc's `events` stream reports the OOM kill.
   std::string events = tmp.path() + "/events";
   Sh("(timeout 20 " + Runtime() + " events --interval 30s " + id + " > " + events + " 2>&1 &)");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let it take its starting offset
+  // It takes its starting offset in the OOM record, then prints its first
+  // stats line: from then on it reports every OOM kill (else the check below
+  // fails, showing the file).
+  WaitUntil([&] { return Slurp(events).find("\"type\":\"stats\"") != std::string::npos; }, 10s);
   CmdResult fill = Kata({"exec", id, "sh", "-c", "tail /dev/zero; echo exit-$?"});
   EXPECT_NE(fill.out.find("exit-137"), std::string::npos) << "the guest's OOM killer ends the allocation: " << fill.out << fill.err;
   std::string oom = "{\"id\":\"" + id + "\",\"type\":\"oom\"}";
-  for (int i = 0; i < 50 && Slurp(events).find(oom) == std::string::npos; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitUntil([&] { return Slurp(events).find(oom) != std::string::npos; }, 5s);
   EXPECT_NE(Slurp(events).find(oom), std::string::npos) << "kata-runtime events: " << Slurp(events);
   std::string peak = KnobPath(cgroup, {"memory.max_usage_in_bytes", "memory.peak"});
   if (!peak.empty()) {

@@ -246,7 +246,10 @@ TEST(HostNetworkTest, MirrorsAreRemovedAfterACrashByDelete) {
   ASSERT_EQ(itest::Run({Runtime(), "start", id}).exit_code, 0);
   EXPECT_NE(pod.Qdiscs().find("ingress"), std::string::npos) << "the pod's eth0 is mirrored while it runs";
   ASSERT_EQ(Sh("pkill -KILL -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " '").exit_code, 0);
-  Sh("sleep 1");
+  WaitUntil([&] { return Sh("pgrep -f '[c]ontainerd-shim-kata-v2 .*-id " + id + " '").exit_code != 0; }, 10s);
+  // Once it is gone, a second in which nothing may take the mirror away: a
+  // sleep, as what is checked is that nothing happens.
+  std::this_thread::sleep_for(1s);
   EXPECT_NE(pod.Qdiscs().find("ingress"), std::string::npos) << "a killed service cannot clean up itself";
   CmdResult d = itest::Run({Runtime(), "delete", "-f", id});
   EXPECT_EQ(d.exit_code, 0) << d.err;
@@ -322,11 +325,8 @@ TEST(ExecLeakTest, ThirtyExecsCostNoFds) {
   // The last exec may still be retiring in the agent (its exit and the EOF
   // of its outputs race with the count's own exec): let it settle. A leak
   // (one fd or more per exec) never does.
-  std::string agent_after = agent_fds();
-  for (int i = 0; i < 10 && agent_after != agent_before; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    agent_after = agent_fds();
-  }
+  std::string agent_after;
+  WaitUntil([&] { return (agent_after = agent_fds()) == agent_before; }, 10s, 300ms);
   std::printf("service fds %d -> %d, agent fds %s -> %s over 30 execs\n", before, after, agent_before.c_str(),
               agent_after.c_str());
   EXPECT_LE(after, before + 2) << "the service keeps fds of deleted execs";

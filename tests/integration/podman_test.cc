@@ -141,10 +141,7 @@ TEST_F(PodmanTest, UserNamespaceMapsRootAndGetsTheNetwork) {
                            "cat /proc/self/uid_map; touch /made-by-root && echo made; sleep 600"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
   std::string logs;
-  for (int i = 0; i < 40 && logs.find("made") == std::string::npos; i++) {
-    logs = Podman({"logs", name}).out;
-    if (logs.find("made") == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  WaitUntil([&] { return (logs = Podman({"logs", name}).out).find("made") != std::string::npos; }, 20s, 250ms);
   EXPECT_NE(logs.find("0     100000      65536"), std::string::npos) << logs;
   EXPECT_NE(logs.find("made"), std::string::npos) << logs;
   CmdResult e = Podman({"exec", name, "sh", "-c", "cat /proc/self/uid_map; id -u"});
@@ -163,6 +160,7 @@ TEST_F(PodmanTest, UserNamespaceMapsRootAndGetsTheNetwork) {
   // 1 in 4 with `podman --runtime runc`). Retry that one error, as a user would.
   CmdResult rm = Podman({"rm", "-f", "-t", "1", name});
   for (int i = 0; i < 5 && rm.exit_code != 0 && rm.err.find("resource busy") != std::string::npos; i++) {
+    // A user's retry, paced by a sleep: the race is podman's own (conmon exiting).
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     rm = Podman({"rm", "-f", name});
   }

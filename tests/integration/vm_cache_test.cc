@@ -70,13 +70,12 @@ class VmCacheTest : public ::testing::Test {
     return out;
   }
   static bool WaitReady(int seconds) {
-    for (int i = 0; i < seconds * 10; i++) {
-      if (Kata({"factory", "status"}).out.find("vm_cache: serving, 1 of 1 VMs ready, warmed up") != std::string::npos) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+    return WaitUntil(
+        [] {
+          return Kata({"factory", "status"}).out.find("vm_cache: serving, 1 of 1 VMs ready, warmed up") !=
+                 std::string::npos;
+        },
+        std::chrono::seconds(seconds));
   }
 
   static void SetUpTestSuite() {
@@ -118,9 +117,7 @@ class VmCacheTest : public ::testing::Test {
     CmdResult d = Kata({"factory", "destroy"});
     EXPECT_EQ(d.exit_code, 0) << d.err;
     int status = 0;
-    for (int i = 0; i < 300 && waitpid(server, &status, WNOHANG) == 0; i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    WaitUntil([&] { return waitpid(server, &status, WNOHANG) != 0; }, 30s);
     if (waitpid(server, &status, WNOHANG) == 0) {
       ADD_FAILURE() << "the VM cache server did not stop on factory destroy";
       kill(server, SIGKILL);
@@ -135,9 +132,7 @@ class VmCacheTest : public ::testing::Test {
               "")
         << "cache directories left";
     EXPECT_NE(access(Endpoint().c_str(), F_OK), 0) << "endpoint socket left";
-    for (int i = 0; i < 100 && rmdir(ServerCgroup().c_str()) != 0 && errno == EBUSY; i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    WaitUntil([] { return rmdir(ServerCgroup().c_str()) == 0 || errno != EBUSY; }, 10s);
     EXPECT_NE(access(ServerCgroup().c_str(), F_OK), 0) << "processes left in the server's cgroup";
     delete tmp;
     tmp = nullptr;
@@ -147,7 +142,7 @@ class VmCacheTest : public ::testing::Test {
 
 // The handed-over VM's QEMU is the sandbox's: gone after delete.
 void ExpectGone(pid_t pid) {
-  for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  WaitUntil([&] { return kill(pid, 0) != 0; }, 10s);
   EXPECT_NE(kill(pid, 0), 0) << "QEMU " << pid << " of the cached VM still runs";
 }
 
@@ -293,6 +288,8 @@ TEST_F(VmCacheTest, VmsOfAKilledServerAreRemovedByTheNextOne) {
   pid_t qemu = static_cast<pid_t>(std::stol(ready));
   kill(server, SIGKILL);
   waitpid(server, nullptr, 0);
+  // A moment in which the VM must NOT die with its server: a sleep, as what
+  // is checked is that nothing happens.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(kill(qemu, 0), 0) << "a cached VM died with its server: it could not have been handed over";
   StartServer();
