@@ -199,7 +199,7 @@ int DeleteAction(const ShimFlags& f) {
     if (cwd.ok()) bundle = *cwd;
   }
   int rc = 0;
-  auto warn = [&rc](const std::string& m) {
+  auto warn = [](const std::string& m) {
     std::fprintf(stderr, "delete: %s\n", m.c_str());
   };
   if (!bundle.empty()) {
