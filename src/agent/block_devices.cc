@@ -1,6 +1,5 @@
 #include "agent/block_devices.h"
 
-#include <dirent.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -20,25 +19,19 @@ namespace kata::agent {
 namespace {
 
 Result<GuestDisk> ScanOnce(const std::string& serial, const std::string& sys_block) {
-  DIR* d = opendir(sys_block.c_str());
-  if (d == nullptr) return ErrnoError("open " + sys_block);
-  Result<GuestDisk> found = Error(Code::kNotFound, "no disk with serial " + serial + " in " + sys_block);
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs::ListDir(sys_block));
+  for (const std::string& name : names) {
     if (name.rfind("vd", 0) != 0) continue;
     auto s = fs::ReadFile(sys_block + "/" + name + "/serial");
     if (!s.ok() || Trim(*s) != serial) continue;
     auto dev = fs::ReadFile(sys_block + "/" + name + "/dev");
     GuestDisk disk{name};
     if (!dev.ok() || std::sscanf(dev->c_str(), "%u:%u", &disk.major, &disk.minor) != 2) {
-      found = Error(Code::kInternal, "disk " + name + " (serial " + serial + ") has no readable device number");
-    } else {
-      found = disk;
+      return Error(Code::kInternal, "disk " + name + " (serial " + serial + ") has no readable device number");
     }
-    break;
+    return disk;
   }
-  closedir(d);
-  return found;
+  return Error(Code::kNotFound, "no disk with serial " + serial + " in " + sys_block);
 }
 
 bool Names(const nlohmann::json& rule, unsigned major, unsigned minor) {
@@ -103,21 +96,12 @@ bool IsMounted(const GuestDisk& disk, const std::string& mountinfo) {
 
 // The slot directory (below `sys_slots`) whose address is `slot_address`.
 Result<std::string> SlotDirOf(const std::string& slot_address, const std::string& sys_slots) {
-  DIR* d = opendir(sys_slots.c_str());
-  if (d == nullptr) return ErrnoError("open " + sys_slots);
-  std::string found;
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs::ListDir(sys_slots));
+  for (const std::string& name : names) {
     auto address = fs::ReadFile(sys_slots + "/" + name + "/address");
-    if (address.ok() && Trim(*address) == slot_address) {
-      found = sys_slots + "/" + name;
-      break;
-    }
+    if (address.ok() && Trim(*address) == slot_address) return sys_slots + "/" + name;
   }
-  closedir(d);
-  if (found.empty()) return Error(Code::kFailedPrecondition, "no hotplug slot has address " + slot_address);
-  return found;
+  return Error(Code::kFailedPrecondition, "no hotplug slot has address " + slot_address);
 }
 
 }  // namespace
@@ -192,15 +176,9 @@ Status MountBlockVolumes(const std::string& container_id, const std::vector<Bloc
 
 void UnmountBlockVolumes(const std::string& container_id, const std::string& storage_dir) {
   std::string dir = storage_dir + "/" + container_id;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return;
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  for (const std::string& n : names) {
+  auto names = fs::ListDir(dir);
+  if (!names.ok()) return;  // nothing there: nothing to do
+  for (const std::string& n : *names) {
     std::string p = dir + "/" + n;
     // A plain unmount writes the file system back before the VM may be
     // killed; lazily only if something still holds it.

@@ -212,6 +212,18 @@ bool SendAll(int fd, std::string_view data) {
   return true;
 }
 
+Result<std::vector<std::string>> ListDir(const std::string& path) {
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) return ErrnoError("open " + path);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  closedir(d);
+  return names;
+}
+
 bool Exists(const std::string& path, bool follow_symlinks) {
   struct stat st;
   return (follow_symlinks ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) == 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -31,6 +32,8 @@ Status RemoveAll(const std::string& path);
 // Whether something is at `path` (a dangling symlink counts), or with
 // `follow_symlinks` whether what it leads to exists.
 bool Exists(const std::string& path, bool follow_symlinks = false);
+// The names in a directory, without "." and "..", in readdir's order.
+Result<std::vector<std::string>> ListDir(const std::string& path);
 // A block device node (a symlink to one counts).
 bool IsBlockDevice(const std::string& path);
 // write() until all of `data` is out (EINTR retried); false on an error or EOF.

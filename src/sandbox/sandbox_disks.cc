@@ -13,6 +13,11 @@ namespace {
 // release (it powers the slot off at once; Linux alone would take 5 s).
 constexpr auto kUnplugTimeout = std::chrono::seconds(10);
 
+std::string MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::to_string(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+}
+
 }  // namespace
 
 Result<std::string> Sandbox::DiskFor(const std::string& container_id, const std::string& host_path, bool block_device,
@@ -40,8 +45,7 @@ Result<std::string> Sandbox::PlugDisk(const std::string& container_id, const std
   auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(hv_->HotplugDrive(d));
   log::Info("sandbox " + cfg_.id + ": disk " + host_path + " plugged in as " + d.serial + " for " + container_id + " in " +
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()) +
-            " ms");
+            MsSince(t0) + " ms");
   plugged_[host_path] = PluggedDisk{d, {container_id}};
   return d.serial;
 }
@@ -76,9 +80,7 @@ void Sandbox::UnplugDisk(const vmm::Drive& d, std::chrono::steady_clock::time_po
     log::Warn(st.message());
     return;
   }
-  log::Info("sandbox " + cfg_.id + ": disk " + d.path + " (" + d.serial + ") unplugged in " +
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()) +
-            " ms");
+  log::Info("sandbox " + cfg_.id + ": disk " + d.path + " (" + d.serial + ") unplugged in " + MsSince(t0) + " ms");
 }
 
 }  // namespace kata::sandbox
