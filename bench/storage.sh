@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Storage speed inside a container, side by side: runc, and kata-runtime with
 # each shared file system it ships (virtio-fs per cache mode, virtio-9p),
+# and with the rootfs writes kept in guest memory (guest-upper: [runtime]
+# rootfs_writes_in_guest = true, virtio-fs as configured),
 # on the container's rootfs, on a volume shared with the host, and on a
 # tmpfs (the guest's own memory under kata: what the VM itself costs).
 #
@@ -17,7 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=3
-CONFIGS="runc virtiofs-auto virtiofs-always virtiofs-never 9p"
+CONFIGS="runc virtiofs-auto guest-upper virtiofs-always virtiofs-never 9p"
 while (($#)); do
   case "$1" in
     -n) ROUNDS=$2; shift 2 ;;
@@ -65,6 +67,9 @@ make_runtime() {  # name
   cp "$CONFIG" "$conf"
   case "$name" in
     9p) sed -i 's|^shared_fs *=.*|shared_fs = "virtio-9p"|' "$conf" ;;
+    guest-upper)  # the default share, rootfs writes in guest memory ([runtime] rootfs_writes_in_guest)
+      sed -i 's|^rootfs_writes_in_guest *=.*|rootfs_writes_in_guest = true|' "$conf"
+      grep -q '^rootfs_writes_in_guest = true' "$conf" || die "$CONFIG has no rootfs_writes_in_guest key" ;;
     virtiofs-*)  # virtiofs-CACHE[+ARG...]: ARG is a virtiofsd argument, e.g. +-owriteback +--thread-pool-size=1
       local mode=${name#virtiofs-} extra=""
       mode=${mode%%+*}

@@ -15,6 +15,7 @@
 
 #include "agent.pb.h"
 #include "agent/container/cgroup.h"
+#include "agent/guest_rootfs.h"
 #include "agent/guest_setup.h"
 #include "agent/init_signal.h"
 #include "agent/reaper.h"
@@ -141,6 +142,7 @@ void AgentService::KillOrphansOfInit(const std::string& container_id) {
 
 int64_t AgentService::BoottimeNs() {
   timespec ts{};
+  RegisterVolumes(server);
   clock_gettime(CLOCK_BOOTTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
@@ -262,6 +264,14 @@ Result<std::string> AgentService::PrepareDisks(const grpc::CreateContainerReques
   std::vector<BlockDeviceRef> devices;
   for (const grpc::BlockDevice& b : req.block_devices()) {
     devices.push_back({b.serial(), b.container_path(), b.host_major(), b.host_minor()});
+// rootfs_writes_in_guest: the spec's root becomes an overlay over it whose
+// writes stay in guest memory (guest_rootfs.h). Whether it did.
+Result<bool> AgentService::MountRootfsUpper(const grpc::CreateContainerRequest& req, oci::Spec* spec) {
+  if (!req.rootfs_writes_in_guest() || spec->root.readonly) return false;
+  ASSIGN_OR_RETURN(spec->root.path, MountGuestUpper(req.container_id(), spec->root.path, kGuestRootfsUpperDir));
+  return true;
+}
+
   }
   std::vector<BlockMountRef> mounts;
   for (const grpc::BlockMount& m : req.block_mounts()) {
@@ -270,6 +280,10 @@ Result<std::string> AgentService::PrepareDisks(const grpc::CreateContainerReques
   ASSIGN_OR_RETURN(std::string spec_json, WithGuestBlockDevices(req.spec_json(), devices));
   RETURN_IF_ERROR(MountBlockVolumes(req.container_id(), mounts, kGuestStorageDir));
   return spec_json;
+  ASSIGN_OR_RETURN(bool rootfs_upper, MountRootfsUpper(req, &spec));
+  Rollback unmount_rootfs([&] {
+    if (rootfs_upper) UnmountGuestUpper(req.container_id(), kGuestRootfsUpperDir);
+  });
 }
 
 Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& req) {
@@ -296,6 +310,7 @@ Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& 
       if (o == "rshared" || o == "shared") c->shared_volumes.push_back(m.destination);
     }
   }
+  unmount_rootfs.Dismiss();
   RETURN_IF_ERROR(MakeContainerCgroup(c.get(), spec).Wrap("create container " + c->id));
   timer.Mark("cgroup");
   Rollback remove_cgroup([&] {
@@ -386,6 +401,7 @@ Result<Empty> AgentService::RemoveContainer(const grpc::RemoveContainerRequest& 
   ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
   if (!Reaper::Get().Peek(c->init->pid)) {
     SignalAll(*c, SIGKILL);
+  UnmountGuestUpper(c->id, kGuestRootfsUpperDir);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(req.timeout() ? req.timeout() : 5);
     while (!Reaper::Get().Peek(c->init->pid) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -56,6 +56,9 @@ class AgentService {
   Result<Empty> RemoveContainer(const grpc::RemoveContainerRequest& req);
   Result<grpc::ListSharedMountsResponse> ListSharedMounts(const grpc::ListSharedMountsRequest& req);
   Result<Empty> ReleaseDisk(const grpc::ReleaseDiskRequest& req);
+  // Direct-assigned volumes (volume_service.cc).
+  Result<grpc::VolumeStatsResponse> GetVolumeStats(const grpc::VolumeStatsRequest& req);
+  Result<Empty> ResizeVolume(const grpc::ResizeVolumeRequest& req);
   // Streams and terminals (stdio_service.cc).
   Result<grpc::ReadStreamResponse> ReadStdout(const grpc::ReadStreamRequest& req);
   Result<grpc::ReadStreamResponse> ReadStderr(const grpc::ReadStreamRequest& req);
@@ -83,11 +86,13 @@ class AgentService {
   Result<Empty> Freeze(const std::string& id, bool frozen);
   // CreateContainer's steps.
   Result<std::string> PrepareDisks(const grpc::CreateContainerRequest& req);
+  Result<bool> MountRootfsUpper(const grpc::CreateContainerRequest& req, oci::Spec* spec);
   Status MakeContainerCgroup(Container* c, const oci::Spec& spec);
   Status LaunchInit(Container* c, oci::Spec spec);
   void RegisterLifecycle(ttrpc::Server& server);
   void RegisterStdio(ttrpc::Server& server);
   void RegisterResources(ttrpc::Server& server);
+  void RegisterVolumes(ttrpc::Server& server);
   void RegisterNetwork(ttrpc::Server& server);
   // ReseedRandomDev, SetGuestDateTime (identity.cc): VM templating.
   void RegisterIdentity(ttrpc::Server& server);

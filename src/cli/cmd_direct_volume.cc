@@ -1,5 +1,7 @@
 // `kata-runtime direct-volume add|remove|stats|resize`, as Kata's: a block
 // device or disk image assigned to a volume path (sandbox/direct_volume.h).
+#include <iostream>
+
 #include "cli/commands.h"
 #include "sandbox/direct_volume.h"
 
@@ -12,11 +14,11 @@ void Report(const GlobalOptions& g, const Status& st, int* exit_code) {
   *exit_code = 1;
 }
 
-// Stats and resize ask the guest about a volume it has mounted: not built
-// yet (no agent RPC for them); said plainly rather than pretended.
-Status NotYet(const std::string& verb) {
-  return Error(Code::kUnimplemented, "direct-volume " + verb +
-                                         " is not supported by this runtime yet (add and remove are); see docs/storage.md");
+// Prints the volume's usage as Kata's CLI does (one line of JSON).
+void PrintStats(const GlobalOptions& g, const std::string& path, int* exit_code) {
+  auto stats = sandbox::DirectVolumeStats(path);
+  if (!stats.ok()) return Report(g, stats.status(), exit_code);
+  std::cout << sandbox::VolumeStatsJson(*stats) << "\n";
 }
 
 }  // namespace
@@ -37,11 +39,11 @@ void AddDirectVolumeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   remove->callback([&g, exit_code] { Report(g, sandbox::RemoveDirectVolume(path), exit_code); });
   auto* stats = cmd->add_subcommand("stats", "file system statistics of a mounted direct volume");
   stats->add_option("--volume-path", path, "the volume's host path")->required();
-  stats->callback([&g, exit_code] { Report(g, NotYet("stats"), exit_code); });
-  auto* resize = cmd->add_subcommand("resize", "grow a mounted direct volume's file system");
+  stats->callback([&g, exit_code] { PrintStats(g, path, exit_code); });
+  auto* resize = cmd->add_subcommand("resize", "grow a mounted direct volume: its disk, then its ext4 file system");
   resize->add_option("--volume-path", path, "the volume's host path")->required();
   resize->add_option("--size", size, "new size in bytes")->required();
-  resize->callback([&g, exit_code] { Report(g, NotYet("resize"), exit_code); });
+  resize->callback([&g, exit_code] { Report(g, sandbox::ResizeDirectVolume(path, size), exit_code); });
 }
 
 }  // namespace kata::cli

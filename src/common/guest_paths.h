@@ -14,6 +14,9 @@ inline constexpr const char* kPropagatedShareTag = "kataPropagated";
 // Where the agent mounts a container's disks (block volumes), one directory
 // per container: <this>/<container id>/<serial>.
 inline constexpr const char* kGuestStorageDir = "/run/kata-containers/sandbox/storage";
+// The containers' rootfs overlays whose upper layer is guest memory
+// (agent/guest_rootfs.h): <dir>/<container id>/{upper,work,merged}.
+inline constexpr const char* kGuestRootfsUpperDir = "/run/kata-containers/sandbox/rootfs-upper";
 // The debug console's shell, relative to the share (agent/debug_console.h).
 inline constexpr const char* kDebugShell = ".debug-console/busybox";
 // A container spec's namespace path under this directory names a namespace of

@@ -363,6 +363,7 @@ Status ParseRoot(Parser& p, const toml::table& root, Config& c) {
               {"create_container_timeout", p.Positive(&r.create_container_timeout)},
               {"experimental", p.StrList(&r.experimental, false)},
               {"disable_guest_seccomp", p.Bool(&r.disable_guest_seccomp)},
+              {"rootfs_writes_in_guest", p.Bool(&r.rootfs_writes_in_guest)},
           }));
       // Kata's rule: without a new netns there is nothing to connect with tc.
       if (r.disable_new_netns && r.internetworking_model != "none")
@@ -538,6 +539,7 @@ std::string ToToml(const LoadedConfig& l) {
   w.I("create_container_timeout", c.runtime.create_container_timeout);
   w.A("experimental", c.runtime.experimental);
   w.B("disable_guest_seccomp", c.runtime.disable_guest_seccomp);
+  w.B("rootfs_writes_in_guest", c.runtime.rootfs_writes_in_guest);
   w.Table("factory");
   w.B("enable_template", c.factory.enable_template);
   w.S("template_path", c.factory.template_path);

@@ -88,6 +88,11 @@ struct RuntimeConfig {
   // Kata ships true; here false: the guest applies the profile (defence in
   // depth, and the CRI suite checks that profiles are honoured).
   bool disable_guest_seccomp = false;
+  // Ours: the container's rootfs writes go to guest memory, over the shared
+  // image (agent/guest_rootfs.h). Faster file creation and removal, but the
+  // host's copy of the rootfs never sees them (podman cp/diff/commit of a
+  // running container, a rootfs bind the host reads).
+  bool rootfs_writes_in_guest = false;
   bool operator==(const RuntimeConfig&) const = default;
 };
 

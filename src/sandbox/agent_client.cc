@@ -91,9 +91,10 @@ Status AgentClient::DestroySandbox() {
 
 Status AgentClient::CreateContainer(const std::string& id, const std::string& spec_json,
                                     const std::vector<grpc::BlockDevice>& disks,
-                                    const std::vector<grpc::BlockMount>& disk_mounts) {
+                                    const std::vector<grpc::BlockMount>& disk_mounts, bool rootfs_writes_in_guest) {
   grpc::CreateContainerRequest req;
   req.set_container_id(id);
+  req.set_rootfs_writes_in_guest(rootfs_writes_in_guest);
   req.set_spec_json(spec_json);
   for (const grpc::BlockDevice& d : disks) *req.add_block_devices() = d;
   for (const grpc::BlockMount& m : disk_mounts) *req.add_block_mounts() = m;
@@ -267,6 +268,22 @@ Status AgentClient::ReleaseDisk(const std::string& serial) {
   req.set_serial(serial);
   kata::wkt::Empty resp;
   return Call("ReleaseDisk", req, &resp, kControlTimeout);
+}
+
+Result<grpc::VolumeStatsResponse> AgentClient::GetVolumeStats(const std::string& guest_path) {
+  grpc::VolumeStatsRequest req;
+  req.set_volume_guest_path(guest_path);
+  grpc::VolumeStatsResponse resp;
+  RETURN_IF_ERROR(Call("GetVolumeStats", req, &resp, kControlTimeout));
+  return resp;
+}
+
+Status AgentClient::ResizeVolume(const std::string& guest_path, uint64_t bytes) {
+  grpc::ResizeVolumeRequest req;
+  req.set_volume_guest_path(guest_path);
+  req.set_size(bytes);
+  kata::wkt::Empty resp;
+  return Call("ResizeVolume", req, &resp, kControlTimeout);
 }
 
 Result<std::string> AgentClient::GetMetrics() {

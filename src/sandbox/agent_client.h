@@ -31,9 +31,10 @@ class AgentClient {
 
   Status CreateSandbox(const grpc::CreateSandboxRequest& req);
   Status DestroySandbox();
+  // rootfs_writes_in_guest: CreateContainerRequest's (agent/guest_rootfs.h).
   Status CreateContainer(const std::string& id, const std::string& spec_json,
                          const std::vector<grpc::BlockDevice>& disks = {},
-                         const std::vector<grpc::BlockMount>& disk_mounts = {});
+                         const std::vector<grpc::BlockMount>& disk_mounts = {}, bool rootfs_writes_in_guest = false);
   Status StartContainer(const std::string& id);
   Status RemoveContainer(const std::string& id, uint32_t timeout_s);
   Status ExecProcess(const std::string& id, const std::string& exec_id, const std::string& process_json);
@@ -72,6 +73,10 @@ class AgentClient {
   Result<grpc::ListSharedMountsResponse> ListSharedMounts(const std::string& container_id);
   // Asks the guest to let go of a disk plugged in while it runs (powers its slot off).
   Status ReleaseDisk(const std::string& serial);
+  // A direct volume mounted at `guest_path` (a BlockMount's): its usage;
+  // growing its file system to `bytes` once the disk is that large.
+  Result<grpc::VolumeStatsResponse> GetVolumeStats(const std::string& guest_path);
+  Status ResizeVolume(const std::string& guest_path, uint64_t bytes);
   // kata.portforward.PortForward (our own service, sandbox/port_forward.h):
   // a TCP connection to 127.0.0.1:port in the guest, as a stream id.
   Result<uint64_t> PortForwardConnect(uint32_t port);

@@ -84,7 +84,7 @@ Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec, co
     if (source.empty() || source[0] != '/') continue;
     ASSIGN_OR_RETURN(std::optional<DirectVolume> dv, FindDirectVolume(source, direct_volume_root));
     if (dv) {
-      out.push_back({i, dv->device, fs::IsBlockDevice(dv->device), dv->fs_type, dv->options, ro});
+      out.push_back({i, dv->device, fs::IsBlockDevice(dv->device), dv->fs_type, dv->options, ro, source});
     } else if ((type == "ext4" || type == "xfs") && fs::IsBlockDevice(source)) {
       std::vector<std::string> kept;
       for (const std::string& o : options) {

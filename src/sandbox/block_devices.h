@@ -41,6 +41,7 @@ struct HostBlockMount {
   std::string fstype;     // ext4 | xfs
   std::vector<std::string> options;
   bool readonly = false;
+  std::string direct_volume;  // the volume path it is registered for; "" if not one
 };
 Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec,
                                                   const std::string& direct_volume_root = "/run/kata-containers/shared/direct-volumes");

@@ -102,6 +102,9 @@ Result<Container::GuestDisks> Container::AttachDisks(nlohmann::json& spec) {
     for (const std::string& o : m.options) b.add_options(o);
     b.set_readonly(m.readonly);
     b.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + serial);
+    if (!m.direct_volume.empty()) {
+      RETURN_IF_ERROR(sb_.UseDirectVolume(m.direct_volume, id_, m.host_path, b.guest_path()).Wrap("mount " + dest));
+    }
     entry = {{"destination", dest}, {"type", "bind"}, {"source", b.guest_path()},
              {"options", {"rbind", m.readonly ? "ro" : "rw"}}};
     disk_mounts_.insert(m.index);
@@ -137,7 +140,9 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
   auto disks = c->AttachDisks(spec);
   if (!disks.ok()) return fail(disks.status());
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
-  if (Status st = sb.agent().CreateContainer(id, spec.dump(), disks->devices, disks->mounts); !st.ok()) return fail(st);
+  Status created =
+      sb.agent().CreateContainer(id, spec.dump(), disks->devices, disks->mounts, sb.rootfs_writes_in_guest());
+  if (!created.ok()) return fail(created);
   // Spec lifecycle step 3-4: prestart, createRuntime and createContainer
   // hooks once the environment exists; a failure undoes the create.
   // createContainer hooks run in the pod's network namespace (hooks.h).

@@ -2,11 +2,16 @@
 
 #include <nettle/base64.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
 #include "common/fs_at.h"
+#include "common/log.h"
 
 namespace kata::sandbox {
 namespace {
@@ -86,6 +91,37 @@ Result<std::optional<DirectVolume>> FindDirectVolume(const std::string& volume_p
   ASSIGN_OR_RETURN(DirectVolume v, Parse(text, file));
   RETURN_IF_ERROR(Check(v));
   return std::optional<DirectVolume>(v);
+}
+
+Status RecordVolumeUser(const std::string& volume_path, const std::string& sandbox_id, const std::string& endpoint,
+                        const std::string& root) {
+  if (sandbox_id.empty() || sandbox_id.find('/') != std::string::npos || sandbox_id == kMountInfoFile ||
+      sandbox_id[0] == '.') {
+    return Error(Code::kInvalidArgument, "sandbox id \"" + sandbox_id + "\" cannot name a direct volume's user");
+  }
+  return fs::WriteFileAtomic(DirectVolumeDir(volume_path, root) + "/" + sandbox_id, endpoint, 0600);
+}
+
+void ForgetVolumeUser(const std::string& volume_path, const std::string& sandbox_id, const std::string& root) {
+  if (sandbox_id.empty() || sandbox_id.find('/') != std::string::npos || sandbox_id == kMountInfoFile) return;
+  std::string file = DirectVolumeDir(volume_path, root) + "/" + sandbox_id;
+  if (unlink(file.c_str()) != 0 && errno != ENOENT) log::Warn("forget direct volume user " + file + ": " + strerror(errno));
+}
+
+// The endpoints recorded for the volume's users (empty: nobody mounts it).
+Result<std::vector<std::string>> VolumeUserEndpoints(const std::string& volume_path, const std::string& root) {
+  std::string dir = DirectVolumeDir(volume_path, root);
+  if (!fs::Exists(dir + "/" + kMountInfoFile)) {
+    return Error(Code::kNotFound, "no direct volume is registered for " + volume_path);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs::ListDir(dir));
+  std::vector<std::string> endpoints;
+  for (const std::string& name : names) {
+    if (name == kMountInfoFile || name[0] == '.') continue;
+    auto text = fs::ReadFile(dir + "/" + name, 4096);
+    if (text.ok() && !text->empty()) endpoints.push_back(*text);
+  }
+  return endpoints;
 }
 
 }  // namespace kata::sandbox

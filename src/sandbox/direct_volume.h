@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent.pb.h"
 #include "common/status.h"
 
 namespace kata::sandbox {
@@ -34,5 +35,28 @@ Status RemoveDirectVolume(const std::string& volume_path, const std::string& roo
 // The volume registered for `volume_path`, if any.
 Result<std::optional<DirectVolume>> FindDirectVolume(const std::string& volume_path,
                                                      const std::string& root = kDirectVolumeRoot);
+
+// Which running sandboxes mount a volume, as Kata keeps it: a file named by
+// the sandbox's id in the volume's directory; ours holds the sandbox's
+// endpoint socket (metrics_endpoint.h), where stats and resize are asked.
+// Recorded when a container mounts the volume, forgotten when the last of
+// the sandbox's containers using it is deleted, or the sandbox stops.
+Status RecordVolumeUser(const std::string& volume_path, const std::string& sandbox_id, const std::string& endpoint,
+                        const std::string& root = kDirectVolumeRoot);
+void ForgetVolumeUser(const std::string& volume_path, const std::string& sandbox_id,
+                      const std::string& root = kDirectVolumeRoot);
+// The endpoints of the sandboxes recorded as the volume's users.
+Result<std::vector<std::string>> VolumeUserEndpoints(const std::string& volume_path,
+                                                     const std::string& root = kDirectVolumeRoot);
+
+// `kata-runtime direct-volume stats|resize`: asks the sandbox that mounts the
+// volume (the first recorded one that answers). A volume nobody mounts, or
+// one that is not registered, is an error saying so.
+Result<grpc::VolumeStatsResponse> DirectVolumeStats(const std::string& volume_path,
+                                                    const std::string& root = kDirectVolumeRoot);
+Status ResizeDirectVolume(const std::string& volume_path, uint64_t bytes, const std::string& root = kDirectVolumeRoot);
+// The stats as Kata's CLI prints them (its shim's JSON: numbers, unit 1 =
+// bytes, 2 = inodes).
+std::string VolumeStatsJson(const grpc::VolumeStatsResponse& stats);
 
 }  // namespace kata::sandbox

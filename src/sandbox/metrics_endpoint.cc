@@ -4,6 +4,8 @@
 
 #include "agent.pb.h"
 #include "common/log.h"
+#include "sandbox/sandbox.h"
+#include "sandbox_volumes.pb.h"
 #include "ttrpc/socket.h"
 
 namespace kata::sandbox {
@@ -14,10 +16,13 @@ namespace kata::sandbox {
 // host figures (kata-monitor reads /proc itself) are always fresh.
 constexpr std::chrono::seconds kCacheFor{5};
 
-Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& socket_path, AgentClient& agent) {
+Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& socket_path, AgentClient& agent,
+                                                                Sandbox* sandbox) {
   ASSIGN_OR_RETURN(int fd, ttrpc::ListenUnix(socket_path));
   std::unique_ptr<MetricsEndpoint> e(new MetricsEndpoint(socket_path));
   e->shared_->agent = &agent;
+  e->shared_->sandbox = sandbox;
+  if (sandbox != nullptr) e->RegisterVolumeCalls();
   e->server_.Register(kMetricsService, kMetricsMethod,
                       ttrpc::TypedHandler<grpc::GetMetricsRequest, grpc::Metrics>(
                           [shared = e->shared_](const ttrpc::CallContext&, const grpc::GetMetricsRequest&) {
@@ -40,10 +45,37 @@ Result<grpc::Metrics> MetricsEndpoint::Answer(Shared& s) {
   return m;
 }
 
+Result<grpc::VolumeStatsResponse> MetricsEndpoint::VolumeStats(Shared& s, const volumes::VolumeStatsRequest& req) {
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.sandbox == nullptr) return Error(Code::kUnavailable, "the sandbox is shutting down");
+  return s.sandbox->DirectVolumeStats(req.volume_path());
+}
+
+Result<kata::wkt::Empty> MetricsEndpoint::VolumeResize(Shared& s, const volumes::ResizeVolumeRequest& req) {
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.sandbox == nullptr) return Error(Code::kUnavailable, "the sandbox is shutting down");
+  RETURN_IF_ERROR(s.sandbox->ResizeDirectVolume(req.volume_path(), req.size()));
+  return kata::wkt::Empty();
+}
+
+void MetricsEndpoint::RegisterVolumeCalls() {
+  server_.Register(kVolumesService, kVolumeStatsMethod,
+                   ttrpc::TypedHandler<volumes::VolumeStatsRequest, grpc::VolumeStatsResponse>(
+                       [shared = shared_](const ttrpc::CallContext&, const volumes::VolumeStatsRequest& req) {
+                         return VolumeStats(*shared, req);
+                       }));
+  server_.Register(kVolumesService, kVolumeResizeMethod,
+                   ttrpc::TypedHandler<volumes::ResizeVolumeRequest, kata::wkt::Empty>(
+                       [shared = shared_](const ttrpc::CallContext&, const volumes::ResizeVolumeRequest& req) {
+                         return VolumeResize(*shared, req);
+                       }));
+}
+
 MetricsEndpoint::~MetricsEndpoint() {
   {
     std::lock_guard<std::mutex> lock(shared_->mu);  // waits out a call in progress
     shared_->agent = nullptr;
+    shared_->sandbox = nullptr;
   }
   server_.Shutdown();
   if (thread_.joinable()) thread_.join();

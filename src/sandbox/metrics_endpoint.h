@@ -2,6 +2,8 @@
 // figures from the agent (Kata's GetMetrics), on a ttrpc socket in the VM's
 // run dir (MetricsSocket, 0600 root). Answers are cached for 5 s, so any
 // number of scrapers cost the guest at most one agent call per 5 s.
+// The same socket answers `kata-runtime direct-volume stats|resize` for the
+// sandbox's direct volumes (proto/sandbox_volumes.proto).
 #pragma once
 
 #include <chrono>
@@ -15,16 +17,31 @@
 #include "sandbox/agent_client.h"
 #include "ttrpc/server.h"
 
+namespace kata::volumes {
+class VolumeStatsRequest;
+class ResizeVolumeRequest;
+}  // namespace kata::volumes
+namespace kata::wkt {
+class Empty;
+}  // namespace kata::wkt
+
 namespace kata::sandbox {
 
 inline std::string MetricsSocket(const std::string& run_dir) { return run_dir + "/monitor.sock"; }
 // The service and method served there (the agent's own names).
 inline constexpr const char* kMetricsService = "grpc.AgentService";
 inline constexpr const char* kMetricsMethod = "GetMetrics";
+inline constexpr const char* kVolumesService = "kata.volumes.SandboxVolumes";
+inline constexpr const char* kVolumeStatsMethod = "Stats";
+inline constexpr const char* kVolumeResizeMethod = "Resize";
+
+class Sandbox;
 
 class MetricsEndpoint {
  public:
-  static Result<std::unique_ptr<MetricsEndpoint>> Start(const std::string& socket_path, AgentClient& agent);
+  // `sandbox` (may be null: no volume calls) answers the volume calls.
+  static Result<std::unique_ptr<MetricsEndpoint>> Start(const std::string& socket_path, AgentClient& agent,
+                                                        Sandbox* sandbox = nullptr);
   ~MetricsEndpoint();  // stops serving, removes the socket
 
  private:
@@ -34,11 +51,15 @@ class MetricsEndpoint {
   struct Shared {
     std::mutex mu;
     AgentClient* agent = nullptr;
+    Sandbox* sandbox = nullptr;
     std::string cached;
     std::chrono::steady_clock::time_point cached_at{};
   };
   explicit MetricsEndpoint(std::string path) : path_(std::move(path)), shared_(std::make_shared<Shared>()) {}
   static Result<grpc::Metrics> Answer(Shared& s);
+  void RegisterVolumeCalls();
+  static Result<grpc::VolumeStatsResponse> VolumeStats(Shared& s, const volumes::VolumeStatsRequest& req);
+  static Result<kata::wkt::Empty> VolumeResize(Shared& s, const volumes::ResizeVolumeRequest& req);
 
   std::string path_;
   std::shared_ptr<Shared> shared_;

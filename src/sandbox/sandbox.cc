@@ -269,6 +269,7 @@ Status Sandbox::Shutdown() {
   log::StepTimer timer("shut down sandbox " + cfg_.id);
   monitor_.reset();
   metrics_.reset();
+  ForgetDirectVolumes();
   port_forwarder_.reset();  // its relays use the agent and the pod namespace
   if (agent_ && hv_ && hv_->Running()) {
     Status st = agent_->DestroySandbox();

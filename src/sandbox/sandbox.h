@@ -68,6 +68,9 @@ struct SandboxConfig {
   // Apply the containers' seccomp profiles in the guest ([runtime]
   // disable_guest_seccomp = false; sandbox/guest_spec.h).
   bool guest_seccomp = true;
+  // Each container's rootfs writes stay in guest memory ([runtime]
+  // rootfs_writes_in_guest; agent/guest_rootfs.h).
+  bool rootfs_writes_in_guest = false;
   // The host cgroup (sandbox/host_cgroup.h) at this linux.cgroupsPath, with
   // the sandbox container's resources; "" = none: the sandbox's processes
   // stay where the caller started them ([runtime] sandbox_cgroup_only = false).
@@ -98,6 +101,7 @@ class Sandbox {
 
   const std::string& id() const { return cfg_.id; }
   bool guest_seccomp() const { return cfg_.guest_seccomp; }
+  bool rootfs_writes_in_guest() const { return cfg_.rootfs_writes_in_guest; }
   // virtio-fs: the share's second export for volumes with mount propagation
   // (common/guest_paths.h kGuestPropagatedDir).
   bool has_propagated_share() const { return !cfg_.vm.virtio_fs.daemon.empty(); }
@@ -112,6 +116,15 @@ class Sandbox {
   // the guest lets go, then the VMM unplugs. Failures are logged: a disk the
   // guest keeps stays attached until the VM stops.
   void UnplugDisksOf(const std::string& container_id);
+  // Direct volumes the pod's containers mount (sandbox_volumes.cc): each is
+  // recorded in the volume's directory (direct_volume.h) so that
+  // `kata-runtime direct-volume stats|resize` finds this sandbox, which asks
+  // the agent (and the VMM, to grow the disk first). Forgotten with the last
+  // container using it (UnplugDisksOf) or at Shutdown.
+  Status UseDirectVolume(const std::string& volume_path, const std::string& container_id, const std::string& disk_path,
+                         const std::string& guest_path);
+  Result<grpc::VolumeStatsResponse> DirectVolumeStats(const std::string& volume_path);
+  Status ResizeDirectVolume(const std::string& volume_path, uint64_t bytes);
   AgentClient& agent() { return *agent_; }
   const Share& share() const { return share_; }
   const BootTimes& boot_times() const { return times_; }
@@ -190,11 +203,20 @@ class Sandbox {
   Result<std::string> PlugDisk(const std::string& container_id, const std::string& host_path, bool block_device,
                                bool readonly);  // disks_mu_ held
   void UnplugDisk(const vmm::Drive& drive, std::chrono::steady_clock::time_point asked_at);
+  struct VolumeUse {
+    std::string disk_path;                           // the host disk it is mounted from
+    std::map<std::string, std::string> guest_paths;  // by container id
+  };
+  void ForgetDirectVolumesOf(const std::string& container_id);  // disks_mu_ held
+  void ForgetDirectVolumes();
+  // Where the guest has `volume_path` mounted, and the drive it is on.
+  Result<std::pair<std::string, std::string>> DirectVolumeInGuest(const std::string& volume_path);
 
   SandboxConfig cfg_;
   Share share_;
-  std::mutex disks_mu_;                        // guards plugged_, next_disk_
+  std::mutex disks_mu_;                        // guards plugged_, next_disk_, direct_volumes_
   std::map<std::string, PluggedDisk> plugged_;  // by host path
+  std::map<std::string, VolumeUse> direct_volumes_;  // by volume path; disks_mu_
   int next_disk_ = 0;
   bool owns_dirs_ = false;  // made (or adopted) its directories: removes them
   UniqueFd owner_lock_;     // held while the sandbox lives (ownership.h)

@@ -86,6 +86,7 @@ Result<sandbox::SandboxConfig> MakeSandboxConfig(const config::Config& cfg, cons
   sc.id = sandbox_id;
   sc.hostname = sandbox_id.substr(0, 63);
   sc.guest_seccomp = !cfg.runtime.disable_guest_seccomp;
+  sc.rootfs_writes_in_guest = cfg.runtime.rootfs_writes_in_guest;
   sc.agent_timeout = std::chrono::seconds(cfg.agent.dial_timeout);
   SetShare(cfg, cfg.qemu.shared_fs == "virtio-fs", &sc);
   bool debug = cfg.qemu.enable_debug || cfg.agent.enable_debug || cfg.runtime.enable_debug;

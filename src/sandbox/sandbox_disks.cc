@@ -54,6 +54,7 @@ void Sandbox::UnplugDisksOf(const std::string& container_id) {
   std::vector<vmm::Drive> last;
   {
     std::lock_guard<std::mutex> lock(disks_mu_);
+    ForgetDirectVolumesOf(container_id);
     for (auto it = plugged_.begin(); it != plugged_.end();) {
       it->second.users.erase(container_id);
       if (!it->second.users.empty()) {

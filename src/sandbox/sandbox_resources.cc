@@ -19,7 +19,7 @@ void Sandbox::ServeMetrics() {
   if (auto self = proc::IdentityOf(getpid()); st.ok() && self.ok()) {
     st = fs::WriteFileAtomic(ServiceRecord(cfg_.vm.run_dir), proc::ToText(*self), 0600);
   }
-  auto ep = st.ok() ? MetricsEndpoint::Start(MetricsSocket(cfg_.vm.run_dir), *agent_) : Result<std::unique_ptr<MetricsEndpoint>>(st);
+  auto ep = st.ok() ? MetricsEndpoint::Start(MetricsSocket(cfg_.vm.run_dir), *agent_, this) : Result<std::unique_ptr<MetricsEndpoint>>(st);
   if (!ep.ok()) {
     log::Warn("sandbox " + cfg_.id + " has no metrics for kata-monitor: " + ep.status().message());
     return;

@@ -69,7 +69,7 @@ Status TaskService::CheckJoinsThisSandbox(const std::string& id, const std::map<
   return Status::Ok();
 }
 
-// The VM for the pod whose first container uid=0(root) gid=0(root) groups=0(root) is. mu_ held.
+// The VM for the pod whose first container is `id`. mu_ held.
 Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spec,
                                 const std::map<std::string, std::string>& annotations) {
   ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, sandbox::MakeSandboxConfig(cfg_.config, id));

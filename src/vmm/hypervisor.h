@@ -161,6 +161,12 @@ class Hypervisor {
   virtual Status UnplugDrive(const std::string& id, std::chrono::milliseconds timeout) {
     return Error(Code::kUnimplemented, "this hypervisor has no disk hotplug");
   }
+  // Makes the drive `id` (booted with or plugged in) `bytes` large for the
+  // guest: an image file grows to that size, a block device must already be
+  // that large. The guest sees the new capacity shortly after (asynchronously).
+  virtual Status ResizeDrive(const std::string& id, uint64_t bytes) {
+    return Error(Code::kUnimplemented, "this hypervisor cannot resize disks");
+  }
 };
 
 // Makes one backend's Hypervisor, once per VM.

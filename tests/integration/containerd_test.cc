@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "containerd_env.h"
 #include "harness.h"
 
@@ -313,6 +315,47 @@ TEST_F(ContainerdTest, DisksArePluggedIntoARunningPodAndOutWithTheContainer) {
   EXPECT_EQ(Trim(Sh("debugfs -R 'cat /g' " + img + " 2>/dev/null").out), "from-guest");
   EXPECT_EQ(Trim(Sh("head -c 14 " + raw).out), "raw-from-guest");
   EXPECT_EQ(Sh("losetup -d " + vol_loop + " " + raw_loop).exit_code, 0) << Sh("losetup -a").out;
+}
+
+// A direct volume of a container joining the pod (plugged in): the shim
+// answers `kata-runtime direct-volume stats` and `resize` for it, and
+// forgets it with the container.
+TEST_F(ContainerdTest, DirectVolumeOfAJoiningContainerIsStatedAndGrown) {
+  std::string dir = tmp_->path() + "/dvol";
+  std::string img = dir + "/vol.img", vol = dir + "/volume-path";
+  ASSERT_EQ(Sh("mkdir -p " + vol + " && truncate -s 32M " + img + " && mkfs.ext4 -q " + img).exit_code, 0);
+  auto kata = [](std::vector<std::string> args) {
+    args.insert(args.begin(), Runtime());
+    return itest::Run(args);
+  };
+  ASSERT_EQ(kata({"direct-volume", "add", "--volume-path", vol, "--mount-info",
+                  "{\"device\": \"" + img + "\", \"fs_type\": \"ext4\"}"}).exit_code, 0);
+  struct RemoveAtEnd {
+    std::function<void()> f;
+    ~RemoveAtEnd() { f(); }
+  } remove{[&] { kata({"direct-volume", "remove", "--volume-path", vol}); }};
+  std::string pod = NewId("dvpod");
+  std::string app = NewId("dvapp");
+  RunDetached(pod, {"--annotation", "io.kubernetes.cri.container-type=sandbox", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  RunDetached(app, {"--annotation", "io.kubernetes.cri.container-type=container", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod, "--mount",
+                    "type=bind,src=" + vol + ",dst=/data,options=rbind:rw"},
+              {"sleep", "1000"});
+  CmdResult stats = kata({"direct-volume", "stats", "--volume-path", vol});
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("\"unit\":1"), std::string::npos) << stats.out;
+  CmdResult grow = kata({"direct-volume", "resize", "--volume-path", vol, "--size", std::to_string(64 << 20)});
+  EXPECT_EQ(grow.exit_code, 0) << grow.err;
+  CmdResult df = Exec(app, "df", {"sh", "-c", "df -k /data | tail -1 | awk '{print $2}'"});
+  EXPECT_GT(std::atol(df.out.c_str()), 48 << 10) << "the container sees the grown volume: " << df.out << df.err;
+  EXPECT_EQ(Ctr({"task", "kill", "-s", "KILL", app}).exit_code, 0);
+  EXPECT_TRUE(WaitStatus(app, "STOPPED", 30));
+  EXPECT_EQ(Ctr({"task", "rm", app}).exit_code, 0);
+  CmdResult gone = kata({"direct-volume", "stats", "--volume-path", vol});
+  EXPECT_NE(gone.err.find("not mounted by any running sandbox"), std::string::npos) << gone.err;
+  EXPECT_EQ(TaskStatus(pod), "RUNNING");
 }
 
 // Resources that follow the pod: the VM boots with one vCPU online; a

@@ -6,7 +6,9 @@
 // no QEMU, no registration after remove).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +40,7 @@ class StorageTest : public ::testing::Test {
     return img;
   }
   // What the image holds at `path`, read on the host without mounting it.
+  void StatsAndResize(const std::string& fstype, const std::string& img, uint64_t mib, uint64_t grow_mib);
   std::string ReadInImage(const std::string& img, const std::string& path) {
     return Trim(Sh("debugfs -R 'cat " + path + "' " + img + " 2>/dev/null").out);
   }
@@ -63,6 +66,94 @@ TEST_F(StorageTest, DirectVolumeIsMountedInTheGuestFromItsImage) {
   EXPECT_EQ(Kata({"direct-volume", "remove", "--volume-path", vol}).exit_code, 0);
   CmdResult again = Kata({"direct-volume", "remove", "--volume-path", vol});
   EXPECT_NE(again.err.find("no direct volume is registered for " + vol), std::string::npos) << again.err;
+}
+
+// `direct-volume stats` and `resize` ask the sandbox that mounts the volume:
+// the guest's own figures for its file system, and an online grow (QEMU
+// grows the image, the agent the ext4 on it) that the container sees at once.
+// Each file system: `img` of `mib` MiB with /hello, grown to `grow_mib`.
+void StorageTest::StatsAndResize(const std::string& fstype, const std::string& img, uint64_t mib, uint64_t grow_mib) {
+  std::string vol = tmp_.path() + "/grow-vol-" + fstype;
+  ASSERT_EQ(Kata({"direct-volume", "add", "--volume-path", vol, "--mount-info",
+                  "{\"device\": \"" + img + "\", \"fs_type\": \"" + fstype + "\"}"}).exit_code, 0);
+  std::string id = UniqueId("dvgrow-" + fstype);
+  std::string bundle = Bundle("b-grow", "sleep 600",
+                              {{"destination", "/data"}, {"type", "bind"}, {"source", vol}, {"options", {"rbind", "rw"}}});
+  ASSERT_EQ(Kata({"run", "-d", "--bundle", bundle, id}).exit_code, 0);
+  auto total_bytes = [&] {
+    CmdResult st = Kata({"direct-volume", "stats", "--volume-path", vol});
+    EXPECT_EQ(st.exit_code, 0) << st.err;
+    nlohmann::json j = nlohmann::json::parse(st.out, nullptr, false);
+    for (const auto& u : j.value("usage", nlohmann::json::array())) {
+      if (u.value("unit", 0) == 1) return u.value("total", uint64_t(0));
+    }
+    ADD_FAILURE() << "no byte usage in " << st.out;
+    return uint64_t(0);
+  };
+  uint64_t before = total_bytes();
+  EXPECT_GT(before, mib * 6 / 10 << 20);
+  EXPECT_LE(before, mib << 20);
+  std::string grown = std::to_string(grow_mib << 20);
+  CmdResult grow = Kata({"direct-volume", "resize", "--volume-path", vol, "--size", grown});
+  EXPECT_EQ(grow.exit_code, 0) << grow.err;
+  // At least half of what the disk gained: a file system keeps some.
+  uint64_t grown_at_least = before + ((grow_mib - mib) << 20) / 2;
+  EXPECT_GT(total_bytes(), grown_at_least);
+  EXPECT_EQ(Trim(Sh("stat -c %s " + img).out), grown) << "QEMU grew the image";
+  CmdResult df = Kata({"exec", id, "sh", "-c", "df -k /data | tail -1"});
+  EXPECT_EQ(df.exit_code, 0) << df.err;
+  std::istringstream cols(df.out);
+  std::string fs_name;
+  uint64_t kib = 0;
+  cols >> fs_name >> kib;
+  EXPECT_GT(kib << 10, grown_at_least) << "the container sees the grown volume: " << df.out;
+  CmdResult shrink = Kata({"direct-volume", "resize", "--volume-path", vol, "--size", std::to_string(mib << 20)});
+  EXPECT_NE(shrink.exit_code, 0);
+  EXPECT_NE(shrink.err.find("disks only grow"), std::string::npos) << shrink.err;
+  EXPECT_EQ(Trim(Sh("stat -c %s " + img).out), grown) << "a refused shrink cut the image";
+  EXPECT_EQ(Kata({"exec", id, "cat", "/data/hello"}).out, "from-the-host\n");
+  EXPECT_EQ(Kata({"delete", "--force", id}).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+  CmdResult after = Kata({"direct-volume", "stats", "--volume-path", vol});
+  EXPECT_NE(after.exit_code, 0);
+  EXPECT_NE(after.err.find("not mounted by any running sandbox"), std::string::npos) << after.err;
+  EXPECT_EQ(Kata({"direct-volume", "remove", "--volume-path", vol}).exit_code, 0);
+}
+
+TEST_F(StorageTest, DirectVolumeStatsAndResizeReachTheRunningGuest) {
+  StatsAndResize("ext4", MakeExt4("grow.img", "hello"), 32, 96);
+}
+
+TEST_F(StorageTest, XfsDirectVolumeGrowsOnline) {
+  std::string img = tmp_.path() + "/grow-xfs.img";
+  std::string mnt = tmp_.path() + "/grow-xfs.mnt";
+  // mkfs.xfs's smallest is 300 MB; the image is sparse. /hello is written
+  // through a loop mount on the host (mkfs.xfs has no -d like mkfs.ext4).
+  ASSERT_EQ(Sh("truncate -s 320M " + img + " && mkfs.xfs -q -f " + img + " && mkdir -p " + mnt + " && mount -o loop " +
+               img + " " + mnt + " && echo from-the-host > " + mnt + "/hello && umount " + mnt).exit_code, 0);
+  StatsAndResize("xfs", img, 320, 400);
+}
+
+// [runtime] rootfs_writes_in_guest: the container writes to an overlay whose
+// upper layer is guest memory; the bundle's rootfs on the host never changes.
+TEST_F(StorageTest, RootfsWritesInGuestNeverReachTheHost) {
+  auto OnHost = [](const std::string& p) { return std::filesystem::exists(std::filesystem::symlink_status(p)); };
+  std::string conf = tmp_.path() + "/upper.toml";
+  std::ofstream(conf) << "[runtime]\nrootfs_writes_in_guest = true\n";
+  std::string id = UniqueId("upper");
+  std::string dir = tmp_.path() + "/b-upper";
+  MakeBundle(dir, {"sh", "-c",
+                   "echo in-guest > /written && cat /written && rm /bin/true && mkdir /d && "
+                   "grep ' / ' /proc/mounts | cut -d' ' -f3; ls /bin/true 2>&1 || true"});
+  CmdResult r = itest::Run({Runtime(), "run", "--bundle", dir, id}, {{"KATA_CONF_FILE", conf}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("in-guest"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("overlay"), std::string::npos) << "the root is not the guest's overlay: " << r.out;
+  EXPECT_NE(r.out.find("No such file"), std::string::npos) << "the removal did not show: " << r.out;
+  EXPECT_FALSE(OnHost(dir + "/rootfs/written")) << "a write reached the host's rootfs";
+  EXPECT_FALSE(OnHost(dir + "/rootfs/d"));
+  EXPECT_TRUE(OnHost(dir + "/rootfs/bin/true")) << "a removal reached the host's rootfs";
+  EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
 TEST_F(StorageTest, Ext4BlockDeviceMountSourceIsMountedInTheGuest) {

@@ -35,6 +35,19 @@ bool InPeripherals(QmpClient& qmp, const std::string& id) {
   return false;
 }
 
+// The drive's size as QEMU sees it (its node's virtual size).
+Result<uint64_t> DriveSize(QmpClient& qmp, const std::string& id) {
+  ASSIGN_OR_RETURN(nlohmann::json nodes, qmp.Execute("query-named-block-nodes", {{"flat", true}}));
+  if (nodes.is_array()) {
+    for (const auto& n : nodes) {
+      if (!n.is_object() || n.value("node-name", "") != id || !n.contains("image")) continue;
+      const auto& size = n["image"]["virtual-size"];
+      if (size.is_number_unsigned()) return size.get<uint64_t>();
+    }
+  }
+  return Error(Code::kNotFound, "QEMU has no disk " + id);
+}
+
 }  // namespace
 
 Result<int> Qemu::FreeSlot(const std::string& id) const {
@@ -118,6 +131,28 @@ Status Qemu::UnplugDrive(const std::string& id, std::chrono::milliseconds timeou
   (void)qmp.Execute("remove-fd", {{"fdset-id", FdSetOf(slot)}});
   *it = "";
   return Status::Ok();
+}
+
+// Booted and plugged drives alike are block nodes named by their id.
+// block_resize grows an image file through QEMU's open file; a block device
+// must already be that large (QEMU refuses to "grow" one, with its reason).
+// virtio-blk tells the guest at once (a config change interrupt).
+Status Qemu::ResizeDrive(const std::string& id, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(hotplug_mu_);
+  if (!Running()) return Error(Code::kFailedPrecondition, "QEMU of " + spec_.id + " is not running");
+  QmpClient qmp;
+  RETURN_IF_ERROR(qmp.Connect(paths_.qmp_socket, kQmpConnectTimeout).Wrap("QEMU of " + spec_.id));
+  // block_resize would as readily cut an image file short, under a mounted
+  // file system: only growing is done.
+  ASSIGN_OR_RETURN(uint64_t now, DriveSize(qmp, id));
+  if (bytes < now) {
+    return Error(Code::kInvalidArgument, "disk " + id + " of sandbox " + spec_.id + " is " + std::to_string(now) +
+                                             " bytes: disks only grow, not to " + std::to_string(bytes));
+  }
+  if (bytes == now) return Status::Ok();
+  return qmp.Execute("block_resize", {{"node-name", id}, {"size", bytes}})
+      .status()
+      .Wrap("resize disk " + id + " of sandbox " + spec_.id + " to " + std::to_string(bytes) + " bytes");
 }
 
 }  // namespace kata::vmm::qemu

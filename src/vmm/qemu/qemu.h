@@ -32,6 +32,7 @@ class Qemu : public Hypervisor {
   // hotplug.cc
   Status HotplugDrive(const Drive& drive) override;
   Status UnplugDrive(const std::string& id, std::chrono::milliseconds timeout) override;
+  Status ResizeDrive(const std::string& id, uint64_t bytes) override;
 
  private:
   Result<int> FreeSlot(const std::string& id) const;  // hotplug_mu_ held
