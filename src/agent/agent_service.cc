@@ -25,6 +25,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/rollback.h"
+#include "common/unique_fd.h"
 #include "health.pb.h"
 #include "common/json_parse.h"
 #include "oci/spec_json.h"
@@ -35,48 +36,39 @@ namespace {
 
 constexpr const char* kHealthService = "grpc.Health";
 
+// The container's stdio pipes, [0] the read end; closed when it goes out of
+// scope unless adopted.
 struct Pipes {
-  int in[2] = {-1, -1};
-  int out[2] = {-1, -1};
-  int err[2] = {-1, -1};
-  void CloseAll() {
-    for (int* p : {in, out, err})
-      for (int i = 0; i < 2; i++)
-        if (p[i] >= 0) close(p[i]), p[i] = -1;
-  }
+  UniqueFd in[2];
+  UniqueFd out[2];
+  UniqueFd err[2];
 };
 
 Status MakePipes(Pipes* p) {
-  for (int* fds : {p->in, p->out, p->err}) {
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-      Status st = ErrnoError("pipe for container stdio");
-      p->CloseAll();
-      return st;
-    }
+  for (UniqueFd* ends : {p->in, p->out, p->err}) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe for container stdio");
+    ends[0].reset(fds[0]);
+    ends[1].reset(fds[1]);
   }
   return Status::Ok();
 }
 
 // After the launch the child holds its ends; the agent keeps only its own.
 std::shared_ptr<Process> AdoptPipes(Pipes* p, const std::string& exec_id, pid_t pid) {
-  close(p->in[0]);
-  close(p->out[1]);
-  close(p->err[1]);
-  return std::make_shared<Process>(exec_id, pid, p->in[1], p->out[0], p->err[0]);
+  p->in[0].reset();
+  p->out[1].reset();
+  p->err[1].reset();
+  return std::make_shared<Process>(exec_id, pid, std::move(p->in[1]), std::move(p->out[0]), std::move(p->err[0]));
 }
 
 // A terminal process: stdin and stdout are the pty master; no stderr stream.
-Result<std::shared_ptr<Process>> AdoptConsole(int master, const std::string& exec_id, pid_t pid) {
-  if (master < 0) return Error(Code::kInternal, "no pty master for a terminal process");
-  int out = fcntl(master, F_DUPFD_CLOEXEC, 0);
-  int term = fcntl(master, F_DUPFD_CLOEXEC, 0);
-  if (out < 0 || term < 0) {
-    Status st = ErrnoError("dup pty master");
-    for (int fd : {master, out, term})
-      if (fd >= 0) close(fd);
-    return st;
-  }
-  return std::make_shared<Process>(exec_id, pid, master, out, -1, term);
+Result<std::shared_ptr<Process>> AdoptConsole(UniqueFd master, const std::string& exec_id, pid_t pid) {
+  if (!master.valid()) return Error(Code::kInternal, "no pty master for a terminal process");
+  UniqueFd out(fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
+  UniqueFd term(fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
+  if (!out.valid() || !term.valid()) return ErrnoError("dup pty master");
+  return std::make_shared<Process>(exec_id, pid, std::move(master), std::move(out), UniqueFd(), std::move(term));
 }
 
 ino_t PidNamespaceOf(pid_t pid) {
@@ -142,7 +134,6 @@ void AgentService::KillOrphansOfInit(const std::string& container_id) {
 
 int64_t AgentService::BoottimeNs() {
   timespec ts{};
-  RegisterVolumes(server);
   clock_gettime(CLOCK_BOOTTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
@@ -151,6 +142,7 @@ void AgentService::Register(ttrpc::Server& server) {
   RegisterLifecycle(server);
   RegisterStdio(server);
   RegisterResources(server);
+  RegisterVolumes(server);
   RegisterNetwork(server);
   RegisterIdentity(server);
   port_forward_.Register(server);
@@ -231,15 +223,14 @@ Status AgentService::MakeContainerCgroup(Container* c, const oci::Spec& spec) {
 // stdio (pipes, or the terminal's pty master) kept as c->init.
 Status AgentService::LaunchInit(Container* c, oci::Spec spec) {
   bool terminal = spec.process->terminal;
-  Pipes pipes;
+  Pipes pipes;  // closed on failure
   if (!terminal) RETURN_IF_ERROR(MakePipes(&pipes));
-  Rollback close_pipes([&] { pipes.CloseAll(); });
   LaunchSpec ls;
   ls.rootfs = spec.root.path;
   ls.spec = std::move(spec);
-  ls.stdin_fd = pipes.in[0];
-  ls.stdout_fd = pipes.out[1];
-  ls.stderr_fd = pipes.err[1];
+  ls.stdin_fd = pipes.in[0].get();
+  ls.stdout_fd = pipes.out[1].get();
+  ls.stderr_fd = pipes.err[1].get();
   ls.wait_for_start = true;
   ls.cgroup_dir = c->cgroup_dir;
   ls.id = c->id;
@@ -249,10 +240,9 @@ Status AgentService::LaunchInit(Container* c, oci::Spec spec) {
   // Before the pod's other containers can ask to join them.
   if (c->pod_sandbox) RETURN_IF_ERROR(sandbox_ns_.Capture(c->handle->pid()));
   if (terminal) {
-    ASSIGN_OR_RETURN(c->init, AdoptConsole(c->handle->TakeConsole(), "", c->handle->pid()));
+    ASSIGN_OR_RETURN(c->init, AdoptConsole(UniqueFd(c->handle->TakeConsole()), "", c->handle->pid()));
   } else {
     c->init = AdoptPipes(&pipes, "", c->handle->pid());
-    close_pipes.Dismiss();
   }
   drop_init.Dismiss();
   return Status::Ok();
@@ -264,14 +254,6 @@ Result<std::string> AgentService::PrepareDisks(const grpc::CreateContainerReques
   std::vector<BlockDeviceRef> devices;
   for (const grpc::BlockDevice& b : req.block_devices()) {
     devices.push_back({b.serial(), b.container_path(), b.host_major(), b.host_minor()});
-// rootfs_writes_in_guest: the spec's root becomes an overlay over it whose
-// writes stay in guest memory (guest_rootfs.h). Whether it did.
-Result<bool> AgentService::MountRootfsUpper(const grpc::CreateContainerRequest& req, oci::Spec* spec) {
-  if (!req.rootfs_writes_in_guest() || spec->root.readonly) return false;
-  ASSIGN_OR_RETURN(spec->root.path, MountGuestUpper(req.container_id(), spec->root.path, kGuestRootfsUpperDir));
-  return true;
-}
-
   }
   std::vector<BlockMountRef> mounts;
   for (const grpc::BlockMount& m : req.block_mounts()) {
@@ -280,10 +262,14 @@ Result<bool> AgentService::MountRootfsUpper(const grpc::CreateContainerRequest& 
   ASSIGN_OR_RETURN(std::string spec_json, WithGuestBlockDevices(req.spec_json(), devices));
   RETURN_IF_ERROR(MountBlockVolumes(req.container_id(), mounts, kGuestStorageDir));
   return spec_json;
-  ASSIGN_OR_RETURN(bool rootfs_upper, MountRootfsUpper(req, &spec));
-  Rollback unmount_rootfs([&] {
-    if (rootfs_upper) UnmountGuestUpper(req.container_id(), kGuestRootfsUpperDir);
-  });
+}
+
+// rootfs_writes_in_guest: the spec's root becomes an overlay over it whose
+// writes stay in guest memory (guest_rootfs.h). Whether it did.
+Result<bool> AgentService::MountRootfsUpper(const grpc::CreateContainerRequest& req, oci::Spec* spec) {
+  if (!req.rootfs_writes_in_guest() || spec->root.readonly) return false;
+  ASSIGN_OR_RETURN(spec->root.path, MountGuestUpper(req.container_id(), spec->root.path, kGuestRootfsUpperDir));
+  return true;
 }
 
 Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& req) {
@@ -294,6 +280,10 @@ Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& 
   ASSIGN_OR_RETURN(std::string spec_json, PrepareDisks(req));
   Rollback unmount_disks([&] { UnmountBlockVolumes(req.container_id(), kGuestStorageDir); });
   ASSIGN_OR_RETURN(oci::Spec spec, oci::ParseSpec(spec_json));
+  ASSIGN_OR_RETURN(bool rootfs_upper, MountRootfsUpper(req, &spec));
+  Rollback unmount_rootfs([&] {
+    if (rootfs_upper) UnmountGuestUpper(req.container_id(), kGuestRootfsUpperDir);
+  });
   timer.Mark("parse spec, disks");
   if (!spec.process) return Error(Code::kInvalidArgument, "create container " + req.container_id() + ": the spec has no process");
   RETURN_IF_ERROR(sandbox_ns_.Resolve(spec).Wrap("create container " + req.container_id()));
@@ -310,7 +300,6 @@ Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& 
       if (o == "rshared" || o == "shared") c->shared_volumes.push_back(m.destination);
     }
   }
-  unmount_rootfs.Dismiss();
   RETURN_IF_ERROR(MakeContainerCgroup(c.get(), spec).Wrap("create container " + c->id));
   timer.Mark("cgroup");
   Rollback remove_cgroup([&] {
@@ -321,6 +310,7 @@ Result<Empty> AgentService::CreateContainer(const grpc::CreateContainerRequest& 
   timer.Mark("launch");
   remove_cgroup.Dismiss();
   unmount_disks.Dismiss();
+  unmount_rootfs.Dismiss();
   RETURN_IF_ERROR(table_.AddContainer(c));
   log::Info("created container " + c->id + " pid " + std::to_string(c->init->pid) +
             (c->cgroup_dir.empty() ? "" : " cgroup " + c->cgroup_dir));
@@ -347,21 +337,18 @@ Result<Empty> AgentService::ExecProcess(const grpc::ExecProcessRequest& req) {
   es.init_pid = c->init->pid;
   es.seccomp = c->seccomp;
   es.cgroup_dir = c->cgroup_dir;
-  Pipes pipes;
+  Pipes pipes;  // closed on failure
   if (!es.process.terminal) {
     RETURN_IF_ERROR(MakePipes(&pipes));
-    es.stdin_fd = pipes.in[0];
-    es.stdout_fd = pipes.out[1];
-    es.stderr_fd = pipes.err[1];
+    es.stdin_fd = pipes.in[0].get();
+    es.stdout_fd = pipes.out[1].get();
+    es.stderr_fd = pipes.err[1].get();
   }
   auto r = Exec(es);
-  if (!r.ok()) {
-    pipes.CloseAll();
-    return r.status().Wrap("exec " + req.exec_id() + " in container " + c->id);
-  }
+  if (!r.ok()) return r.status().Wrap("exec " + req.exec_id() + " in container " + c->id);
   std::shared_ptr<Process> p;
   if (es.process.terminal) {
-    ASSIGN_OR_RETURN(p, AdoptConsole(r->console_fd, req.exec_id(), r->pid));
+    ASSIGN_OR_RETURN(p, AdoptConsole(UniqueFd(r->console_fd), req.exec_id(), r->pid));
   } else {
     p = AdoptPipes(&pipes, req.exec_id(), r->pid);
   }
@@ -401,7 +388,6 @@ Result<Empty> AgentService::RemoveContainer(const grpc::RemoveContainerRequest& 
   ASSIGN_OR_RETURN(std::shared_ptr<Container> c, table_.GetContainer(req.container_id()));
   if (!Reaper::Get().Peek(c->init->pid)) {
     SignalAll(*c, SIGKILL);
-  UnmountGuestUpper(c->id, kGuestRootfsUpperDir);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(req.timeout() ? req.timeout() : 5);
     while (!Reaper::Get().Peek(c->init->pid) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -415,6 +401,7 @@ Result<Empty> AgentService::RemoveContainer(const grpc::RemoveContainerRequest& 
   }
   if (c->pod_sandbox) sandbox_ns_.Release();
   UnmountBlockVolumes(c->id, kGuestStorageDir);
+  UnmountGuestUpper(c->id, kGuestRootfsUpperDir);
   table_.RemoveContainer(c->id);
   return Empty();
 }

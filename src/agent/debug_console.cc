@@ -12,6 +12,7 @@
 #include "common/guest_paths.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent {
 namespace {
@@ -23,18 +24,18 @@ const std::string kShell = std::string(kGuestSharedDir) + "/" + kDebugShell;
 // One shell on the tty, as its controlling terminal (busybox setsid -c), so
 // that it has job control and ^C reaches the guest's foreground job.
 void RunShell() {
-  int tty = open(kTty, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (tty < 0) {
+  UniqueFd tty(open(kTty, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!tty.valid()) {
     log::Warn(std::string("debug console: open ") + kTty + " failed");
     std::this_thread::sleep_for(std::chrono::seconds(1));
     return;
   }
   proc::SpawnOptions so;
-  so.stdin_fd = so.stdout_fd = so.stderr_fd = tty;
+  so.stdin_fd = so.stdout_fd = so.stderr_fd = tty.get();
   so.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=vt100", "PS1=kata-guest# "};
   so.executable = kShell;
   auto pid = proc::Spawn({"setsid", "-c", kShell, "sh", "-i"}, so);
-  close(tty);
+  tty.reset();  // the shell has its own; not held while it runs
   if (!pid.ok()) {
     log::Warn("debug console: " + pid.status().message());
     std::this_thread::sleep_for(std::chrono::seconds(1));

@@ -16,6 +16,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent {
 namespace {
@@ -53,11 +54,10 @@ Status LoadModules(const std::string& list_file) {
   std::string path;
   while (std::getline(in, path)) {
     if (path.empty() || path[0] == '#') continue;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError("open module " + path);
-    long r = syscall(SYS_finit_module, fd, "", 0);
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open module " + path);
+    long r = syscall(SYS_finit_module, fd.get(), "", 0);
     int err = errno;
-    close(fd);
     if (r != 0 && err != EEXIST) return ErrnoError("load module " + path, err);
   }
   return Status::Ok();

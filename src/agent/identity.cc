@@ -16,6 +16,7 @@
 #include "agent/rpc_handlers.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "wkt.pb.h"
 
 namespace kata::agent {
@@ -30,8 +31,8 @@ Status ReseedRandom(const std::string& data) {
     return Error(Code::kInvalidArgument, "random seed of " + std::to_string(data.size()) + " bytes (want 1.." +
                                              std::to_string(kMaxSeed) + ")");
   }
-  int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open /dev/urandom");
+  UniqueFd fd(open("/dev/urandom", O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open /dev/urandom");
   // struct rand_pool_info ends in a flexible array: build it in a buffer.
   std::vector<char> buf(sizeof(rand_pool_info) + data.size());
   auto* info = reinterpret_cast<rand_pool_info*>(buf.data());
@@ -39,12 +40,11 @@ Status ReseedRandom(const std::string& data) {
   info->buf_size = static_cast<int>(data.size());
   std::memcpy(buf.data() + sizeof(rand_pool_info), data.data(), data.size());
   Status st;
-  if (ioctl(fd, RNDADDENTROPY, info) != 0) {
+  if (ioctl(fd.get(), RNDADDENTROPY, info) != 0) {
     st = ErrnoError("RNDADDENTROPY on /dev/urandom");
-  } else if (ioctl(fd, RNDRESEEDCRNG) != 0) {
+  } else if (ioctl(fd.get(), RNDRESEEDCRNG) != 0) {
     st = ErrnoError("RNDRESEEDCRNG on /dev/urandom");
   }
-  close(fd);
   return st;
 }
 

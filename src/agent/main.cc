@@ -71,8 +71,10 @@ void SetUpGuest() {
   // The kernel gives init a console on fd 0-2 only if /dev/console existed
   // in the initramfs; reopen it now that devtmpfs is up.
   if (int fd = open("/dev/console", O_RDWR | O_CLOEXEC); fd >= 0) {
-    for (int i = 0; i < 3; i++) dup2(fd, i);
-    close(fd);
+    // With 0-2 closed at boot the console lands on one of them: keep that
+    // one (without its close-on-exec flag), close only a copy above them.
+    for (int i = 0; i < 3; i++) (void)(i == fd ? fcntl(fd, F_SETFD, 0) : dup2(fd, i));
+    if (fd > 2) close(fd);  // a dup2 sequence: 0-2 are the console now
   }
   if (auto st = kata::agent::LoadModules(kModulesList); !st.ok()) Die("guest setup: " + st.message());
   // Containers share the guest's network namespace: its loopback is theirs.

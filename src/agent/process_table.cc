@@ -6,8 +6,7 @@ namespace kata::agent {
 
 void StdioEnd::Close() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  fd_.reset();
 }
 
 Status ProcessTable::AddContainer(std::shared_ptr<Container> c) {

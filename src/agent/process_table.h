@@ -14,6 +14,7 @@
 
 #include "agent/container/launch.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "oci/spec.h"
 
 namespace kata::agent {
@@ -22,21 +23,26 @@ namespace kata::agent {
 // CloseStdin and WriteStdin cannot race on a reused fd number.
 class StdioEnd {
  public:
-  explicit StdioEnd(int fd = -1) : fd_(fd) {}
-  ~StdioEnd() { Close(); }
-  int fd() const { return fd_; }
+  explicit StdioEnd(UniqueFd fd = UniqueFd()) : fd_(std::move(fd)) {}
+  int fd() const { return fd_.get(); }
   void Close();
 
  private:
   std::mutex mu_;
-  int fd_;
+  UniqueFd fd_;
 };
 
 struct Process {
   // With a terminal: `in` and `out` are the pty master (two fds), `err` is -1
   // and `term` a third fd of the master for TtyWinResize and CloseStdin.
-  Process(std::string id, pid_t p, int in, int out, int err, int term = -1)
-      : exec_id(std::move(id)), pid(p), stdin_w(in), stdout_r(out), stderr_r(err), term(term), tty(term >= 0) {}
+  Process(std::string id, pid_t p, UniqueFd in, UniqueFd out, UniqueFd err, UniqueFd term_fd = UniqueFd())
+      : exec_id(std::move(id)),
+        pid(p),
+        stdin_w(std::move(in)),
+        stdout_r(std::move(out)),
+        stderr_r(std::move(err)),
+        term(std::move(term_fd)),
+        tty(term.fd() >= 0) {}  // the member: initialized above
   std::string exec_id;  // "" for the container's init
   pid_t pid = -1;
   StdioEnd stdin_w;

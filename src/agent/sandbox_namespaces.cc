@@ -26,9 +26,9 @@ Status SandboxNamespaces::Capture(pid_t init_pid) {
   std::map<std::string, UniqueFd> fds;
   for (const char* type : kSharedTypes) {
     std::string path = "/proc/" + std::to_string(init_pid) + "/ns/" + type;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError(std::string("hold the sandbox's ") + type + " namespace: open " + path);
-    fds[type] = UniqueFd(fd);
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError(std::string("hold the sandbox's ") + type + " namespace: open " + path);
+    fds[type] = std::move(fd);
   }
   std::lock_guard<std::mutex> lock(mu_);
   fds_ = std::move(fds);

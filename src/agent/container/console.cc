@@ -22,38 +22,31 @@ namespace kata::agent {
 
 Result<PtyPair> OpenAgentPty(unsigned short rows, unsigned short cols) {
   PtyPair p;
-  p.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (p.master < 0) return ErrnoError("open pty master");
+  p.master.reset(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!p.master.valid()) return ErrnoError("open pty master");
   char name[64];
-  if (grantpt(p.master) != 0 || unlockpt(p.master) != 0 || ptsname_r(p.master, name, sizeof name) != 0) {
-    Status st = ErrnoError("unlock pty");
-    close(p.master);
-    return st;
-  }
-  p.slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (p.slave < 0) {
-    Status st = ErrnoError(std::string("open pty slave ") + name);
-    close(p.master);
-    return st;
-  }
+  int m = p.master.get();
+  if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, sizeof name) != 0) return ErrnoError("unlock pty");
+  p.slave.reset(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!p.slave.valid()) return ErrnoError(std::string("open pty slave ") + name);
   if (rows || cols) {
     struct winsize ws = {};
     ws.ws_row = rows;
     ws.ws_col = cols;
-    ioctl(p.slave, TIOCSWINSZ, &ws);
+    ioctl(p.slave.get(), TIOCSWINSZ, &ws);
   }
   return p;
 }
 
 // The agent side may allocate, so it uses the shared receiver; the sender
 // below runs in the cloned child and must not.
-Result<int> RecvFd(int sock, const std::string& what) {
+Result<UniqueFd> RecvFd(int sock, const std::string& what) {
   std::string payload;
   std::vector<int> fds;
   Status st = RecvFds(sock, &payload, &fds, 1);
   if (!st.ok() && st.code() != Code::kUnavailable) return st.Wrap("receive " + what);
   if (fds.empty()) return Error(Code::kInternal, "the container process sent no " + what);
-  return fds[0];
+  return UniqueFd(fds[0]);
 }
 
 bool HasContainerPtmx(const std::string& root) {
@@ -92,38 +85,29 @@ Step SendFd(int sock, int fd) {
 
 Step SetupConsole(const ProcessPlan& p, int sock) {
   if (!p.terminal || !p.console_in_container) return Ok();
-  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) return Fail(errno, "open /dev/ptmx in the container");
+  UniqueFd master(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.valid()) return Fail(errno, "open /dev/ptmx in the container");
   int unlock = 0;
-  if (ioctl(master, TIOCSPTLCK, &unlock) != 0) {
-    int err = errno;
-    close(master);
-    return Fail(err, "unlock pty");
-  }
-  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0) {
-    int err = errno;
-    close(master);
-    return Fail(err, "open pty slave");
-  }
+  if (ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) return Fail(errno, "unlock pty");
+  UniqueFd slave(ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave.valid()) return Fail(errno, "open pty slave");
   Step result = Ok();
   if (p.set_winsize) {
     struct winsize ws = {};
     ws.ws_row = p.rows;
     ws.ws_col = p.cols;
-    if (ioctl(slave, TIOCSWINSZ, &ws) != 0) result = Fail(errno, "set console size");
+    if (ioctl(slave.get(), TIOCSWINSZ, &ws) != 0) result = Fail(errno, "set console size");
   }
   // The process may run as another user: it owns its terminal (runc does the same).
-  if (!result.failed && p.uid != 0 && fchown(slave, p.uid, static_cast<gid_t>(-1)) != 0) {
+  if (!result.failed && p.uid != 0 && fchown(slave.get(), p.uid, static_cast<gid_t>(-1)) != 0) {
     result = Fail(errno, "chown pty slave");
   }
   for (int i = 0; i < 3 && !result.failed; ++i) {
-    if (dup2(slave, i) < 0) result = Fail(errno, "set up terminal stdio");
+    if (dup2(slave.get(), i) < 0) result = Fail(errno, "set up terminal stdio");
   }
-  close(slave);
+  slave.reset();  // 0-2 are the terminal now
   if (!result.failed && ioctl(0, TIOCSCTTY, 0) != 0) result = Fail(errno, "set controlling terminal");
-  if (!result.failed) result = SendFd(sock, master);
-  close(master);
+  if (!result.failed) result = SendFd(sock, master.get());
   return result;
 }
 

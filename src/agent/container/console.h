@@ -13,17 +13,18 @@
 #include "agent/container/child_util.h"
 #include "agent/container/plan.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent {
 
 struct PtyPair {
-  int master = -1;
-  int slave = -1;
+  UniqueFd master;
+  UniqueFd slave;
 };
 // posix_openpt + unlock + open the slave (both O_CLOEXEC, slave O_NOCTTY).
 Result<PtyPair> OpenAgentPty(unsigned short rows, unsigned short cols);
 // Receives one fd sent with SCM_RIGHTS on `sock`.
-Result<int> RecvFd(int sock, const std::string& what);
+Result<UniqueFd> RecvFd(int sock, const std::string& what);
 // True when <root>/dev/pts/ptmx exists (a devpts instance of the container).
 bool HasContainerPtmx(const std::string& root);
 

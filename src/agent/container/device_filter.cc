@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "agent/container/default_devices.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent {
 namespace {
@@ -101,19 +102,12 @@ void AppendRule(const DeviceRule& r, std::vector<bpf_insn>* prog) {
 
 long Bpf(int cmd, bpf_attr* attr) { return syscall(SYS_bpf, cmd, attr, sizeof(*attr)); }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 Status BpfError(const std::string& what, int err) {
   if (err == ENOSYS) return Error(Code::kUnimplemented, what + ": the guest kernel has no bpf() (CONFIG_BPF_SYSCALL)");
   return ErrnoError(what, err);
 }
 
-Result<int> LoadProgram(const std::vector<bpf_insn>& program) {
+Result<UniqueFd> LoadProgram(const std::vector<bpf_insn>& program) {
   static const char kLicense[] = "Apache";
   bpf_attr attr{};
   attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
@@ -121,7 +115,7 @@ Result<int> LoadProgram(const std::vector<bpf_insn>& program) {
   attr.insn_cnt = static_cast<uint32_t>(program.size());
   attr.license = reinterpret_cast<uint64_t>(kLicense);
   long fd = Bpf(BPF_PROG_LOAD, &attr);
-  if (fd >= 0) return static_cast<int>(fd);
+  if (fd >= 0) return UniqueFd(static_cast<int>(fd));
   int err = errno;
   if (err == EINVAL) {
     // The verifier's log says why (or the kernel lacks CONFIG_CGROUP_BPF and
@@ -157,11 +151,11 @@ std::vector<uint32_t> AttachedPrograms(int cgroup_fd) {
 Status Detach(int cgroup_fd, uint32_t prog_id) {
   bpf_attr attr{};
   attr.prog_id = prog_id;
-  Fd prog{static_cast<int>(Bpf(BPF_PROG_GET_FD_BY_ID, &attr))};
-  if (prog.fd < 0) return ErrnoError("find device program " + std::to_string(prog_id));
+  UniqueFd prog(static_cast<int>(Bpf(BPF_PROG_GET_FD_BY_ID, &attr)));
+  if (!prog.valid()) return ErrnoError("find device program " + std::to_string(prog_id));
   attr = bpf_attr{};
   attr.target_fd = static_cast<uint32_t>(cgroup_fd);
-  attr.attach_bpf_fd = static_cast<uint32_t>(prog.fd);
+  attr.attach_bpf_fd = static_cast<uint32_t>(prog.get());
   attr.attach_type = BPF_CGROUP_DEVICE;
   if (Bpf(BPF_PROG_DETACH, &attr) < 0) return ErrnoError("detach device program " + std::to_string(prog_id));
   return {};
@@ -240,18 +234,17 @@ std::vector<bpf_insn> CompileDeviceFilter(const std::vector<DeviceRule>& rules) 
 }
 
 Status AttachDeviceFilter(const std::string& cgroup_dir, const std::vector<bpf_insn>& program) {
-  ASSIGN_OR_RETURN(int prog_fd, LoadProgram(program));
-  Fd prog{prog_fd};
-  Fd cgroup{open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (cgroup.fd < 0) return ErrnoError("open cgroup " + cgroup_dir);
-  std::vector<uint32_t> earlier = AttachedPrograms(cgroup.fd);
+  ASSIGN_OR_RETURN(UniqueFd prog, LoadProgram(program));
+  UniqueFd cgroup(open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroup.valid()) return ErrnoError("open cgroup " + cgroup_dir);
+  std::vector<uint32_t> earlier = AttachedPrograms(cgroup.get());
   bpf_attr attr{};
-  attr.target_fd = static_cast<uint32_t>(cgroup.fd);
-  attr.attach_bpf_fd = static_cast<uint32_t>(prog.fd);
+  attr.target_fd = static_cast<uint32_t>(cgroup.get());
+  attr.attach_bpf_fd = static_cast<uint32_t>(prog.get());
   attr.attach_type = BPF_CGROUP_DEVICE;
   attr.attach_flags = BPF_F_ALLOW_MULTI;
   if (Bpf(BPF_PROG_ATTACH, &attr) < 0) return BpfError("attach the device filter to " + cgroup_dir, errno);
-  for (uint32_t id : earlier) RETURN_IF_ERROR(Detach(cgroup.fd, id));
+  for (uint32_t id : earlier) RETURN_IF_ERROR(Detach(cgroup.get(), id));
   return {};
 }
 

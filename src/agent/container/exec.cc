@@ -73,13 +73,6 @@ Result<bool> DiffersFromOurs(const std::string& ns_dir, const char* name) {
   return theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev;
 }
 
-struct Fds {
-  std::vector<int> fds;
-  ~Fds() {
-    for (int fd : fds) close(fd);
-  }
-};
-
 }  // namespace
 
 Result<pid_t> ExecInContainer(pid_t init_pid, const oci::Process& process, int stdin_fd, int stdout_fd,
@@ -91,7 +84,7 @@ Result<pid_t> ExecInContainer(pid_t init_pid, const oci::Process& process, int s
   es.stdout_fd = stdout_fd;
   es.stderr_fd = stderr_fd;
   ASSIGN_OR_RETURN(ExecResult r, Exec(es));
-  if (r.console_fd >= 0) close(r.console_fd);
+  UniqueFd unwanted_console(r.console_fd);  // closed: this form has no use for it
   return r.pid;
 }
 
@@ -100,12 +93,13 @@ namespace {
 // The namespaces of the container's init that differ from ours, opened for
 // the spawn helper to join (its user namespace apart: the child joins it,
 // last, through *userns_fd).
-Status PlanJoins(const std::string& ns_dir, Fds* fds, SpawnOptions* so, int* userns_fd) {
+Status PlanJoins(const std::string& ns_dir, std::vector<UniqueFd>* fds, SpawnOptions* so, int* userns_fd) {
   ASSIGN_OR_RETURN(bool other_user_ns, DiffersFromOurs(ns_dir, "user"));
   if (other_user_ns) {
-    *userns_fd = open((ns_dir + "user").c_str(), O_RDONLY | O_CLOEXEC);
-    if (*userns_fd < 0) return ErrnoError("open " + ns_dir + "user");
-    fds->fds.push_back(*userns_fd);
+    UniqueFd fd(open((ns_dir + "user").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open " + ns_dir + "user");
+    *userns_fd = fd.get();
+    fds->push_back(std::move(fd));
   }
   for (const NamespaceType& t : kJoinOrder) {
     auto differs = DiffersFromOurs(ns_dir, t.proc_name);
@@ -115,17 +109,18 @@ Status PlanJoins(const std::string& ns_dir, Fds* fds, SpawnOptions* so, int* use
     }
     if (!*differs) continue;
     std::string path = ns_dir + t.proc_name;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError("open " + path);
-    fds->fds.push_back(fd);
-    so->joins.push_back({fd, t.clone_flag, path});
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open " + path);
+    so->joins.push_back({fd.get(), t.clone_flag, path});
+    fds->push_back(std::move(fd));
   }
   return Status::Ok();
 }
 
 // A terminal exec: the container's own devpts when it has a /dev/ptmx,
-// else a pty of the agent whose slave is the process's stdio.
-Result<PtyPair> PlanExecTerminal(const std::string& container_root, ProcessPlan* plan, Fds* fds) {
+// else a pty of the agent whose slave is the process's stdio (kept open in
+// the pair until the child has it).
+Result<PtyPair> PlanExecTerminal(const std::string& container_root, ProcessPlan* plan) {
   PtyPair agent_pty;
   if (!plan->terminal) return agent_pty;
   plan->console_in_container = HasContainerPtmx(container_root);
@@ -134,8 +129,7 @@ Result<PtyPair> PlanExecTerminal(const std::string& container_root, ProcessPlan*
     return agent_pty;
   }
   ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->rows, plan->cols));
-  fds->fds.push_back(agent_pty.slave);
-  for (int& fd : plan->stdio) fd = agent_pty.slave;
+  for (int& fd : plan->stdio) fd = agent_pty.slave.get();
   return agent_pty;
 }
 
@@ -155,54 +149,47 @@ Result<ExecResult> Exec(const ExecSpec& es) {
   pid_t init_pid = es.init_pid;
   std::string proc_dir = "/proc/" + std::to_string(init_pid) + "/";
   std::string ns_dir = proc_dir + "ns/";
-  Fds fds;
-  int rootfd = open((proc_dir + "root").c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (rootfd < 0) return ErrnoError("open root of container init " + std::to_string(init_pid));
-  fds.fds.push_back(rootfd);
+  UniqueFd rootfd(open((proc_dir + "root").c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!rootfd.valid()) return ErrnoError("open root of container init " + std::to_string(init_pid));
 
+  std::vector<UniqueFd> ns_fds;
   int userns_fd = -1;
   SpawnOptions so;
-  RETURN_IF_ERROR(PlanJoins(ns_dir, &fds, &so, &userns_fd));
-  so.chroot_dirfd = rootfd;
+  RETURN_IF_ERROR(PlanJoins(ns_dir, &ns_fds, &so, &userns_fd));
+  so.chroot_dirfd = rootfd.get();
 
   auto plan = std::make_unique<ProcessPlan>();
-  RETURN_IF_ERROR(BuildProcessPlan(es.process, rootfd, plan.get()));
+  RETURN_IF_ERROR(BuildProcessPlan(es.process, rootfd.get(), plan.get()));
   RETURN_IF_ERROR(BuildSecurityPlan(es.process, es.seccomp, plan.get()));
   plan->stdio[0] = es.stdin_fd;
   plan->stdio[1] = es.stdout_fd;
   plan->stdio[2] = es.stderr_fd;
-  ASSIGN_OR_RETURN(PtyPair agent_pty, PlanExecTerminal(proc_dir + "root", plan.get(), &fds));
-  Fds master;  // closed on failure
-  if (agent_pty.master >= 0) master.fds.push_back(agent_pty.master);
+  // The pty's master is closed on failure, its slave once the child has it.
+  ASSIGN_OR_RETURN(PtyPair agent_pty, PlanExecTerminal(proc_dir + "root", plan.get()));
 
-  int report[2], sync[2];
+  UniqueFd report[2], sync[2];
   RETURN_IF_ERROR(OpenChildChannels(report, sync));
-  fds.fds.push_back(sync[0]);
-  ExecArgs args{plan.get(), report[1], sync[1], userns_fd};
+  ExecArgs args{plan.get(), report[1].get(), sync[1].get(), userns_fd};
   Result<pid_t> pid = Spawn(so, ExecMain, &args);
-  close(report[1]);
-  close(sync[1]);
-  if (!pid.ok()) {
-    close(report[0]);
-    return pid.status();
-  }
-  Status st = ReleaseExecChild(es, *pid, userns_fd >= 0 ? &plan->rlimits : nullptr, sync[0]);
+  report[1].reset();  // the child's ends: ours must go for EOF to mean the child's
+  sync[1].reset();
+  if (!pid.ok()) return pid.status();
+  Status st = ReleaseExecChild(es, *pid, userns_fd >= 0 ? &plan->rlimits : nullptr, sync[0].get());
   if (!st.ok()) {
     kill(*pid, SIGKILL);  // the caller's reaper collects it
-    close(report[0]);
     return st;
   }
-  auto r = ReadReport(report[0]);
-  close(report[0]);
+  auto r = ReadReport(report[0].get());
+  report[0].reset();
   if (!r.ok()) return r.status();
   if (r->has_value()) return ReportStatus(**r);
   ExecResult out;
   out.pid = *pid;
   if (plan->terminal && plan->console_in_container) {
-    ASSIGN_OR_RETURN(out.console_fd, RecvFd(sync[0], "pty master"));
-  } else if (agent_pty.master >= 0) {
-    master.fds.clear();
-    out.console_fd = agent_pty.master;
+    ASSIGN_OR_RETURN(UniqueFd console, RecvFd(sync[0].get(), "pty master"));
+    out.console_fd = console.release();  // the caller's now
+  } else if (agent_pty.master.valid()) {
+    out.console_fd = agent_pty.master.release();  // the caller's now
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include "agent/container/report.h"
 #include "agent/container/rootfs.h"
 #include "agent/container/start_hooks.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent {
 namespace {
@@ -30,12 +31,9 @@ bool WaitByte(int fd, char expected) {
 }
 
 Step WriteSysctl(const SysctlStep& s) {
-  int fd = open(s.path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(errno, "set sysctl ", s.key.c_str());
-  bool ok = WriteAll(fd, s.value.data(), s.value.size());
-  int err = errno;
-  close(fd);
-  if (!ok) return Fail(err, "set sysctl ", s.key.c_str());
+  UniqueFd fd(open(s.path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return Fail(errno, "set sysctl ", s.key.c_str());
+  if (!WriteAll(fd.get(), s.value.data(), s.value.size())) return Fail(errno, "set sysctl ", s.key.c_str());
   return Ok();
 }
 
@@ -50,7 +48,7 @@ void WriteSysctlsOfOuterNamespaces(LaunchPlan& plan) {
 }
 
 Step Setup(LaunchPlan& plan, int* report_fd, int* start_fd, const char** exec_path) {
-  int rootfd = -1;
+  UniqueFd rootfd;
   // In a user namespace, before the id maps make us its root: until then we
   // are the agent's root (the owner of the shared directories, which may be
   // 0700), afterwards the mapped uid, which may not reach the rootfs or a
@@ -77,10 +75,11 @@ Step Setup(LaunchPlan& plan, int* report_fd, int* start_fd, const char** exec_pa
   CHILD_TRY(SetupSession(plan.proc));
   umask(0);  // device and mount point modes exactly as asked
   CHILD_TRY(SetOomScore(plan.proc));  // the agent's /proc is still in view
-  if (rootfd < 0) CHILD_TRY(BindRootfs(plan, &rootfd));
-  CHILD_TRY(MountIntoRootfs(plan, rootfd));
-  CHILD_TRY(EnterRootfs(plan, rootfd));
-  close(rootfd);
+  if (!rootfd.valid()) CHILD_TRY(BindRootfs(plan, &rootfd));
+  CHILD_TRY(MountIntoRootfs(plan, rootfd.get()));
+  CHILD_TRY(EnterRootfs(plan, rootfd.get()));
+  // Before CloseInheritedFds: nothing may close its number once that is free.
+  rootfd.reset();
   CloseInheritedFds();
   // Before FinalizeRootfs: readonlyPaths usually include /proc/sys.
   for (const SysctlStep& s : plan.sysctls) {
@@ -113,7 +112,7 @@ void InitMain(void* p) {
   }
   SendReady(report_fd);
   if (!WaitByte(start_fd, 'S')) _exit(1);  // destroyed before start
-  close(start_fd);
+  close(start_fd);  // the child's numbered copy (SetupStdio), done with before the hooks and exec
   s = RunStartHooks(plan);
   if (s.failed) {
     SendReport(report_fd, ReportKind::kExecError, s);

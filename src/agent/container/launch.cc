@@ -25,14 +25,6 @@
 namespace kata::agent {
 namespace {
 
-// Closes the fds it holds when it goes out of scope.
-struct FdList {
-  std::vector<int> fds;
-  ~FdList() {
-    for (int fd : fds) close(fd);
-  }
-};
-
 Status SendByte(int fd, char c) {
   if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) return ErrnoError("signal container init");
   return {};
@@ -42,7 +34,7 @@ Status SendByte(int fd, char c) {
 // As runc: a namespace type the spec does not list is shared with the
 // runtime, here the guest's (e.g. no "pid": the container sees every guest
 // process). Only the mount namespace is always new: the rootfs is pivoted into.
-Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so, FdList* fds) {
+Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so, std::vector<UniqueFd>* fds) {
   so->clone_flags = CLONE_NEWNS;
   if (!spec.linux_config) return {};
   bool has_uts = false;
@@ -64,10 +56,10 @@ Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so,
       return Error(Code::kUnimplemented, "joining an existing " + ns.type + " namespace (" + ns.path +
                                              ") is not supported");
     }
-    int fd = open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError("open " + ns.type + " namespace " + ns.path);
-    fds->fds.push_back(fd);
-    so->joins.push_back({fd, t->clone_flag, ns.path});
+    UniqueFd fd(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open " + ns.type + " namespace " + ns.path);
+    so->joins.push_back({fd.get(), t->clone_flag, ns.path});
+    fds->push_back(std::move(fd));
     so->clone_flags &= ~static_cast<unsigned long>(t->clone_flag);
   }
   if (so->clone_flags & CLONE_NEWCGROUP) {
@@ -84,20 +76,20 @@ Status PlanNamespaces(const oci::Spec& spec, LaunchPlan* plan, SpawnOptions* so,
 }  // namespace
 
 void PrecreateMountPointsAsAgent(const LaunchPlan& plan) {
-  int rootfd = open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (rootfd < 0) return;  // the child reports it
-  child::PrecreateMountPoints(plan, rootfd);
-  close(rootfd);
+  UniqueFd rootfd(open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!rootfd.valid()) return;  // the child reports it
+  child::PrecreateMountPoints(plan, rootfd.get());
 }
 
-Status OpenChildChannels(int report[2], int sync[2]) {
-  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) != 0) {
-    int err = errno;
-    close(report[0]);
-    close(report[1]);
-    return ErrnoError("create sync socket", err);
-  }
+Status OpenChildChannels(UniqueFd report[2], UniqueFd sync[2]) {
+  int r[2], s[2];
+  if (pipe2(r, O_CLOEXEC) != 0) return ErrnoError("create report pipe");
+  UniqueFd r0(r[0]), r1(r[1]);  // closed again if the socket fails
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) != 0) return ErrnoError("create sync socket");
+  report[0] = std::move(r0);
+  report[1] = std::move(r1);
+  sync[0].reset(s[0]);
+  sync[1].reset(s[1]);
   return {};
 }
 
@@ -120,11 +112,10 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<oci::IdMapping>
     text += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " + std::to_string(m.size) + "\n";
   }
   std::string path = "/proc/" + std::to_string(pid) + "/" + file;
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open " + path);
-  ssize_t n = write(fd, text.data(), text.size());
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  ssize_t n = write(fd.get(), text.data(), text.size());
   int err = errno;
-  close(fd);
   if (n != static_cast<ssize_t>(text.size())) return ErrnoError("write " + path, n < 0 ? err : EIO);
   return {};
 }
@@ -146,25 +137,24 @@ void Reap(pid_t pid, bool reap, bool kill_first) {
 
 }  // namespace
 
-ContainerProcess::ContainerProcess(pid_t pid, int start_fd, int report_fd)
-    : pid_(pid), start_fd_(start_fd), report_fd_(report_fd) {}
+ContainerProcess::ContainerProcess(pid_t pid, UniqueFd start_fd, UniqueFd report_fd)
+    : pid_(pid), start_fd_(std::move(start_fd)), report_fd_(std::move(report_fd)) {}
 
 ContainerProcess::~ContainerProcess() {
-  if (start_fd_ >= 0) close(start_fd_);  // an unstarted init sees EOF and exits
-  if (report_fd_ >= 0) close(report_fd_);
-  if (console_fd_ >= 0) close(console_fd_);
+  // In this order (not the members' reverse one).
+  start_fd_.reset();  // an unstarted init sees EOF and exits
+  report_fd_.reset();
+  console_fd_.reset();
 }
 
 Status ContainerProcess::Start() {
   if (started_) return Error(Code::kFailedPrecondition, "container init already started");
   started_ = true;
-  Status sent = SendByte(start_fd_, 'S');
-  close(start_fd_);
-  start_fd_ = -1;
+  Status sent = SendByte(start_fd_.get(), 'S');
+  start_fd_.reset();
   // Until exec the report pipe stays open: EOF = exec done, a record = failure.
-  auto r = ReadReport(report_fd_);
-  close(report_fd_);
-  report_fd_ = -1;
+  auto r = ReadReport(report_fd_.get());
+  report_fd_.reset();
   if (!r.ok()) return r.status();
   if (r->has_value()) return ReportStatus(**r);
   if (!sent.ok()) return Error(Code::kFailedPrecondition, "container init exited before start");
@@ -175,8 +165,8 @@ namespace {
 
 // Terminal: in the container's own devpts when the spec mounts one (with
 // the default /dev/ptmx link), else a pty of the agent, whose slave becomes
-// the init's stdio (kept open in `fds` until the child has it).
-Result<PtyPair> PlanTerminal(LaunchPlan* plan, FdList* fds) {
+// the init's stdio (kept open in the pair until the child has it).
+Result<PtyPair> PlanTerminal(LaunchPlan* plan) {
   PtyPair agent_pty;
   if (!plan->proc.terminal) return agent_pty;
   bool devpts = false;
@@ -187,8 +177,7 @@ Result<PtyPair> PlanTerminal(LaunchPlan* plan, FdList* fds) {
     return agent_pty;
   }
   ASSIGN_OR_RETURN(agent_pty, OpenAgentPty(plan->proc.rows, plan->proc.cols));
-  fds->fds.push_back(agent_pty.slave);
-  for (int& fd : plan->proc.stdio) fd = agent_pty.slave;
+  for (int& fd : plan->proc.stdio) fd = agent_pty.slave.get();
   return agent_pty;
 }
 
@@ -215,43 +204,39 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& ls) {
   RETURN_IF_ERROR(BuildLaunchPlan(ls, plan.get()));
   timer.Mark("plan");
   SpawnOptions so;
-  FdList ns_fds;
+  std::vector<UniqueFd> ns_fds;
   RETURN_IF_ERROR(PlanNamespaces(ls.spec, plan.get(), &so, &ns_fds));
   if (plan->userns) PrecreateMountPointsAsAgent(*plan);
   RETURN_IF_ERROR(BuildSecurityPlan(*ls.spec.process, ls.spec.linux_config ? ls.spec.linux_config->seccomp
                                                                             : nlohmann::json(),
                                     &plan->proc));
   plan->parent_sync = plan->userns || !ls.cgroup_dir.empty();
-  FdList pty_fds;
-  ASSIGN_OR_RETURN(PtyPair agent_pty, PlanTerminal(plan.get(), &pty_fds));
+  ASSIGN_OR_RETURN(PtyPair agent_pty, PlanTerminal(plan.get()));
   bool console_in_container = plan->proc.terminal && plan->proc.console_in_container;
 
-  int report[2], start[2];
+  UniqueFd report[2], start[2];
   RETURN_IF_ERROR(OpenChildChannels(report, start));
   std::vector<RlimitStep> rlimits;
   if (plan->userns) rlimits = plan->proc.rlimits;
-  InitArgs args{plan.get(), report[1], start[1]};
+  InitArgs args{plan.get(), report[1].get(), start[1].get()};
   timer.Mark("security plan, pipes");
   Result<pid_t> pid = Spawn(so, InitMain, &args);
   timer.Mark("spawn");
-  close(report[1]);
-  close(start[1]);
+  report[1].reset();  // the child's ends: ours must go for EOF to mean the child's
+  start[1].reset();
   // The child has its own copy of the plan now.
   plan.reset();
-  if (!pid.ok()) {
-    close(report[0]);
-    close(start[0]);
-    return pid.status().Wrap("create container init");
-  }
-  auto proc = std::make_unique<ContainerProcess>(*pid, start[0], report[0]);
-  if (agent_pty.master >= 0) proc->SetConsole(agent_pty.master);
+  if (!pid.ok()) return pid.status().Wrap("create container init");
+  int start_fd = start[0].get(), report_fd = report[0].get();  // owned by proc from here
+  auto proc = std::make_unique<ContainerProcess>(*pid, std::move(start[0]), std::move(report[0]));
+  if (agent_pty.master.valid()) proc->SetConsole(std::move(agent_pty.master));
 
-  Status st = FinishFromOutside(ls, *pid, so.clone_flags, rlimits, start[0]);
-  if (st.ok()) st = AwaitReady(report[0]);
+  Status st = FinishFromOutside(ls, *pid, so.clone_flags, rlimits, start_fd);
+  if (st.ok()) st = AwaitReady(report_fd);
   timer.Mark("init's setup (mounts, pivot_root, security)");
   if (st.ok() && console_in_container) {
-    auto fd = RecvFd(start[0], "pty master");
-    if (fd.ok()) proc->SetConsole(*fd);
+    auto fd = RecvFd(start_fd, "pty master");
+    if (fd.ok()) proc->SetConsole(std::move(*fd));
     st = fd.status();
   }
   if (!st.ok()) {

@@ -22,6 +22,7 @@
 
 #include "agent/container/plan.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "oci/spec.h"
 
 namespace kata::agent {
@@ -55,7 +56,7 @@ struct LaunchSpec {
 // The container's init process between Launch and exec.
 class ContainerProcess {
  public:
-  ContainerProcess(pid_t pid, int start_fd, int report_fd);
+  ContainerProcess(pid_t pid, UniqueFd start_fd, UniqueFd report_fd);
   // Before Start(): the init exits (status 1) without running anything.
   ~ContainerProcess();
   ContainerProcess(const ContainerProcess&) = delete;
@@ -64,12 +65,8 @@ class ContainerProcess {
   pid_t pid() const { return pid_; }
   bool started() const { return started_; }
   // The pty master with process.terminal (ownership passes to the caller), else -1.
-  int TakeConsole() {
-    int fd = console_fd_;
-    console_fd_ = -1;
-    return fd;
-  }
-  void SetConsole(int fd) { console_fd_ = fd; }
+  int TakeConsole() { return console_fd_.release(); }
+  void SetConsole(UniqueFd fd) { console_fd_ = std::move(fd); }
   // Lets the init exec process.args and waits until it has (or failed to:
   // then the error, and the process exits 126/127). FailedPrecondition when
   // called twice.
@@ -77,9 +74,9 @@ class ContainerProcess {
 
  private:
   pid_t pid_;
-  int start_fd_;
-  int report_fd_;
-  int console_fd_ = -1;
+  UniqueFd start_fd_;
+  UniqueFd report_fd_;
+  UniqueFd console_fd_;
   bool started_ = false;
 };
 
@@ -87,8 +84,9 @@ Result<std::unique_ptr<ContainerProcess>> Launch(const LaunchSpec& spec);
 
 // The channels between the agent and a child it spawns: a report pipe
 // (child -> agent: setup errors, EOF at exec) and a sync socket (agent ->
-// child: go-ahead bytes; a pty master back). O_CLOEXEC.
-Status OpenChildChannels(int report[2], int sync[2]);
+// child: go-ahead bytes; a pty master back). O_CLOEXEC. The caller closes
+// the child's ends ([1]) once the child has them.
+Status OpenChildChannels(UniqueFd report[2], UniqueFd sync[2]);
 // A user namespace's mount points, made by the agent (child::PrecreateMountPoints).
 void PrecreateMountPointsAsAgent(const LaunchPlan& plan);
 

@@ -9,15 +9,16 @@
 
 #include <cerrno>
 
+#include "common/unique_fd.h"
+
 namespace kata::agent::child {
 namespace {
 
 // Creates the mount point: a directory, or an empty file when binding a file.
 Step CreateMountPoint(int rootfd, const MountStep& m, bool is_file) {
   if (!is_file) {
-    int dir = MkdirAllInRoot(rootfd, m.dest_rel.c_str(), 0755);
-    if (dir < 0) return Fail(errno, "create mount point ", m.dest.c_str());
-    close(dir);
+    UniqueFd dir(MkdirAllInRoot(rootfd, m.dest_rel.c_str(), 0755));
+    if (!dir.valid()) return Fail(errno, "create mount point ", m.dest.c_str());
     return Ok();
   }
   // Parent directory, then the file itself (an existing entry is fine).
@@ -29,12 +30,48 @@ Step CreateMountPoint(int rootfd, const MountStep& m, bool is_file) {
   if (slash >= sizeof parent) return Fail(ENAMETOOLONG, "create mount point ", m.dest.c_str());
   for (size_t i = 0; i < slash; ++i) parent[i] = rel[i];
   parent[slash] = '\0';
-  int dir = MkdirAllInRoot(rootfd, parent, 0755);
-  if (dir < 0) return Fail(errno, "create mount point ", m.dest.c_str());
-  int rc = mknodat(dir, rel + slash, S_IFREG | 0644, 0);
+  UniqueFd dir(MkdirAllInRoot(rootfd, parent, 0755));
+  if (!dir.valid()) return Fail(errno, "create mount point ", m.dest.c_str());
+  if (mknodat(dir.get(), rel + slash, S_IFREG | 0644, 0) != 0 && errno != EEXIST) {
+    return Fail(errno, "create mount point ", m.dest.c_str());
+  }
+  return Ok();
+}
+
+// The mount itself; *sysfs_bound when sysfs had to be the guest's, bound.
+Step MountOnPoint(int rootfd, const MountStep& m, const char* source, bool* sysfs_bound) {
+  UniqueFd target(OpenInRoot(rootfd, m.dest_rel.c_str(), O_PATH));
+  if (!target.valid()) return Fail(errno, "open mount point ", m.dest.c_str());
+  char path[32];
+  FdPath(target.get(), path);
+  const char* data = m.data.empty() ? nullptr : m.data.c_str();
+  int rc = m.bind ? mount(source, path, nullptr, m.flags & (MS_BIND | MS_REC), nullptr)
+                  : mount(source, path, m.fstype.c_str(), m.flags, data);
   int err = errno;
-  close(dir);
-  if (rc != 0 && err != EEXIST) return Fail(err, "create mount point ", m.dest.c_str());
+  if (rc != 0 && err == EPERM && m.fstype == "sysfs") {
+    // A user namespace that does not own the network namespace may not
+    // mount sysfs: bind the guest's instead, as runc does.
+    rc = mount("/sys", path, nullptr, MS_BIND | MS_REC, nullptr);
+    err = errno;
+    *sysfs_bound = true;
+  }
+  if (rc != 0) return Fail(err, "mount ", m.what.c_str());
+  return Ok();
+}
+
+// Re-opened: the first fd is the directory under the new mount, not its root.
+Step RemountAndPropagate(int rootfd, const MountStep& m, bool sysfs_bound) {
+  UniqueFd target(OpenInRoot(rootfd, m.dest_rel.c_str(), O_PATH));
+  if (!target.valid()) return Fail(errno, "open mount point ", m.dest.c_str());
+  char path[32];
+  FdPath(target.get(), path);
+  if (m.remount || sysfs_bound) {
+    unsigned long flags = (m.flags & ~(MS_BIND | MS_REC)) | MS_BIND | MS_REMOUNT | LockedFlags(target.get());
+    if (mount(nullptr, path, nullptr, flags, nullptr) != 0) return Fail(errno, "remount ", m.what.c_str());
+  }
+  for (unsigned long p : m.propagation) {
+    if (mount(nullptr, path, nullptr, p, nullptr) != 0) return Fail(errno, "set propagation of ", m.dest.c_str());
+  }
   return Ok();
 }
 
@@ -72,48 +109,10 @@ Step DoMount(int rootfd, const MountStep& m) {
     is_file = !S_ISDIR(st.st_mode);
   }
   CHILD_TRY(CreateMountPoint(rootfd, m, is_file));
-
-  int target = OpenInRoot(rootfd, m.dest_rel.c_str(), O_PATH);
-  if (target < 0) return Fail(errno, "open mount point ", m.dest.c_str());
-  char path[32];
-  FdPath(target, path);
-  const char* data = m.data.empty() ? nullptr : m.data.c_str();
-  int rc = m.bind ? mount(source, path, nullptr, m.flags & (MS_BIND | MS_REC), nullptr)
-                  : mount(source, path, m.fstype.c_str(), m.flags, data);
-  int err = errno;
   bool sysfs_bound = false;
-  if (rc != 0 && err == EPERM && m.fstype == "sysfs") {
-    // A user namespace that does not own the network namespace may not
-    // mount sysfs: bind the guest's instead, as runc does.
-    rc = mount("/sys", path, nullptr, MS_BIND | MS_REC, nullptr);
-    err = errno;
-    sysfs_bound = true;
-  }
-  close(target);
-  if (rc != 0) return Fail(err, "mount ", m.what.c_str());
+  CHILD_TRY(MountOnPoint(rootfd, m, source, &sysfs_bound));
   if (!m.remount && !sysfs_bound && m.propagation.empty()) return Ok();
-
-  // Re-open: the old fd is the directory under the new mount, not its root.
-  target = OpenInRoot(rootfd, m.dest_rel.c_str(), O_PATH);
-  if (target < 0) return Fail(errno, "open mount point ", m.dest.c_str());
-  FdPath(target, path);
-  if (m.remount || sysfs_bound) {
-    unsigned long flags = (m.flags & ~(MS_BIND | MS_REC)) | MS_BIND | MS_REMOUNT | LockedFlags(target);
-    if (mount(nullptr, path, nullptr, flags, nullptr) != 0) {
-      err = errno;
-      close(target);
-      return Fail(err, "remount ", m.what.c_str());
-    }
-  }
-  for (unsigned long p : m.propagation) {
-    if (mount(nullptr, path, nullptr, p, nullptr) != 0) {
-      err = errno;
-      close(target);
-      return Fail(err, "set propagation of ", m.dest.c_str());
-    }
-  }
-  close(target);
-  return Ok();
+  return RemountAndPropagate(rootfd, m, sysfs_bound);
 }
 
 }  // namespace kata::agent::child

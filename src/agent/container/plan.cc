@@ -16,6 +16,7 @@
 #include "agent/container/start_hooks.h"
 #include "common/json_escape.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent {
 namespace {
@@ -42,13 +43,12 @@ std::string HomeOf(int root_dirfd, uid_t uid) {
   struct open_how how = {};
   how.flags = O_RDONLY | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  int fd = static_cast<int>(syscall(SYS_openat2, root_dirfd, "etc/passwd", &how, sizeof how));
-  if (fd < 0) return "/";
+  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, root_dirfd, "etc/passwd", &how, sizeof how)));
+  if (!fd.valid()) return "/";
   std::string text;
   char buf[8192];
   ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 && text.size() < (1 << 20)) text.append(buf, n);
-  close(fd);
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0 && text.size() < (1 << 20)) text.append(buf, n);
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
@@ -260,10 +260,10 @@ Status BuildLaunchPlan(const LaunchSpec& ls, LaunchPlan* plan) {
   plan->cgroup_dir = ls.cgroup_dir;
   while (plan->rootfs.size() > 1 && plan->rootfs.back() == '/') plan->rootfs.pop_back();
 
-  int rootfd = open(plan->rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  Status pst = BuildProcessPlan(*spec.process, rootfd, &plan->proc);
-  if (rootfd >= 0) close(rootfd);
-  RETURN_IF_ERROR(pst);
+  {
+    UniqueFd rootfd(open(plan->rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));  // -1: HOME is "/"
+    RETURN_IF_ERROR(BuildProcessPlan(*spec.process, rootfd.get(), &plan->proc));
+  }
   plan->proc.stdio[0] = ls.stdin_fd;
   plan->proc.stdio[1] = ls.stdout_fd;
   plan->proc.stdio[2] = ls.stderr_fd;

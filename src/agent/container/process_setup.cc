@@ -13,6 +13,7 @@
 
 #include "agent/container/report.h"
 #include "agent/container/security.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent::child {
 namespace {
@@ -26,7 +27,7 @@ void CloseFrom(int first) {
   if (syscall(SYS_close_range, first, ~0U, 0) == 0) return;
   struct rlimit rl;
   int max = (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536) ? static_cast<int>(rl.rlim_cur) : 65536;
-  for (int fd = first; fd < max; ++fd) close(fd);
+  for (int fd = first; fd < max; ++fd) close(fd);  // a range: not owned one by one
 }
 
 // Finds the executable the way Go's exec.LookPath does (runc reports the same).
@@ -67,15 +68,14 @@ Step SetupStdio(const ProcessPlan& p, int* report_fd, int* start_fd) {
   int src[3];
   for (int i = 0; i < 3; ++i) {
     int fd = p.stdio[i];
-    int opened = -1;
+    UniqueFd opened;
     if (fd < 0) {
-      opened = open("/dev/null", O_RDWR | O_CLOEXEC);
-      if (opened < 0) return Fail(errno, "open /dev/null");
-      fd = opened;
+      opened.reset(open("/dev/null", O_RDWR | O_CLOEXEC));
+      if (!opened.valid()) return Fail(errno, "open /dev/null");
+      fd = opened.get();
     }
     src[i] = fcntl(fd, F_DUPFD_CLOEXEC, kFirstFree);
     if (src[i] < 0) return Fail(errno, "dup stdio");
-    if (opened >= 0) close(opened);
   }
   int rep = fcntl(*report_fd, F_DUPFD_CLOEXEC, kFirstFree);
   int start = *start_fd >= 0 ? fcntl(*start_fd, F_DUPFD_CLOEXEC, kFirstFree) : -1;
@@ -112,12 +112,11 @@ Step SetupSession(const ProcessPlan& p) {
 
 Step SetOomScore(const ProcessPlan& p) {
   if (!p.set_oom) return Ok();
-  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(errno, "open /proc/self/oom_score_adj");
-  bool ok = WriteAll(fd, p.oom_value.data(), p.oom_value.size());
-  int err = errno;
-  close(fd);
-  if (!ok) return Fail(err, "set oom_score_adj ", p.oom_value.c_str());
+  UniqueFd fd(open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return Fail(errno, "open /proc/self/oom_score_adj");
+  if (!WriteAll(fd.get(), p.oom_value.data(), p.oom_value.size())) {
+    return Fail(errno, "set oom_score_adj ", p.oom_value.c_str());
+  }
   return Ok();
 }
 

@@ -10,6 +10,7 @@
 
 #include "agent/container/devices.h"
 #include "agent/container/mounts.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent::child {
 namespace {
@@ -36,10 +37,10 @@ Step MaskPath(const std::string& p) {
 }
 
 Step RemountReadonly(const char* path, const char* what) {
-  int fd = open(path, O_PATH | O_CLOEXEC);
-  if (fd < 0) return Fail(errno, what, path);
-  unsigned long locked = LockedFlags(fd);
-  close(fd);
+  UniqueFd fd(open(path, O_PATH | O_CLOEXEC));
+  if (!fd.valid()) return Fail(errno, what, path);
+  unsigned long locked = LockedFlags(fd.get());
+  fd.reset();  // not held across the remount
   if (mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | locked, nullptr) != 0) {
     return Fail(errno, what, path);
   }
@@ -54,9 +55,18 @@ Step ReadonlyPath(const std::string& p) {
   return RemountReadonly(p.c_str(), "make read-only ");
 }
 
+// runc creates a missing cwd (as root, before the root turns read-only).
+Step CreateCwd(const LaunchPlan& plan) {
+  UniqueFd root(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!root.valid()) return Fail(errno, "open /");
+  UniqueFd cwd(MkdirAllInRoot(root.get(), plan.proc.cwd_rel.c_str(), 0755));
+  if (!cwd.valid()) return Fail(errno, "create cwd ", plan.proc.cwd.c_str());
+  return Ok();
+}
+
 }  // namespace
 
-Step BindRootfs(const LaunchPlan& plan, int* rootfd) {
+Step BindRootfs(const LaunchPlan& plan, UniqueFd* rootfd) {
   // Nothing done here may propagate back to the agent's mount namespace.
   // EINVAL: "/" is not a mount point (the launcher runs chrooted into a
   // plain directory); the rootfs mount is still made private below.
@@ -69,25 +79,22 @@ Step BindRootfs(const LaunchPlan& plan, int* rootfd) {
   if (mount(nullptr, plan.rootfs.c_str(), nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     return Fail(errno, "make rootfs rprivate");
   }
-  int fd = open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(errno, "open rootfs ", plan.rootfs.c_str());
+  UniqueFd fd(open(plan.rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Fail(errno, "open rootfs ", plan.rootfs.c_str());
   // Opened before SetupStdio in a user namespace: out of the way of its fds.
-  *rootfd = fcntl(fd, F_DUPFD_CLOEXEC, kFirstFreeFd);
-  int err = errno;
-  close(fd);
-  if (*rootfd < 0) return Fail(err, "open rootfs ", plan.rootfs.c_str());
+  rootfd->reset(fcntl(fd.get(), F_DUPFD_CLOEXEC, kFirstFreeFd));
+  if (!rootfd->valid()) return Fail(errno, "open rootfs ", plan.rootfs.c_str());
   return Ok();
 }
 
 Step OpenBindSources(LaunchPlan& plan) {
   for (MountStep& m : plan.mounts) {
     if (!m.bind) continue;
-    int fd = open(m.source.c_str(), O_PATH | O_CLOEXEC);
-    if (fd < 0) return Fail(errno, "open the source of ", m.what.c_str());
-    m.source_fd = fcntl(fd, F_DUPFD_CLOEXEC, kFirstFreeFd);  // out of SetupStdio's way
-    int err = errno;
-    close(fd);
-    if (m.source_fd < 0) return Fail(err, "open the source of ", m.what.c_str());
+    UniqueFd fd(open(m.source.c_str(), O_PATH | O_CLOEXEC));
+    if (!fd.valid()) return Fail(errno, "open the source of ", m.what.c_str());
+    // Out of SetupStdio's way; kept until CloseInheritedFds (process_setup.h).
+    m.source_fd = fcntl(fd.get(), F_DUPFD_CLOEXEC, kFirstFreeFd);
+    if (m.source_fd < 0) return Fail(errno, "open the source of ", m.what.c_str());
   }
   return Ok();
 }
@@ -101,22 +108,18 @@ Step MountIntoRootfs(const LaunchPlan& plan, int rootfd) {
 
 Step EnterRootfs(const LaunchPlan& plan, int rootfd) {
   if (plan.no_pivot) return MoveRoot(rootfd);
-  int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (oldroot < 0) return Fail(errno, "open /");
-  if (fchdir(rootfd) != 0) {
-    close(oldroot);
-    return Fail(errno, "chdir to rootfs");
-  }
+  UniqueFd oldroot(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!oldroot.valid()) return Fail(errno, "open /");
+  if (fchdir(rootfd) != 0) return Fail(errno, "chdir to rootfs");
   // pivot_root(".", "."): the old root ends up mounted over the new one,
   // where it can be detached without needing a directory for it.
   if (syscall(SYS_pivot_root, ".", ".") != 0) {
-    int err = errno;
-    close(oldroot);
-    if (err == EINVAL) return MoveRoot(rootfd);  // root is rootfs (initramfs)
-    return Fail(err, "pivot_root");
+    if (errno != EINVAL) return Fail(errno, "pivot_root");
+    oldroot.reset();  // not held across the move
+    return MoveRoot(rootfd);  // root is rootfs (initramfs)
   }
   Step result = Ok();
-  if (fchdir(oldroot) != 0) {
+  if (fchdir(oldroot.get()) != 0) {
     result = Fail(errno, "chdir to old root");
   } else if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
     result = Fail(errno, "make old root rslave");
@@ -125,7 +128,6 @@ Step EnterRootfs(const LaunchPlan& plan, int rootfd) {
   } else if (chdir("/") != 0) {
     result = Fail(errno, "chdir /");
   }
-  close(oldroot);
   return result;
 }
 
@@ -135,14 +137,7 @@ Step FinalizeRootfs(const LaunchPlan& plan) {
   }
   for (const std::string& p : plan.masked_paths) CHILD_TRY(MaskPath(p));
   for (const std::string& p : plan.readonly_paths) CHILD_TRY(ReadonlyPath(p));
-  // runc creates a missing cwd (as root, before the root turns read-only).
-  int root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (root < 0) return Fail(errno, "open /");
-  int cwd = MkdirAllInRoot(root, plan.proc.cwd_rel.c_str(), 0755);
-  int err = errno;
-  close(root);
-  if (cwd < 0) return Fail(err, "create cwd ", plan.proc.cwd.c_str());
-  close(cwd);
+  CHILD_TRY(CreateCwd(plan));
   if (plan.readonly_root) CHILD_TRY(RemountReadonly("/", "remount read-only "));
   return Ok();
 }

@@ -13,11 +13,13 @@
 
 #include "agent/container/child_util.h"
 #include "agent/container/plan.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent::child {
 
-// *rootfd: directory fd of the bind-mounted rootfs (O_CLOEXEC).
-Step BindRootfs(const LaunchPlan& plan, int* rootfd);
+// *rootfd: directory fd of the bind-mounted rootfs (O_CLOEXEC, at
+// kFirstFreeFd or above).
+Step BindRootfs(const LaunchPlan& plan, UniqueFd* rootfd);
 // Each bind's source opened (MountStep::source_fd), for a user namespace's
 // root that may not reach it by its path.
 Step OpenBindSources(LaunchPlan& plan);

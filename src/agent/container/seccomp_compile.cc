@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 
 namespace kata::agent {
 namespace {
@@ -128,17 +129,13 @@ Status AddRule(scmp_filter_ctx ctx, uint32_t action, int nr, const std::vector<s
 }
 
 Result<std::vector<struct sock_filter>> Export(scmp_filter_ctx ctx) {
-  int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
-  if (fd < 0) return ErrnoError("seccomp: memfd_create");
-  int rc = seccomp_export_bpf(ctx, fd);
-  if (rc != 0) {
-    close(fd);
-    return SysError(rc, "export BPF");
-  }
-  off_t size = lseek(fd, 0, SEEK_END);
+  UniqueFd fd(memfd_create("seccomp-bpf", MFD_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("seccomp: memfd_create");
+  int rc = seccomp_export_bpf(ctx, fd.get());
+  if (rc != 0) return SysError(rc, "export BPF");
+  off_t size = lseek(fd.get(), 0, SEEK_END);
   std::vector<struct sock_filter> prog(static_cast<size_t>(size) / sizeof(struct sock_filter));
-  ssize_t n = pread(fd, prog.data(), prog.size() * sizeof(struct sock_filter), 0);
-  close(fd);
+  ssize_t n = pread(fd.get(), prog.data(), prog.size() * sizeof(struct sock_filter), 0);
   if (size <= 0 || n != static_cast<ssize_t>(prog.size() * sizeof(struct sock_filter))) {
     return Error(Code::kInternal, "seccomp: exported BPF program is empty or short");
   }

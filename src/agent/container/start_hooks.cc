@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/unique_fd.h"
+
 namespace kata::agent {
 
 void BuildStartHooks(const oci::Spec& spec, const std::string& id, const std::string& bundle, LaunchPlan* plan) {
@@ -66,27 +68,23 @@ size_t StateInto(const LaunchPlan& plan, char* buf, size_t cap) {
 Step RunOne(const LaunchPlan& plan, const HookStep& h) {
   int in[2];
   if (pipe2(in, O_CLOEXEC) != 0) return Fail(errno, "pipe for ", h.what.c_str());
+  UniqueFd in_r(in[0]), in_w(in[1]);
   // A raw fork: glibc's fork() would run atfork handlers (child_util.h).
   pid_t pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
-  if (pid < 0) {
-    int err = errno;
-    close(in[0]);
-    close(in[1]);
-    return Fail(err, "fork for ", h.what.c_str());
-  }
-  if (pid == 0) {
-    if (dup2(in[0], 0) < 0) _exit(126);
+  if (pid < 0) return Fail(errno, "fork for ", h.what.c_str());
+  if (pid == 0) {  // runs no destructor: execs or _exits
+    if (dup2(in_r.get(), 0) < 0) _exit(126);
     execve(h.path.c_str(), h.argv.data(), h.envp.data());
     _exit(errno == ENOENT ? 127 : 126);
   }
-  close(in[0]);
+  in_r.reset();  // the hook's
   char state[4096];
   size_t len = StateInto(plan, state, sizeof state);
   // A hook that does not read its stdin must not kill the init with SIGPIPE.
   signal(SIGPIPE, SIG_IGN);
-  (void)!WriteAll(in[1], state, len);
+  (void)!WriteAll(in_w.get(), state, len);
   signal(SIGPIPE, SIG_DFL);
-  close(in[1]);
+  in_w.reset();  // EOF for the hook, before we wait for it
   long deadline = h.timeout_s > 0 ? NowMs() + h.timeout_s * 1000L : 0;
   int status = 0;
   for (;;) {
