@@ -13,6 +13,7 @@
 
 #include "cli/state_dir.h"
 #include "common/fs.h"
+#include "common/unique_fd.h"
 #include "sandbox/paths.h"
 
 namespace kata::cli {
@@ -54,38 +55,36 @@ Result<std::string> DebugConsoleSocket(const std::string& sandbox_id) {
 }
 
 Status RunDebugConsole(const std::string& socket_path) {
-  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return ErrnoError("debug console socket");
+  UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return ErrnoError("debug console socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
-  if (connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int err = errno;
-    close(sock);
-    return ErrnoError("connect to the debug console " + socket_path, err);
+  if (connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError("connect to the debug console " + socket_path);
   }
   bool interactive = isatty(0);
   if (interactive) fprintf(stderr, "kata-runtime: guest debug console (busybox sh); Ctrl-] leaves\r\n");
   RawTerminal raw;
   // A newline: the prompt printed while nobody was attached is gone.
-  if (interactive) (void)!write(sock, "\n", 1);
+  if (interactive) (void)!write(sock.get(), "\n", 1);
   bool stdin_open = true;
   for (;;) {
-    pollfd p[2] = {{sock, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+    pollfd p[2] = {{sock.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
     int n = poll(p, 2, stdin_open ? -1 : 1000);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // n == 0: stdin ended and the guest has said all it had to say
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      if (!Copy(sock, 1)) break;  // the VM went away
+      if (!Copy(sock.get(), 1)) break;  // the VM went away
     }
     if (stdin_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-      if (!Copy(0, sock, interactive)) {
+      if (!Copy(0, sock.get(), interactive)) {
         if (interactive) break;  // the escape key (or the terminal went away)
         stdin_open = false;
       }
     }
   }
-  close(sock);
+  sock.reset();  // before the terminal is restored, as the session ends
   return Status::Ok();
 }
 

@@ -12,6 +12,7 @@
 #include "cli/parse.h"
 #include "common/fd_passing.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "sandbox/stdio_fds.h"
 #include "ttrpc/socket.h"
 
@@ -21,52 +22,41 @@ namespace {
 void RedirectStdioToDevNull() {
   int fd = open("/dev/null", O_RDWR);
   for (int i = 0; i < 3; i++) dup2(fd, i);
-  if (fd > 2) close(fd);
+  if (fd > 2) close(fd);  // a dup2 sequence: fd may be one of 0-2 itself
 }
 
 void WriteReport(int fd, const std::string& msg) {
   ssize_t unused = write(fd, msg.data(), msg.size());
   (void)unused;
-  close(fd);
 }
 
 }  // namespace
 
 // A pty whose master is sent to `console_socket`; returns the slave.
-Result<int> PtyForConsoleSocket(const std::string& console_socket) {
-  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) return ErrnoError("open /dev/ptmx");
-  if (grantpt(master) != 0 || unlockpt(master) != 0) {
-    close(master);
-    return ErrnoError("unlock pty");
-  }
-  int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0) {
-    close(master);
-    return ErrnoError("open pty slave");
-  }
+Result<UniqueFd> PtyForConsoleSocket(const std::string& console_socket) {
+  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.valid()) return ErrnoError("open /dev/ptmx");
+  if (grantpt(master.get()) != 0 || unlockpt(master.get()) != 0) return ErrnoError("unlock pty");
+  UniqueFd slave(open(ptsname(master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave.valid()) return ErrnoError("open pty slave");
   auto sock = ttrpc::DialUnix(console_socket);
-  Status st = sock.ok() ? SendFds(*sock, "/dev/ptmx", {master}) : sock.status();
-  if (sock.ok()) close(*sock);
-  close(master);
-  if (!st.ok()) {
-    close(slave);
-    return st.Wrap("console socket " + console_socket);
-  }
+  if (!sock.ok()) return sock.status().Wrap("console socket " + console_socket);
+  UniqueFd conn(*sock);
+  RETURN_IF_ERROR(SendFds(conn.get(), "/dev/ptmx", {master.get()}).Wrap("console socket " + console_socket));
   return slave;
 }
 
 Result<StdioRefs> HandOverStdio(const std::string& service_socket, const std::string& console_socket) {
   std::vector<int> fds = {0, 1, 2};
-  int slave = -1;
+  UniqueFd slave;
   if (!console_socket.empty()) {
     ASSIGN_OR_RETURN(slave, PtyForConsoleSocket(console_socket));
-    fds = {slave, slave, slave};
+    fds = {slave.get(), slave.get(), slave.get()};
   }
   std::random_device rd;
   std::string key = std::to_string(getpid()) + "-" + std::to_string(rd());
   Status st = sandbox::SendStdio(service_socket + ".stdio", key, fds);
-  if (slave >= 0) close(slave);
+  slave.reset();
   RETURN_IF_ERROR(st);
   std::string base = std::string(sandbox::kFdScheme) + key + "/";
   return StdioRefs{base + "0", base + "1", base + "2"};
@@ -75,26 +65,28 @@ Result<StdioRefs> HandOverStdio(const std::string& service_socket, const std::st
 Result<pid_t> ForkMonitor(const std::function<Status()>& setup, const std::function<int()>& wait) {
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  UniqueFd report_rd(report[0]), report_wr(report[1]);
   pid_t middle = fork();
   if (middle < 0) return ErrnoError("fork monitor");
   if (middle == 0) {
-    close(report[0]);
+    report_rd.reset();
     pid_t monitor = fork();
     if (monitor != 0) _exit(monitor < 0 ? 1 : 0);
     Status st = setup();
-    WriteReport(report[1], st.ok() ? "OK " + std::to_string(getpid()) : st.message());
+    WriteReport(report_wr.get(), st.ok() ? "OK " + std::to_string(getpid()) : st.message());
+    report_wr.reset();  // the caller reads to EOF
     if (!st.ok()) _exit(1);
     // Hold nothing of the caller's: its EOF must come when the process's output ends.
     RedirectStdioToDevNull();
     _exit(wait());
   }
-  close(report[1]);
+  report_wr.reset();
   waitpid(middle, nullptr, 0);
   std::string msg;
   char buf[4096];
   ssize_t n;
-  while ((n = read(report[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
-  close(report[0]);
+  while ((n = read(report_rd.get(), buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
+  report_rd.reset();
   if (msg.empty()) return Error(Code::kAborted, "monitor process died during set-up");
   if (msg.rfind("OK ", 0) != 0) return Error(Code::kInternal, msg);
   auto pid = ParseInteger(msg.substr(3), "pid from the monitor process", 1, INT32_MAX);

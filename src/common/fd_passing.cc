@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/unique_fd.h"
+
 namespace kata {
 
 Status SendFds(int sock, const std::string& payload, const std::vector<int>& fds) {
@@ -45,17 +47,17 @@ Status RecvFds(int sock, std::string* payload, std::vector<int>* fds, size_t max
   }
   if (n == 0) return Error(Code::kUnavailable, "receive file descriptors: connection closed");
   payload->assign(buf, static_cast<size_t>(n));
+  std::vector<UniqueFd> received;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     const int* p = reinterpret_cast<const int*>(CMSG_DATA(c));
-    for (size_t i = 0; i < count; i++) fds->push_back(p[i]);
+    for (size_t i = 0; i < count; i++) received.emplace_back(p[i]);
   }
-  if (msg.msg_flags & MSG_CTRUNC) {
-    for (int fd : *fds) close(fd);
-    fds->clear();
+  if (msg.msg_flags & MSG_CTRUNC) {  // `received` closes what did arrive
     return Error(Code::kInvalidArgument, "receive file descriptors: more than " + std::to_string(max_fds) + " sent");
   }
+  for (UniqueFd& fd : received) fds->push_back(fd.release());
   return Status::Ok();
 }
 

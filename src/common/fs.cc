@@ -41,11 +41,10 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
 }
 
 Status WriteExisting(const std::string& path, const std::string& value) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open " + path);
-  ssize_t n = write(fd, value.data(), value.size());
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  ssize_t n = write(fd.get(), value.data(), value.size());
   int err = errno;
-  close(fd);
   if (n != static_cast<ssize_t>(value.size())) return ErrnoError("write \"" + value + "\" to " + path, n < 0 ? err : EIO);
   return Status::Ok();
 }
@@ -100,27 +99,23 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, int mod
   }
   // Everything relative to one directory fd: the directory cannot be swapped
   // under us between creating the temp file and renaming it.
-  int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd < 0) return ErrnoError("open directory " + dir, errno);
-  auto tmp = CreateTempIn(dirfd, dir, base, mode);
-  if (!tmp.ok()) {
-    close(dirfd);
-    return tmp.status();
-  }
+  UniqueFd dirfd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.valid()) return ErrnoError("open directory " + dir, errno);
+  auto tmp = CreateTempIn(dirfd.get(), dir, base, mode);
+  if (!tmp.ok()) return tmp.status();
   auto [fd, name] = *tmp;
   errno = 0;
   int err = WriteAll(fd, data) ? 0 : (errno != 0 ? errno : EIO);
-  if (close(fd) != 0 && err == 0) err = errno;
+  if (close(fd) != 0 && err == 0) err = errno;  // raw: close() may report the write's error
   Status st;
   if (err != 0) {
     st = ErrnoError("write " + JoinPath(dir, name), err);
-  } else if (renameat(dirfd, name.c_str(), dirfd, base.c_str()) != 0) {
+  } else if (renameat(dirfd.get(), name.c_str(), dirfd.get(), base.c_str()) != 0) {
     // rename() replaces a symlink at `path` itself, never its target.
     err = errno;
     st = ErrnoError("rename " + JoinPath(dir, name) + " to " + path, err);
   }
-  if (!st.ok()) unlinkat(dirfd, name.c_str(), 0);
-  close(dirfd);
+  if (!st.ok()) unlinkat(dirfd.get(), name.c_str(), 0);
   return st;
 }
 

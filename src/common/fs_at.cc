@@ -57,13 +57,11 @@ Status RemoveSubdir(int dir, const std::string& name, const struct stat& seen, c
 
 Status RemoveContents(int dir, dev_t dev, const std::string& where, int depth) {
   if (depth > kMaxRemoveDepth) return Error(Code::kOutOfRange, where + " is nested too deep to remove");
-  int listing = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (listing < 0) return ErrnoError("list " + where);
-  DIR* d = fdopendir(listing);
-  if (d == nullptr) {
-    close(listing);
-    return ErrnoError("list " + where);
-  }
+  UniqueFd listing(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!listing.valid()) return ErrnoError("list " + where);
+  DIR* d = fdopendir(listing.get());
+  if (d == nullptr) return ErrnoError("list " + where);
+  listing.release();  // closedir() closes it
   std::vector<std::string> names;
   while (struct dirent* e = readdir(d)) {
     std::string n = e->d_name;

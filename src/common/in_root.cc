@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <climits>
 #include <cstddef>
+#include <utility>
+
+#include "common/unique_fd.h"
 
 namespace kata::fs {
 
@@ -36,42 +39,40 @@ size_t StrLen(const char* s) {
 // `dir` from the root (no leading '/'), `todo` what is left to walk.
 struct Walk {
   int rootfd;
-  int dir = -1;
+  UniqueFd dir;
   char resolved[PATH_MAX];
   size_t resolved_len = 0;
   char todo[PATH_MAX];
   char scratch[PATH_MAX];
 
   bool Reset() {  // back to the root
-    if (dir >= 0) close(dir);
+    dir.reset();
     resolved_len = 0;
     resolved[0] = '\0';
-    dir = OpenInRoot(rootfd, ".", O_PATH | O_DIRECTORY);
-    return dir >= 0;
+    dir.reset(OpenInRoot(rootfd, ".", O_PATH | O_DIRECTORY));
+    return dir.valid();
   }
   bool Up() {  // ".." never leaves the root
     while (resolved_len > 0 && resolved[resolved_len - 1] != '/') --resolved_len;
     if (resolved_len > 0) --resolved_len;
     resolved[resolved_len] = '\0';
-    int next = OpenInRoot(rootfd, resolved, O_PATH | O_DIRECTORY);
-    if (next < 0) return false;
-    close(dir);
-    dir = next;
+    UniqueFd next(OpenInRoot(rootfd, resolved, O_PATH | O_DIRECTORY));
+    if (!next.valid()) return false;
+    dir = std::move(next);
     return true;
   }
   bool Down(const char* name, size_t len) {
-    int next = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0) return false;
+    UniqueFd next(openat(dir.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next.valid()) return false;
     if (resolved_len + len + 2 > sizeof resolved) {
-      close(next);
+      next.reset();
       errno = ENAMETOOLONG;
       return false;
     }
     if (resolved_len > 0) resolved[resolved_len++] = '/';
     for (size_t i = 0; i < len; ++i) resolved[resolved_len++] = name[i];
     resolved[resolved_len] = '\0';
-    close(dir);
-    dir = next;
+    dir = std::move(next);
     return true;
   }
   // A symlink at `comp` (todo ends there, todo[end] was `saved`): its
@@ -82,7 +83,7 @@ struct Walk {
       return false;
     }
     char target[PATH_MAX];
-    ssize_t n = readlinkat(dir, comp, target, sizeof target);
+    ssize_t n = readlinkat(dir.get(), comp, target, sizeof target);
     if (n < 0 || n >= static_cast<ssize_t>(sizeof target)) {
       if (n >= 0) errno = ENAMETOOLONG;
       return false;
@@ -98,8 +99,8 @@ struct Walk {
     if (clen == 1 && comp[0] == '.') return true;
     if (clen == 2 && comp[0] == '.' && comp[1] == '.') return Up();
     struct stat st;
-    if (fstatat(dir, comp, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      return errno == ENOENT && (mkdirat(dir, comp, mode) == 0 || errno == EEXIST) && Down(comp, clen);
+    if (fstatat(dir.get(), comp, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errno == ENOENT && (mkdirat(dir.get(), comp, mode) == 0 || errno == EEXIST) && Down(comp, clen);
     }
     if (S_ISLNK(st.st_mode)) return *restarted = FollowLink(comp, end, saved, links);
     if (!S_ISDIR(st.st_mode)) {
@@ -144,7 +145,7 @@ int MkdirAllInRoot(int rootfd, const char* rel, mode_t mode) {
   size_t pos = 0;
   for (;;) {
     while (w.todo[pos] == '/') ++pos;
-    if (w.todo[pos] == '\0') return w.dir;
+    if (w.todo[pos] == '\0') return w.dir.release();
     size_t end = pos;
     while (w.todo[end] != '\0' && w.todo[end] != '/') ++end;
     char saved = w.todo[end];
@@ -152,7 +153,7 @@ int MkdirAllInRoot(int rootfd, const char* rel, mode_t mode) {
     bool restarted = false;
     if (!w.Step(w.todo + pos, end - pos, end, saved, mode, &links, &restarted)) {
       int err = errno;
-      close(w.dir);
+      w.dir.reset();
       errno = err;
       return -1;
     }

@@ -18,6 +18,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 
 namespace kata::proc {
 namespace {
@@ -89,31 +90,28 @@ void PassFds(const std::vector<int>& fds, int* err_fd) {
 pid_t ForkDetached() {
   int pid_pipe[2];
   if (pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
+  UniqueFd pid_rd(pid_pipe[0]), pid_wr(pid_pipe[1]);
   pid_t middle = fork();
-  if (middle < 0) {
-    close(pid_pipe[0]);
-    close(pid_pipe[1]);
-    return -1;
-  }
+  if (middle < 0) return -1;
   if (middle == 0) {
-    close(pid_pipe[0]);
+    pid_rd.reset();
     setsid();  // no terminal, no process group of the caller's
     pid_t grandchild = fork();
     if (grandchild == 0) {
-      close(pid_pipe[1]);
+      pid_wr.reset();
       return 0;
     }
-    ssize_t unused = write(pid_pipe[1], &grandchild, sizeof grandchild);
+    ssize_t unused = write(pid_wr.get(), &grandchild, sizeof grandchild);
     (void)unused;
     _exit(grandchild < 0 ? 1 : 0);
   }
-  close(pid_pipe[1]);
+  pid_wr.reset();  // only the middle child's copy is left: EOF once it exits
   pid_t grandchild = -1;
   ssize_t n;
   do {
-    n = read(pid_pipe[0], &grandchild, sizeof grandchild);
+    n = read(pid_rd.get(), &grandchild, sizeof grandchild);
   } while (n < 0 && errno == EINTR);
-  close(pid_pipe[0]);
+  pid_rd.reset();
   while (waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
   }
   if (n != sizeof grandchild || grandchild < 0) {
@@ -129,24 +127,23 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
   if (argv.empty()) return Error(Code::kInvalidArgument, "spawn: empty argv");
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  UniqueFd err_rd(pipefd[0]), err_wr(pipefd[1]);
   pid_t pid = opts.detach ? ForkDetached() : fork();
   if (pid < 0) {
     int err = errno;
-    close(pipefd[0]);
-    close(pipefd[1]);
     return ErrnoError("fork for " + argv[0], err);
   }
   if (pid == 0) {
-    close(pipefd[0]);
-    ChildExec(argv, opts, pipefd[1]);
+    err_rd.reset();
+    ChildExec(argv, opts, err_wr.get());
   }
-  close(pipefd[1]);
+  err_wr.reset();  // the child's copy closes at exec (CLOEXEC): EOF and no report = exec worked
   int err = 0;
   ssize_t n;
   do {
-    n = read(pipefd[0], &err, sizeof err);
+    n = read(err_rd.get(), &err, sizeof err);
   } while (n < 0 && errno == EINTR);
-  close(pipefd[0]);
+  err_rd.reset();
   if (n == sizeof err) {
     if (!opts.detach) waitpid(pid, nullptr, 0);
     if (err < 0) return ErrnoError("set up the process for " + argv[0] + " before exec", -err);
@@ -184,7 +181,7 @@ void CloseFdsFrom(int lowest, const std::vector<int>& keep) {
     if (fd >= lowest && fd != dirfd(d) && std::find(keep.begin(), keep.end(), fd) == keep.end()) fds.push_back(fd);
   }
   closedir(d);
-  for (int fd : fds) close(fd);
+  for (int fd : fds) close(fd);  // a range, not owned by anyone here
 }
 
 std::string ReadPidFile(const std::string& path) {

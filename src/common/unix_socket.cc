@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "common/unique_fd.h"
+
 namespace kata {
 namespace {
 
@@ -24,35 +26,32 @@ Result<sockaddr_un> UnixAddr(const std::string& path) {
 
 Result<int> DialUnix(const std::string& path) {
   ASSIGN_OR_RETURN(sockaddr_un addr, UnixAddr(path));
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoError("socket");
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError("socket");
   int rc;
   do {
-    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) {
     Status st = ErrnoError("dial " + path);
-    ::close(fd);
     return Status(st.code() == Code::kInternal ? Code::kUnavailable : st.code(), st.message());
   }
-  return fd;
+  return fd.release();  // the caller's
 }
 
 Result<int> ListenUnix(const std::string& path) {
   ASSIGN_OR_RETURN(sockaddr_un addr, UnixAddr(path));
   struct stat sb;
   if (::lstat(path.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode)) ::unlink(path.c_str());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoError("socket");
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError("socket");
   // chmod before listen(): until listen() nobody can connect, so there is no
   // window in which the umask-derived mode lets another user in.
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-      ::chmod(path.c_str(), 0600) < 0 || ::listen(fd, SOMAXCONN) < 0) {
-    Status st = ErrnoError("listen " + path);
-    ::close(fd);
-    return st;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
+      ::chmod(path.c_str(), 0600) < 0 || ::listen(fd.get(), SOMAXCONN) < 0) {
+    return ErrnoError("listen " + path);
   }
-  return fd;
+  return fd.release();  // the caller's
 }
 
 }  // namespace kata

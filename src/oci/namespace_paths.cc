@@ -9,6 +9,7 @@
 
 #include "oci/json_fields.h"
 #include "oci/namespace_types.h"
+#include "common/unique_fd.h"
 
 namespace kata::oci {
 
@@ -18,11 +19,11 @@ Status CheckNamespacePaths(const Spec& spec) {
     const Namespace& ns = spec.linux_config->namespaces[i];
     if (ns.path.empty()) continue;
     std::string field = internal::Index("linux.namespaces", i) + ".path";
-    int fd = open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError(field + ": open " + ns.path);
-    int type = ioctl(fd, NS_GET_NSTYPE);
+    UniqueFd fd(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError(field + ": open " + ns.path);
+    int type = ioctl(fd.get(), NS_GET_NSTYPE);
     int err = errno;
-    close(fd);
+    fd.reset();
     if (type < 0) {
       return Error(Code::kInvalidArgument, field + ": " + ns.path + " is not a namespace (" + strerror(err) + ")");
     }

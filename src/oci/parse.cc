@@ -6,6 +6,7 @@
 
 #include "oci/json_fields.h"
 #include "common/json_parse.h"
+#include "common/unique_fd.h"
 #include "oci/spec_json.h"
 
 namespace kata::oci {
@@ -256,22 +257,18 @@ Result<Spec> ParseSpec(const std::string& json_text) {
 
 Result<Spec> LoadSpec(const std::string& bundle_dir) {
   std::string path = bundle_dir + "/config.json";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open " + path);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
   std::string text;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return ErrnoError("read " + path, err);
-    }
+    if (n < 0) return ErrnoError("read " + path);
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
+  fd.reset();
   ASSIGN_OR_RETURN(json doc, ParseJsonBounded(text, path));  // JSON errors name the file
   return ParseSpec(doc);
 }

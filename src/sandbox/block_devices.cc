@@ -90,7 +90,7 @@ Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec, co
       for (const std::string& o : options) {
         if (o != "ro" && o != "rw") kept.push_back(o);
       }
-      out.push_back({i, source, true, type, kept, ro});
+      out.push_back({i, source, true, type, kept, ro, ""});
     }
   }
   return out;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/process.h"
+#include "common/unique_fd.h"
 
 namespace kata::sandbox {
 namespace {
@@ -21,22 +22,20 @@ Status RunOne(const std::string& kind, const oci::Hook& hook, const std::string&
   // must not kill us with SIGPIPE (send with MSG_NOSIGNAL).
   int in[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) return ErrnoError("socketpair for hook");
+  UniqueFd hook_end(in[0]), our_end(in[1]);
   proc::SpawnOptions so;
-  so.stdin_fd = in[0];
+  so.stdin_fd = hook_end.get();
   so.stdout_fd = 2;
   so.stderr_fd = 2;
   so.netns_fd = netns_fd;
   so.env = hook.env.empty() ? std::vector<std::string>{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"} : hook.env;
   so.executable = hook.path;  // args[0] is the hook's name for itself
   auto pid = proc::Spawn(hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args, so);
-  close(in[0]);
-  if (!pid.ok()) {
-    close(in[1]);
-    return pid.status().Wrap(kind + " hook " + hook.path);
-  }
-  ssize_t unused = send(in[1], state_json.data(), state_json.size(), MSG_NOSIGNAL);
+  hook_end.reset();
+  if (!pid.ok()) return pid.status().Wrap(kind + " hook " + hook.path);
+  ssize_t unused = send(our_end.get(), state_json.data(), state_json.size(), MSG_NOSIGNAL);
   (void)unused;
-  close(in[1]);
+  our_end.reset();  // EOF: the hook has the whole state
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(hook.timeout.value_or(0));
   int status = 0;
   while (true) {

@@ -9,24 +9,10 @@
 
 namespace kata::sandbox {
 
-NetNs& NetNs::operator=(NetNs&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = o.fd_;
-    path_ = std::move(o.path_);
-    o.fd_ = -1;
-  }
-  return *this;
-}
-
-NetNs::~NetNs() {
-  if (fd_ >= 0) close(fd_);
-}
-
 Result<NetNs> NetNs::Open(const std::string& path) {
   NetNs ns;
-  ns.fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns.fd_ < 0) return ErrnoError("open network namespace " + path);
+  ns.fd_.reset(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns.fd_.valid()) return ErrnoError("open network namespace " + path);
   ns.path_ = path;
   return ns;
 }
@@ -39,8 +25,8 @@ Result<NetNs> NetNs::CreateNew() {
       st = ErrnoError("create a network namespace");
       return;
     }
-    ns.fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (ns.fd_ < 0) st = ErrnoError("open the new network namespace");
+    ns.fd_.reset(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!ns.fd_.valid()) st = ErrnoError("open the new network namespace");
   });
   t.join();
   if (!st.ok()) return st;
@@ -49,7 +35,7 @@ Result<NetNs> NetNs::CreateNew() {
 
 std::pair<uint64_t, uint64_t> NetNs::Identity() const {
   struct stat st {};
-  if (fd_ < 0 || fstat(fd_, &st) != 0) return {0, 0};
+  if (!fd_.valid() || fstat(fd_.get(), &st) != 0) return {0, 0};
   return {st.st_dev, st.st_ino};
 }
 
@@ -66,7 +52,7 @@ bool NetNs::IsHost() const {
 Status NetNs::Run(const std::function<Status()>& fn) const {
   Status st;
   std::thread t([&] {
-    if (setns(fd_, CLONE_NEWNET) != 0) {
+    if (setns(fd_.get(), CLONE_NEWNET) != 0) {
       st = ErrnoError("enter network namespace " + (path_.empty() ? std::string("of the sandbox") : path_));
       return;
     }

@@ -8,25 +8,25 @@
 #include <utility>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace kata::sandbox {
 
 class NetNs {
  public:
   NetNs() = default;
-  NetNs(NetNs&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
-  NetNs& operator=(NetNs&& o) noexcept;
+  NetNs(NetNs&& o) noexcept = default;
+  NetNs& operator=(NetNs&& o) noexcept = default;
   NetNs(const NetNs&) = delete;
   NetNs& operator=(const NetNs&) = delete;
-  ~NetNs();
 
   // The namespace at `path` (e.g. /run/netns/cni-..., from the OCI spec).
   static Result<NetNs> Open(const std::string& path);
   // A new, empty namespace, alive as long as this fd or a process in it.
   static Result<NetNs> CreateNew();
 
-  bool valid() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
+  bool valid() const { return fd_.valid(); }
+  int fd() const { return fd_.get(); }
   const std::string& path() const { return path_; }  // "" for CreateNew
   // The namespace's identity (nsfs device and inode); {0, 0} if unknown.
   std::pair<uint64_t, uint64_t> Identity() const;
@@ -38,7 +38,7 @@ class NetNs {
   Status Run(const std::function<Status()>& fn) const;
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string path_;
 };
 

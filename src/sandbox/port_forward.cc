@@ -88,20 +88,21 @@ PortForwarder::~PortForwarder() {
 
 void PortForwarder::AcceptLoop() {
   while (!stopping_) {
-    int conn = accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) {
+    UniqueFd conn(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn.valid()) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (!stopping_) log::Warn("port forwarding: accept: " + std::string(strerror(errno)));
       return;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    conns_[conn] = 0;
+    conns_[conn.get()] = 0;
     relays_++;
-    std::thread(&PortForwarder::Relay, this, conn).detach();  // the destructor waits for relays_ == 0
+    std::thread(&PortForwarder::Relay, this, std::move(conn)).detach();  // the destructor waits for relays_ == 0
   }
 }
 
-void PortForwarder::Relay(int conn) {
+void PortForwarder::Relay(UniqueFd owned) {
+  int conn = owned.get();
   auto port = OriginalPort(conn);
   Result<uint64_t> stream = port.ok() ? agent_.PortForwardConnect(*port) : Result<uint64_t>(port.status());
   if (stream.ok()) {
@@ -121,7 +122,7 @@ void PortForwarder::Relay(int conn) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   conns_.erase(conn);
-  close(conn);
+  owned.reset();  // under mu_: the destructor shuts down only what conns_ lists
   if (--relays_ == 0) relays_done_.notify_all();
 }
 

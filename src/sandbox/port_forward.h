@@ -44,7 +44,7 @@ class PortForwarder {
   PortForwarder(const NetNs& netns, AgentClient& agent) : netns_(netns), agent_(agent) {}
   void AcceptLoop();
   // One accepted connection, both directions, until both ends are done.
-  void Relay(int conn);
+  void Relay(UniqueFd conn);
   void GuestToHost(int conn, uint64_t stream);
   void HostToGuest(int conn, uint64_t stream);
 

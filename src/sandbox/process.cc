@@ -17,15 +17,15 @@ namespace {
 // The status a process gets when its VM died under it (no exit code exists).
 constexpr int kVmGoneStatus = 255;
 
-Result<int> OpenPath(const std::string& path, int flags) {
+Result<UniqueFd> OpenPath(const std::string& path, int flags) {
   if (path.rfind(kFdScheme, 0) == 0) return TakeStdio(path);  // handed over by kata-runtime
   // Strip the "fifo"/"file" URI forms containerd may hand us.
   std::string p = path;
   for (const char* prefix : {"fifo://", "file://"}) {
     if (p.rfind(prefix, 0) == 0) p = p.substr(std::string(prefix).size());
   }
-  int fd = open(p.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open stdio " + p);
+  UniqueFd fd(open(p.c_str(), flags | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open stdio " + p);
   return fd;
 }
 
@@ -37,8 +37,6 @@ HostProcess::HostProcess(AgentClient& agent, std::string cid, std::string exec_i
 HostProcess::~HostProcess() {
   if (waiter_.joinable()) waiter_.join();
   StopInput();
-  for (int fd : {out_fd_, err_fd_})
-    if (fd >= 0) close(fd);
 }
 
 Status HostProcess::OpenStdio() {
@@ -51,9 +49,11 @@ Status HostProcess::OpenStdio() {
   if (!io_.in.empty()) {
     // Non-blocking open: a fifo with no writer yet must not stall Create.
     ASSIGN_OR_RETURN(in_fd_, OpenPath(io_.in, O_RDONLY | O_NONBLOCK));
-    if (io_.in.rfind(kFdScheme, 0) != 0) fcntl(in_fd_, F_SETFL, fcntl(in_fd_, F_GETFL) & ~O_NONBLOCK);
-    drain_input_fd_ = eventfd(0, EFD_CLOEXEC);
-    if (drain_input_fd_ < 0) return ErrnoError("eventfd for stdin of " + exec_id_);
+    if (io_.in.rfind(kFdScheme, 0) != 0) {
+      fcntl(in_fd_.get(), F_SETFL, fcntl(in_fd_.get(), F_GETFL) & ~O_NONBLOCK);
+    }
+    drain_input_fd_.reset(eventfd(0, EFD_CLOEXEC));
+    if (!drain_input_fd_.valid()) return ErrnoError("eventfd for stdin of " + exec_id_);
   }
   for (const auto* p : {&io_.in, &io_.out, &io_.err}) ReleaseStdio(*p);
   return Status::Ok();
@@ -62,14 +62,14 @@ Status HostProcess::OpenStdio() {
 void HostProcess::Run(std::function<void(const ExitInfo&)> on_exit) {
   // Output is drained even when nobody listens, so the guest process never
   // blocks on a full pipe.
-  outputs_.emplace_back(&HostProcess::CopyOut, this, false, out_fd_);
-  if (!io_.terminal) outputs_.emplace_back(&HostProcess::CopyOut, this, true, err_fd_);
-  if (io_.terminal && out_fd_ >= 0 && isatty(out_fd_)) {
-    terminal_ = std::make_unique<TerminalRelay>(agent_, cid_, exec_id_, out_fd_);
+  outputs_.emplace_back(&HostProcess::CopyOut, this, false, out_fd_.get());
+  if (!io_.terminal) outputs_.emplace_back(&HostProcess::CopyOut, this, true, err_fd_.get());
+  if (io_.terminal && out_fd_.valid() && isatty(out_fd_.get())) {
+    terminal_ = std::make_unique<TerminalRelay>(agent_, cid_, exec_id_, out_fd_.get());
   }
-  if (in_fd_ >= 0) {
-    stop_input_fd_ = eventfd(0, EFD_CLOEXEC);
-    if (stop_input_fd_ >= 0) input_ = std::thread(&HostProcess::CopyIn, this, in_fd_);
+  if (in_fd_.valid()) {
+    stop_input_fd_.reset(eventfd(0, EFD_CLOEXEC));
+    if (stop_input_fd_.valid()) input_ = std::thread(&HostProcess::CopyIn, this, in_fd_.get());
   }
   waiter_ = std::thread(&HostProcess::WaitForExit, this, std::move(on_exit));
 }
@@ -89,7 +89,7 @@ void HostProcess::CopyIn(int fd) {
     // Not a blocking read(): once the process has exited nothing may keep
     // this thread, or the caller's stdin open (an exec's fifo, a terminal).
     if (!draining) {
-      pollfd fds[3] = {{fd, POLLIN, 0}, {stop_input_fd_, POLLIN, 0}, {drain_input_fd_, POLLIN, 0}};
+      pollfd fds[3] = {{fd, POLLIN, 0}, {stop_input_fd_.get(), POLLIN, 0}, {drain_input_fd_.get(), POLLIN, 0}};
       if (poll(fds, 3, -1) < 0) {
         if (errno == EINTR) continue;
         return;
@@ -113,16 +113,13 @@ void HostProcess::CopyIn(int fd) {
 }
 
 void HostProcess::StopInput() {
-  if (stop_input_fd_ >= 0) {
+  if (stop_input_fd_.valid()) {
     uint64_t one = 1;
-    ssize_t unused = write(stop_input_fd_, &one, sizeof one);
+    ssize_t unused = write(stop_input_fd_.get(), &one, sizeof one);
     (void)unused;
   }
   if (input_.joinable()) input_.join();
-  for (int* fd : {&stop_input_fd_, &drain_input_fd_, &in_fd_}) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-  }
+  for (UniqueFd* fd : {&stop_input_fd_, &drain_input_fd_, &in_fd_}) fd->reset();
 }
 
 Status HostProcess::Resize(uint32_t rows, uint32_t cols) {
@@ -131,9 +128,9 @@ Status HostProcess::Resize(uint32_t rows, uint32_t cols) {
 }
 
 Status HostProcess::CloseStdin() {
-  if (drain_input_fd_ < 0) return agent_.CloseStdin(cid_, exec_id_);
+  if (!drain_input_fd_.valid()) return agent_.CloseStdin(cid_, exec_id_);
   uint64_t one = 1;
-  if (write(drain_input_fd_, &one, sizeof one) != sizeof one) return ErrnoError("signal stdin close of " + exec_id_);
+  if (write(drain_input_fd_.get(), &one, sizeof one) != sizeof one) return ErrnoError("signal stdin close of " + exec_id_);
   return Status::Ok();
 }
 
@@ -149,10 +146,8 @@ void HostProcess::WaitForExit(std::function<void(const ExitInfo&)> on_exit) {
   terminal_.reset();  // stop following the window size before the tty fd closes
   StopInput();
   info.at = std::chrono::system_clock::now();
-  for (int* fd : {&out_fd_, &err_fd_}) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-  }
+  out_fd_.reset();  // the caller's fifos see EOF before anyone learns of the exit
+  err_fd_.reset();
   {
     std::lock_guard<std::mutex> lock(mu_);
     exited_ = true;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "sandbox/agent_client.h"
 #include "sandbox/terminal.h"
 
@@ -67,14 +68,14 @@ class HostProcess {
   std::string cid_;
   std::string exec_id_;
   StdioPaths io_;
-  int in_fd_ = -1, out_fd_ = -1, err_fd_ = -1;
+  UniqueFd in_fd_, out_fd_, err_fd_;
   std::vector<std::thread> outputs_;
   std::thread input_;
-  int stop_input_fd_ = -1;  // eventfd: the process exited, stop reading its stdin
+  UniqueFd stop_input_fd_;  // eventfd: the process exited, stop reading its stdin
   // eventfd: the caller closed its end (Task CloseIO): forward what is still
   // buffered in the fifo, then close the guest's stdin. Closing it directly
   // raced the copy and lost input written just before CloseIO.
-  int drain_input_fd_ = -1;
+  UniqueFd drain_input_fd_;
   std::thread waiter_;
   std::unique_ptr<TerminalRelay> terminal_;
   mutable std::mutex mu_;

@@ -35,9 +35,9 @@ bool IsFileBind(const nlohmann::json& m) {
 }
 
 Status MakeFileInRoot(int rootfd, const std::string& rel) {
-  int dir = fs::MkdirAllInRoot(rootfd, fs::Dirname(rel).c_str(), 0755);
-  if (dir < 0) return ErrnoError("create the parent of mount point /" + rel + " in the read-only rootfs");
-  close(dir);
+  if (!UniqueFd(fs::MkdirAllInRoot(rootfd, fs::Dirname(rel).c_str(), 0755)).valid()) {
+    return ErrnoError("create the parent of mount point /" + rel + " in the read-only rootfs");
+  }
   struct open_how how = {};
   how.flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK;
   how.mode = 0644;
@@ -48,9 +48,9 @@ Status MakeFileInRoot(int rootfd, const std::string& rel) {
 }
 
 Status MakeDirInRoot(int rootfd, const std::string& rel) {
-  int dir = fs::MkdirAllInRoot(rootfd, rel.c_str(), 0755);
-  if (dir < 0) return ErrnoError("create /" + rel + " in the read-only rootfs");
-  close(dir);
+  if (!UniqueFd(fs::MkdirAllInRoot(rootfd, rel.c_str(), 0755)).valid()) {
+    return ErrnoError("create /" + rel + " in the read-only rootfs");
+  }
   return Status::Ok();
 }
 

@@ -11,14 +11,15 @@
 
 #include "common/fd_passing.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "ttrpc/socket.h"
 
 namespace kata::sandbox {
 namespace {
 
 std::mutex mu;
-std::map<std::string, std::vector<int>>& Store() {
-  static std::map<std::string, std::vector<int>> m;
+std::map<std::string, std::vector<UniqueFd>>& Store() {
+  static std::map<std::string, std::vector<UniqueFd>> m;
   return m;
 }
 
@@ -32,59 +33,59 @@ bool ParseUri(const std::string& uri, std::string* key, size_t* n) {
   return true;
 }
 
-void HandleConnection(int conn) {
+void HandleConnection(UniqueFd conn) {
   std::string key;
-  std::vector<int> fds;
-  Status st = RecvFds(conn, &key, &fds, 3);
+  std::vector<int> received;
+  Status st = RecvFds(conn.get(), &key, &received, 3);
+  std::vector<UniqueFd> fds(received.begin(), received.end());
   if (st.ok() && !key.empty()) {
     std::lock_guard<std::mutex> lock(mu);
-    for (int fd : Store()[key]) close(fd);
-    Store()[key] = fds;
+    Store()[key] = std::move(fds);  // closes what an earlier hand-over left under the key
   }
   std::string reply = st.ok() ? "OK" : st.message();
-  ssize_t unused = write(conn, reply.data(), reply.size());
+  ssize_t unused = write(conn.get(), reply.data(), reply.size());
   (void)unused;
-  close(conn);
 }
 
 }  // namespace
 
 Status ServeStdioSocket(const std::string& path) {
   ASSIGN_OR_RETURN(int listen_fd, ttrpc::ListenUnix(path));
-  std::thread([listen_fd] {
+  std::thread([listener = UniqueFd(listen_fd)] {
     while (true) {
-      int conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (conn < 0) {
+      UniqueFd conn(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn.valid()) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         return;
       }
-      HandleConnection(conn);
+      HandleConnection(std::move(conn));
     }
   }).detach();
   return Status::Ok();
 }
 
 Status SendStdio(const std::string& path, const std::string& key, const std::vector<int>& fds) {
-  ASSIGN_OR_RETURN(int sock, ttrpc::DialUnix(path));
-  Status st = SendFds(sock, key, fds);
+  ASSIGN_OR_RETURN(int fd, ttrpc::DialUnix(path));
+  UniqueFd sock(fd);
+  Status st = SendFds(sock.get(), key, fds);
   char buf[512];
-  ssize_t n = st.ok() ? read(sock, buf, sizeof buf) : 0;
-  close(sock);
+  ssize_t n = st.ok() ? read(sock.get(), buf, sizeof buf) : 0;
+  sock.reset();
   RETURN_IF_ERROR(st);
   std::string reply(buf, n > 0 ? static_cast<size_t>(n) : 0);
   if (reply != "OK") return Error(Code::kInternal, "hand stdio to the sandbox service: " + reply);
   return Status::Ok();
 }
 
-Result<int> TakeStdio(const std::string& uri) {
+Result<UniqueFd> TakeStdio(const std::string& uri) {
   std::string key;
   size_t n = 0;
   if (!ParseUri(uri, &key, &n)) return Error(Code::kInvalidArgument, "malformed stdio reference " + uri);
   std::lock_guard<std::mutex> lock(mu);
   auto it = Store().find(key);
   if (it == Store().end() || n >= it->second.size()) return Error(Code::kNotFound, "no stdio was handed over as " + uri);
-  int fd = fcntl(it->second[n], F_DUPFD_CLOEXEC, 3);
-  if (fd < 0) return ErrnoError("dup stdio " + uri);
+  UniqueFd fd(fcntl(it->second[n].get(), F_DUPFD_CLOEXEC, 3));
+  if (!fd.valid()) return ErrnoError("dup stdio " + uri);
   return fd;
 }
 
@@ -95,8 +96,7 @@ void ReleaseStdio(const std::string& uri) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = Store().find(key);
   if (it == Store().end()) return;
-  for (int fd : it->second) close(fd);
-  Store().erase(it);
+  Store().erase(it);  // closes them
 }
 
 }  // namespace kata::sandbox

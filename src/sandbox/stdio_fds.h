@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace kata::sandbox {
 
@@ -20,7 +21,7 @@ Status ServeStdioSocket(const std::string& path);
 // Client side: sends `fds` (stdin, stdout, stderr) under `key`; returns once stored.
 Status SendStdio(const std::string& path, const std::string& key, const std::vector<int>& fds);
 // A dup of fd `n` stored under `key`, for a "kata-fd://key/n" path.
-Result<int> TakeStdio(const std::string& uri);
+Result<UniqueFd> TakeStdio(const std::string& uri);
 // Closes what is stored under the key of `uri` (once a process has its fds).
 void ReleaseStdio(const std::string& uri);
 

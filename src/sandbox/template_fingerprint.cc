@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/sha256.h"
+#include "common/unique_fd.h"
 
 namespace kata::sandbox {
 namespace {
@@ -43,15 +44,14 @@ std::string FileIdentity(const std::string& path) {
 }
 
 std::string FileSha256(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "unreadable";
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return "unreadable";
   Sha256 h;
   std::string buf(1 << 20, '\0');
   ssize_t n;
-  while ((n = read(fd, buf.data(), buf.size())) > 0 || (n < 0 && errno == EINTR)) {
+  while ((n = read(fd.get(), buf.data(), buf.size())) > 0 || (n < 0 && errno == EINTR)) {
     if (n > 0) h.Update(buf.data(), static_cast<size_t>(n));
   }
-  close(fd);
   return n < 0 ? "unreadable" : h.Hex();
 }
 

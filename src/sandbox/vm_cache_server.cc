@@ -20,6 +20,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/unique_fd.h"
 #include "sandbox/leftovers.h"
 #include "sandbox/ownership.h"
 #include "sandbox/template_fingerprint.h"
@@ -79,7 +80,6 @@ void RemoveAbandonedCacheVms() {
 class CacheServer : public std::enable_shared_from_this<CacheServer> {
  public:
   explicit CacheServer(const VmCacheOptions& opts) : opts_(opts), fingerprint_(TemplateFingerprint(opts.shape.vm)) {}
-  ~CacheServer();
   CacheServer(const CacheServer&) = delete;
   CacheServer& operator=(const CacheServer&) = delete;
   Status Run(const std::function<void()>& on_listening);
@@ -90,7 +90,7 @@ class CacheServer : public std::enable_shared_from_this<CacheServer> {
   Result<vmcache::QuitReply> Quit(const ttrpc::CallContext& ctx, const vmcache::QuitRequest& req);
 
  private:
-  Status Open(int* lfd, int* sfd);
+  Status Open(UniqueFd* lfd, UniqueFd* sfd);
   void Register(ttrpc::Server& rpc);
   void AcceptLoop(ttrpc::Server& rpc, int lfd, int sfd);
   void ServeConnection(ttrpc::Server* rpc, int fd);
@@ -105,7 +105,7 @@ class CacheServer : public std::enable_shared_from_this<CacheServer> {
   VmCacheOptions opts_;
   std::string fingerprint_;
   std::string warm_dir_;  // the warm-up container's bundle; "" = no warm-up; set before serving
-  int quit_fd_ = -1;      // eventfd, written by Quit: wakes AcceptLoop
+  UniqueFd quit_fd_;      // eventfd, written by Quit: wakes AcceptLoop
   std::mutex mu_;
   std::condition_variable cv_;        // wakes the filler
   std::condition_variable conns_cv_;  // open_conns_ went down
@@ -132,10 +132,6 @@ void BindMethod(ttrpc::Server& rpc, const char* name, std::shared_ptr<CacheServe
                 Result<Reply> (CacheServer::*fn)(const ttrpc::CallContext&, const Req&)) {
   rpc.Register(vmcache_wire::kService, name,
                ttrpc::TypedHandler<Req, Reply>(Method<Req, Reply>{std::move(server), fn}));
-}
-
-CacheServer::~CacheServer() {
-  if (quit_fd_ >= 0) close(quit_fd_);
 }
 
 void CacheServer::Register(ttrpc::Server& rpc) {
@@ -244,31 +240,28 @@ Result<vmcache::StatusReply> CacheServer::GetStatus(const ttrpc::CallContext&, c
 Result<vmcache::QuitReply> CacheServer::Quit(const ttrpc::CallContext&, const vmcache::QuitRequest&) {
   // The accept loop stops; the caller still gets this reply (Drain).
   uint64_t one = 1;
-  if (write(quit_fd_, &one, sizeof one) != sizeof one) return ErrnoError("VM cache quit");
+  if (write(quit_fd_.get(), &one, sizeof one) != sizeof one) return ErrnoError("VM cache quit");
   return vmcache::QuitReply();
 }
 
 // SIGINT/SIGTERM (read from a signalfd), the quit eventfd, leftovers of dead
 // servers, the socket and the warm-up bundle: all before the first VM.
-Status CacheServer::Open(int* lfd, int* sfd) {
+Status CacheServer::Open(UniqueFd* lfd, UniqueFd* sfd) {
   // Blocked before any thread starts, so every thread inherits the mask.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  quit_fd_ = eventfd(0, EFD_CLOEXEC);
-  if (quit_fd_ < 0) return ErrnoError("eventfd");
-  *sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
-  if (*sfd < 0) return ErrnoError("signalfd");
+  quit_fd_.reset(eventfd(0, EFD_CLOEXEC));
+  if (!quit_fd_.valid()) return ErrnoError("eventfd");
+  sfd->reset(signalfd(-1, &stop_signals, SFD_CLOEXEC));
+  if (!sfd->valid()) return ErrnoError("signalfd");
   RemoveAbandonedCacheVms();
   Status st = fs::MkdirAll(fs::Dirname(opts_.endpoint), 0755);
   auto listening = st.ok() ? ttrpc::ListenUnix(opts_.endpoint) : Result<int>(st);
-  if (!listening.ok()) {
-    close(*sfd);
-    return listening.status().Wrap("VM cache endpoint");
-  }
-  *lfd = *listening;
+  if (!listening.ok()) return listening.status().Wrap("VM cache endpoint");  // the caller closes *sfd
+  lfd->reset(*listening);
   if (!opts_.warmup_binary.empty()) {
     auto bundle = PrepareWarmupBundle(kWarmupParent, opts_.warmup_binary);
     if (bundle.ok()) {
@@ -284,21 +277,21 @@ Status CacheServer::Open(int* lfd, int* sfd) {
 // own, so a client that stalls holds up no other.
 void CacheServer::AcceptLoop(ttrpc::Server& rpc, int lfd, int sfd) {
   for (;;) {
-    pollfd fds[3] = {{lfd, POLLIN, 0}, {sfd, POLLIN, 0}, {quit_fd_, POLLIN, 0}};
+    pollfd fds[3] = {{lfd, POLLIN, 0}, {sfd, POLLIN, 0}, {quit_fd_.get(), POLLIN, 0}};
     if (poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
     if (fds[1].revents != 0 || fds[2].revents != 0) return;
-    int conn = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) continue;
+    UniqueFd conn(accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn.valid()) continue;
     std::lock_guard<std::mutex> lock(mu_);
     try {
-      std::thread(&CacheServer::ServeConnection, shared_from_this(), &rpc, conn).detach();
+      std::thread(&CacheServer::ServeConnection, shared_from_this(), &rpc, conn.get()).detach();
+      conn.release();  // ttrpc::Server::ServeConnection owns it now
       ++open_conns_;
     } catch (const std::system_error& e) {
       log::Warn(std::string("VM cache: cannot serve a connection: ") + e.what());
-      close(conn);
     }
   }
 }
@@ -343,17 +336,16 @@ Status CacheServer::Run(const std::function<void()>& on_listening) {
     return Error(Code::kAlreadyExists, "a VM cache already serves at " + opts_.endpoint +
                                            " (stop it with `kata-runtime factory destroy`)");
   }
-  int lfd = -1;
-  int sfd = -1;
+  UniqueFd lfd, sfd;
   RETURN_IF_ERROR(Open(&lfd, &sfd));
   ttrpc::Server rpc;
   Register(rpc);
   std::thread filler(&CacheServer::FillLoop, this);
   if (on_listening) on_listening();
-  AcceptLoop(rpc, lfd, sfd);
-  close(lfd);
+  AcceptLoop(rpc, lfd.get(), sfd.get());
+  lfd.reset();
   unlink(opts_.endpoint.c_str());
-  close(sfd);
+  sfd.reset();
   StopVms(filler);
   Drain(rpc);
   if (!warm_dir_.empty()) (void)fs::RemoveAll(warm_dir_);

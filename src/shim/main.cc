@@ -101,7 +101,7 @@ void LogToContainerdFifo(kata::log::Level level) {
   int fd = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return;
   dup2(fd, 2);
-  close(fd);
+  close(fd);  // a dup2 sequence: only the copy on fd 2 stays
   kata::log::Configure(2, level, kata::log::Format::kText);
 }
 

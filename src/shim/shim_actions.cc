@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/process_identity.h"
+#include "common/unique_fd.h"
 #include "sandbox/leftovers.h"
 #include "sandbox/ownership.h"
 #include "sandbox/paths.h"
@@ -176,15 +177,13 @@ int StartAction(const ShimFlags& f, const std::string& self_exe) {
   // A pod container: served by its sandbox's shim, which CRI started first.
   if (group != f.id) return AnswerAddress(*bundle, address);
   // A shim already serving this id (a repeated start) keeps serving it.
-  if (auto fd = ttrpc::DialUnix(path); fd.ok()) {
-    close(*fd);
-    return AnswerAddress(*bundle, address);
-  }
+  if (UniqueFd(ttrpc::DialUnix(path).value_or(-1)).valid()) return AnswerAddress(*bundle, address);
   if (Status st = fs::MkdirAll(kSocketDir, 0711); !st.ok()) return StartFailed(st);
   auto lfd = ttrpc::ListenUnix(path);
   if (!lfd.ok()) return StartFailed(lfd.status());
-  auto pid = SpawnServingShim(ServeArgv(f, self_exe), *lfd);
-  close(*lfd);
+  UniqueFd listener(*lfd);
+  auto pid = SpawnServingShim(ServeArgv(f, self_exe), listener.get());
+  listener.reset();  // the serving shim has its own copy
   Status st = pid.ok() ? RecordShim(*bundle, *pid) : pid.status();
   if (st.ok() && AnswerAddress(*bundle, address) == 0) return 0;
   if (pid.ok()) kill(*pid, SIGKILL);

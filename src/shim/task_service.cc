@@ -10,6 +10,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "events.pb.h"
 #include "task.pb.h"
 #include "wkt.pb.h"
@@ -77,9 +78,10 @@ void TaskService::PublishOom(const std::string& container_id) {
   ev.set_container_id(container_id);
   Publish(kTopicOOM, "containerd.events.TaskOOM", ev);
   if (oom_record_.empty()) return;
-  int fd = open(oom_record_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 || !fs::WriteAll(fd, container_id + "\n")) log::Warn("record the OOM of " + container_id + " in " + oom_record_);
-  if (fd >= 0) close(fd);
+  UniqueFd fd(open(oom_record_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid() || !fs::WriteAll(fd.get(), container_id + "\n")) {
+    log::Warn("record the OOM of " + container_id + " in " + oom_record_);
+  }
 }
 
 void TaskService::OnVmExit() {

@@ -51,11 +51,10 @@ void Client::Close() {
     MarkClosed(Error(Code::kUnavailable, "closed by client"));
   }
   std::call_once(teardown_, [this] {
-    ::shutdown(fd_, SHUT_RDWR);  // wakes the reader's blocking read()
+    ::shutdown(fd_.get(), SHUT_RDWR);  // wakes the reader's blocking read()
     if (reader_.joinable()) reader_.join();
     std::lock_guard wl(write_mu_);
-    ::close(fd_);
-    fd_ = -1;
+    fd_.reset();
   });
 }
 
@@ -64,7 +63,7 @@ void Client::ReadLoop() {
     // No deadline inside a reply: a server that stalls mid-frame (a VM
     // paused for a snapshot) may well go on later; meanwhile each pending
     // Call is bounded by its own timeout.
-    Result<Frame> f = ReadFrame(fd_, kNoFrameTimeout);
+    Result<Frame> f = ReadFrame(fd_.get(), kNoFrameTimeout);
     if (!f.ok()) {
       std::lock_guard lk(mu_);
       MarkClosed(f.status());
@@ -111,11 +110,11 @@ Result<std::string> Client::Call(const std::string& service, const std::string& 
   Status sent;
   {
     std::lock_guard wl(write_mu_);
-    sent = fd_ < 0 ? Error(Code::kUnavailable, "ttrpc: connection closed") : WriteFrame(fd_, frame);
+    sent = !fd_.valid() ? Error(Code::kUnavailable, "ttrpc: connection closed") : WriteFrame(fd_.get(), frame);
     // A failed write may have left half a frame behind: the stream is unusable.
     // Shutting it down lets the reader fail every pending call.
-    if (!sent.ok() && sent.code() != Code::kResourceExhausted && fd_ >= 0) {
-      ::shutdown(fd_, SHUT_RDWR);
+    if (!sent.ok() && sent.code() != Code::kResourceExhausted && fd_.valid()) {
+      ::shutdown(fd_.get(), SHUT_RDWR);
     }
   }
   std::unique_lock lk(mu_);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "ttrpc/metadata.h"
 #include "ttrpc/socket.h"
 
@@ -67,7 +68,7 @@ class Client {
   void ReadLoop();
   void MarkClosed(const Status& why);  // requires mu_
 
-  int fd_;
+  UniqueFd fd_;
   std::mutex write_mu_;  // one frame at a time on the wire; guards fd_ against Close
   mutable std::mutex mu_;
   std::condition_variable cv_;

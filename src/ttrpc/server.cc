@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "ttrpc.pb.h"
 #include "ttrpc/frame.h"
 
@@ -173,14 +174,13 @@ struct Server::State {
     }
   }
 
+  // Owns `fd`: closes it when the connection ends.
   void Serve(int fd, ConnectionOptions opts) {
+    UniqueFd owned(fd);
     auto conn = std::make_shared<Conn>(fd, opts);
     {
       std::lock_guard lk(mu);
-      if (shutdown) {
-        ::close(fd);
-        return;
-      }
+      if (shutdown) return;
       conns.insert(conn);
     }
     uint64_t gen = 0;
@@ -217,7 +217,7 @@ struct Server::State {
     }
     std::lock_guard lk(conn->write_mu);
     conn->closed = true;
-    ::close(fd);
+    owned.reset();  // under write_mu: no Send or Shutdown can use the number after
   }
 };
 
@@ -234,21 +234,16 @@ void Server::ServeConnection(int fd, ConnectionOptions opts) { state_->Serve(fd,
 
 void Server::ServeListener(int listen_fd) {
   std::shared_ptr<State> st = state_;
+  UniqueFd listener(listen_fd);
   {
     std::lock_guard lk(st->mu);
-    if (st->shutdown) {
-      ::close(listen_fd);
-      return;
-    }
+    if (st->shutdown) return;
     st->listen_fd = listen_fd;
   }
   for (;;) {
-    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (st->stop) {
-      if (fd >= 0) ::close(fd);
-      break;
-    }
-    if (fd < 0) {
+    UniqueFd conn(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+    if (st->stop) break;
+    if (!conn.valid()) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       log::Warn("ttrpc: accept: " + ErrnoError("accept").message());
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -258,15 +253,15 @@ void Server::ServeListener(int listen_fd) {
       break;
     }
     try {
-      std::thread([st, fd] { st->Serve(fd, {}); }).detach();
+      std::thread([st, fd = conn.get()] { st->Serve(fd, {}); }).detach();
+      conn.release();  // Serve owns it now
     } catch (const std::system_error& e) {
       log::Warn(std::string("ttrpc: cannot start connection thread: ") + e.what());
-      ::close(fd);
     }
   }
   std::lock_guard lk(st->mu);
   st->listen_fd = -1;
-  ::close(listen_fd);
+  listener.reset();  // under mu: Shutdown no longer sees the number
 }
 
 void Server::Shutdown() {

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 
 namespace kata::vmm {
 namespace {
@@ -215,22 +216,18 @@ void WriteCache(const std::string& path, const CacheMap& key, const AccelDecisio
 Result<double> MeasureKvm(const std::string& device, int timeout_ms) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("KVM probe: pipe");
+  UniqueFd report_rd(fds[0]), report_wr(fds[1]);
   const char* dev = device.c_str();  // Taken before fork: no allocation in the child.
   pid_t pid = fork();
-  if (pid < 0) {
-    int err = errno;
-    close(fds[0]);
-    close(fds[1]);
-    return ErrnoError("KVM probe: fork", err);
-  }
+  if (pid < 0) return ErrnoError("KVM probe: fork");
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     ProbeReport report;
     RunProbe(dev, &report);
-    ssize_t n = write(fds[1], &report, sizeof report);
+    ssize_t n = write(report_wr.get(), &report, sizeof report);
     _exit(n == sizeof report ? 0 : 1);
   }
-  close(fds[1]);
+  report_wr.reset();  // EOF once the probe exits
   // A separate process, so a probe stuck in KVM_RUN can be SIGKILLed without
   // touching the caller's signal handlers.
   double deadline = NowUs() + timeout_ms * 1000.0;
@@ -243,19 +240,19 @@ Result<double> MeasureKvm(const std::string& device, int timeout_ms) {
       timed_out = true;
       break;
     }
-    pollfd p{fds[0], POLLIN, 0};
+    pollfd p{report_rd.get(), POLLIN, 0};
     int rc = poll(&p, 1, left_ms);
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) {
       timed_out = rc == 0;
       break;
     }
-    ssize_t n = read(fds[0], reinterpret_cast<char*>(&report) + got, sizeof report - got);
+    ssize_t n = read(report_rd.get(), reinterpret_cast<char*>(&report) + got, sizeof report - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += n;
   }
-  close(fds[0]);
+  report_rd.reset();
   if (got < sizeof report) kill(pid, SIGKILL);
   // ECHILD is fine: a subreaper/reaper thread of the caller may have reaped it.
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
@@ -278,10 +275,8 @@ AccelDecision ChooseAccelerator(const std::string& configured, const std::string
 
 AccelDecision ChooseAccelerator(const std::string& configured, const ProbeOptions& o) {
   AccelDecision d;
-  int fd = open(o.device.c_str(), O_RDWR | O_CLOEXEC);
-  int open_err = errno;
-  d.kvm_usable = fd >= 0;
-  if (fd >= 0) close(fd);
+  d.kvm_usable = UniqueFd(open(o.device.c_str(), O_RDWR | O_CLOEXEC)).valid();  // opened only to see it can be
+  int open_err = errno;  // read only when the open failed (and closed nothing)
   std::string why_not =
       open_err == ENOENT ? o.device + " not present" : o.device + " cannot be opened (" + std::strerror(open_err) + ")";
 

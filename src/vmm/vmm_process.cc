@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/process.h"
+#include "common/unique_fd.h"
 
 namespace kata::vmm {
 
@@ -24,17 +25,13 @@ struct VmmProcess::State {
   bool spawned = false;
   Status spawn_status;
   pid_t pid = -1;
-  int pidfd = -1;       // detached or adopted: not our child
-  int release_fd = -1;  // eventfd that wakes the pidfd watcher
+  UniqueFd pidfd;       // detached or adopted: not our child
+  UniqueFd release_fd;  // eventfd that wakes the pidfd watcher
   bool exiting = false;  // our child has exited and is about to be reaped: its pid may not be signalled
   bool exited = false;
   int exit_status = 0;
   std::function<void(int)> on_exit;
 
-  ~State() {
-    for (int fd : {pidfd, release_fd})
-      if (fd >= 0) close(fd);
-  }
   void MarkExited(int status) {
     std::function<void(int)> cb;
     {
@@ -55,19 +52,17 @@ namespace {
 using State = VmmProcess::State;
 
 Result<pid_t> SpawnVmm(const VmmLaunch& l, bool detached) {
-  int log_fd = open(l.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  UniqueFd log_fd(open(l.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   proc::SpawnOptions opts;
-  opts.stdout_fd = log_fd;
-  opts.stderr_fd = log_fd;
+  opts.stdout_fd = log_fd.get();
+  opts.stderr_fd = log_fd.get();
   opts.detach = detached;
   opts.die_with_parent = !detached;
   opts.netns_fd = l.netns_fd;
   opts.mount_ns_fd = l.mount_ns_fd;
   opts.pass_fds = l.pass_fds;
   opts.before_exec = ConfineInChild(l.confinement);
-  auto pid = proc::Spawn(l.argv, opts);
-  if (log_fd >= 0) close(log_fd);
-  return pid;
+  return proc::Spawn(l.argv, opts);
 }
 
 // Spawns and waits on the same thread: PR_SET_PDEATHSIG is tied to the
@@ -96,7 +91,7 @@ void SpawnAndWait(std::shared_ptr<State> st, VmmLaunch launch) {
 }
 
 void WatchPidfd(std::shared_ptr<State> st) {
-  pollfd fds[2] = {{st->pidfd, POLLIN, 0}, {st->release_fd, POLLIN, 0}};
+  pollfd fds[2] = {{st->pidfd.get(), POLLIN, 0}, {st->release_fd.get(), POLLIN, 0}};
   while (poll(fds, 2, -1) < 0 && errno == EINTR) {
   }
   if (fds[1].revents != 0) return;  // Release(): another process watches it now
@@ -127,10 +122,10 @@ Result<std::unique_ptr<VmmProcess>> VmmProcess::Adopt(pid_t pid, const std::stri
   st->name = name;
   st->pid = pid;
   st->spawned = true;
-  st->pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (st->pidfd < 0) return ErrnoError(name + " (pid " + std::to_string(pid) + ") is gone");
-  st->release_fd = eventfd(0, EFD_CLOEXEC);
-  if (st->release_fd < 0) return ErrnoError("eventfd");
+  st->pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!st->pidfd.valid()) return ErrnoError(name + " (pid " + std::to_string(pid) + ") is gone");
+  st->release_fd.reset(eventfd(0, EFD_CLOEXEC));
+  if (!st->release_fd.valid()) return ErrnoError("eventfd");
   std::thread(WatchPidfd, st).detach();
   return std::unique_ptr<VmmProcess>(new VmmProcess(st));
 }
@@ -157,8 +152,8 @@ void VmmProcess::OnExit(std::function<void(int)> cb) {
 void VmmProcess::Kill() {
   std::lock_guard<std::mutex> lock(st_->mu);
   if (st_->exited || st_->exiting) return;
-  if (st_->pidfd >= 0) {
-    syscall(SYS_pidfd_send_signal, st_->pidfd, SIGKILL, nullptr, 0);
+  if (st_->pidfd.valid()) {
+    syscall(SYS_pidfd_send_signal, st_->pidfd.get(), SIGKILL, nullptr, 0);
   } else if (st_->pid > 0) {
     kill(st_->pid, SIGKILL);  // our child, not yet reaped: the pid is still its
   }
@@ -171,9 +166,9 @@ bool VmmProcess::WaitExit(std::chrono::milliseconds timeout) const {
 
 void VmmProcess::Release() {
   OnExit(nullptr);
-  if (st_->release_fd < 0) return;
+  if (!st_->release_fd.valid()) return;
   uint64_t one = 1;
-  ssize_t unused = write(st_->release_fd, &one, sizeof one);
+  ssize_t unused = write(st_->release_fd.get(), &one, sizeof one);
   (void)unused;
 }
 

@@ -5,6 +5,8 @@
 
 #include <thread>
 
+#include "common/unique_fd.h"
+
 namespace kata::vmm::qemu {
 namespace {
 
@@ -13,11 +15,9 @@ constexpr const char* kFdName = "vm-state";
 // Hands QEMU an open file as the named fd "vm-state" (QMP getfd): QEMU
 // needs neither a shell nor the right to open the path itself.
 Status PassFile(QmpClient& qmp, const std::string& path, int flags) {
-  int fd = open(path.c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("open " + path);
-  Status st = qmp.ExecuteWithFd("getfd", {{"fdname", kFdName}}, fd).status();
-  close(fd);  // QEMU has its own copy
-  return st;
+  UniqueFd fd(open(path.c_str(), flags | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  return qmp.ExecuteWithFd("getfd", {{"fdname", kFdName}}, fd.get()).status();  // QEMU keeps its own copy
 }
 
 // Without it the whole RAM would be copied into the stream (and, on restore,

@@ -19,20 +19,19 @@ constexpr size_t kMaxLine = 1 << 20;
 QmpClient::~QmpClient() { Close(); }
 
 void QmpClient::Close() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  fd_.reset();
   buf_.clear();
 }
 
 Status QmpClient::Connect(const std::string& path, std::chrono::milliseconds timeout) {
   Close();
-  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return ErrnoError("qmp socket");
+  fd_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd_.valid()) return ErrnoError("qmp socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) return Error(Code::kInvalidArgument, "qmp socket path too long: " + path);
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     Status st = ErrnoError("connect to QMP " + path);
     Close();
     return st;
@@ -58,12 +57,12 @@ Result<nlohmann::json> QmpClient::ReadMessage(std::chrono::steady_clock::time_po
     if (buf_.size() > kMaxLine) return Error(Code::kResourceExhausted, "QMP message too long");
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return Error(Code::kDeadlineExceeded, "QMP did not answer in time");
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     int r = poll(&p, 1, static_cast<int>(left.count()));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) continue;
     char tmp[4096];
-    ssize_t n = read(fd_, tmp, sizeof tmp);
+    ssize_t n = read(fd_.get(), tmp, sizeof tmp);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Error(Code::kUnavailable, "QMP connection closed");
     buf_.append(tmp, static_cast<size_t>(n));
@@ -72,11 +71,11 @@ Result<nlohmann::json> QmpClient::ReadMessage(std::chrono::steady_clock::time_po
 
 Result<nlohmann::json> QmpClient::Execute(const std::string& cmd, const nlohmann::json& args,
                                           std::chrono::milliseconds timeout) {
-  if (fd_ < 0) return Error(Code::kFailedPrecondition, "QMP not connected");
+  if (!fd_.valid()) return Error(Code::kFailedPrecondition, "QMP not connected");
   nlohmann::json req = {{"execute", cmd}};
   if (!args.is_null()) req["arguments"] = args;
   std::string line = req.dump() + "\n";
-  if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+  if (write(fd_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     return ErrnoError("write QMP command " + cmd);
   }
   return AwaitReturn(cmd, timeout);
@@ -84,9 +83,9 @@ Result<nlohmann::json> QmpClient::Execute(const std::string& cmd, const nlohmann
 
 Result<nlohmann::json> QmpClient::ExecuteWithFd(const std::string& cmd, const nlohmann::json& args, int fd,
                                                 std::chrono::milliseconds timeout) {
-  if (fd_ < 0) return Error(Code::kFailedPrecondition, "QMP not connected");
+  if (!fd_.valid()) return Error(Code::kFailedPrecondition, "QMP not connected");
   nlohmann::json req = {{"execute", cmd}, {"arguments", args}};
-  RETURN_IF_ERROR(SendFds(fd_, req.dump() + "\n", {fd}).Wrap("send QMP command " + cmd));
+  RETURN_IF_ERROR(SendFds(fd_.get(), req.dump() + "\n", {fd}).Wrap("send QMP command " + cmd));
   return AwaitReturn(cmd, timeout);
 }
 

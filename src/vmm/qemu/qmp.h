@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace kata::vmm::qemu {
 
@@ -26,7 +27,7 @@ class QmpClient {
  private:
   Result<nlohmann::json> AwaitReturn(const std::string& cmd, std::chrono::milliseconds timeout);
   Result<nlohmann::json> ReadMessage(std::chrono::steady_clock::time_point deadline);
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string buf_;
 };
 
