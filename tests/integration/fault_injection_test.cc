@@ -22,10 +22,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -174,6 +177,33 @@ StateAnswer StateOf(const std::string& id) {
     }
   }
   return a;
+}
+
+// `state` of `id` every `poll` until it says "stopped" (or fails) or `timeout`
+// has passed. Every answer must come at once (exit 0) with one of `allowed`;
+// `each` runs after each call. The last answer, the calls, the slowest.
+struct StatePolls {
+  StateAnswer last;
+  int calls = 0;
+  double slowest = 0;
+};
+StatePolls PollStateUntilStopped(const std::string& id, const std::set<std::string>& allowed,
+                                 std::chrono::milliseconds timeout, std::chrono::milliseconds poll,
+                                 const std::function<void()>& each = nullptr) {
+  StatePolls p;
+  WaitUntil(
+      [&] {
+        StateAnswer& a = p.last;
+        a = StateOf(id);
+        p.calls++;
+        p.slowest = std::max(p.slowest, a.seconds);
+        EXPECT_EQ(a.exit_code, 0) << a.err;
+        EXPECT_TRUE(allowed.count(a.status)) << a.status;
+        if (each) each();
+        return a.status == "stopped" || a.exit_code != 0;
+      },
+      timeout, poll);
+  return p;
 }
 
 // The host processes of a kata-runtime container, from what the runtime
@@ -380,19 +410,10 @@ void FaultTest::KillCase(Victim victim, Step step) {
     summary = buf;
   } else {
     // `state` answers at once, with a clear status, and soon "stopped".
-    StateAnswer a;
-    int calls = 0;
-    double slowest = 0;
-    WaitUntil(
-        [&] {
-          a = StateOf(id);
-          calls++;
-          slowest = std::max(slowest, a.seconds);
-          EXPECT_EQ(a.exit_code, 0) << a.err;
-          EXPECT_TRUE(a.status == "created" || a.status == "running" || a.status == "stopped") << a.status;
-          return a.status == "stopped" || a.exit_code != 0;
-        },
-        15s, 50ms);
+    StatePolls polls = PollStateUntilStopped(id, {"created", "running", "stopped"}, 15s, 50ms);
+    const StateAnswer& a = polls.last;
+    const int calls = polls.calls;
+    const double slowest = polls.slowest;
     double stopped_s = SecondsSince(t_kill);
     EXPECT_EQ(a.status, "stopped") << "state after kill -9 of " << Name(victim) << ": " << a.err;
     EXPECT_LT(slowest, 5) << "state took " << slowest << " s";
@@ -604,20 +625,13 @@ TEST_F(FaultTest, SilentAgentGetsItsVmStopped) {
   auto t_freeze = Clock::now();
   Background exec({"timeout", "-k", "5", "90", Runtime(), "exec", id, "echo", "frozen"}, tmp_->path() + "/" + id + ".exec");
 
-  StateAnswer a;
-  int calls = 0;
-  double slowest = 0;
-  WaitUntil(
-      [&] {
-        a = StateOf(id);
-        calls++;
-        slowest = std::max(slowest, a.seconds);
-        EXPECT_EQ(a.exit_code, 0) << a.err;
-        EXPECT_TRUE(a.status == "running" || a.status == "stopped") << a.status;
-        exec.Poll();
-        return a.status == "stopped" || a.exit_code != 0;
-      },
-      std::chrono::duration_cast<std::chrono::milliseconds>(t_freeze + 75s - Clock::now()), 1s);
+  StatePolls polls =
+      PollStateUntilStopped(id, {"running", "stopped"},
+                            std::chrono::duration_cast<std::chrono::milliseconds>(t_freeze + 75s - Clock::now()), 1s,
+                            [&] { exec.Poll(); });
+  const StateAnswer& a = polls.last;
+  const int calls = polls.calls;
+  const double slowest = polls.slowest;
   double stopped_s = SecondsSince(t_freeze);
   EXPECT_EQ(a.status, "stopped") << "the VM of a silent agent was not stopped in " << stopped_s << " s";
   EXPECT_LT(stopped_s, 60);

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +15,7 @@
 #include "sandbox/block_devices.h"
 #include "sandbox/direct_volume.h"
 #include "vmm/qemu/command_line.h"
+#include "wait_until.h"
 
 namespace kata {
 namespace {
@@ -37,11 +36,6 @@ class TempTree {
  private:
   std::string dir_;
 };
-
-bool WaitFor(const std::function<bool()>& done) {
-  for (int i = 0; i < 200 && !done(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return done();
-}
 
 nlohmann::json SpecWithLoop() {
   return nlohmann::json::parse(R"({"linux": {
@@ -177,7 +171,8 @@ TEST(DiskHotplug, GuestPowersOffTheSlotOfAnUnmountedDisk) {
   Status ok = agent::PowerOffDiskSlot("kata-hp-0", block, slots, sys.dir() + "/mountinfo");
   ASSERT_TRUE(ok.ok()) << ok.message();
   // The power-off runs on a thread of its own (Linux holds the write ~1 s).
-  EXPECT_TRUE(WaitFor([&] { return fs::ReadFile(slots + "/1/power").value_or("").substr(0, 1) == "0"; }));
+  EXPECT_TRUE(test_util::WaitUntil(
+      [&] { return fs::ReadFile(slots + "/1/power").value_or("").substr(0, 1) == "0"; }, std::chrono::seconds(2)));
   Status boot = agent::PowerOffDiskSlot("kata-vol-0", block, slots, sys.dir() + "/mountinfo");
   EXPECT_NE(boot.message().find("is not a disk on PCI"), std::string::npos) << boot.message();
   Status none = agent::PowerOffDiskSlot("kata-hp-7", block, slots, sys.dir() + "/mountinfo");

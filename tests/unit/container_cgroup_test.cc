@@ -19,9 +19,12 @@
 #include "agent/container/cgroup.h"
 #include "agent/container/device_filter.h"
 #include "agent/container/launch.h"
+#include "wait_until.h"
 
 namespace kata::agent {
 namespace {
+
+using ::kata::test_util::WaitUntil;
 
 std::string Slurp(const std::string& path) {
   std::ifstream f(path);
@@ -86,7 +89,7 @@ TEST_F(ContainerCgroupTest, ContainerRunsInItsCgroupAndFreezes) {
   ASSERT_TRUE(c.ok()) << c.status().message();
   pid_t pid = (*c)->pid();
   std::string tmp = "/proc/" + std::to_string(pid) + "/root/tmp/";
-  for (int i = 0; i < 200 && Slurp(tmp + "count").empty(); ++i) usleep(10000);
+  WaitUntil([&] { return !Slurp(tmp + "count").empty(); }, std::chrono::seconds(2));  // it has run its first lines
 
   auto procs = CgroupProcs(dir_);
   EXPECT_NE(std::find(procs.begin(), procs.end(), pid), procs.end());
@@ -103,7 +106,7 @@ TEST_F(ContainerCgroupTest, ContainerRunsInItsCgroupAndFreezes) {
   EXPECT_EQ(Slurp(tmp + "count"), frozen_at) << "a frozen container made progress";
   ASSERT_TRUE(FreezeCgroup(dir_, false, std::chrono::seconds(5)).ok());
   // Thawed: it counts on (waited for, up to 5 s, not assumed after a sleep).
-  for (int i = 0; i < 100 && Slurp(tmp + "count") == frozen_at; i++) usleep(50 * 1000);
+  WaitUntil([&] { return Slurp(tmp + "count") != frozen_at; }, std::chrono::seconds(5), std::chrono::milliseconds(50));
   EXPECT_NE(Slurp(tmp + "count"), frozen_at) << "no progress after thaw";
 
   auto st = ReadCgroupStats(dir_);

@@ -1,6 +1,7 @@
 // Container launcher tests: real namespaces and mounts on this host (root
 // required; skipped otherwise). The rootfs is a temp dir with a static
-// busybox. Every test checks that no mount leaked into the host.
+// busybox. Every test checks that no mount leaked into its caller's mount
+// namespace, a private copy of the host's (OwnMountNamespace).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -36,6 +37,20 @@ void WriteFile(const std::string& path, const std::string& text) { std::ofstream
 
 using test_util::ReadAll;
 using test_util::WaitStatus;
+
+// The test process gets a mount namespace of its own, private, before any
+// thread starts: the mount-table check of each test then sees this process's
+// mounts only, not those of a test beside it (ctest -j: one of them binds a
+// rootfs for a while), and nothing mounted here reaches the host.
+class OwnMountNamespace : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (geteuid() != 0) return;
+    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
+    ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+  }
+};
+const auto* const kOwnMountNamespace = ::testing::AddGlobalTestEnvironment(new OwnMountNamespace);
 
 // Like the agent's reaper: reaps every child until `pid` is among them. A
 // pid namespace's init cannot finish dying while a zombie of that namespace

@@ -4,12 +4,14 @@
 // from inside the container.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -19,6 +21,7 @@
 #include "agent/container/seccomp_compile.h"
 #include "agent/container/security.h"
 #include "busybox_rootfs.h"
+#include "wait_until.h"
 
 namespace kata::agent {
 namespace {
@@ -228,16 +231,25 @@ TEST_F(ContainerSecurityTest, ExecGetsTerminalSeccompAndResize) {
   auto r = Exec(es);
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_GE(r->console_fd, 0);
-  // Resize and answer `read` from the master, as TtyWinResize/WriteStdin do.
-  usleep(200 * 1000);
+  // Once the first `stty size` has answered, resize and answer `read` from
+  // the master, as TtyWinResize/WriteStdin do.
+  std::string out;
+  char buf[512];
+  ssize_t n;
+  ::kata::test_util::WaitUntil(
+      [&] {
+        pollfd p{r->console_fd, POLLIN, 0};
+        while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && (n = read(r->console_fd, buf, sizeof buf)) > 0) {
+          out.append(buf, static_cast<size_t>(n));
+        }
+        return out.find("40 120\r\n") != std::string::npos;
+      },
+      std::chrono::seconds(5));
   struct winsize ws = {};
   ws.ws_row = 50;
   ws.ws_col = 132;
   ASSERT_EQ(ioctl(r->console_fd, TIOCSWINSZ, &ws), 0);
   ASSERT_EQ(write(r->console_fd, "hello\n", 6), 6);
-  std::string out;
-  char buf[512];
-  ssize_t n;
   while ((n = read(r->console_fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   close(r->console_fd);
   EXPECT_EQ(WaitStatus(r->pid), 0);

@@ -21,6 +21,7 @@
 #include "common/process_identity.h"
 #include "common/unix_socket.h"
 #include "ttrpc/server.h"
+#include "wait_until.h"
 
 namespace kata::test_util {
 namespace {
@@ -163,8 +164,13 @@ Status FakeHypervisor::StartVmmStandIn() {
   return Status::Ok();
 }
 
-// What kata-agent's main does with --listen, in this process.
+// What kata-agent's main does with --listen, in this process. Under
+// guest_mu_: the watcher's TearDownGuest reads what this sets, and the
+// stand-in may already have died (die_after, a kill): then there is no guest
+// to serve, as when QEMU exits during start-up.
 Status FakeHypervisor::ServeAgent() {
+  std::lock_guard<std::mutex> lock(guest_mu_);
+  if (guest_down_) return Error(Code::kUnavailable, "fake VMM for sandbox " + spec_.id + " exited during start-up");
   ASSIGN_OR_RETURN(int fd, ListenUnix(agent_socket_));
   if (opts_.agent_silent) {
     silent_listener_ = UniqueFd(fd);  // connections queue in its backlog, unanswered
@@ -207,9 +213,9 @@ int FakeHypervisor::ReapVmmStandIn() {
   if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(vmm_pidfd_.get()), &si, WEXITED) == 0) {
     return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
   }
-  for (int i = 0; i < 100; i++) {
-    if (std::optional<int> st = agent::Reaper::Get().Peek(vmm_pid_)) return *st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::optional<int> st;
+  if (WaitUntil([&] { return (st = agent::Reaper::Get().Peek(vmm_pid_)).has_value(); }, std::chrono::seconds(1))) {
+    return *st;
   }
   return -1;
 }

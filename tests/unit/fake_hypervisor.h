@@ -106,7 +106,7 @@ class FakeHypervisor : public vmm::Hypervisor {
   bool share_bound_ = false;             // share_source_dir bound on itself, shared
   bool guest_share_mounted_ = false;     // and bound at kGuestSharedDir
   std::thread watcher_;
-  std::mutex guest_mu_;  // serializes TearDownGuest
+  std::mutex guest_mu_;  // serializes TearDownGuest and ServeAgent: guards what they share
   bool guest_down_ = false;
   mutable std::mutex mu_;  // guards what follows
   std::condition_variable exited_cv_;

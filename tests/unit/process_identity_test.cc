@@ -8,11 +8,11 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "common/fs.h"
+#include "wait_until.h"
 
 namespace kata::proc {
 namespace {
@@ -27,9 +27,8 @@ class SleepProcess {
       _exit(127);
     }
     // Until exec has happened, /proc/<pid>/exe is this test binary.
-    for (int i = 0; i < 500 && Exe().find("sleep") == std::string::npos; i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    test_util::WaitUntil([&] { return Exe().find("sleep") != std::string::npos; }, std::chrono::seconds(1),
+                         std::chrono::milliseconds(2));
   }
   ~SleepProcess() {
     if (reaped_) return;  // the pid may be someone else's by now
@@ -42,17 +41,14 @@ class SleepProcess {
     ssize_t n = readlink(("/proc/" + std::to_string(pid_) + "/exe").c_str(), buf, sizeof buf - 1);
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
   }
-  // Whether it was signalled to death (a zombie until reaped).
+  // Whether it was signalled to death (a zombie until reaped) within a second.
   bool Exited() {
-    int status = 0;
-    for (int i = 0; i < 500; i++) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        reaped_ = true;
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (!test_util::WaitUntil([&] { return waitpid(pid_, nullptr, WNOHANG) == pid_; }, std::chrono::seconds(1),
+                              std::chrono::milliseconds(2))) {
+      return false;
     }
-    return false;
+    reaped_ = true;
+    return true;
   }
 
  private:

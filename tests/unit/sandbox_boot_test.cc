@@ -17,6 +17,7 @@
 #include "sandbox/failure_log.h"
 #include "sandbox/paths.h"
 #include "sandbox/sandbox.h"
+#include "wait_until.h"
 
 namespace kata::sandbox {
 namespace {
@@ -26,16 +27,6 @@ using namespace std::chrono_literals;
 const auto* const kPrivateHostPaths = ::testing::AddGlobalTestEnvironment(new test_util::PrivateHostPaths);
 
 bool HasDirectories(const std::string& id) { return fs::Exists(VmRunDir(id)) || fs::Exists(SharedSandboxDir(id)); }
-
-// The fake VMM's process is gone (killed and reaped) within `timeout`.
-bool ProcessGone(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!proc::IdentityOf(pid).ok()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
 
 class SandboxTest : public ::testing::Test {
  protected:
@@ -82,7 +73,8 @@ TEST_F(SandboxTest, ShutdownRemovesItsDirectoriesIsIdempotentAndIsNoCrash) {
   Status st = (*sb)->Shutdown();
   EXPECT_TRUE(st.ok()) << st.message();
   EXPECT_FALSE(HasDirectories(cfg.id));
-  EXPECT_TRUE(ProcessGone(vmm, 2s)) << "the VMM outlived Shutdown";
+  // The fake VMM's process is gone (killed and reaped).
+  EXPECT_TRUE(test_util::WaitUntil([&] { return !proc::IdentityOf(vmm).ok(); }, 2s)) << "the VMM outlived Shutdown";
   st = (*sb)->Shutdown();
   EXPECT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(exits, 0) << "a VM stopped by Shutdown was reported as a crash";

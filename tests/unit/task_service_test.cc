@@ -15,6 +15,7 @@
 #include "fake_hypervisor.h"
 #include "sandbox/paths.h"
 #include "shim/task_service.h"
+#include "wait_until.h"
 
 namespace kata::shim {
 namespace {
@@ -212,11 +213,8 @@ TEST_F(TaskServiceVmTest, TheVmDyingStopsTheTaskAndRemovesTheVmDirectory) {
   auto waited = svc_.Wait(wait);
   ASSERT_TRUE(waited.ok()) << waited.status().message();
   EXPECT_EQ(waited->exit_status(), 255u) << "a task of a dead VM exits 255";
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (fs::Exists(sandbox::VmRunDir("t-crash")) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_FALSE(fs::Exists(sandbox::VmRunDir("t-crash"))) << "the dead VM's directory was not removed";
+  EXPECT_TRUE(test_util::WaitUntil([] { return !fs::Exists(sandbox::VmRunDir("t-crash")); }, 5s))
+      << "the dead VM's directory was not removed";
 }
 
 }  // namespace

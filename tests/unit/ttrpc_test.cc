@@ -17,15 +17,18 @@
 #include <thread>
 #include <vector>
 
+#include "common/log.h"
 #include "ttrpc.pb.h"
 #include "ttrpc/client.h"
 #include "ttrpc/frame.h"
 #include "ttrpc/server.h"
+#include "wait_until.h"
 
 namespace kata::ttrpc {
 namespace {
 
 using namespace std::chrono_literals;
+using test_util::WaitUntil;
 
 // A one-shot gate shared (by shared_ptr) with handler threads, which may
 // outlive the test body by a moment.
@@ -295,7 +298,7 @@ TEST_F(TtrpcTest, TimeoutIsDeadlineExceededAndLateReplyIsDropped) {
   EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
   EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
   gate->Open();
-  while (!*done) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(WaitUntil([&] { return done->load(); }, 5000ms, 1ms));
   // The late reply (stream 1) must not be mistaken for this call's.
   r = c.Call("test.Echo", "Echo", "next", 1000ms);
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -425,6 +428,43 @@ struct FifoPort {
   int rfd = -1;
 };
 
+// What the library logs (warnings and up) while it lives, for a test to wait
+// on a message; the log goes back to log.cc's default (stderr, info, text)
+// after, with what it caught.
+class LogCapture {
+ public:
+  LogCapture() {
+    if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) == 0) log::Configure(fds_[1], log::Level::kWarn, log::Format::kText);
+  }
+  ~LogCapture() {
+    if (fds_[0] < 0) return;
+    log::Configure(2, log::Level::kInfo, log::Format::kText);
+    Drain();
+    if (!text_.empty()) (void)!::write(2, text_.data(), text_.size());
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  // Whether a line with `what` was logged so far.
+  bool Has(const std::string& what) {
+    Drain();
+    return text_.find(what) != std::string::npos;
+  }
+
+ private:
+  void Drain() {
+    char buf[4096];
+    ssize_t n;
+    while (fds_[0] >= 0 && (n = ::read(fds_[0], buf, sizeof buf)) > 0) text_.append(buf, static_cast<size_t>(n));
+  }
+  int fds_[2] = {-1, -1};
+  std::string text_;
+};
+
+// The serving thread arms SIGIO on the port (O_ASYNC, server.cc's
+// SignalThisThreadOnChange) each time it starts to wait for a host, after
+// EOF: the one sign, seen from outside, that it took the host's going away.
+bool WaitsForAHost(int fd) { return (::fcntl(fd, F_GETFL) & O_ASYNC) != 0; }
+
 // A FIFO behaves like a virtio-serial port for the reader: read() returns 0
 // and poll() says POLLHUP while no writer (host) is attached; a new writer
 // can attach later. Replies cannot go back (write on a read-only fd fails),
@@ -454,21 +494,27 @@ TEST(TtrpcDeviceTest, ReconnectingDeviceSurvivesPeerGoingAway) {
     ::close(w);
   };
   auto wait_calls = [&](int n) {
-    for (int i = 0; i < 500 && *calls < n; ++i) std::this_thread::sleep_for(5ms);
+    WaitUntil([&] { return *calls >= n; }, 2500ms, 5ms);
     EXPECT_EQ(*calls, n);
   };
   {  // host stays connected while the reply is attempted: the write fails, is dropped
+    LogCapture log;
     int w = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     ASSERT_GE(w, 0);
     WriteAll(w, EncodeHeader(req.size(), 1, kRequest, 0) + req);
     wait_calls(1);
-    std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(WaitUntil([&] { return log.Has("dropping response on stream 1"); }, 5000ms, 5ms))
+        << "no reply attempted while the host was connected";
     ::close(w);
   }
+  EXPECT_TRUE(WaitUntil([&] { return WaitsForAHost(rfd); }, 5000ms, 5ms)) << "the server did not see the host go";
   std::this_thread::sleep_for(50ms);  // disconnected for a while: still serving
   EXPECT_FALSE(returned);
+  EXPECT_EQ(::fcntl(rfd, F_SETFL, ::fcntl(rfd, F_GETFL) & ~O_ASYNC), 0);  // to see it armed again
   session(EncodeHeader(req.size(), 1, kRequest, 0) + req.substr(0, 2));  // dies mid-frame
-  std::this_thread::sleep_for(30ms);
+  // The next session must not begin before the server took this one's end
+  // (a FIFO would join the bytes of both).
+  EXPECT_TRUE(WaitUntil([&] { return WaitsForAHost(rfd); }, 5000ms, 5ms)) << "the server did not see the host go";
   session(EncodeHeader(req.size(), 1, kRequest, 0) + req);  // partial frame was dropped
   wait_calls(2);
   EXPECT_FALSE(returned);
@@ -514,7 +560,7 @@ struct LimitsFixture {
     WriteAll(peer, EncodeHeader(req.size(), id, kRequest, 0) + req);
   }
   void WaitStarted(int n) {
-    for (int i = 0; i < 1000 && *started < n; ++i) std::this_thread::sleep_for(5ms);
+    WaitUntil([&] { return *started >= n; }, 5000ms, 5ms);
     ASSERT_EQ(*started, n);
   }
 
@@ -630,13 +676,16 @@ TEST(TtrpcDeviceTest, StalledPartialFrameIsDroppedAndServingGoesOn) {
   std::thread serving([&] {
     server.ServeConnection(rfd, ConnectionOptions{.reconnecting_device = true, .frame_timeout = 200ms});
   });
+  LogCapture log;
   int w = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);  // the host stays connected throughout
   ASSERT_GE(w, 0);
   std::string req = RequestBytes("svc", "Ping");
   WriteAll(w, EncodeHeader(req.size(), 1, kRequest, 0) + req.substr(0, 2));
-  std::this_thread::sleep_for(500ms);
+  // The next frame only once the stalled one is dropped (after the 200 ms).
+  EXPECT_TRUE(WaitUntil([&] { return log.Has("on stream 1 not complete within 200 ms: partial frame dropped"); },
+                        5000ms, 5ms));
   WriteAll(w, EncodeHeader(req.size(), 3, kRequest, 0) + req);
-  for (int i = 0; i < 500 && *calls < 1; ++i) std::this_thread::sleep_for(5ms);
+  WaitUntil([&] { return *calls >= 1; }, 2500ms, 5ms);
   EXPECT_EQ(*calls, 1);
   ::close(w);
   server.Shutdown();

@@ -23,6 +23,7 @@
 #include "sandbox/vm_cache_wire.h"
 #include "ttrpc/server.h"
 #include "ttrpc/socket.h"
+#include "wait_until.h"
 
 namespace kata::sandbox {
 namespace {
@@ -216,12 +217,8 @@ TEST_F(VmCacheProtocolTest, AVmIsAliveOnlyIfItsProcessNamesIt) {
     execl("/bin/sh", "sh", "-c", "sleep 30", "/run/vc/vm/vmcache-1-1/qemu.sock", static_cast<char*>(nullptr));
     _exit(127);
   }
-  bool alive = false;
-  for (int i = 0; i < 200 && !alive; i++) {  // until the exec
-    alive = CachedVmAlive(CachedVm{"vmcache-1-1", child});
-    if (!alive) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(alive);
+  // Until the exec.
+  EXPECT_TRUE(test_util::WaitUntil([&] { return CachedVmAlive(CachedVm{"vmcache-1-1", child}); }, 2s));
   EXPECT_FALSE(CachedVmAlive(CachedVm{"vmcache-1-2", child}));
   kill(-child, SIGKILL);
   kill(child, SIGKILL);  // had it not reached setpgid
@@ -247,12 +244,12 @@ class VmCacheServerTest : public ::testing::Test {
     server_.join();
   }
   bool WaitReady() {
-    for (int i = 0; i < 300; i++) {
-      auto s = AskVmCacheStatus(opts_.endpoint);
-      if (s.ok() && s->ready() == 1) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
+    return test_util::WaitUntil(
+        [&] {
+          auto s = AskVmCacheStatus(opts_.endpoint);
+          return s.ok() && s->ready() == 1;
+        },
+        30s, 100ms);
   }
 
   test_util::FakeBackend backend_;

@@ -19,11 +19,13 @@
 #include "common/fs_at.h"
 #include "sandbox/failure_log.h"
 #include "sandbox/vm_monitor.h"
+#include "wait_until.h"
 
 namespace kata::sandbox {
 namespace {
 
 using std::chrono::milliseconds;
+using test_util::WaitUntil;
 
 std::vector<std::string> Names(const std::string& dir) {
   std::vector<std::string> out;
@@ -40,17 +42,6 @@ class VmMonitorTest : public ::testing::Test {
     log_ = dir_ + "/console.log";
   }
   void TearDown() override { (void)fs::RemoveTreeNoFollow(dir_); }
-
-  // Polls `done` for up to two seconds.
-  template <typename F>
-  static bool Eventually(F done) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return true;
-  }
 
   static VmMonitorLimits Fast() {
     VmMonitorLimits l;
@@ -74,7 +65,7 @@ TEST_F(VmMonitorTest, ConsoleLogPastItsLimitIsRotatedKeepingTheLatestOutput) {
   std::string flood(4096 - 6, 'x');
   ASSERT_TRUE(fs::WriteFileAtomic(log_, flood + "\nlast\n").ok());
   VmMonitor m("sb", log_, [](milliseconds) { return true; }, [] {}, Fast());
-  ASSERT_TRUE(Eventually([&] { return SizeOf(log_) < 1024; })) << SizeOf(log_);
+  ASSERT_TRUE(WaitUntil([&] { return SizeOf(log_) < 1024; }, milliseconds(2000))) << SizeOf(log_);
   std::string kept = *fs::ReadFile(log_ + ".1");
   EXPECT_EQ(kept.size(), 1024u);
   EXPECT_EQ(kept.substr(kept.size() - 6), "\nlast\n");
@@ -85,7 +76,7 @@ TEST_F(VmMonitorTest, RotationNeverKeepsMoreThanTwoLogs) {
   VmMonitor m("sb", log_, [](milliseconds) { return true; }, [] {}, Fast());
   for (int round = 0; round < 5; round++) {
     ASSERT_TRUE(fs::WriteFileAtomic(log_, std::string(3000, 'a' + round)).ok());
-    ASSERT_TRUE(Eventually([&] { return SizeOf(log_) < 1024; }));
+    ASSERT_TRUE(WaitUntil([&] { return SizeOf(log_) < 1024; }, milliseconds(2000)));
   }
   EXPECT_EQ(fs::ReadFile(log_ + ".1")->back(), 'e');  // the last round's
   int files = 0;
@@ -98,7 +89,7 @@ TEST_F(VmMonitorTest, ASymlinkedConsoleLogIsNotFollowed) {
   ASSERT_TRUE(fs::WriteFileAtomic(target, std::string(4096, 'h')).ok());
   ASSERT_EQ(symlink(target.c_str(), log_.c_str()), 0);
   VmMonitor m("sb", log_, [](milliseconds) { return true; }, [] {}, Fast());
-  std::this_thread::sleep_for(milliseconds(100));
+  std::this_thread::sleep_for(milliseconds(100));  // a sleep on purpose: ~10 ticks, none may write through the link
   m.Stop();
   EXPECT_EQ(SizeOf(target), 4096u);  // not truncated through the link
 }
@@ -106,7 +97,7 @@ TEST_F(VmMonitorTest, ASymlinkedConsoleLogIsNotFollowed) {
 TEST_F(VmMonitorTest, ASilentAgentGetsItsVmStoppedOnce) {
   std::atomic<int> stops{0};
   VmMonitor m("sb", log_, [](milliseconds) { return false; }, [&] { stops++; }, Fast());
-  ASSERT_TRUE(Eventually([&] { return stops.load() > 0; }));
+  ASSERT_TRUE(WaitUntil([&] { return stops.load() > 0; }, milliseconds(2000)));
   std::this_thread::sleep_for(milliseconds(300));  // more silence: no second stop
   EXPECT_EQ(stops.load(), 1);
 }
