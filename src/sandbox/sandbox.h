@@ -203,6 +203,8 @@ class Sandbox {
   Result<std::string> PlugDisk(const std::string& container_id, const std::string& host_path, bool block_device,
                                bool readonly);  // disks_mu_ held
   void UnplugDisk(const vmm::Drive& drive, std::chrono::steady_clock::time_point asked_at);
+  // The disk the VM booted with at `host_path`, if any.
+  const vmm::Drive* BootDrive(const std::string& host_path) const;
   struct VolumeUse {
     std::string disk_path;                           // the host disk it is mounted from
     std::map<std::string, std::string> guest_paths;  // by container id

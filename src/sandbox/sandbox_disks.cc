@@ -20,11 +20,15 @@ std::string MsSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Result<std::string> Sandbox::DiskFor(const std::string& container_id, const std::string& host_path, bool block_device,
-                                     bool readonly) {
+const vmm::Drive* Sandbox::BootDrive(const std::string& host_path) const {
   const std::vector<vmm::Drive>& boot = cfg_.vm.drives;
   auto it = std::find_if(boot.begin(), boot.end(), [&](const vmm::Drive& d) { return d.path == host_path; });
-  if (it != boot.end()) return it->serial;
+  return it == boot.end() ? nullptr : &*it;
+}
+
+Result<std::string> Sandbox::DiskFor(const std::string& container_id, const std::string& host_path, bool block_device,
+                                     bool readonly) {
+  if (const vmm::Drive* boot = BootDrive(host_path)) return boot->serial;
   std::lock_guard<std::mutex> lock(disks_mu_);
   if (auto p = plugged_.find(host_path); p != plugged_.end()) {
     if (p->second.drive.readonly && !readonly) {

@@ -48,9 +48,7 @@ Result<std::pair<std::string, std::string>> Sandbox::DirectVolumeInGuest(const s
   }
   const std::string& disk = it->second.disk_path;
   std::string drive_id;
-  for (const vmm::Drive& d : cfg_.vm.drives) {
-    if (d.path == disk) drive_id = d.id;
-  }
+  if (const vmm::Drive* boot = BootDrive(disk)) drive_id = boot->id;
   if (auto p = plugged_.find(disk); p != plugged_.end()) drive_id = p->second.drive.id;
   return std::make_pair(it->second.guest_paths.begin()->second, drive_id);
 }
