@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <thread>
@@ -267,8 +268,20 @@ Result<std::string> AgentService::PrepareDisks(const grpc::CreateContainerReques
 // rootfs_writes_in_guest: the spec's root becomes an overlay over it whose
 // writes stay in guest memory (guest_rootfs.h). Whether it did.
 Result<bool> AgentService::MountRootfsUpper(const grpc::CreateContainerRequest& req, oci::Spec* spec) {
+  const std::string& image = req.rootfs_image_path();
+  if (!image.empty() && (!req.rootfs_writes_in_guest() || spec->root.readonly)) {
+    return Error(Code::kInvalidArgument, "rootfs_image_path " + image + " needs rootfs_writes_in_guest and a writable root");
+  }
   if (!req.rootfs_writes_in_guest() || spec->root.readonly) return false;
-  ASSIGN_OR_RETURN(spec->root.path, MountGuestUpper(req.container_id(), spec->root.path, kGuestRootfsUpperDir));
+  std::vector<std::string> lowers = {spec->root.path};
+  if (!image.empty()) {
+    // Only a disk this request mounted (PrepareDisks): never another path of the guest's.
+    bool mounted = std::any_of(req.block_mounts().begin(), req.block_mounts().end(),
+                               [&](const grpc::BlockMount& m) { return m.guest_path() == image; });
+    if (!mounted) return Error(Code::kInvalidArgument, "rootfs_image_path " + image + " is none of the container's block mounts");
+    lowers.push_back(image);
+  }
+  ASSIGN_OR_RETURN(spec->root.path, MountGuestUpper(req.container_id(), lowers, kGuestRootfsUpperDir));
   return true;
 }
 
@@ -400,8 +413,9 @@ Result<Empty> AgentService::RemoveContainer(const grpc::RemoveContainerRequest& 
     if (!st.ok()) log::Warn("remove container " + c->id + ": " + st.message());
   }
   if (c->pod_sandbox) sandbox_ns_.Release();
-  UnmountBlockVolumes(c->id, kGuestStorageDir);
+  // The root's overlay first: the rootfs image's disk is one of its layers.
   UnmountGuestUpper(c->id, kGuestRootfsUpperDir);
+  UnmountBlockVolumes(c->id, kGuestStorageDir);
   table_.RemoveContainer(c->id);
   return Empty();
 }

@@ -20,13 +20,15 @@ namespace {
 // Overlay's option string separates with ',' and lower layers with ':'.
 bool SafeInOptions(const std::string& path) { return path.find_first_of(",:\\") == std::string::npos; }
 
-Status MakeUpper(const std::string& dir, const std::string& lower) {
+Status MakeUpper(const std::string& dir, const std::vector<std::string>& lowers) {
   // Opened, not stat()ed: on virtio-fs the shared rootfs is a submount the
   // guest mounts when a path walk opens it (stat does not), and overlayfs
   // refuses a lower layer still waiting for that ("not supported").
-  UniqueFd lower_fd(open(lower.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   struct stat root{};
-  if (!lower_fd.valid() || fstat(lower_fd.get(), &root) != 0) return ErrnoError("rootfs " + lower);
+  for (size_t i = lowers.size(); i-- > 0;) {
+    UniqueFd lower_fd(open(lowers[i].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!lower_fd.valid() || fstat(lower_fd.get(), &root) != 0) return ErrnoError("rootfs layer " + lowers[i]);
+  }
   for (const char* sub : {"/upper", "/work", "/merged"}) {
     if (mkdir((dir + sub).c_str(), 0755) != 0) return ErrnoError("mkdir " + dir + sub);
   }
@@ -50,10 +52,19 @@ std::string OverlayComplaint() {
 
 }  // namespace
 
-Result<std::string> MountGuestUpper(const std::string& container_id, const std::string& lower, const std::string& base_dir) {
+Result<std::string> MountGuestUpper(const std::string& container_id, const std::vector<std::string>& lowers,
+                                    const std::string& base_dir) {
   std::string dir = base_dir + "/" + container_id;
-  if (!SafeInOptions(dir) || !SafeInOptions(lower)) {
-    return Error(Code::kInvalidArgument, "rootfs " + lower + ": a path with ',', ':' or '\\' cannot be an overlay layer");
+  if (lowers.empty()) return Error(Code::kInvalidArgument, "rootfs of " + container_id + ": no lower layer");
+  std::string lowerdir;
+  for (const std::string& lower : lowers) {
+    if (!SafeInOptions(lower)) {
+      return Error(Code::kInvalidArgument, "rootfs " + lower + ": a path with ',', ':' or '\\' cannot be an overlay layer");
+    }
+    lowerdir += (lowerdir.empty() ? "" : ":") + lower;
+  }
+  if (!SafeInOptions(dir)) {
+    return Error(Code::kInvalidArgument, "rootfs " + dir + ": a path with ',', ':' or '\\' cannot be an overlay layer");
   }
   RETURN_IF_ERROR(fs::MkdirAll(dir, 0700));
   Rollback remove_dir([&] { rmdir(dir.c_str()); });
@@ -61,14 +72,14 @@ Result<std::string> MountGuestUpper(const std::string& container_id, const std::
     return ErrnoError("mount the guest's rootfs layer for " + container_id);
   }
   Rollback unmount_tmpfs([&] { umount2(dir.c_str(), MNT_DETACH); });
-  RETURN_IF_ERROR(MakeUpper(dir, lower));
+  RETURN_IF_ERROR(MakeUpper(dir, lowers));
   std::string merged = dir + "/merged";
-  std::string opts = "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
+  std::string opts = "lowerdir=" + lowerdir + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
   if (mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()) != 0) {
     int err = errno;
     std::string why = OverlayComplaint();
     errno = err;
-    return ErrnoError("mount overlay over rootfs " + lower + " for " + container_id + why);
+    return ErrnoError("mount overlay over rootfs " + lowerdir + " for " + container_id + why);
   }
   unmount_tmpfs.Dismiss();
   remove_dir.Dismiss();

@@ -329,6 +329,36 @@ Status ParseHypervisors(Parser& p, const toml::node& node, QemuConfig& q) {
   return Status::Ok();
 }
 
+Status ParseRuntime(Parser& p, const toml::node& v, RuntimeConfig& r) {
+  RETURN_IF_ERROR(p.Section(
+      v, "runtime",
+      {
+          {"enable_debug", p.Bool(&r.enable_debug)},
+          {"internetworking_model", p.OneOf(&r.internetworking_model, {"tcfilter", "none"})},
+          {"disable_new_netns", p.Bool(&r.disable_new_netns)},
+          {"sandbox_cgroup_only", p.Bool(&r.sandbox_cgroup_only)},
+          {"create_container_timeout", p.Positive(&r.create_container_timeout)},
+          {"experimental", p.StrList(&r.experimental, false)},
+          {"disable_guest_seccomp", p.Bool(&r.disable_guest_seccomp)},
+          {"rootfs_writes_in_guest", p.Bool(&r.rootfs_writes_in_guest)},
+          {"rootfs_image_in_guest", p.Bool(&r.rootfs_image_in_guest)},
+          {"rootfs_image_cache_dir", p.Path(&r.rootfs_image_cache_dir)},
+          {"rootfs_image_cache_mb", p.Int(&r.rootfs_image_cache_mb, 64, 1 << 24, "an integer from 64 to 16777216")},
+      }));
+  // The image's layers are read-only in the guest: its writes need the guest's upper layer.
+  if (r.rootfs_image_in_guest && !r.rootfs_writes_in_guest) {
+    return p.Bad("runtime.rootfs_image_in_guest",
+                 "requires rootfs_writes_in_guest = true (the image disk is read-only; the container's writes go to "
+                 "guest memory)");
+  }
+  // Kata's rule: without a new netns there is nothing to connect with tc.
+  if (r.disable_new_netns && r.internetworking_model != "none") {
+    return p.Bad("runtime.disable_new_netns",
+                 "requires internetworking_model = \"none\", got \"" + r.internetworking_model + "\"");
+  }
+  return Status::Ok();
+}
+
 Status ParseRoot(Parser& p, const toml::table& root, Config& c) {
   for (auto&& [k, v] : root) {
     std::string name(k.str());
@@ -352,23 +382,7 @@ Status ParseRoot(Parser& p, const toml::table& root, Config& c) {
                                   }));
       }
     } else if (name == "runtime") {
-      RuntimeConfig& r = c.runtime;
-      RETURN_IF_ERROR(p.Section(
-          v, "runtime",
-          {
-              {"enable_debug", p.Bool(&r.enable_debug)},
-              {"internetworking_model", p.OneOf(&r.internetworking_model, {"tcfilter", "none"})},
-              {"disable_new_netns", p.Bool(&r.disable_new_netns)},
-              {"sandbox_cgroup_only", p.Bool(&r.sandbox_cgroup_only)},
-              {"create_container_timeout", p.Positive(&r.create_container_timeout)},
-              {"experimental", p.StrList(&r.experimental, false)},
-              {"disable_guest_seccomp", p.Bool(&r.disable_guest_seccomp)},
-              {"rootfs_writes_in_guest", p.Bool(&r.rootfs_writes_in_guest)},
-          }));
-      // Kata's rule: without a new netns there is nothing to connect with tc.
-      if (r.disable_new_netns && r.internetworking_model != "none")
-        return p.Bad("runtime.disable_new_netns",
-                     "requires internetworking_model = \"none\", got \"" + r.internetworking_model + "\"");
+      RETURN_IF_ERROR(ParseRuntime(p, v, c.runtime));
     } else if (name == "factory") {
       FactoryConfig& f = c.factory;
       RETURN_IF_ERROR(p.Section(v, "factory",

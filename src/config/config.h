@@ -93,6 +93,12 @@ struct RuntimeConfig {
   // host's copy of the rootfs never sees them (podman cp/diff/commit of a
   // running container, a rootfs bind the host reads).
   bool rootfs_writes_in_guest = false;
+  // Ours: with rootfs_writes_in_guest, the image's read-only layers reach
+  // the guest as one cached ext4 disk (sandbox/rootfs_image_cache.h) instead
+  // of through the share: looking names up in the image stays in the guest.
+  bool rootfs_image_in_guest = false;
+  std::string rootfs_image_cache_dir = "/var/cache/kata-containers/rootfs-images";
+  int rootfs_image_cache_mb = 4096;  // the cache's bound; least recently used images go first
   bool operator==(const RuntimeConfig&) const = default;
 };
 

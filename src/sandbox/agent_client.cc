@@ -89,15 +89,7 @@ Status AgentClient::DestroySandbox() {
   return Call("DestroySandbox", req, &e, std::chrono::milliseconds(2000));
 }
 
-Status AgentClient::CreateContainer(const std::string& id, const std::string& spec_json,
-                                    const std::vector<grpc::BlockDevice>& disks,
-                                    const std::vector<grpc::BlockMount>& disk_mounts, bool rootfs_writes_in_guest) {
-  grpc::CreateContainerRequest req;
-  req.set_container_id(id);
-  req.set_rootfs_writes_in_guest(rootfs_writes_in_guest);
-  req.set_spec_json(spec_json);
-  for (const grpc::BlockDevice& d : disks) *req.add_block_devices() = d;
-  for (const grpc::BlockMount& m : disk_mounts) *req.add_block_mounts() = m;
+Status AgentClient::CreateContainer(const grpc::CreateContainerRequest& req) {
   wkt::Empty e;
   return Call("CreateContainer", req, &e, kControlTimeout);
 }

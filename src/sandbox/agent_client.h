@@ -31,10 +31,7 @@ class AgentClient {
 
   Status CreateSandbox(const grpc::CreateSandboxRequest& req);
   Status DestroySandbox();
-  // rootfs_writes_in_guest: CreateContainerRequest's (agent/guest_rootfs.h).
-  Status CreateContainer(const std::string& id, const std::string& spec_json,
-                         const std::vector<grpc::BlockDevice>& disks = {},
-                         const std::vector<grpc::BlockMount>& disk_mounts = {}, bool rootfs_writes_in_guest = false);
+  Status CreateContainer(const grpc::CreateContainerRequest& req);
   Status StartContainer(const std::string& id);
   Status RemoveContainer(const std::string& id, uint32_t timeout_s);
   Status ExecProcess(const std::string& id, const std::string& exec_id, const std::string& process_json);

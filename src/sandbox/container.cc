@@ -43,7 +43,13 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   bool readonly_root = spec["root"].is_object() && spec["root"].value("readonly", false);
   if (readonly_root) RETURN_IF_ERROR(PrepareReadonlyRoot(rootfs, spec));
   const Share& share = sb_.share();
-  RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs, id_ + "/rootfs", readonly_root));
+  // With the image as a disk only the upper directory goes through the
+  // share, read-only: the container's writes stay in the guest.
+  if (rootfs_image_) {
+    RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs_image_->upper, id_ + "/rootfs", true));
+  } else {
+    RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs, id_ + "/rootfs", readonly_root));
+  }
   spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
   AdaptSpecForGuest(spec, GuestSpecContext{sb_.vmm_pid(), id_ == sb_.id(), sb_.guest_seccomp()});
   if (!spec.contains("mounts")) return Status::Ok();
@@ -110,14 +116,46 @@ Result<Container::GuestDisks> Container::AttachDisks(nlohmann::json& spec) {
     disk_mounts_.insert(m.index);
     out.mounts.push_back(b);
   }
+  AttachRootfsImage(&out);
   return out;
+}
+
+void Container::AttachRootfsImage(GuestDisks* out) {
+  if (!rootfs_image_) return;
+  auto serial = sb_.DiskFor(id_, rootfs_image_->image, false, true);
+  if (!serial.ok()) {
+    log::Warn("container " + id_ + ": rootfs shared whole, not as image " + rootfs_image_->image + ": " +
+              serial.status().message());
+    rootfs_image_.reset();
+    return;
+  }
+  grpc::BlockMount b;
+  b.set_serial(*serial);
+  b.set_fstype("ext4");
+  b.set_readonly(true);
+  b.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + *serial);
+  out->rootfs_image_path = b.guest_path();
+  out->mounts.push_back(b);
+}
+
+grpc::CreateContainerRequest Container::CreateRequest(const nlohmann::json& spec, const GuestDisks& disks) const {
+  grpc::CreateContainerRequest req;
+  req.set_container_id(id_);
+  req.set_spec_json(spec.dump());
+  for (const grpc::BlockDevice& d : disks.devices) *req.add_block_devices() = d;
+  for (const grpc::BlockMount& m : disks.mounts) *req.add_block_mounts() = m;
+  req.set_rootfs_writes_in_guest(sb_.rootfs_writes_in_guest());
+  req.set_rootfs_image_path(disks.rootfs_image_path);
+  return req;
 }
 
 Status Container::Unshare() { return sb_.share().Unbind(sb_.vmm_pid(), id_); }
 
 Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::string& id, const std::string& bundle,
-                                                     nlohmann::json spec, StdioPaths io) {
+                                                     nlohmann::json spec, StdioPaths io,
+                                                     std::optional<RootfsImage> image) {
   std::unique_ptr<Container> c(new Container(sb, id, bundle));
+  c->rootfs_image_ = std::move(image);
   if (fs::Exists(fs::JoinPath(sb.share().source_dir(), id))) {
     return Error(Code::kAlreadyExists, "container " + id + " already exists");
   }
@@ -140,8 +178,7 @@ Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::str
   auto disks = c->AttachDisks(spec);
   if (!disks.ok()) return fail(disks.status());
   if (Status st = c->ShareFiles(spec); !st.ok()) return fail(st);
-  Status created =
-      sb.agent().CreateContainer(id, spec.dump(), disks->devices, disks->mounts, sb.rootfs_writes_in_guest());
+  Status created = sb.agent().CreateContainer(c->CreateRequest(spec, *disks));
   if (!created.ok()) return fail(created);
   // Spec lifecycle step 3-4: prestart, createRuntime and createContainer
   // hooks once the environment exists; a failure undoes the create.

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 #include "sandbox/lifecycle.h"
 #include "sandbox/mount_mirror.h"
 #include "sandbox/process.h"
+#include "sandbox/rootfs_image.h"
 #include "sandbox/sandbox.h"
 
 namespace kata::sandbox {
@@ -24,9 +26,12 @@ namespace kata::sandbox {
 
 class Container {
  public:
-  // `spec` is the bundle's config.json, already validated.
+  // `spec` is the bundle's config.json, already validated. With `image`
+  // (rootfs_image.h), the guest gets the rootfs as that disk below its upper
+  // directory instead of whole through the share.
   static Result<std::unique_ptr<Container>> Create(Sandbox& sb, const std::string& id, const std::string& bundle,
-                                                   nlohmann::json spec, StdioPaths io);
+                                                   nlohmann::json spec, StdioPaths io,
+                                                   std::optional<RootfsImage> image = std::nullopt);
   ~Container();
 
   const std::string& id() const { return id_; }
@@ -64,8 +69,13 @@ class Container {
   struct GuestDisks {
     std::vector<grpc::BlockDevice> devices;
     std::vector<grpc::BlockMount> mounts;
+    std::string rootfs_image_path;  // the guest path the image disk is mounted at; "" without one
   };
   Result<GuestDisks> AttachDisks(nlohmann::json& spec);
+  // The rootfs image's disk (rootfs_image_ set): mounted read-only by the
+  // agent. Without a free slot the rootfs is shared whole (logged).
+  void AttachRootfsImage(GuestDisks* out);
+  grpc::CreateContainerRequest CreateRequest(const nlohmann::json& spec, const GuestDisks& disks) const;
   Status Unshare();
   HookState StateForHooks(const char* status) const;
   // The state `op` leads to from the current one (lifecycle.h), or why not.
@@ -89,6 +99,7 @@ class Container {
   ContainerState paused_from_ = ContainerState::kCreated;  // where kResume returns
   bool deleted_ = false;
   std::set<size_t> disk_mounts_;  // spec.mounts indices served by disks (AttachDisks)
+  std::optional<RootfsImage> rootfs_image_;  // the rootfs as a disk plus its upper directory
 };
 
 }  // namespace kata::sandbox

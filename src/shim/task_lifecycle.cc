@@ -11,6 +11,7 @@
 #include "oci/namespace_paths.h"
 #include "oci/spec_json.h"
 #include "shim/rootfs_mount.h"
+#include "shim/runtime_options.h"
 #include "sandbox/block_devices.h"
 #include "sandbox/sandbox_config.h"
 #include "shim/task_api.h"
@@ -71,7 +72,8 @@ Status TaskService::CheckJoinsThisSandbox(const std::string& id, const std::map<
 
 // The VM for the pod whose first container is `id`. mu_ held.
 Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spec,
-                                const std::map<std::string, std::string>& annotations) {
+                                const std::map<std::string, std::string>& annotations,
+                                const std::optional<sandbox::RootfsImage>& image) {
   ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, sandbox::MakeSandboxConfig(cfg_.config, id));
   sc.owner = owner_;
   sandbox::ApplyNetworkNamespace(spec, &sc);
@@ -83,7 +85,7 @@ Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spe
   // The first container's block devices are the VM's disks from boot.
   ASSIGN_OR_RETURN(std::vector<sandbox::HostBlockDevice> disks, sandbox::BlockDevicesOf(spec));
   ASSIGN_OR_RETURN(std::vector<sandbox::HostBlockMount> disk_mounts, sandbox::BlockMountsOf(spec));
-  ASSIGN_OR_RETURN(sc.vm.drives, sandbox::DrivesFor(disks, disk_mounts));
+  ASSIGN_OR_RETURN(sc.vm.drives, sandbox::DrivesFor(disks, disk_mounts, image ? image->image : ""));
   ASSIGN_OR_RETURN(sandbox_, sandbox::Sandbox::Boot(sc));
   task_pid_ = static_cast<uint32_t>(sandbox_->vmm_pid());
   sandbox_->OnVmExit([this] { OnVmExit(); });
@@ -93,10 +95,11 @@ Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spe
 
 // The container in the sandbox; for the pod's first, its network connected
 // after the prestart hooks (docker's moves the veth in then). mu_ held.
-Result<ContainerRef> TaskService::CreateContainer(const task::CreateTaskRequest& req, nlohmann::json spec, bool first) {
+Result<ContainerRef> TaskService::CreateContainer(const task::CreateTaskRequest& req, nlohmann::json spec, bool first,
+                                                  std::optional<sandbox::RootfsImage> image) {
   sandbox::StdioPaths io{req.stdin(), req.stdout(), req.stderr(), req.terminal()};
   ASSIGN_OR_RETURN(std::unique_ptr<sandbox::Container> c,
-                   sandbox::Container::Create(*sandbox_, req.id(), req.bundle(), std::move(spec), io));
+                   sandbox::Container::Create(*sandbox_, req.id(), req.bundle(), std::move(spec), io, std::move(image)));
   if (first) {
     if (Status st = sandbox_->ConnectNetwork(); !st.ok()) {
       (void)c->Delete(true);
@@ -127,16 +130,22 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
   ASSIGN_OR_RETURN(nlohmann::json spec, LoadValidatedSpec(req.bundle()));
   auto annotations = Annotations(spec);
   RETURN_IF_ERROR(CheckJoinsThisSandbox(req.id(), annotations));
+  if (!sandbox_) {  // the pod's configuration: containerd's runtime options may name it
+    ASSIGN_OR_RETURN(std::optional<config::LoadedConfig> chosen, ConfigFromRuntimeOptions(req.options()));
+    if (chosen) cfg_ = std::move(*chosen);
+  }
   RETURN_IF_ERROR(MountRootfs(req.rootfs(), req.bundle()));
   Rollback unmount([&] { UnmountRootfs(req.rootfs(), req.bundle()); });
   bool first = !sandbox_;
-  if (first) RETURN_IF_ERROR(BootSandbox(req.id(), spec, annotations));
+  // After the rootfs is mounted: its overlay's layers make the image.
+  auto image = sandbox::RootfsImageFor(sandbox::RootfsImageSettingsFrom(cfg_.config), spec, req.bundle());
+  if (first) RETURN_IF_ERROR(BootSandbox(req.id(), spec, annotations, image));
   Rollback discard([&] {
     if (!first || !sandbox_) return;
     (void)sandbox_->Shutdown();
     sandbox_.reset();
   });
-  ASSIGN_OR_RETURN(ContainerRef created, CreateContainer(req, std::move(spec), first));
+  ASSIGN_OR_RETURN(ContainerRef created, CreateContainer(req, std::move(spec), first, std::move(image)));
   discard.Dismiss();
   unmount.Dismiss();
   containers_[req.id()] = created;

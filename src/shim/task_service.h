@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "config/config.h"
 #include "shim/events.h"
 #include "sandbox/container.h"
+#include "sandbox/rootfs_image.h"
 #include "sandbox/sandbox.h"
 #include "shim/task_api.h"
 #include "ttrpc/server.h"
@@ -93,8 +95,10 @@ class TaskService {
   // Create's steps (mu_ held).
   Status CheckJoinsThisSandbox(const std::string& id, const std::map<std::string, std::string>& annotations);
   Status BootSandbox(const std::string& id, const nlohmann::json& spec,
-                     const std::map<std::string, std::string>& annotations);
-  Result<ContainerRef> CreateContainer(const task::CreateTaskRequest& req, nlohmann::json spec, bool first);
+                     const std::map<std::string, std::string>& annotations,
+                     const std::optional<sandbox::RootfsImage>& image);
+  Result<ContainerRef> CreateContainer(const task::CreateTaskRequest& req, nlohmann::json spec, bool first,
+                                       std::optional<sandbox::RootfsImage> image);
   void PublishCreate(const task::CreateTaskRequest& req, uint32_t pid);
   Result<task::DeleteResponse> DeleteExec(const ContainerRef& c, const task::DeleteRequest& req);
 

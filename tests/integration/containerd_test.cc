@@ -358,6 +358,39 @@ TEST_F(ContainerdTest, DirectVolumeOfAJoiningContainerIsStatedAndGrown) {
   EXPECT_EQ(TaskStatus(pod), "RUNNING");
 }
 
+// containerd's runtime options name the pod's configuration file (`ctr run
+// --runtime-config-path`, the CRI plugin's ConfigPath), as in Kata: here one
+// with rootfs_image_in_guest. The pod's image becomes a disk at boot; the
+// app container of the same image joins and shares that disk; a path that
+// does not exist fails the run naming it.
+TEST_F(ContainerdTest, RuntimeConfigPathChoosesTheConfigurationAndImageLayersBecomeADisk) {
+  std::string dir = tmp_->path() + "/runtime-options";
+  std::string conf = dir + "/configuration-image.toml", cache = dir + "/cache";
+  ASSERT_EQ(Sh("mkdir -p " + dir).exit_code, 0);
+  std::ofstream(conf) << "[runtime]\nrootfs_writes_in_guest = true\nrootfs_image_in_guest = true\n"
+                      << "rootfs_image_cache_dir = \"" << cache << "\"\n";
+  std::string pod = NewId("ropod");
+  std::string app = NewId("roapp");
+  RunDetached(pod, {"--runtime-config-path", conf, "--annotation", "io.kubernetes.cri.container-type=sandbox",
+                    "--annotation", "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  RunDetached(app, {"--annotation", "io.kubernetes.cri.container-type=container", "--annotation",
+                    "io.kubernetes.cri.sandbox-id=" + pod},
+              {"sleep", "1000"});
+  for (const std::string& id : {pod, app}) {
+    CmdResult root = Exec(id, "root-" + id, {"sh", "-c", "grep ' / ' /proc/mounts; echo w > /etc/w && cat /etc/w"});
+    EXPECT_EQ(root.exit_code, 0) << root.err;
+    EXPECT_NE(root.out.find("/kata-root-0,upperdir="), std::string::npos) << id << ": " << root.out;
+    EXPECT_NE(root.out.find("\nw\n"), std::string::npos) << root.out;
+  }
+  EXPECT_EQ(Trim(Sh("ls " + cache + " | grep -c '[.]img$'").out), "1") << "one image for the one image";
+  std::string bad = NewId("robad");
+  CmdResult r = Ctr({"run", "-d", "--runtime", kRuntime, "--runtime-config-path", dir + "/missing.toml",
+                     PrivateContainerd::kImage, bad, "true"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE((r.out + r.err).find(dir + "/missing.toml"), std::string::npos) << r.out << r.err;
+}
+
 // Resources that follow the pod: the VM boots with one vCPU online; a
 // container joining with a 2-CPU limit finds two online (as many as the host
 // has, if fewer), and they go offline again when it leaves.

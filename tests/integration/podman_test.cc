@@ -2,9 +2,11 @@
 // user would switch to it: `podman --runtime /usr/local/bin/kata-runtime`.
 // The image is imported from a local busybox rootfs: no registry is needed.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "harness.h"
@@ -187,6 +189,32 @@ TEST_F(PodmanTest, DeviceLoopBlockDeviceIsWritableInTheContainer) {
   EXPECT_NE(r.out.find("wrote"), std::string::npos) << r.out << r.err;
   EXPECT_NE(Sh("dd if=" + loop + " bs=512 count=1 2>/dev/null").out.find("kata-was-here"), std::string::npos);
   EXPECT_EQ(Sh("losetup -d " + loop).exit_code, 0) << "the loop device is still busy";
+}
+
+// rootfs_image_in_guest with podman's overlay storage: the image's layers
+// reach the guest as one cached disk (built by the first run, reused by the
+// second), the container writes to guest memory, a volume still works.
+TEST_F(PodmanTest, ImageLayersAsADiskWithPodmansOverlayStorage) {
+  TempDir tmp;
+  std::string cache = tmp.path() + "/cache", conf = tmp.path() + "/image.toml", rt = tmp.path() + "/kata-image";
+  std::ofstream(conf) << "[runtime]\nrootfs_writes_in_guest = true\nrootfs_image_in_guest = true\n"
+                      << "rootfs_image_cache_dir = \"" << cache << "\"\n";
+  std::ofstream(rt) << "#!/bin/sh\nKATA_CONF_FILE=" << conf << " exec " << Runtime() << " \"$@\"\n";
+  ASSERT_EQ(chmod(rt.c_str(), 0755), 0);
+  ASSERT_EQ(Sh("mkdir -p " + tmp.path() + "/vol && echo on-host > " + tmp.path() + "/vol/f").exit_code, 0);
+  std::string inode;
+  for (int round = 0; round < 2; round++) {
+    CmdResult r = itest::Run({"podman", "--runtime", rt, "run", "--rm", "--ulimit", "nofile=1024:1024", "-v",
+                              tmp.path() + "/vol:/vol", kImage, "sh", "-c",
+                              "grep ' / ' /proc/mounts | grep -c kata-root-0; echo new > /bin/new && cat /bin/new "
+                              "/vol/f"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "1\nnew\non-host\n") << r.err;
+    std::string now = Trim(Sh("ls -i " + cache + "/*.img").out);
+    EXPECT_FALSE(now.empty()) << "no image in " << cache;
+    if (round == 0) inode = now;
+    EXPECT_EQ(now, inode) << "one image, built once";
+  }
 }
 
 // A pod on two podman networks: its VM boots with a NIC per interface and

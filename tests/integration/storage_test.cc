@@ -156,6 +156,50 @@ TEST_F(StorageTest, RootfsWritesInGuestNeverReachTheHost) {
   EXPECT_EQ(LeaksAfter(id, 10), "");
 }
 
+// [runtime] rootfs_image_in_guest: a rootfs that is an overlay on the host
+// (as podman's and containerd's are) reaches the guest as an ext4 image of
+// its lower layers (a disk) below its upper directory (shared read-only)
+// below guest memory. The container sees the layers' view (a whiteout
+// applied, the upper directory's file), its writes stay in the guest, the
+// image is built once and reused, and nothing is left.
+TEST_F(StorageTest, RootfsImageLayersReachTheGuestAsADisk) {
+  std::string b = tmp_.path() + "/b-image";
+  MakeBundle(b, {"sh", "-c",
+                 "cat /etc/top-layer /from-upper; ls /etc/hidden 2>&1; echo w > /etc/written && cat /etc/written; "
+                 "grep ' / ' /proc/mounts | grep -c kata-root-0"});
+  std::string base = tmp_.path() + "/layer-base", top = tmp_.path() + "/layer-top", up = tmp_.path() + "/upper";
+  ASSERT_EQ(Sh("mv " + b + "/rootfs " + base + " && echo hidden > " + base + "/etc/hidden && mkdir -p " + top +
+               "/etc " + up + " " + tmp_.path() + "/work " + b + "/rootfs && echo from-top > " + top +
+               "/etc/top-layer && mknod " + top + "/etc/hidden c 0 0 && echo from-upper > " + up + "/from-upper && " +
+               "mount -t overlay overlay -o lowerdir=" + top + ":" + base + ",upperdir=" + up + ",workdir=" +
+               tmp_.path() + "/work " + b + "/rootfs").exit_code, 0);
+  struct Unmount {
+    std::string at;
+    ~Unmount() { Sh("umount " + at); }
+  } unmount{b + "/rootfs"};
+  std::string cache = tmp_.path() + "/image-cache";
+  std::string conf = tmp_.path() + "/image.toml";
+  std::ofstream(conf) << "[runtime]\nrootfs_writes_in_guest = true\nrootfs_image_in_guest = true\n"
+                      << "rootfs_image_cache_dir = \"" << cache << "\"\n";
+  std::string first_image;
+  for (int round = 0; round < 2; round++) {
+    std::string id = UniqueId("image");
+    CmdResult r = itest::Run({Runtime(), "run", "--bundle", b, id}, {{"KATA_CONF_FILE", conf}});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("from-top\nfrom-upper\n"), std::string::npos) << r.out << r.err;
+    EXPECT_NE(r.out.find("/etc/hidden: No such file"), std::string::npos) << "the whiteout was not applied: " << r.out;
+    EXPECT_NE(r.out.find("w\n1\n"), std::string::npos) << "the root's lower layers have no image disk: " << r.out;
+    EXPECT_EQ(LeaksAfter(id, 10), "");
+    auto images = Sh("ls " + cache + " | grep -c '[.]img$'");
+    EXPECT_EQ(Trim(images.out), "1") << "one image for one layer stack";
+    std::string image = Trim(Sh("ls -i " + cache + "/*.img").out);
+    if (round == 0) first_image = image;
+    EXPECT_EQ(image, first_image) << "the second run rebuilt the image";
+  }
+  EXPECT_FALSE(std::filesystem::exists(up + "/etc/written")) << "a write reached the host's upper directory";
+  EXPECT_FALSE(std::filesystem::exists(b + "/rootfs/etc/written"));
+}
+
 TEST_F(StorageTest, Ext4BlockDeviceMountSourceIsMountedInTheGuest) {
   std::string img = MakeExt4("dev.img", "hello");
   std::string loop = Trim(Sh("losetup --find --show " + img).out);

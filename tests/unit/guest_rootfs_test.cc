@@ -35,7 +35,7 @@ class GuestRootfsTest : public ::testing::Test {
 };
 
 TEST_F(GuestRootfsTest, WritesStayInTheUpperLayerAndTheImageIsUntouched) {
-  auto merged = agent::MountGuestUpper("c1", lower_, base_);
+  auto merged = agent::MountGuestUpper("c1", {lower_}, base_);
   ASSERT_TRUE(merged.ok()) << merged.status().message();
   EXPECT_EQ(*merged, base_ + "/c1/merged");
   EXPECT_EQ(*fs::ReadFile(*merged + "/etc/image-file"), "from the image\n");
@@ -53,14 +53,39 @@ TEST_F(GuestRootfsTest, WritesStayInTheUpperLayerAndTheImageIsUntouched) {
   agent::UnmountGuestUpper("c1", base_);  // again: nothing to do
 }
 
+// rootfs_image_in_guest: the host's upper directory (shared) above the
+// image disk; the first lower's root gives the merged root's mode.
+TEST_F(GuestRootfsTest, TheUpperDirectoryStacksAboveTheImageLayer) {
+  std::string image = dir_ + "/storage/c4/kata-root-0";
+  ASSERT_TRUE(fs::MkdirAll(image + "/usr/bin", 0755).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(image + "/usr/bin/tool", "image\n").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(image + "/etc-shadowed", "image\n").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(lower_ + "/etc-shadowed", "upper dir\n").ok());
+  auto merged = agent::MountGuestUpper("c4", {lower_, image}, base_);
+  ASSERT_TRUE(merged.ok()) << merged.status().message();
+  EXPECT_EQ(*fs::ReadFile(*merged + "/usr/bin/tool"), "image\n");
+  EXPECT_EQ(*fs::ReadFile(*merged + "/etc-shadowed"), "upper dir\n");
+  EXPECT_EQ(*fs::ReadFile(*merged + "/etc/image-file"), "from the image\n");
+  struct stat root{};
+  ASSERT_EQ(stat(merged->c_str(), &root), 0);
+  EXPECT_EQ(root.st_mode & 07777, 0751u);
+  ASSERT_TRUE(fs::WriteFileAtomic(*merged + "/usr/bin/new", "x").ok());
+  EXPECT_FALSE(fs::Exists(image + "/usr/bin/new"));
+  agent::UnmountGuestUpper("c4", base_);
+  EXPECT_FALSE(fs::Exists(base_ + "/c4"));
+}
+
 TEST_F(GuestRootfsTest, BadLowerLayersAreRefusedAndLeaveNothing) {
-  auto missing = agent::MountGuestUpper("c2", dir_ + "/nope", base_);
+  auto missing = agent::MountGuestUpper("c2", {dir_ + "/nope"}, base_);
   EXPECT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find(dir_ + "/nope"), std::string::npos) << missing.status().message();
   EXPECT_FALSE(fs::Exists(base_ + "/c2"));
-  auto comma = agent::MountGuestUpper("c3", dir_ + "/a,upperdir=/etc", base_);
+  auto comma = agent::MountGuestUpper("c3", {dir_ + "/a,upperdir=/etc"}, base_);
   EXPECT_EQ(comma.status().code(), Code::kInvalidArgument);
   EXPECT_FALSE(fs::Exists(base_ + "/c3"));
+  auto second_missing = agent::MountGuestUpper("c5", {lower_, dir_ + "/no-image"}, base_);
+  EXPECT_NE(second_missing.status().message().find(dir_ + "/no-image"), std::string::npos);
+  EXPECT_FALSE(fs::Exists(base_ + "/c5"));
 }
 
 }  // namespace
