@@ -2,7 +2,8 @@
 # Storage speed inside a container, side by side: runc, and kata-runtime with
 # each shared file system it ships (virtio-fs per cache mode, virtio-9p),
 # and with the rootfs writes kept in guest memory (guest-upper: [runtime]
-# rootfs_writes_in_guest = true, virtio-fs as configured),
+# rootfs_writes_in_guest = true, virtio-fs as configured), plus the image's
+# layers as a cached disk (guest-image: rootfs_image_in_guest = true),
 # on the container's rootfs, on a volume shared with the host, and on a
 # tmpfs (the guest's own memory under kata: what the VM itself costs).
 #

@@ -97,8 +97,9 @@ Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec, co
 }
 
 Result<std::vector<vmm::Drive>> DrivesFor(const std::vector<HostBlockDevice>& devices,
-                                          const std::vector<HostBlockMount>& mounts, const std::string& rootfs_image) {
-  if (devices.size() + mounts.size() + (rootfs_image.empty() ? 0 : 1) > kMaxDisks) {
+                                          const std::vector<HostBlockMount>& mounts, const RootfsSource& rootfs) {
+  std::optional<vmm::Drive> root = RootfsDrive(rootfs);
+  if (devices.size() + mounts.size() + (root ? 1 : 0) > kMaxDisks) {
     return Error(Code::kInvalidArgument, "the container names " + std::to_string(devices.size()) +
                                              " block devices and " + std::to_string(mounts.size()) +
                                              " block volumes: a VM takes at most " + std::to_string(kMaxDisks) + " disks");
@@ -111,8 +112,7 @@ Result<std::vector<vmm::Drive>> DrivesFor(const std::vector<HostBlockDevice>& de
     out.push_back({"vol" + std::to_string(i), mounts[i].host_path, "kata-vol-" + std::to_string(i),
                    mounts[i].block_device, mounts[i].readonly});
   }
-  // Read-only for the VMM too: the cached image serves other sandboxes.
-  if (!rootfs_image.empty()) out.push_back({"root0", rootfs_image, "kata-root-0", false, true});
+  if (root) out.push_back(*root);
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "sandbox/rootfs_source.h"
 #include "vmm/hypervisor.h"
 
 namespace kata::sandbox {
@@ -51,11 +52,10 @@ Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec,
 inline constexpr size_t kMaxDisks = 8;
 
 // The VM's disks: `devices` (serials kata-blk-0, -1, ...), then `mounts`
-// (kata-vol-0, ...), then a rootfs image (kata-root-0, read-only;
-// sandbox/rootfs_image.h) unless "". More than kMaxDisks is an error saying
-// how many.
+// (kata-vol-0, ...), then the rootfs's disk if it has one (kata-root-0;
+// sandbox/rootfs_source.h). More than kMaxDisks is an error saying how many.
 Result<std::vector<vmm::Drive>> DrivesFor(const std::vector<HostBlockDevice>& devices,
                                           const std::vector<HostBlockMount>& mounts = {},
-                                          const std::string& rootfs_image = "");
+                                          const RootfsSource& rootfs = {});
 
 }  // namespace kata::sandbox

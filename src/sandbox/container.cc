@@ -41,16 +41,18 @@ Status Container::ShareFiles(nlohmann::json& spec) {
   std::string rootfs = spec["root"]["path"].get<std::string>();
   if (rootfs.empty() || rootfs[0] != '/') rootfs = fs::JoinPath(bundle_, rootfs);
   bool readonly_root = spec["root"].is_object() && spec["root"].value("readonly", false);
-  if (readonly_root) RETURN_IF_ERROR(PrepareReadonlyRoot(rootfs, spec));
+  // (The guest makes the mount points in a block rootfs itself.)
+  if (readonly_root && !rootfs_.block) RETURN_IF_ERROR(PrepareReadonlyRoot(rootfs, spec));
   const Share& share = sb_.share();
   // With the image as a disk only the upper directory goes through the
-  // share, read-only: the container's writes stay in the guest.
-  if (rootfs_image_) {
-    RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs_image_->upper, id_ + "/rootfs", true));
-  } else {
+  // share, read-only: the container's writes stay in the guest. A block
+  // rootfs is the agent's mount (AttachBlockRootfs set root.path).
+  if (rootfs_.image) {
+    RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs_.image->upper, id_ + "/rootfs", true));
+  } else if (!rootfs_.block) {
     RETURN_IF_ERROR(share.Bind(sb_.vmm_pid(), rootfs, id_ + "/rootfs", readonly_root));
   }
-  spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
+  if (!rootfs_.block) spec["root"]["path"] = std::string(kGuestSharedDir) + "/" + id_ + "/rootfs";
   AdaptSpecForGuest(spec, GuestSpecContext{sb_.vmm_pid(), id_ == sb_.id(), sb_.guest_seccomp()});
   if (!spec.contains("mounts")) return Status::Ok();
   int n = 0;
@@ -117,16 +119,36 @@ Result<Container::GuestDisks> Container::AttachDisks(nlohmann::json& spec) {
     out.mounts.push_back(b);
   }
   AttachRootfsImage(&out);
+  RETURN_IF_ERROR(AttachBlockRootfs(spec, &out));
   return out;
 }
 
+Status Container::AttachBlockRootfs(nlohmann::json& spec, GuestDisks* out) {
+  if (!rootfs_.block) return Status::Ok();
+  const BlockRootfs& b = *rootfs_.block;
+  bool readonly = b.readonly || (spec["root"].is_object() && spec["root"].value("readonly", false));
+  auto serial = sb_.DiskFor(id_, b.device, true, readonly);
+  if (!serial.ok()) return serial.status().Wrap("rootfs " + b.device);
+  grpc::BlockMount m;
+  m.set_serial(*serial);
+  m.set_fstype(b.fstype);
+  for (const std::string& o : b.options) {
+    if (o != "ro" && o != "rw") m.add_options(o);
+  }
+  m.set_readonly(readonly);
+  m.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + *serial);
+  spec["root"]["path"] = m.guest_path();
+  out->mounts.push_back(m);
+  return Status::Ok();
+}
+
 void Container::AttachRootfsImage(GuestDisks* out) {
-  if (!rootfs_image_) return;
-  auto serial = sb_.DiskFor(id_, rootfs_image_->image, false, true);
+  if (!rootfs_.image) return;
+  auto serial = sb_.DiskFor(id_, rootfs_.image->image, false, true);
   if (!serial.ok()) {
-    log::Warn("container " + id_ + ": rootfs shared whole, not as image " + rootfs_image_->image + ": " +
+    log::Warn("container " + id_ + ": rootfs shared whole, not as image " + rootfs_.image->image + ": " +
               serial.status().message());
-    rootfs_image_.reset();
+    rootfs_.image.reset();
     return;
   }
   grpc::BlockMount b;
@@ -144,7 +166,8 @@ grpc::CreateContainerRequest Container::CreateRequest(const nlohmann::json& spec
   req.set_spec_json(spec.dump());
   for (const grpc::BlockDevice& d : disks.devices) *req.add_block_devices() = d;
   for (const grpc::BlockMount& m : disks.mounts) *req.add_block_mounts() = m;
-  req.set_rootfs_writes_in_guest(sb_.rootfs_writes_in_guest());
+  // A block rootfs takes its writes itself, as with runc.
+  req.set_rootfs_writes_in_guest(sb_.rootfs_writes_in_guest() && !rootfs_.block);
   req.set_rootfs_image_path(disks.rootfs_image_path);
   return req;
 }
@@ -152,10 +175,9 @@ grpc::CreateContainerRequest Container::CreateRequest(const nlohmann::json& spec
 Status Container::Unshare() { return sb_.share().Unbind(sb_.vmm_pid(), id_); }
 
 Result<std::unique_ptr<Container>> Container::Create(Sandbox& sb, const std::string& id, const std::string& bundle,
-                                                     nlohmann::json spec, StdioPaths io,
-                                                     std::optional<RootfsImage> image) {
+                                                     nlohmann::json spec, StdioPaths io, RootfsSource rootfs) {
   std::unique_ptr<Container> c(new Container(sb, id, bundle));
-  c->rootfs_image_ = std::move(image);
+  c->rootfs_ = std::move(rootfs);
   if (fs::Exists(fs::JoinPath(sb.share().source_dir(), id))) {
     return Error(Code::kAlreadyExists, "container " + id + " already exists");
   }

@@ -18,7 +18,7 @@
 #include "sandbox/lifecycle.h"
 #include "sandbox/mount_mirror.h"
 #include "sandbox/process.h"
-#include "sandbox/rootfs_image.h"
+#include "sandbox/rootfs_source.h"
 #include "sandbox/sandbox.h"
 
 namespace kata::sandbox {
@@ -26,12 +26,11 @@ namespace kata::sandbox {
 
 class Container {
  public:
-  // `spec` is the bundle's config.json, already validated. With `image`
-  // (rootfs_image.h), the guest gets the rootfs as that disk below its upper
-  // directory instead of whole through the share.
+  // `spec` is the bundle's config.json, already validated. `rootfs` says
+  // whether the guest gets the rootfs as a disk (rootfs_source.h) instead of
+  // whole through the share.
   static Result<std::unique_ptr<Container>> Create(Sandbox& sb, const std::string& id, const std::string& bundle,
-                                                   nlohmann::json spec, StdioPaths io,
-                                                   std::optional<RootfsImage> image = std::nullopt);
+                                                   nlohmann::json spec, StdioPaths io, RootfsSource rootfs = {});
   ~Container();
 
   const std::string& id() const { return id_; }
@@ -72,9 +71,12 @@ class Container {
     std::string rootfs_image_path;  // the guest path the image disk is mounted at; "" without one
   };
   Result<GuestDisks> AttachDisks(nlohmann::json& spec);
-  // The rootfs image's disk (rootfs_image_ set): mounted read-only by the
-  // agent. Without a free slot the rootfs is shared whole (logged).
+  // The rootfs image's disk (rootfs_.image): mounted read-only by the agent.
+  // Without a free slot the rootfs is shared whole (logged).
   void AttachRootfsImage(GuestDisks* out);
+  // The block-device rootfs (rootfs_.block): the agent mounts it and the
+  // spec's root is where. No slot is an error: nothing else can serve it.
+  Status AttachBlockRootfs(nlohmann::json& spec, GuestDisks* out);
   grpc::CreateContainerRequest CreateRequest(const nlohmann::json& spec, const GuestDisks& disks) const;
   Status Unshare();
   HookState StateForHooks(const char* status) const;
@@ -99,7 +101,7 @@ class Container {
   ContainerState paused_from_ = ContainerState::kCreated;  // where kResume returns
   bool deleted_ = false;
   std::set<size_t> disk_mounts_;  // spec.mounts indices served by disks (AttachDisks)
-  std::optional<RootfsImage> rootfs_image_;  // the rootfs as a disk plus its upper directory
+  RootfsSource rootfs_;  // a rootfs that reaches the guest as a disk
 };
 
 }  // namespace kata::sandbox

@@ -47,6 +47,18 @@ Status MountRootfs(const MountList& mounts, const std::string& bundle) {
   return Status::Ok();
 }
 
+std::optional<sandbox::BlockRootfs> BlockRootfsOf(const MountList& mounts) {
+  if (mounts.size() != 1) return std::nullopt;
+  const auto& m = mounts[0];
+  if ((m.type() != "ext4" && m.type() != "xfs") || !fs::IsBlockDevice(m.source())) return std::nullopt;
+  sandbox::BlockRootfs b{m.source(), m.type(), {m.options().begin(), m.options().end()}, false};
+  for (const std::string& o : b.options) {
+    if (o == "ro") b.readonly = true;
+    if (o == "rw") b.readonly = false;
+  }
+  return b;
+}
+
 void UnmountRootfs(const MountList& mounts, const std::string& bundle) {
   if (!mounts.empty()) UnmountRootfsOf(bundle);
 }

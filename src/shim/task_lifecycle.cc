@@ -73,7 +73,7 @@ Status TaskService::CheckJoinsThisSandbox(const std::string& id, const std::map<
 // The VM for the pod whose first container is `id`. mu_ held.
 Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spec,
                                 const std::map<std::string, std::string>& annotations,
-                                const std::optional<sandbox::RootfsImage>& image) {
+                                const sandbox::RootfsSource& rootfs) {
   ASSIGN_OR_RETURN(sandbox::SandboxConfig sc, sandbox::MakeSandboxConfig(cfg_.config, id));
   sc.owner = owner_;
   sandbox::ApplyNetworkNamespace(spec, &sc);
@@ -85,7 +85,7 @@ Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spe
   // The first container's block devices are the VM's disks from boot.
   ASSIGN_OR_RETURN(std::vector<sandbox::HostBlockDevice> disks, sandbox::BlockDevicesOf(spec));
   ASSIGN_OR_RETURN(std::vector<sandbox::HostBlockMount> disk_mounts, sandbox::BlockMountsOf(spec));
-  ASSIGN_OR_RETURN(sc.vm.drives, sandbox::DrivesFor(disks, disk_mounts, image ? image->image : ""));
+  ASSIGN_OR_RETURN(sc.vm.drives, sandbox::DrivesFor(disks, disk_mounts, rootfs));
   ASSIGN_OR_RETURN(sandbox_, sandbox::Sandbox::Boot(sc));
   task_pid_ = static_cast<uint32_t>(sandbox_->vmm_pid());
   sandbox_->OnVmExit([this] { OnVmExit(); });
@@ -96,10 +96,10 @@ Status TaskService::BootSandbox(const std::string& id, const nlohmann::json& spe
 // The container in the sandbox; for the pod's first, its network connected
 // after the prestart hooks (docker's moves the veth in then). mu_ held.
 Result<ContainerRef> TaskService::CreateContainer(const task::CreateTaskRequest& req, nlohmann::json spec, bool first,
-                                                  std::optional<sandbox::RootfsImage> image) {
+                                                  sandbox::RootfsSource rootfs) {
   sandbox::StdioPaths io{req.stdin(), req.stdout(), req.stderr(), req.terminal()};
   ASSIGN_OR_RETURN(std::unique_ptr<sandbox::Container> c,
-                   sandbox::Container::Create(*sandbox_, req.id(), req.bundle(), std::move(spec), io, std::move(image)));
+                   sandbox::Container::Create(*sandbox_, req.id(), req.bundle(), std::move(spec), io, std::move(rootfs)));
   if (first) {
     if (Status st = sandbox_->ConnectNetwork(); !st.ok()) {
       (void)c->Delete(true);
@@ -134,22 +134,27 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
     ASSIGN_OR_RETURN(std::optional<config::LoadedConfig> chosen, ConfigFromRuntimeOptions(req.options()));
     if (chosen) cfg_ = std::move(*chosen);
   }
-  RETURN_IF_ERROR(MountRootfs(req.rootfs(), req.bundle()));
-  Rollback unmount([&] { UnmountRootfs(req.rootfs(), req.bundle()); });
+  sandbox::RootfsSource rootfs;
+  rootfs.block = BlockRootfsOf(req.rootfs());  // the guest mounts that one
+  bool mounted = !rootfs.block && !req.rootfs().empty();
+  if (mounted) RETURN_IF_ERROR(MountRootfs(req.rootfs(), req.bundle()));
+  Rollback unmount([&] {
+    if (mounted) UnmountRootfs(req.rootfs(), req.bundle());
+  });
   bool first = !sandbox_;
   // After the rootfs is mounted: its overlay's layers make the image.
-  auto image = sandbox::RootfsImageFor(sandbox::RootfsImageSettingsFrom(cfg_.config), spec, req.bundle());
-  if (first) RETURN_IF_ERROR(BootSandbox(req.id(), spec, annotations, image));
+  if (!rootfs.block) rootfs.image = sandbox::RootfsImageFor(sandbox::RootfsImageSettingsFrom(cfg_.config), spec, req.bundle());
+  if (first) RETURN_IF_ERROR(BootSandbox(req.id(), spec, annotations, rootfs));
   Rollback discard([&] {
     if (!first || !sandbox_) return;
     (void)sandbox_->Shutdown();
     sandbox_.reset();
   });
-  ASSIGN_OR_RETURN(ContainerRef created, CreateContainer(req, std::move(spec), first, std::move(image)));
+  ASSIGN_OR_RETURN(ContainerRef created, CreateContainer(req, std::move(spec), first, std::move(rootfs)));
   discard.Dismiss();
   unmount.Dismiss();
   containers_[req.id()] = created;
-  if (!req.rootfs().empty()) mounted_rootfs_.insert(req.bundle());
+  if (mounted) mounted_rootfs_.insert(req.bundle());
   uint32_t pid = static_cast<uint32_t>(sandbox_->vmm_pid());
   lock.unlock();
   PublishCreate(req, pid);

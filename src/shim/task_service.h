@@ -19,7 +19,7 @@
 #include "config/config.h"
 #include "shim/events.h"
 #include "sandbox/container.h"
-#include "sandbox/rootfs_image.h"
+#include "sandbox/rootfs_source.h"
 #include "sandbox/sandbox.h"
 #include "shim/task_api.h"
 #include "ttrpc/server.h"
@@ -96,9 +96,9 @@ class TaskService {
   Status CheckJoinsThisSandbox(const std::string& id, const std::map<std::string, std::string>& annotations);
   Status BootSandbox(const std::string& id, const nlohmann::json& spec,
                      const std::map<std::string, std::string>& annotations,
-                     const std::optional<sandbox::RootfsImage>& image);
+                     const sandbox::RootfsSource& rootfs);
   Result<ContainerRef> CreateContainer(const task::CreateTaskRequest& req, nlohmann::json spec, bool first,
-                                       std::optional<sandbox::RootfsImage> image);
+                                       sandbox::RootfsSource rootfs);
   void PublishCreate(const task::CreateTaskRequest& req, uint32_t pid);
   Result<task::DeleteResponse> DeleteExec(const ContainerRef& c, const task::DeleteRequest& req);
 

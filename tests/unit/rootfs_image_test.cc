@@ -89,15 +89,26 @@ TEST(RootfsImageFor, OffReadOnlyOrNotAnOverlayMeansSharedWhole) {
   EXPECT_FALSE(fs::Exists("/nonexistent/cache"));
 }
 
-TEST(DrivesFor, TheRootfsImageIsAReadOnlyDiskCountedInTheLimit) {
-  auto drives = sandbox::DrivesFor({}, {}, "/cache/x.img");
+TEST(DrivesFor, TheRootfsDiskComesLastAndCountsInTheLimit) {
+  sandbox::RootfsSource image;
+  image.image = sandbox::RootfsImage{"/cache/x.img", "/upper"};
+  auto drives = sandbox::DrivesFor({}, {}, image);
   ASSERT_TRUE(drives.ok()) << drives.status().message();
   ASSERT_EQ(drives->size(), 1u);
   EXPECT_EQ((*drives)[0].serial, "kata-root-0");
-  EXPECT_TRUE((*drives)[0].readonly);
+  EXPECT_EQ((*drives)[0].path, "/cache/x.img");
+  EXPECT_TRUE((*drives)[0].readonly) << "the cached image serves other sandboxes";
   EXPECT_FALSE((*drives)[0].block_device);
+  sandbox::RootfsSource block;
+  block.block = sandbox::BlockRootfs{"/dev/loop7", "ext4", {}, false};
+  auto blk = sandbox::DrivesFor({}, {}, block);
+  ASSERT_TRUE(blk.ok());
+  EXPECT_EQ((*blk)[0].path, "/dev/loop7");
+  EXPECT_TRUE((*blk)[0].block_device);
+  EXPECT_FALSE((*blk)[0].readonly);
+  EXPECT_EQ(sandbox::DrivesFor({}, {}, {})->size(), 0u);
   std::vector<sandbox::HostBlockMount> mounts(sandbox::kMaxDisks, sandbox::HostBlockMount{});
-  EXPECT_FALSE(sandbox::DrivesFor({}, mounts, "/cache/x.img").ok());
+  EXPECT_FALSE(sandbox::DrivesFor({}, mounts, image).ok());
 }
 
 // What debugfs lists in `dir` of the ext4 image (names only).
