@@ -8,7 +8,9 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config libprotobuf-dev protobu
   clang-14 libclang-rt-14-dev)  # clang: the libFuzzer targets (tests/fuzz)
 RUN_PKGS=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2 procps runc podman conmon docker.io containerd
   containernetworking-plugins iptables nftables curl python3-prometheus-client xfsprogs
-  golang-go)  # Go: scripts/critest.sh builds critest from its vendored source; xfsprogs: StorageTest makes xfs images
+  python3-grpcio python3-protobuf
+  golang-go)  # Go: scripts/critest.sh builds critest from its vendored source; xfsprogs: StorageTest makes xfs images;
+              # grpcio, protobuf: the block snapshotter of BlockRootfsTest (tests/integration/block_snapshotter)
 # Our own guest kernel (the default; KATA_GUEST_KERNEL=debian skips it): guest/kernel/build-kernel.sh.
 if [ "${KATA_GUEST_KERNEL:-own}" = own ]; then
   RUN_PKGS+=(linux-source-6.1 bc flex bison libelf-dev patch)

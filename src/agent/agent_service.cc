@@ -258,7 +258,8 @@ Result<std::string> AgentService::PrepareDisks(const grpc::CreateContainerReques
   }
   std::vector<BlockMountRef> mounts;
   for (const grpc::BlockMount& m : req.block_mounts()) {
-    mounts.push_back({m.serial(), m.fstype(), {m.options().begin(), m.options().end()}, m.readonly(), m.guest_path()});
+    mounts.push_back(
+        {m.serial(), m.fstype(), {m.options().begin(), m.options().end()}, m.readonly(), m.guest_path(), m.root()});
   }
   ASSIGN_OR_RETURN(std::string spec_json, WithGuestBlockDevices(req.spec_json(), devices));
   RETURN_IF_ERROR(MountBlockVolumes(req.container_id(), mounts, kGuestStorageDir));

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -149,6 +151,30 @@ Result<std::string> WithGuestBlockDevices(const std::string& spec_json, const st
   return spec.dump();
 }
 
+namespace {
+
+// mount(8)'s words that are flags, not the file system's data (ext4 and xfs
+// refuse them as data). Those that loosen what the agent sets (suid, dev,
+// exec on a volume) are dropped: the agent decides those.
+std::string MountData(const std::vector<std::string>& options, unsigned long* flags) {
+  static const std::map<std::string, unsigned long> kSet = {
+      {"ro", MS_RDONLY},         {"noatime", MS_NOATIME}, {"nodiratime", MS_NODIRATIME}, {"relatime", MS_RELATIME},
+      {"strictatime", MS_STRICTATIME}, {"noexec", MS_NOEXEC}, {"nosuid", MS_NOSUID},   {"nodev", MS_NODEV},
+      {"sync", MS_SYNCHRONOUS},   {"dirsync", MS_DIRSYNC}, {"lazytime", MS_LAZYTIME}};
+  static const std::set<std::string> kIgnored = {"rw", "suid", "dev", "exec", "async", "atime", "diratime", "defaults"};
+  std::string data;
+  for (const std::string& o : options) {
+    if (auto f = kSet.find(o); f != kSet.end()) {
+      *flags |= f->second;
+    } else if (!kIgnored.count(o)) {
+      data += (data.empty() ? "" : ",") + o;
+    }
+  }
+  return data;
+}
+
+}  // namespace
+
 Status MountBlockVolumes(const std::string& container_id, const std::vector<BlockMountRef>& mounts,
                          const std::string& storage_dir, const std::string& sys_block, const std::string& dev_dir,
                          int wait_ms) {
@@ -163,10 +189,9 @@ Status MountBlockVolumes(const std::string& container_id, const std::vector<Bloc
     }
     ASSIGN_OR_RETURN(GuestDisk disk, FindDiskBySerial(m.serial, sys_block, wait_ms));
     RETURN_IF_ERROR(fs::MkdirAll(m.guest_path, 0700));
-    std::string data;
-    for (const std::string& o : m.options) data += (data.empty() ? "" : ",") + o;
+    unsigned long flags = (m.root ? 0 : MS_NOSUID | MS_NODEV) | (m.readonly ? MS_RDONLY : 0);
+    std::string data = MountData(m.options, &flags);
     std::string dev = dev_dir + "/" + disk.name;
-    unsigned long flags = MS_NOSUID | MS_NODEV | (m.readonly ? MS_RDONLY : 0);
     if (mount(dev.c_str(), m.guest_path.c_str(), m.fstype.c_str(), flags, data.empty() ? nullptr : data.c_str()) != 0) {
       return ErrnoError("block volume " + m.serial + ": mount " + dev + " (" + m.fstype + ") on " + m.guest_path);
     }

@@ -39,10 +39,14 @@ struct BlockMountRef {
   std::vector<std::string> options;
   bool readonly = false;
   std::string guest_path;  // must be below `storage_dir`/<container id>/
+  // The container's root (a block-device rootfs): mounted without nosuid
+  // and nodev, as runc mounts a rootfs (its setuid programs work).
+  bool root = false;
 };
 
 // Mounts each disk at its guest_path (the container's spec binds it from
-// there). A guest_path outside `storage_dir`/`container_id`/ or a file
+// there). Options that are mount flags (noatime, ro, ...) become flags, the
+// rest the file system's data. A guest_path outside `storage_dir`/`container_id`/ or a file
 // system other than ext4/xfs is refused; a disk that does not mount (corrupt,
 // not that file system) is an error naming its serial and the kernel's reason.
 Status MountBlockVolumes(const std::string& container_id, const std::vector<BlockMountRef>& mounts,

@@ -132,10 +132,9 @@ Status Container::AttachBlockRootfs(nlohmann::json& spec, GuestDisks* out) {
   grpc::BlockMount m;
   m.set_serial(*serial);
   m.set_fstype(b.fstype);
-  for (const std::string& o : b.options) {
-    if (o != "ro" && o != "rw") m.add_options(o);
-  }
+  for (const std::string& o : b.options) m.add_options(o);  // the agent tells flags from data
   m.set_readonly(readonly);
+  m.set_root(true);
   m.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + *serial);
   spec["root"]["path"] = m.guest_path();
   out->mounts.push_back(m);

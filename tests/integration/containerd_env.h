@@ -25,7 +25,9 @@ class PrivateContainerd {
   static constexpr const char* kNamespace = "kata-it";
   static constexpr const char* kImage = "docker.io/library/kata-it-busybox:latest";
 
-  explicit PrivateContainerd(const std::string& dir) : dir_(dir) {}
+  // `extra_config`: appended to its config.toml (e.g. a [proxy_plugins.X] table).
+  explicit PrivateContainerd(const std::string& dir, std::string extra_config = "")
+      : dir_(dir), extra_config_(std::move(extra_config)) {}
   ~PrivateContainerd() { Stop(); }
 
   std::string address() const { return dir_ + "/containerd.sock"; }
@@ -41,7 +43,8 @@ class PrivateContainerd {
         << "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
         << "[grpc]\n  address = \"" << address() << "\"\n"
         << "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.kata]\n"
-        << "  runtime_type = \"io.containerd.kata.v2\"\n";
+        << "  runtime_type = \"io.containerd.kata.v2\"\n"
+        << extra_config_;
     cfg.close();
     pid_ = fork();
     if (pid_ == 0) {
@@ -94,14 +97,18 @@ class PrivateContainerd {
     return std::string("ctr --address ") + address() + " -n " + kNamespace;
   }
 
-  bool ImportImage(std::string* why) {
+  // Into `snapshotter`'s snapshots ("": containerd's default, overlayfs).
+  bool ImportImage(std::string* why, const std::string& snapshotter = "") {
     std::string tar = dir_ + "/image.tar";
     CmdResult mk = Run({RepoDir() + "/tests/integration/containerd_make_image.sh", tar, kImage});
     if (mk.exit_code != 0) {
       *why = "make image: " + mk.err;
       return false;
     }
-    CmdResult imp = Ctr({"image", "import", tar});
+    std::vector<std::string> import = {"image", "import"};
+    if (!snapshotter.empty()) import.insert(import.end(), {"--snapshotter", snapshotter});
+    import.push_back(tar);
+    CmdResult imp = Ctr(import);
     if (imp.exit_code != 0) *why = "ctr image import: " + imp.out + imp.err;
     return imp.exit_code == 0;
   }
@@ -124,6 +131,7 @@ class PrivateContainerd {
 
  private:
   std::string dir_;
+  std::string extra_config_;
   pid_t pid_ = -1;
 };
 
