@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "private_mounts.h"
 #include "agent/container/launch.h"
 #include "busybox_rootfs.h"
 
@@ -46,8 +47,7 @@ class OwnMountNamespace : public ::testing::Environment {
  public:
   void SetUp() override {
     if (geteuid() != 0) return;
-    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
-    ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+    ASSERT_TRUE(kata::test_util::EnterPrivateMountNamespace());
   }
 };
 const auto* const kOwnMountNamespace = ::testing::AddGlobalTestEnvironment(new OwnMountNamespace);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "private_mounts.h"
 #include "agent/guest_volumes.h"
 #include "common/fs.h"
 #include "common/fs_at.h"
@@ -49,10 +50,9 @@ class GuestVolumeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (loop devices, mounts)";
-    ASSERT_EQ(unshare(CLONE_NEWNS), 0);
-    ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
-    char tmpl[] = "/tmp/kata-dvol-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    ASSERT_TRUE(test_util::EnterPrivateMountNamespace());
+    dir_ = test_util::MakeTempDir("kata-dvol-test");
+    ASSERT_FALSE(dir_.empty());
     storage_ = dir_ + "/storage";
     path_ = storage_ + "/c1/kata-vol-0";
     img_ = dir_ + "/disk.img";

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "private_mounts.h"
 #include "agent/guest_rootfs.h"
 #include "common/fs.h"
 #include "common/fs_at.h"
@@ -18,10 +19,9 @@ class GuestRootfsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (mounts)";
-    ASSERT_EQ(unshare(CLONE_NEWNS), 0);
-    ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
-    char tmpl[] = "/tmp/kata-rootfs-upper.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    ASSERT_TRUE(test_util::EnterPrivateMountNamespace());
+    dir_ = test_util::MakeTempDir("kata-rootfs-upper");
+    ASSERT_FALSE(dir_.empty());
     lower_ = dir_ + "/shared/c1/rootfs";
     base_ = dir_ + "/upper";
     ASSERT_TRUE(fs::MkdirAll(lower_ + "/etc", 0755).ok());

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "private_mounts.h"
 #include "common/fs.h"
 #include "common/fs_at.h"
 #include "sandbox/block_devices.h"
@@ -149,10 +150,9 @@ class RootfsImageCacheTest : public ::testing::Test {
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (overlay mounts, whiteouts)";
     if (access("/sbin/mke2fs", X_OK) != 0 || access("/sbin/debugfs", X_OK) != 0) GTEST_SKIP() << "needs e2fsprogs";
-    ASSERT_EQ(unshare(CLONE_NEWNS), 0);
-    ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
-    char tmpl[] = "/tmp/kata-rootfs-image.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    ASSERT_TRUE(test_util::EnterPrivateMountNamespace());
+    dir_ = test_util::MakeTempDir("kata-rootfs-image");
+    ASSERT_FALSE(dir_.empty());
     base_ = dir_ + "/base";
     top_ = dir_ + "/top";
     cache_ = dir_ + "/cache";
