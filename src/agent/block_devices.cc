@@ -175,14 +175,27 @@ std::string MountData(const std::vector<std::string>& options, unsigned long* fl
 
 }  // namespace
 
+bool IsBlockVolumePath(const std::string& guest_path, const std::string& storage_dir, std::string* container) {
+  std::string prefix = storage_dir + "/";
+  if (guest_path.size() <= prefix.size() || guest_path.compare(0, prefix.size(), prefix) != 0) return false;
+  std::string rest = guest_path.substr(prefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string::npos) return false;
+  std::string owner = rest.substr(0, slash), name = rest.substr(slash + 1);
+  auto plain = [](const std::string& c) { return !c.empty() && c != "." && c != ".." && c.find('/') == std::string::npos; };
+  if (!plain(owner) || !plain(name)) return false;
+  if (container) *container = owner;
+  return true;
+}
+
 Status MountBlockVolumes(const std::string& container_id, const std::vector<BlockMountRef>& mounts,
                          const std::string& storage_dir, const std::string& sys_block, const std::string& dev_dir,
                          int wait_ms) {
-  std::string base = storage_dir + "/" + container_id + "/";
   for (const BlockMountRef& m : mounts) {
-    std::string rest = m.guest_path.compare(0, base.size(), base) == 0 ? m.guest_path.substr(base.size()) : "";
-    if (rest.empty() || rest.find('/') != std::string::npos || rest == "." || rest == "..") {
-      return Error(Code::kInvalidArgument, "block volume " + m.serial + ": guest path " + m.guest_path + " is not below " + base);
+    std::string owner;
+    if (!IsBlockVolumePath(m.guest_path, storage_dir, &owner) || owner != container_id) {
+      return Error(Code::kInvalidArgument, "block volume " + m.serial + ": guest path " + m.guest_path + " is not below " +
+                                               storage_dir + "/" + container_id + "/");
     }
     if (m.fstype != "ext4" && m.fstype != "xfs") {
       return Error(Code::kInvalidArgument, "block volume " + m.serial + ": file system \"" + m.fstype + "\" is not ext4 or xfs");

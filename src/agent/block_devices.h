@@ -44,6 +44,11 @@ struct BlockMountRef {
   bool root = false;
 };
 
+// `guest_path` is <storage_dir>/<container>/<name>, where the agent mounts
+// block volumes: each of the two a plain name (no "/", ".", ".."). The
+// container's name goes to `container` when given.
+bool IsBlockVolumePath(const std::string& guest_path, const std::string& storage_dir, std::string* container = nullptr);
+
 // Mounts each disk at its guest_path (the container's spec binds it from
 // there). Options that are mount flags (noatime, ro, ...) become flags, the
 // rest the file system's data. A guest_path outside `storage_dir`/`container_id`/ or a file

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <thread>
 
+#include "agent/block_devices.h"
 #include "common/fs.h"
 #include "common/strings.h"
 #include "common/unique_fd.h"
@@ -99,12 +100,10 @@ Status GrowXfs(int dir, const std::string& guest_path, uint64_t size, dev_t dev,
 }  // namespace
 
 Status CheckVolumePath(const std::string& guest_path, const std::string& storage_dir) {
-  std::string prefix = storage_dir + "/";
-  bool below = guest_path.size() > prefix.size() && guest_path.compare(0, prefix.size(), prefix) == 0 &&
-               guest_path.find("/../") == std::string::npos && guest_path.find("/./") == std::string::npos &&
-               guest_path.find("//") == std::string::npos && guest_path.back() != '/' &&
-               fs::Basename(guest_path) != ".." && fs::Basename(guest_path) != ".";
-  if (!below) return Error(Code::kInvalidArgument, "volume path " + guest_path + " is not below " + storage_dir);
+  if (!IsBlockVolumePath(guest_path, storage_dir)) {
+    return Error(Code::kInvalidArgument,
+                 "volume path " + guest_path + " is not a block volume's (" + storage_dir + "/<container>/<name>)");
+  }
   if (!fs::IsMountPoint(guest_path)) {
     return Error(Code::kNotFound, "no volume is mounted at " + guest_path);
   }

@@ -16,8 +16,9 @@ struct VolumeFigures {
   uint64_t inodes_total = 0, inodes_available = 0, inodes_used = 0;
 };
 
-// `guest_path` must be a mount point strictly below `storage_dir` (where
-// the agent mounts block volumes); anything else is refused by name.
+// `guest_path` must be a block volume's path (block_devices.h
+// IsBlockVolumePath) and a mount point; anything else is refused by name
+// (InvalidArgument for another path, NotFound when nothing is mounted).
 Status CheckVolumePath(const std::string& guest_path, const std::string& storage_dir);
 
 // statvfs of the volume's file system: what `df` would print for it.

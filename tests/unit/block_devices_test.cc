@@ -236,3 +236,19 @@ TEST(GuestBlockVolumes, PathsAndFileSystemsAreChecked) {
 
 }  // namespace
 }  // namespace kata
+
+namespace kata {
+namespace {
+
+TEST(IsBlockVolumePath, ExactlyStorageContainerName) {
+  std::string owner;
+  EXPECT_TRUE(agent::IsBlockVolumePath("/st/c1/kata-vol-0", "/st", &owner));
+  EXPECT_EQ(owner, "c1");
+  for (const char* bad : {"/st", "/st/", "/st/c1", "/st/c1/", "/st/c1/a/b", "/st/../c1/x", "/st/c1/..", "/st/./x",
+                          "/st//x", "/stx/c1/x", "/elsewhere/c1/x"}) {
+    EXPECT_FALSE(agent::IsBlockVolumePath(bad, "/st")) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace kata

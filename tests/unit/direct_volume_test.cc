@@ -137,7 +137,9 @@ TEST_F(GuestVolumeTest, PathsOutsideTheStorageOrNotMountedAreRefused) {
   EXPECT_EQ(agent::CheckVolumePath("/etc", storage_).code(), Code::kInvalidArgument);
   EXPECT_EQ(agent::CheckVolumePath(storage_ + "/c1/../../x", storage_).code(), Code::kInvalidArgument);
   EXPECT_EQ(agent::CheckVolumePath(storage_, storage_).code(), Code::kInvalidArgument);
-  EXPECT_EQ(agent::CheckVolumePath(storage_ + "/c1", storage_).code(), Code::kNotFound);  // not a mount point
+  EXPECT_EQ(agent::CheckVolumePath(storage_ + "/c1", storage_).code(), Code::kInvalidArgument);  // a container's directory
+  EXPECT_EQ(agent::CheckVolumePath(storage_ + "/c1/./x", storage_).code(), Code::kInvalidArgument);
+  EXPECT_EQ(agent::CheckVolumePath(storage_ + "/c1/kata-vol-9", storage_).code(), Code::kNotFound);  // nothing mounted
   ASSERT_TRUE(fs::MkdirAll(dir_ + "/t", 0755).ok());
   ASSERT_EQ(mount("tmpfs", (dir_ + "/t").c_str(), "tmpfs", 0, "size=1m"), 0);
   Status tmpfs = agent::GrowVolume(dir_ + "/t", 2u << 20);
