@@ -11,7 +11,7 @@
 #include "common/fs.h"
 #include "common/process_identity.h"
 #include "common/strings.h"
-#include "sandbox/metrics_endpoint.h"
+#include "sandbox/sandbox_endpoint.h"
 #include "sandbox/ownership.h"
 #include "sandbox/paths.h"
 #include "ttrpc/client.h"
@@ -80,7 +80,7 @@ void AddProcess(const std::string& prefix, const std::string& what, pid_t pid, c
 
 // The guest's text from the sandbox's endpoint.
 Result<std::string> GuestText(const std::string& run_dir, std::chrono::milliseconds timeout) {
-  ASSIGN_OR_RETURN(int fd, ttrpc::DialUnix(sandbox::MetricsSocket(run_dir)));
+  ASSIGN_OR_RETURN(int fd, ttrpc::DialUnix(sandbox::EndpointSocket(run_dir)));
   ttrpc::Client client(fd);
   grpc::GetMetricsRequest req;
   grpc::Metrics resp;
@@ -109,7 +109,7 @@ void AddBootHistogram(const std::vector<double>& boots, Exposition* e) {
 std::vector<std::string> RunningSandboxes(const std::string& vm_root) {
   std::vector<std::string> out;
   for (const std::string& id : Entries(vm_root)) {
-    if (fs::Exists(sandbox::MetricsSocket(fs::JoinPath(vm_root, id)))) out.push_back(id);
+    if (fs::Exists(sandbox::EndpointSocket(fs::JoinPath(vm_root, id)))) out.push_back(id);
   }
   return out;
 }

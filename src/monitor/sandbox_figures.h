@@ -1,6 +1,6 @@
 // What kata-monitor reports per running sandbox: host figures of its VMM and
 // service from /proc (CPU, RSS/PSS, fds, threads, I/O), the guest's figures
-// from its metrics endpoint (sandbox/metrics_endpoint.h), and the boot time
+// from its metrics endpoint (sandbox/sandbox_endpoint.h), and the boot time
 // histogram over the sandboxes running. Sandboxes are found by their VM run
 // directories; a sandbox without an endpoint (a VM cache's spare, a
 // template) is not one kata-monitor reports.

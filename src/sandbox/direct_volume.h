@@ -38,7 +38,7 @@ Result<std::optional<DirectVolume>> FindDirectVolume(const std::string& volume_p
 
 // Which running sandboxes mount a volume, as Kata keeps it: a file named by
 // the sandbox's id in the volume's directory; ours holds the sandbox's
-// endpoint socket (metrics_endpoint.h), where stats and resize are asked.
+// endpoint socket (sandbox_endpoint.h), where stats and resize are asked.
 // Recorded when a container mounts the volume, forgotten when the last of
 // the sandbox's containers using it is deleted, or the sandbox stops.
 Status RecordVolumeUser(const std::string& volume_path, const std::string& sandbox_id, const std::string& endpoint,

@@ -1,11 +1,11 @@
 // `kata-runtime direct-volume stats|resize`: the question goes to the
 // sandbox recorded as the volume's user (direct_volume.h), on its endpoint
-// socket (metrics_endpoint.h). Its replies are bounded and checked like any
+// socket (sandbox_endpoint.h). Its replies are bounded and checked like any
 // other ttrpc reply; the sandbox's own refusal comes back with its reason.
 #include <nlohmann/json.hpp>
 
 #include "sandbox/direct_volume.h"
-#include "sandbox/metrics_endpoint.h"
+#include "sandbox/sandbox_endpoint.h"
 #include "sandbox_volumes.pb.h"
 #include "ttrpc/client.h"
 #include "ttrpc/socket.h"

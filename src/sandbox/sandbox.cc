@@ -268,7 +268,7 @@ Status Sandbox::Shutdown() {
   shutting_down_ = true;
   log::StepTimer timer("shut down sandbox " + cfg_.id);
   monitor_.reset();
-  metrics_.reset();
+  endpoint_.reset();
   ForgetDirectVolumes();
   port_forwarder_.reset();  // its relays use the agent and the pod namespace
   if (agent_ && hv_ && hv_->Running()) {
@@ -308,7 +308,7 @@ Result<CachedVm> Sandbox::Release() {
   if (shut_down_ || !hv_ || !hv_->Running()) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " is not running");
   if (!cfg_.vm.detached) return Error(Code::kFailedPrecondition, "the VM of " + cfg_.id + " was not started detached");
   monitor_.reset();  // the adopter watches it
-  metrics_.reset();
+  endpoint_.reset();
   CachedVm vm{cfg_.id, hv_->Pid()};
   shut_down_ = true;  // nothing of it is ours to remove any more
   owner_lock_.reset();  // the adopter claims the directories

@@ -18,7 +18,7 @@
 #include "oci/spec.h"
 #include "sandbox/agent_client.h"
 #include "sandbox/host_cgroup.h"
-#include "sandbox/metrics_endpoint.h"
+#include "sandbox/sandbox_endpoint.h"
 #include "sandbox/oom_events.h"
 #include "sandbox/port_forward.h"
 #include "sandbox/netns.h"
@@ -227,7 +227,7 @@ class Sandbox {
   std::unique_ptr<AgentClient> agent_;
   NetNs netns_;
   std::unique_ptr<OomEventPoller> oom_poller_;  // ended after the agent connection closes
-  std::unique_ptr<MetricsEndpoint> metrics_;  // kata-monitor's, while the agent is there
+  std::unique_ptr<SandboxEndpoint> endpoint_;  // kata-monitor's and direct-volume's, while the agent is there
   std::unique_ptr<PortForwarder> port_forwarder_;  // after netns_ and agent_: destroyed first
   size_t nic_count_ = 1;  // PodNicCount of the pod's namespace when the VM starts
   bool network_connected_ = false;

@@ -19,12 +19,12 @@ void Sandbox::ServeMetrics() {
   if (auto self = proc::IdentityOf(getpid()); st.ok() && self.ok()) {
     st = fs::WriteFileAtomic(ServiceRecord(cfg_.vm.run_dir), proc::ToText(*self), 0600);
   }
-  auto ep = st.ok() ? MetricsEndpoint::Start(MetricsSocket(cfg_.vm.run_dir), *agent_, this) : Result<std::unique_ptr<MetricsEndpoint>>(st);
+  auto ep = st.ok() ? SandboxEndpoint::Start(EndpointSocket(cfg_.vm.run_dir), *agent_, this) : Result<std::unique_ptr<SandboxEndpoint>>(st);
   if (!ep.ok()) {
     log::Warn("sandbox " + cfg_.id + " has no metrics for kata-monitor: " + ep.status().message());
     return;
   }
-  metrics_ = std::move(*ep);
+  endpoint_ = std::move(*ep);
 }
 
 // Once the run dir exists (the record goes there at once, for a `delete`

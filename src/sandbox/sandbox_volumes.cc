@@ -4,7 +4,7 @@
 // agent the file system on it.
 #include "common/log.h"
 #include "sandbox/direct_volume.h"
-#include "sandbox/metrics_endpoint.h"
+#include "sandbox/sandbox_endpoint.h"
 #include "sandbox/sandbox.h"
 
 namespace kata::sandbox {
@@ -17,7 +17,7 @@ Status Sandbox::UseDirectVolume(const std::string& volume_path, const std::strin
   use.disk_path = disk_path;
   use.guest_paths[container_id] = guest_path;
   if (!first) return Status::Ok();
-  Status st = RecordVolumeUser(volume_path, cfg_.id, MetricsSocket(cfg_.vm.run_dir));
+  Status st = RecordVolumeUser(volume_path, cfg_.id, EndpointSocket(cfg_.vm.run_dir));
   if (!st.ok()) direct_volumes_.erase(volume_path);
   return st;
 }

@@ -1,4 +1,4 @@
-#include "sandbox/metrics_endpoint.h"
+#include "sandbox/sandbox_endpoint.h"
 
 #include <unistd.h>
 
@@ -16,10 +16,10 @@ namespace kata::sandbox {
 // host figures (kata-monitor reads /proc itself) are always fresh.
 constexpr std::chrono::seconds kCacheFor{5};
 
-Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& socket_path, AgentClient& agent,
+Result<std::unique_ptr<SandboxEndpoint>> SandboxEndpoint::Start(const std::string& socket_path, AgentClient& agent,
                                                                 Sandbox* sandbox) {
   ASSIGN_OR_RETURN(int fd, ttrpc::ListenUnix(socket_path));
-  std::unique_ptr<MetricsEndpoint> e(new MetricsEndpoint(socket_path));
+  std::unique_ptr<SandboxEndpoint> e(new SandboxEndpoint(socket_path));
   e->shared_->agent = &agent;
   e->shared_->sandbox = sandbox;
   if (sandbox != nullptr) e->RegisterVolumeCalls();
@@ -32,7 +32,7 @@ Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::strin
   return e;
 }
 
-Result<grpc::Metrics> MetricsEndpoint::Answer(Shared& s) {
+Result<grpc::Metrics> SandboxEndpoint::Answer(Shared& s) {
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.agent == nullptr) return Error(Code::kUnavailable, "the sandbox is shutting down");
   auto now = std::chrono::steady_clock::now();
@@ -45,20 +45,20 @@ Result<grpc::Metrics> MetricsEndpoint::Answer(Shared& s) {
   return m;
 }
 
-Result<grpc::VolumeStatsResponse> MetricsEndpoint::VolumeStats(Shared& s, const volumes::VolumeStatsRequest& req) {
+Result<grpc::VolumeStatsResponse> SandboxEndpoint::VolumeStats(Shared& s, const volumes::VolumeStatsRequest& req) {
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.sandbox == nullptr) return Error(Code::kUnavailable, "the sandbox is shutting down");
   return s.sandbox->DirectVolumeStats(req.volume_path());
 }
 
-Result<kata::wkt::Empty> MetricsEndpoint::VolumeResize(Shared& s, const volumes::ResizeVolumeRequest& req) {
+Result<kata::wkt::Empty> SandboxEndpoint::VolumeResize(Shared& s, const volumes::ResizeVolumeRequest& req) {
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.sandbox == nullptr) return Error(Code::kUnavailable, "the sandbox is shutting down");
   RETURN_IF_ERROR(s.sandbox->ResizeDirectVolume(req.volume_path(), req.size()));
   return kata::wkt::Empty();
 }
 
-void MetricsEndpoint::RegisterVolumeCalls() {
+void SandboxEndpoint::RegisterVolumeCalls() {
   server_.Register(kVolumesService, kVolumeStatsMethod,
                    ttrpc::TypedHandler<volumes::VolumeStatsRequest, grpc::VolumeStatsResponse>(
                        [shared = shared_](const ttrpc::CallContext&, const volumes::VolumeStatsRequest& req) {
@@ -71,7 +71,7 @@ void MetricsEndpoint::RegisterVolumeCalls() {
                        }));
 }
 
-MetricsEndpoint::~MetricsEndpoint() {
+SandboxEndpoint::~SandboxEndpoint() {
   {
     std::lock_guard<std::mutex> lock(shared_->mu);  // waits out a call in progress
     shared_->agent = nullptr;

@@ -1,9 +1,11 @@
-// What kata-monitor asks a running sandbox for (src/monitor/): the guest's
-// figures from the agent (Kata's GetMetrics), on a ttrpc socket in the VM's
-// run dir (MetricsSocket, 0600 root). Answers are cached for 5 s, so any
-// number of scrapers cost the guest at most one agent call per 5 s.
-// The same socket answers `kata-runtime direct-volume stats|resize` for the
-// sandbox's direct volumes (proto/sandbox_volumes.proto).
+// A running sandbox's endpoint: a ttrpc socket in the VM's run dir
+// (EndpointSocket, 0600 root) where host tools ask the sandbox, not its
+// guest, for what it knows:
+// - kata-monitor (src/monitor/): the guest's figures from the agent (Kata's
+//   GetMetrics). Answers are cached for 5 s, so any number of scrapers cost
+//   the guest at most one agent call per 5 s.
+// - `kata-runtime direct-volume stats|resize`: the sandbox's direct volumes
+//   (proto/sandbox_volumes.proto).
 #pragma once
 
 #include <chrono>
@@ -27,7 +29,7 @@ class Empty;
 
 namespace kata::sandbox {
 
-inline std::string MetricsSocket(const std::string& run_dir) { return run_dir + "/monitor.sock"; }
+inline std::string EndpointSocket(const std::string& run_dir) { return run_dir + "/monitor.sock"; }
 // The service and method served there (the agent's own names).
 inline constexpr const char* kMetricsService = "grpc.AgentService";
 inline constexpr const char* kMetricsMethod = "GetMetrics";
@@ -37,12 +39,12 @@ inline constexpr const char* kVolumeResizeMethod = "Resize";
 
 class Sandbox;
 
-class MetricsEndpoint {
+class SandboxEndpoint {
  public:
   // `sandbox` (may be null: no volume calls) answers the volume calls.
-  static Result<std::unique_ptr<MetricsEndpoint>> Start(const std::string& socket_path, AgentClient& agent,
+  static Result<std::unique_ptr<SandboxEndpoint>> Start(const std::string& socket_path, AgentClient& agent,
                                                         Sandbox* sandbox = nullptr);
-  ~MetricsEndpoint();  // stops serving, removes the socket
+  ~SandboxEndpoint();  // stops serving, removes the socket
 
  private:
   // What the handler uses: shared with it, as a connection thread may
@@ -55,7 +57,7 @@ class MetricsEndpoint {
     std::string cached;
     std::chrono::steady_clock::time_point cached_at{};
   };
-  explicit MetricsEndpoint(std::string path) : path_(std::move(path)), shared_(std::make_shared<Shared>()) {}
+  explicit SandboxEndpoint(std::string path) : path_(std::move(path)), shared_(std::make_shared<Shared>()) {}
   static Result<grpc::Metrics> Answer(Shared& s);
   void RegisterVolumeCalls();
   static Result<grpc::VolumeStatsResponse> VolumeStats(Shared& s, const volumes::VolumeStatsRequest& req);
