@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/mountinfo.h"
 #include "common/strings.h"
 
 namespace kata::agent {
@@ -87,13 +89,8 @@ bool IsMounted(const GuestDisk& disk, const std::string& mountinfo) {
   auto text = fs::ReadFile(mountinfo);
   if (!text.ok()) return false;
   std::string number = std::to_string(disk.major) + ":" + std::to_string(disk.minor);
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, dev;
-    if (fields >> id >> parent >> dev && dev == number) return true;
-  }
-  return false;
+  const std::vector<MountInfo> mounts = ParseMountInfo(*text);
+  return std::any_of(mounts.begin(), mounts.end(), [&](const MountInfo& m) { return m.dev == number; });
 }
 
 // The slot directory (below `sys_slots`) whose address is `slot_address`.

@@ -21,7 +21,4 @@ struct MountInfo {
 // point is above an earlier one); malformed lines are skipped.
 std::vector<MountInfo> ParseMountInfo(const std::string& text);
 
-// "\040" -> " ": mountinfo's escape of a path.
-std::string UnescapeMountPath(const std::string& s);
-
 }  // namespace kata

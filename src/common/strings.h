@@ -1,7 +1,9 @@
 // Small string helpers shared by host components.
 #pragma once
 
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace kata {
 
@@ -25,6 +27,14 @@ inline std::string Trim(const std::string& text) {
   size_t b = text.find_first_not_of(" \t\n\r");
   if (b == std::string::npos) return "";
   return text.substr(b, text.find_last_not_of(" \t\n\r") + 1 - b);
+}
+
+// The parts of `s` between the separators (an empty part is kept; none for "").
+inline std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string part; std::getline(in, part, sep);) out.push_back(part);
+  return out;
 }
 
 }  // namespace kata

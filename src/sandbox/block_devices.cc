@@ -66,6 +66,10 @@ Result<std::vector<HostBlockDevice>> BlockDevicesOf(const nlohmann::json& spec, 
   return out;
 }
 
+bool IsGuestBlockMount(const std::string& type, const std::string& source) {
+  return (type == "ext4" || type == "xfs") && fs::IsBlockDevice(source);
+}
+
 Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec, const std::string& direct_volume_root) {
   std::vector<HostBlockMount> out;
   if (!spec.contains("mounts") || !spec["mounts"].is_array()) return out;
@@ -85,7 +89,7 @@ Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec, co
     ASSIGN_OR_RETURN(std::optional<DirectVolume> dv, FindDirectVolume(source, direct_volume_root));
     if (dv) {
       out.push_back({i, dv->device, fs::IsBlockDevice(dv->device), dv->fs_type, dv->options, ro, source});
-    } else if ((type == "ext4" || type == "xfs") && fs::IsBlockDevice(source)) {
+    } else if (IsGuestBlockMount(type, source)) {
       std::vector<std::string> kept;
       for (const std::string& o : options) {
         if (o != "ro" && o != "rw") kept.push_back(o);

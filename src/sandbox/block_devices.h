@@ -44,6 +44,10 @@ struct HostBlockMount {
   bool readonly = false;
   std::string direct_volume;  // the volume path it is registered for; "" if not one
 };
+// A mount of `type` ext4 or xfs whose `source` is a host block device: the
+// guest mounts those itself (a spec mount here, a containerd rootfs in
+// shim/rootfs_mount.h), never the host.
+bool IsGuestBlockMount(const std::string& type, const std::string& source);
 Result<std::vector<HostBlockMount>> BlockMountsOf(const nlohmann::json& spec,
                                                   const std::string& direct_volume_root = "/run/kata-containers/shared/direct-volumes");
 

@@ -18,6 +18,17 @@
 namespace kata::sandbox {
 namespace {
 
+// A disk the agent mounts below the container's storage directory.
+grpc::BlockMount DiskMount(const std::string& container_id, const std::string& serial, const std::string& fstype,
+                           bool readonly) {
+  grpc::BlockMount b;
+  b.set_serial(serial);
+  b.set_fstype(fstype);
+  b.set_readonly(readonly);
+  b.set_guest_path(std::string(kGuestStorageDir) + "/" + container_id + "/" + serial);
+  return b;
+}
+
 bool HasOption(const nlohmann::json& mount, const std::string& opt) {
   if (!mount.contains("options") || !mount["options"].is_array()) return false;
   for (const auto& o : mount["options"])
@@ -38,8 +49,7 @@ HookState Container::StateForHooks(const char* status) const {
 // A read-only root or `ro` volume is read-only on the host side too: the
 // guest's kernel is not trusted to honour the flag.
 Status Container::ShareFiles(nlohmann::json& spec) {
-  std::string rootfs = spec["root"]["path"].get<std::string>();
-  if (rootfs.empty() || rootfs[0] != '/') rootfs = fs::JoinPath(bundle_, rootfs);
+  std::string rootfs = HostRootfsPath(spec, bundle_);
   bool readonly_root = spec["root"].is_object() && spec["root"].value("readonly", false);
   // (The guest makes the mount points in a block rootfs itself.)
   if (readonly_root && !rootfs_.block) RETURN_IF_ERROR(PrepareReadonlyRoot(rootfs, spec));
@@ -103,13 +113,8 @@ Result<Container::GuestDisks> Container::AttachDisks(nlohmann::json& spec) {
     std::string dest = entry.value("destination", "");
     auto plugged = sb_.DiskFor(id_, m.host_path, m.block_device, m.readonly);
     if (!plugged.ok()) return plugged.status().Wrap("mount " + dest);
-    const std::string& serial = *plugged;
-    grpc::BlockMount b;
-    b.set_serial(serial);
-    b.set_fstype(m.fstype);
+    grpc::BlockMount b = DiskMount(id_, *plugged, m.fstype, m.readonly);
     for (const std::string& o : m.options) b.add_options(o);
-    b.set_readonly(m.readonly);
-    b.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + serial);
     if (!m.direct_volume.empty()) {
       RETURN_IF_ERROR(sb_.UseDirectVolume(m.direct_volume, id_, m.host_path, b.guest_path()).Wrap("mount " + dest));
     }
@@ -129,13 +134,9 @@ Status Container::AttachBlockRootfs(nlohmann::json& spec, GuestDisks* out) {
   bool readonly = b.readonly || (spec["root"].is_object() && spec["root"].value("readonly", false));
   auto serial = sb_.DiskFor(id_, b.device, true, readonly);
   if (!serial.ok()) return serial.status().Wrap("rootfs " + b.device);
-  grpc::BlockMount m;
-  m.set_serial(*serial);
-  m.set_fstype(b.fstype);
+  grpc::BlockMount m = DiskMount(id_, *serial, b.fstype, readonly);
   for (const std::string& o : b.options) m.add_options(o);  // the agent tells flags from data
-  m.set_readonly(readonly);
   m.set_root(true);
-  m.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + *serial);
   spec["root"]["path"] = m.guest_path();
   out->mounts.push_back(m);
   return Status::Ok();
@@ -150,11 +151,7 @@ void Container::AttachRootfsImage(GuestDisks* out) {
     rootfs_.image.reset();
     return;
   }
-  grpc::BlockMount b;
-  b.set_serial(*serial);
-  b.set_fstype("ext4");
-  b.set_readonly(true);
-  b.set_guest_path(std::string(kGuestStorageDir) + "/" + id_ + "/" + *serial);
+  grpc::BlockMount b = DiskMount(id_, *serial, "ext4", true);
   out->rootfs_image_path = b.guest_path();
   out->mounts.push_back(b);
 }

@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/mountinfo.h"
 #include "common/strings.h"
 
 namespace kata::sandbox {
@@ -25,27 +26,15 @@ struct Hierarchy {
   bool v2 = false;
 };
 
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, sep);) out.push_back(part);
-  return out;
-}
-
 std::vector<Hierarchy> MountedHierarchies() {
   std::vector<Hierarchy> out;
   auto text = fs::ReadFile("/proc/self/mountinfo");
   if (!text.ok()) return out;
-  std::istringstream lines(*text);
-  for (std::string line; std::getline(lines, line);) {
-    // id parent dev root mountpoint opts [optional...] - fstype source superopts
-    size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::vector<std::string> head = Split(line.substr(0, dash), ' '), tail = Split(line.substr(dash + 3), ' ');
-    if (head.size() < 5 || tail.size() < 3 || (tail[0] != "cgroup" && tail[0] != "cgroup2")) continue;
-    Hierarchy h{head[4], head[3], {}, tail[0] == "cgroup2"};
+  for (const MountInfo& m : ParseMountInfo(*text)) {
+    if (m.fstype != "cgroup" && m.fstype != "cgroup2") continue;
+    Hierarchy h{m.mount_point, m.root, {}, m.fstype == "cgroup2"};
     if (!h.v2) {
-      for (const std::string& opt : Split(tail[2], ',')) {
+      for (const std::string& opt : Split(m.super_options, ',')) {
         if (opt != "rw" && opt != "ro" && opt != "clone_children" && opt != "noprefix" && opt.rfind("release_agent=", 0) != 0 &&
             opt != "xattr" && opt != "cpuset_v2_mode") {
           h.controllers.insert(opt);

@@ -4,22 +4,16 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/mountinfo.h"
+#include "common/strings.h"
+#include "sandbox/rootfs_source.h"
 #include "sandbox/rootfs_image_cache.h"
 
 namespace kata::sandbox {
 namespace {
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string part; std::getline(in, part, sep);) out.push_back(part);
-  return out;
-}
 
 // Overlay's own options as mountinfo shows them: lowerdir=a:b (or, made
 // with the new mount API, one lowerdir+=a per layer) and upperdir=u.
@@ -75,8 +69,7 @@ std::optional<RootfsImage> RootfsImageFor(const RootfsImageSettings& settings, c
                                           const std::string& bundle, const std::string& mountinfo_path) {
   if (!settings.enabled || !spec.contains("root") || !spec["root"].is_object()) return std::nullopt;
   if (spec["root"].value("readonly", false)) return std::nullopt;  // no writes to keep: shared as it is
-  std::string rootfs = spec["root"].value("path", "");
-  if (rootfs.empty() || rootfs[0] != '/') rootfs = fs::JoinPath(bundle, rootfs);
+  std::string rootfs = HostRootfsPath(spec, bundle);
   auto fallback = [&](const std::string& why) -> std::optional<RootfsImage> {
     log::Info("rootfs " + rootfs + " is shared whole, not as an image (rootfs_image_in_guest): " + why);
     return std::nullopt;

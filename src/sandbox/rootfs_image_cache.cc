@@ -167,10 +167,10 @@ Result<std::string> RootfsImageCache::ImageOf(const std::vector<std::string>& lo
   ASSIGN_OR_RETURN(std::string name, NameFor(lowers));
   RETURN_IF_ERROR(fs::MkdirAll(dir_, 0700));
   std::string path = dir_ + "/" + name;
-  if (utimensat(AT_FDCWD, path.c_str(), nullptr, AT_SYMLINK_NOFOLLOW) != 0) {  // a miss
-    if (errno != ENOENT) return ErrnoError("rootfs image " + path);
-    RETURN_IF_ERROR(Build(lowers, name).status());
-  }
+  if (utimensat(AT_FDCWD, path.c_str(), nullptr, AT_SYMLINK_NOFOLLOW) == 0) return path;  // a hit: marked used
+  if (errno != ENOENT) return ErrnoError("rootfs image " + path);
+  RETURN_IF_ERROR(Build(lowers, name).status());
+  // Only a build grows the cache: trimming after one is enough.
   for (const std::string& gone : Trim(name)) log::Info("rootfs image cache " + dir_ + ": removed " + gone);
   return path;
 }

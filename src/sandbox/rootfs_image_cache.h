@@ -32,8 +32,8 @@ class RootfsImageCache {
   // lowerdir): the cached one, or one built now. Built by mounting the
   // layers' overlay read-only in this process's mount namespace (the
   // service's own: a mount left by a killed builder dies with it) and
-  // running mke2fs -d on it. Marks the image used now (its mtime) and trims
-  // the cache.
+  // running mke2fs -d on it. Marks the image used now (its mtime); after a
+  // build, trims the cache.
   Result<std::string> ImageOf(const std::vector<std::string>& lowers);
 
   // Removes the least recently used images until the cache fits its limit,

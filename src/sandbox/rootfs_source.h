@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
 #include "sandbox/rootfs_image.h"
 #include "vmm/hypervisor.h"
 
@@ -28,8 +31,14 @@ struct BlockRootfs {
 struct RootfsSource {
   std::optional<RootfsImage> image;
   std::optional<BlockRootfs> block;
-  bool empty() const { return !image && !block; }
 };
+
+// The rootfs directory the spec names, on the host: root.path, relative
+// to the bundle unless absolute.
+inline std::string HostRootfsPath(const nlohmann::json& spec, const std::string& bundle) {
+  std::string rootfs = spec.contains("root") && spec["root"].is_object() ? spec["root"].value("path", "") : "";
+  return rootfs.empty() || rootfs[0] != '/' ? fs::JoinPath(bundle, rootfs) : rootfs;
+}
 
 // The disk a VM booting for this rootfs gets (serial kata-root-0), or
 // nullopt when it is shared whole. The image is read-only for the VMM too:

@@ -9,12 +9,12 @@
 
 #include <algorithm>
 #include <functional>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "common/fs.h"
 #include "common/fs_at.h"
+#include "common/mountinfo.h"
 #include "common/unique_fd.h"
 
 namespace kata::sandbox {
@@ -88,12 +88,8 @@ std::vector<std::string> MountsBelow(const std::string& dir) {
   std::vector<std::string> out;
   auto text = fs::ReadFile("/proc/thread-self/mountinfo");
   if (!text.ok()) return out;
-  std::istringstream lines(*text);
-  for (std::string line; std::getline(lines, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, target;
-    f >> id >> parent >> devno >> root >> target;
-    if (target == dir || target.rfind(dir + "/", 0) == 0) out.push_back(target);
+  for (const MountInfo& m : ParseMountInfo(*text)) {
+    if (m.mount_point == dir || m.mount_point.rfind(dir + "/", 0) == 0) out.push_back(m.mount_point);
   }
   std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   return out;

@@ -7,6 +7,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "sandbox/block_devices.h"
 
 namespace kata::shim {
 namespace {
@@ -50,7 +51,7 @@ Status MountRootfs(const MountList& mounts, const std::string& bundle) {
 std::optional<sandbox::BlockRootfs> BlockRootfsOf(const MountList& mounts) {
   if (mounts.size() != 1) return std::nullopt;
   const auto& m = mounts[0];
-  if ((m.type() != "ext4" && m.type() != "xfs") || !fs::IsBlockDevice(m.source())) return std::nullopt;
+  if (!sandbox::IsGuestBlockMount(m.type(), m.source())) return std::nullopt;
   sandbox::BlockRootfs b{m.source(), m.type(), {m.options().begin(), m.options().end()}, false};
   for (const std::string& o : b.options) {
     if (o == "ro") b.readonly = true;

@@ -130,7 +130,8 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
   ASSIGN_OR_RETURN(nlohmann::json spec, LoadValidatedSpec(req.bundle()));
   auto annotations = Annotations(spec);
   RETURN_IF_ERROR(CheckJoinsThisSandbox(req.id(), annotations));
-  if (!sandbox_) {  // the pod's configuration: containerd's runtime options may name it
+  bool first = !sandbox_;
+  if (first) {  // the pod's configuration: containerd's runtime options may name it
     ASSIGN_OR_RETURN(std::optional<config::LoadedConfig> chosen, ConfigFromRuntimeOptions(req.options()));
     if (chosen) cfg_ = std::move(*chosen);
   }
@@ -141,7 +142,6 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
   Rollback unmount([&] {
     if (mounted) UnmountRootfs(req.rootfs(), req.bundle());
   });
-  bool first = !sandbox_;
   // After the rootfs is mounted: its overlay's layers make the image.
   if (!rootfs.block) rootfs.image = sandbox::RootfsImageFor(sandbox::RootfsImageSettingsFrom(cfg_.config), spec, req.bundle());
   if (first) RETURN_IF_ERROR(BootSandbox(req.id(), spec, annotations, rootfs));
