@@ -6,6 +6,8 @@
 # layers as a cached disk (guest-image: rootfs_image_in_guest = true),
 # on the container's rootfs, on a volume shared with the host, and on a
 # tmpfs (the guest's own memory under kata: what the VM itself costs).
+# A configuration named kernel=PATH is the default one booting the guest
+# kernel at PATH (an A/B of guest kernel patches).
 #
 #   sudo bench/storage.sh [-n ROUNDS] [--configs "runc virtiofs-auto ..."]
 #
@@ -70,6 +72,8 @@ make_runtime() {  # name
   [[ $name == runc ]] && { echo runc; return; }
   cp "$CONFIG" "$conf"
   case "$name" in
+    kernel=*)  # the default configuration booting another guest kernel (an A/B of kernel patches)
+      sed -i "s|^kernel *=.*|kernel = \"${name#kernel=}\"|" "$conf" ;;
     9p) sed -i 's|^shared_fs *=.*|shared_fs = "virtio-9p"|' "$conf" ;;
     guest-upper)  # the default share, rootfs writes in guest memory ([runtime] rootfs_writes_in_guest)
       sed -i 's|^rootfs_writes_in_guest *=.*|rootfs_writes_in_guest = true|' "$conf"

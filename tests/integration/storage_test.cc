@@ -248,5 +248,60 @@ TEST_F(StorageTest, CorruptImageFailsTheCreateAndLeavesNothing) {
   EXPECT_EQ(Kata({"direct-volume", "remove", "--volume-path", vol}).exit_code, 0);
 }
 
+// The FUSE requests a volume's file work sends to virtiofsd, read from its
+// debug log. Our guest kernel (guest/kernel/patches/0004-0007) creates a
+// name it has not looked up with one exclusive CREATE, without a LOOKUP
+// first (an existing name, here a file and a symlink opened to append, gets
+// EEXIST and is looked up and opened as before); remembers that virtiofsd
+// has no ioctl (an isatty() on each open was one IOCTL round trip to the
+// host); knows that creating a file changes its directory's size and times
+// but not its mode and owner (the next path walk used to fetch the
+// directory's attributes again); and sends no FLUSH when a file open only
+// for reading is closed. The cache mode is "always" so that no attribute
+// times out while the commands run, however slow the machine: any GETATTR
+// here is an invalidation.
+TEST_F(StorageTest, VolumeFileWorkSendsOnlyTheRoundTripsItNeeds) {
+  std::string vol = tmp_.path() + "/rt-vol";
+  std::filesystem::create_directories(vol);
+  std::ofstream(vol + "/host-made") << "from-host\n";
+  std::filesystem::create_symlink("host-made", vol + "/link");
+  std::string conf = tmp_.path() + "/fuse-debug.toml";
+  std::ofstream(conf) << "[hypervisor.qemu]\nshared_fs = \"virtio-fs\"\nvirtio_fs_cache = \"always\"\n"
+                      << "virtio_fs_extra_args = [\"-d\"]\n";
+  std::map<std::string, std::string> env{{"KATA_CONF_FILE", conf}};
+  std::string id = UniqueId("fuse-rt");
+  std::string bundle = Bundle("b-fuse-rt", "sleep 600",
+                              {{"destination", "/vol"}, {"type", "bind"}, {"source", vol}, {"options", {"rbind"}}});
+  ASSERT_EQ(itest::Run({Runtime(), "run", "-d", "--bundle", bundle, id}, env).exit_code, 0);
+  constexpr int kFiles = 10;
+  // Each stat of a missing mark is a LOOKUP that names it in the log.
+  std::string files = "$(seq " + std::to_string(kFiles) + ")";
+  CmdResult work = itest::Run({Runtime(), "exec", id, "sh", "-c",
+                               "stat /vol/create-mark; for i in " + files + "; do echo x > /vol/f$i; done; "
+                               "stat /vol/read-mark; for i in " + files + "; do tty < /vol/f$i; cat /vol/f$i; done; "
+                               "stat /vol/end-mark; echo appended >> /vol/host-made; echo via-link >> /vol/link"},
+                              env);
+  EXPECT_NE(work.out.find("not a tty\nx\n"), std::string::npos) << work.out << work.err;
+  EXPECT_EQ(Sh("cat " + vol + "/host-made").out, "from-host\nappended\nvia-link\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(vol + "/link")) << "an append through a symlink replaced it";
+  auto phase = [&id](const std::string& from, const std::string& to) {
+    return Sh("sed -n '/name=" + from + "/,/name=" + to + "/p' /run/vc/vm/" + id + "/virtiofsd.log").out;
+  };
+  std::string creating = phase("create-mark", "read-mark"), reading = phase("read-mark", "end-mark");
+  EXPECT_EQ(itest::Run({Runtime(), "delete", "--force", id}, env).exit_code, 0);
+  EXPECT_EQ(LeaksAfter(id, 10), "");
+  auto count = [](const std::string& log, const std::string& op) {
+    size_t n = 0;
+    for (size_t at = log.find(op); at != std::string::npos; at = log.find(op, at + 1)) n++;
+    return n;
+  };
+  ASSERT_EQ(count(creating, "opcode: CREATE"), size_t{kFiles}) << "no debug log of the volume's requests:\n" << creating;
+  EXPECT_EQ(count(creating, ", name=f"), size_t{kFiles}) << "a new name was looked up before its CREATE:\n" << creating;
+  EXPECT_EQ(count(creating, "opcode: GETATTR"), 0u) << "the directory was fetched again after a create:\n" << creating;
+  ASSERT_GE(count(reading, "opcode: OPEN"), size_t{2 * kFiles}) << "the reads were not logged:\n" << reading;
+  EXPECT_LE(count(reading, "opcode: IOCTL"), 1u) << "the guest asked for ioctls again after ENOSYS:\n" << reading;
+  EXPECT_EQ(count(reading, "opcode: FLUSH"), 0u) << "closing a file read sent FLUSH:\n" << reading;
+}
+
 }  // namespace
 }  // namespace kata::itest
