@@ -183,6 +183,73 @@ vm_cache_endpoint = "/run/cache.sock"
   EXPECT_EQ(c.factory.vm_cache_endpoint, "/run/cache.sock");
 }
 
+// `kata-runtime env` prints every value: a configuration that sets every
+// key to something other than its default (but virtio_fs_cache_size, which
+// may only be 0) parses back from ToToml's output to the same
+// configuration. A key ToToml forgot would come back as its default.
+TEST(ConfigTest, ToTomlPrintsEveryValue) {
+  Config c = MustParse(R"(
+[hypervisor.qemu]
+path = "/opt/qemu/bin/qemu-system-x86_64"
+kernel = "/k/vmlinux"
+initrd = "/k/initrd.img"
+machine_type = "q35"
+kernel_params = "quiet panic=1"
+default_vcpus = 1
+default_maxvcpus = 1
+default_memory = 512
+default_maxmemory = 1024
+shared_fs = "virtio-9p"
+virtio_fs_daemon = "/opt/virtiofsd"
+valid_virtio_fs_daemon_paths = ["/opt/virtiofsd"]
+virtio_fs_cache = "always"
+virtio_fs_queue_size = 512
+virtio_fs_extra_args = ["--thread-pool-size=1"]
+accelerator = "tcg"
+enable_debug = true
+machine_accelerators = "nvdimm=on"
+cpu_features = "pmu=off,+x2apic"
+enable_annotations = ["kernel_params", "default_vcpus"]
+valid_hypervisor_paths = ["/opt/qemu/bin/*"]
+msize_9p = 8192
+pcie_root_port = 2
+entropy_source = "/dev/random"
+tcg_tb_size_mib = 32
+disable_vhost_net = true
+reclaim_guest_freed_memory = false
+
+[agent.kata]
+enable_debug = true
+kernel_modules = ["i915"]
+dial_timeout = 30
+debug_console_enabled = true
+
+[runtime]
+enable_debug = true
+internetworking_model = "none"
+disable_new_netns = true
+sandbox_cgroup_only = false
+create_container_timeout = 120
+experimental = ["newstore"]
+disable_guest_seccomp = true
+rootfs_writes_in_guest = true
+rootfs_image_in_guest = true
+rootfs_image_cache_dir = "/var/tmp/images"
+rootfs_image_cache_mb = 128
+
+[factory]
+enable_template = true
+template_path = "/run/tmpl"
+vm_cache_number = 2
+vm_cache_endpoint = "/run/cache.sock"
+)");
+  std::string printed = ToToml({c, "x", {}, {}});
+  Result<Config> back = ParseToml(printed, "printed");
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << printed;
+  EXPECT_EQ(*back, c) << printed;
+  EXPECT_NE(printed.find("rootfs_image_cache_mb = 128"), std::string::npos) << printed;
+}
+
 TEST(ConfigTest, VcpuResolutionFollowsKata) {
   int host = HostCores();
   EXPECT_EQ(MustParse("[hypervisor.qemu]\ndefault_vcpus = -1").qemu.default_vcpus, host);
