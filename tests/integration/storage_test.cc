@@ -252,7 +252,8 @@ TEST_F(StorageTest, CorruptImageFailsTheCreateAndLeavesNothing) {
 // debug log. Our guest kernel (guest/kernel/patches/0004-0007) creates a
 // name it has not looked up with one exclusive CREATE, without a LOOKUP
 // first (an existing name, here a file and a symlink opened to append, gets
-// EEXIST and is looked up and opened as before); remembers that virtiofsd
+// EEXIST and is looked up and opened as before, as are a dangling symlink,
+// an O_EXCL open of an existing file and a directory); remembers that virtiofsd
 // has no ioctl (an isatty() on each open was one IOCTL round trip to the
 // host); knows that creating a file changes its directory's size and times
 // but not its mode and owner (the next path walk used to fetch the
@@ -265,6 +266,8 @@ TEST_F(StorageTest, VolumeFileWorkSendsOnlyTheRoundTripsItNeeds) {
   std::filesystem::create_directories(vol);
   std::ofstream(vol + "/host-made") << "from-host\n";
   std::filesystem::create_symlink("host-made", vol + "/link");
+  std::filesystem::create_symlink("made-through-dangling", vol + "/dangling");
+  std::filesystem::create_directory(vol + "/a-dir");
   std::string conf = tmp_.path() + "/fuse-debug.toml";
   std::ofstream(conf) << "[hypervisor.qemu]\nshared_fs = \"virtio-fs\"\nvirtio_fs_cache = \"always\"\n"
                       << "virtio_fs_extra_args = [\"-d\"]\n";
@@ -279,11 +282,16 @@ TEST_F(StorageTest, VolumeFileWorkSendsOnlyTheRoundTripsItNeeds) {
   CmdResult work = itest::Run({Runtime(), "exec", id, "sh", "-c",
                                "stat /vol/create-mark; for i in " + files + "; do echo x > /vol/f$i; done; "
                                "stat /vol/read-mark; for i in " + files + "; do tty < /vol/f$i; cat /vol/f$i; done; "
-                               "stat /vol/end-mark; echo appended >> /vol/host-made; echo via-link >> /vol/link"},
+                               "stat /vol/end-mark; echo appended >> /vol/host-made; echo via-link >> /vol/link; "
+                               "echo d > /vol/dangling; (set -C; echo no > /vol/host-made) || echo excl-refused; "
+                               "(echo no > /vol/a-dir) || echo dir-refused"},
                               env);
   EXPECT_NE(work.out.find("not a tty\nx\n"), std::string::npos) << work.out << work.err;
   EXPECT_EQ(Sh("cat " + vol + "/host-made").out, "from-host\nappended\nvia-link\n");
   EXPECT_TRUE(std::filesystem::is_symlink(vol + "/link")) << "an append through a symlink replaced it";
+  EXPECT_EQ(Sh("cat " + vol + "/made-through-dangling").out, "d\n") << "a dangling symlink's target was not created";
+  EXPECT_NE(work.out.find("excl-refused"), std::string::npos) << "O_EXCL on an existing name succeeded: " << work.err;
+  EXPECT_NE(work.out.find("dir-refused"), std::string::npos) << "a directory was opened to write: " << work.err;
   auto phase = [&id](const std::string& from, const std::string& to) {
     return Sh("sed -n '/name=" + from + "/,/name=" + to + "/p' /run/vc/vm/" + id + "/virtiofsd.log").out;
   };
