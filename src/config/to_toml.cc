@@ -1,6 +1,6 @@
 // ToToml: the resolved configuration as TOML (`kata-runtime env`), every
 // value of Config with its key, so that it parses back to the same Config
-// (tests/unit/config_test.cc ToTomlPrintsEveryValue, tests/fuzz/fuzz_config).
+// (tests/unit/config_test.cc EveryKeyParsedAndPrintedBack, tests/fuzz/fuzz_config).
 #include <sstream>
 
 #include "config/config.h"
