@@ -1,5 +1,7 @@
 // JSON string escaping for the few places that write JSON without a document
 // (log lines must stay dependency-free so the static agent can use them).
+// DEL is escaped too, which JSON allows and TOML requires: the result is
+// also a TOML basic string (config/to_toml.cc, configuration error texts).
 #pragma once
 
 #include <cstdio>
@@ -18,7 +20,7 @@ inline std::string JsonEscape(const std::string& in) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) {
+        if (c < 0x20 || c == 0x7f) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", c);
           out += buf;

@@ -13,8 +13,8 @@
 
 #include "common/log.h"
 #include "common/fs.h"
+#include "common/json_escape.h"
 #include "config/kata_keys.h"
-#include "config/toml_quote.h"
 #include "config/toml_guard.h"
 
 namespace kata::config {
@@ -23,7 +23,7 @@ namespace {
 // How the value in the file looked, for error messages.
 std::string Describe(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return Quote(*n.value<std::string>());
+    case toml::node_type::string: return JsonQuote(*n.value<std::string>());
     case toml::node_type::integer: return std::to_string(*n.value<int64_t>());
     case toml::node_type::floating_point: {
       std::ostringstream o;
@@ -232,9 +232,9 @@ Status ResolveVirtioFs(Parser& p, QemuConfig& q) {
   if (q.shared_fs != "virtio-fs") return Status::Ok();
   const auto& valid = q.valid_virtio_fs_daemon_paths;
   if (std::find(valid.begin(), valid.end(), q.virtio_fs_daemon) == valid.end())
-    return p.Bad("hypervisor.qemu.virtio_fs_daemon", Quote(q.virtio_fs_daemon) +
+    return p.Bad("hypervisor.qemu.virtio_fs_daemon", JsonQuote(q.virtio_fs_daemon) +
                                                          " is not in valid_virtio_fs_daemon_paths; add it there or use " +
-                                                         Quote(valid.empty() ? "" : valid.front()));
+                                                         JsonQuote(valid.empty() ? "" : valid.front()));
   return Status::Ok();
 }
 
@@ -248,7 +248,7 @@ Status ResolveQemu(Parser& p, QemuConfig& q) {
                  "booting from a disk image is not supported yet; remove image and set initrd");
   }
   if (q.initrd.empty() || q.initrd[0] != '/')
-    return p.Bad("hypervisor.qemu.initrd", "must be an absolute path, got " + Quote(q.initrd));
+    return p.Bad("hypervisor.qemu.initrd", "must be an absolute path, got " + JsonQuote(q.initrd));
 
   // Kata's vCPU resolution (katautils defaultVCPUs/defaultMaxVCPUs).
   int host = HostCores();

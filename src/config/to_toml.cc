@@ -4,17 +4,23 @@
 #include <sstream>
 
 #include "config/config.h"
-#include "config/toml_quote.h"
+#include "common/json_escape.h"
 
 namespace kata::config {
 namespace {
+
+std::string QuoteList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + JsonQuote(v[i]);
+  return out + "]";
+}
 
 // One table's lines of ToToml.
 class TomlWriter {
  public:
   explicit TomlWriter(std::ostringstream& o) : o_(o) {}
   void Table(const char* name) { o_ << "\n[" << name << "]\n"; }
-  void S(const char* k, const std::string& v) { o_ << k << " = " << Quote(v) << "\n"; }
+  void S(const char* k, const std::string& v) { o_ << k << " = " << JsonQuote(v) << "\n"; }
   void B(const char* k, bool v) { o_ << k << " = " << (v ? "true" : "false") << "\n"; }
   void I(const char* k, int v) { o_ << k << " = " << v << "\n"; }
   void A(const char* k, const std::vector<std::string>& v) { o_ << k << " = " << QuoteList(v) << "\n"; }
